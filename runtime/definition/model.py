@@ -1,0 +1,250 @@
+"""The compiled app model: frozen dataclasses every other layer reads, never writes.
+
+The compiler (``runtime.definition.compiler``) is the only producer. Collections are
+tuples or ``types.MappingProxyType`` so a model can be shared between threads and
+requests without copying.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+# A translatable text: {"en": "...", "zh": "..."}. A plain string in YAML compiles to
+# {"en": text}. Use ``Label.get(locale)`` to read one.
+
+
+@dataclass(frozen=True)
+class Label:
+    texts: Mapping[str, str]
+
+    def get(self, locale: str = "en") -> str:
+        if locale in self.texts:
+            return self.texts[locale]
+        base = locale.split("-")[0].split("_")[0]
+        if base in self.texts:
+            return self.texts[base]
+        if "en" in self.texts:
+            return self.texts["en"]
+        return next(iter(self.texts.values()), "")
+
+    def __str__(self) -> str:
+        return self.get("en")
+
+    @classmethod
+    def of(cls, value: Any, fallback: str = "") -> "Label":
+        if value is None:
+            return cls(MappingProxyType({"en": fallback}))
+        if isinstance(value, Label):
+            return value
+        if isinstance(value, str):
+            return cls(MappingProxyType({"en": value}))
+        return cls(MappingProxyType(dict(value)))
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an object was defined, for error messages: ``file:line``."""
+
+    file: str
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str
+    label: Label
+    color: str | None = None
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """One field of an entity (or of a child table).
+
+    ``type`` is a registered field type name (see docs/field-types.md). Type-specific
+    settings live in named attributes below; unused ones stay None.
+    Expressions are compiled objects from ``runtime.expressions`` (``CompiledExpression``).
+    """
+
+    id: str
+    type: str
+    label: Label
+    help: Label | None = None
+    required: bool = False
+    unique: bool = False
+    default: Any = None  # a literal, or a CompiledExpression when written as "=expr"
+    min: Any = None  # number, or ISO date string for date/datetime
+    max: Any = None
+    min_length: int | None = None
+    max_length: int | None = None
+    options: tuple[Option, ...] = ()  # select, multi_select
+    target: str | None = None  # link: target entity id
+    currency: str | None = None  # money: default currency (ISO 4217)
+    currencies: tuple[str, ...] = ()  # money: allowed currencies, empty = any
+    precision: int | None = None  # decimal/money/percent: digits after the point
+    pattern: str | None = None  # autonumber pattern, e.g. "OPP-{YYYY}-{0000}"
+    region: str | None = None  # phone: default region, e.g. "CN"
+    expression: Any = None  # formula: CompiledExpression
+    result_type: str | None = None  # formula: text|integer|decimal|money|percent|boolean|date|datetime
+    stored: bool = True  # formula: stored in a column (True) or computed on read
+    visible_if: Any = None  # CompiledExpression | None
+    required_if: Any = None
+    readonly_if: Any = None
+    readonly: bool = False  # never written by users (system / formula / autonumber)
+    track_history: bool = True
+    searchable: bool = False  # part of full-text search (default: text-like fields)
+    index: bool = False
+    fields: tuple["FieldDef", ...] = ()  # child_table: the row's fields
+    place: Place | None = None
+
+    def option(self, option_id: str) -> Option | None:
+        for opt in self.options:
+            if opt.id == option_id:
+                return opt
+        return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An entity-level validation rule: the expression must be truthy."""
+
+    id: str
+    expression: Any  # CompiledExpression
+    message: Label
+    fields: tuple[str, ...] = ()  # fields the error is shown next to; empty = record
+    place: Place | None = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    id: str
+    label: Label
+    plural: Label
+    fields: tuple[FieldDef, ...]
+    rules: tuple[Rule, ...] = ()
+    title_field: str = "name"
+    search_fields: tuple[str, ...] = ()
+    icon: str | None = None
+    has_stage: bool = False  # set when a pipeline uses this entity (adds stage columns)
+    place: Place | None = None
+
+    @property
+    def table_name(self) -> str:
+        return f"ent_{self.id}"
+
+    def field(self, field_id: str) -> FieldDef:
+        for f in self.fields:
+            if f.id == field_id:
+                return f
+        raise KeyError(field_id)
+
+    def has_field(self, field_id: str) -> bool:
+        return any(f.id == field_id for f in self.fields)
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    label: Label | None
+    columns: int  # 1..4
+    fields: tuple[str, ...]  # field ids in reading order (row by row)
+    collapsed: bool = False
+    visible_if: Any = None
+
+
+@dataclass(frozen=True)
+class FormLayout:
+    id: str
+    entity: str
+    sections: tuple[Section, ...]
+    place: Place | None = None
+
+
+@dataclass(frozen=True)
+class ViewFilter:
+    field: str
+    op: str  # eq ne lt lte gt gte in contains isnull between
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class ListView:
+    id: str
+    entity: str
+    label: Label
+    columns: tuple[str, ...]
+    sort: tuple[str, ...] = ("-updated_at",)  # "-field" = descending
+    filters: tuple[ViewFilter, ...] = ()  # always applied
+    filter_fields: tuple[str, ...] = ()  # offered in the filter bar
+    page_size: int = 50
+    place: Place | None = None
+
+
+ROW_SCOPES = ("own", "team", "all")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which rows an action applies to: own, team, all, or an expression."""
+
+    kind: str  # "none" | "own" | "team" | "all" | "expression"
+    expression: Any = None  # CompiledExpression when kind == "expression"
+
+
+@dataclass(frozen=True)
+class EntityPermission:
+    create: bool = False
+    read: Scope = Scope("none")
+    update: Scope = Scope("none")
+    archive: Scope = Scope("none")
+    # field id -> "write" | "read" | "none"; fields not listed default to "write"
+    fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Role:
+    id: str
+    label: Label
+    permissions: Mapping[str, EntityPermission]  # entity id ("*" = every entity)
+    place: Place | None = None
+
+
+@dataclass(frozen=True)
+class NavItem:
+    entity: str | None = None
+    label: Label | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class NavGroup:
+    id: str
+    label: Label
+    items: tuple[NavItem, ...]
+
+
+@dataclass(frozen=True)
+class AppModel:
+    id: str
+    label: Label
+    version: str
+    locales: tuple[str, ...]
+    default_locale: str
+    default_currency: str
+    default_region: str
+    entities: Mapping[str, Entity]
+    forms: Mapping[str, FormLayout]  # keyed by entity id (one default form per entity)
+    views: Mapping[str, tuple[ListView, ...]]  # keyed by entity id, first = default
+    roles: Mapping[str, Role]
+    navigation: tuple[NavGroup, ...]
+    # Room for the next issues; compiled by their own modules, empty until then.
+    extensions: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    source_dir: str = ""
+    digest: str = ""  # sha256 of the source files: one compiled model per app version
+
+    def entity(self, entity_id: str) -> Entity:
+        return self.entities[entity_id]

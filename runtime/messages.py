@@ -1,0 +1,65 @@
+"""Translatable messages of the data layer (validation, permissions), in every UI locale.
+
+Interface chrome is translated with Babel catalogues in the web layer; these messages
+are raised below it, so they carry a code and parameters and are rendered late.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "required": {"en": "This field is required.", "zh": "此字段为必填项。"},
+    "invalid": {"en": "Invalid value.", "zh": "无效的值。"},
+    "not_a_number": {"en": "Enter a number.", "zh": "请输入数字。"},
+    "not_an_integer": {"en": "Enter a whole number.", "zh": "请输入整数。"},
+    "not_a_date": {"en": "Enter a date as YYYY-MM-DD.", "zh": "请输入日期，格式为 YYYY-MM-DD。"},
+    "not_a_datetime": {
+        "en": "Enter a date and time as YYYY-MM-DD HH:MM.",
+        "zh": "请输入日期和时间，格式为 YYYY-MM-DD HH:MM。",
+    },
+    "not_a_boolean": {"en": "Enter yes or no.", "zh": "请选择是或否。"},
+    "min_value": {"en": "Must be at least {min}.", "zh": "不能小于 {min}。"},
+    "max_value": {"en": "Must be at most {max}.", "zh": "不能大于 {max}。"},
+    "min_length": {"en": "Must be at least {min} characters.", "zh": "至少 {min} 个字符。"},
+    "max_length": {"en": "Must be at most {max} characters.", "zh": "最多 {max} 个字符。"},
+    "unknown_option": {"en": "'{value}' is not one of the choices.", "zh": "“{value}”不是可选项。"},
+    "invalid_email": {"en": "Enter a valid e-mail address.", "zh": "请输入有效的电子邮箱。"},
+    "invalid_phone": {"en": "Enter a valid phone number.", "zh": "请输入有效的电话号码。"},
+    "invalid_url": {"en": "Enter a valid URL (http or https).", "zh": "请输入有效的网址（http 或 https）。"},
+    "invalid_currency": {"en": "'{value}' is not an allowed currency.", "zh": "“{value}”不是允许的币种。"},
+    "unknown_record": {"en": "No {entity} with id {value}.", "zh": "不存在 id 为 {value} 的{entity}。"},
+    "unknown_user": {"en": "No active user with id {value}.", "zh": "不存在 id 为 {value} 的有效用户。"},
+    "not_unique": {"en": "Another record already has this value.", "zh": "已有其他记录使用了此值。"},
+    "readonly": {"en": "This field is read-only.", "zh": "此字段为只读。"},
+    "no_write_permission": {
+        "en": "You may not change this field.",
+        "zh": "您无权修改此字段。",
+    },
+    "unknown_field": {"en": "Unknown field.", "zh": "未知字段。"},
+    "invalid_rows": {"en": "Expected a list of rows.", "zh": "应为行的列表。"},
+    "rule_failed": {"en": "{message}", "zh": "{message}"},
+    "expression_failed": {
+        "en": "Could not evaluate a rule: {detail}",
+        "zh": "无法计算规则：{detail}",
+    },
+}
+
+
+def render_message(code: str, params: dict[str, Any], locale: str = "en") -> str:
+    texts = MESSAGES.get(code) or MESSAGES["invalid"]
+    base = (locale or "en").split("-")[0].split("_")[0]
+    template = texts.get(base) or texts["en"]
+    values = {}
+    for key, value in params.items():
+        # Labels (translatable dicts or Label objects) render in the same locale.
+        getter = getattr(value, "get", None)
+        if callable(getter) and not isinstance(value, dict):
+            value = value.get(base)
+        elif isinstance(value, dict):
+            value = value.get(base) or value.get("en") or next(iter(value.values()), "")
+        values[key] = value
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError):
+        return template
