@@ -1,0 +1,176 @@
+"""The `trellis` command: validate, init, demo, users, API keys, serve, worker."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+DEFAULT_APP = "app_definitions/opportunity"
+DEFAULT_DATABASE = "sqlite:///instance/trellis.db"
+
+
+def database_url(explicit: str | None = None) -> str:
+    url = explicit or os.environ.get("TRELLIS_DATABASE_URL") or DEFAULT_DATABASE
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        # A relative SQLite path: make sure its folder exists.
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def app_path(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("TRELLIS_APP") or DEFAULT_APP
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _load_model(path: str):
+    from runtime.definition import check_app, load_app
+
+    problems = check_app(path)
+    if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(problems)} problem(s) in {path}", err=True)
+        sys.exit(1)
+    return load_app(path)
+
+
+def _services(app: str | None, database: str | None):
+    from runtime.events import EventBus
+    from runtime.store import Database, Repository
+    from runtime.store.users import UserService
+
+    model = _load_model(app_path(app))
+    db = Database(database_url(database), model)
+    return model, db, Repository(db, EventBus()), UserService(db)
+
+
+app_option = click.option("--app", "app", default=None, help="App folder (default: TRELLIS_APP or app_definitions/opportunity).")
+db_option = click.option("--database", "database", default=None, help="Database URL (default: TRELLIS_DATABASE_URL or sqlite:///instance/trellis.db).")
+
+
+@click.group()
+def main() -> None:
+    """Trellis: metadata-driven apps."""
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+def validate(path: str) -> None:
+    """Check an app folder; print one line per problem and exit non-zero if any."""
+    from runtime.definition import check_app
+
+    if not Path(path).is_dir():
+        click.echo(f"TRL-E001 {path}: app: not a folder (hint: give the folder that holds app.yaml)", err=True)
+        sys.exit(1)
+    problems = check_app(path)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} problem(s)", err=True)
+        sys.exit(1)
+    click.echo(f"{path}: ok")
+
+
+@main.command()
+@app_option
+@db_option
+def init(app: str | None, database: str | None) -> None:
+    """Create or upgrade the database for an app, keeping every existing value."""
+    model, db, _repo, _users = _services(app, database)
+    report = db.create_or_upgrade()
+    click.echo(f"database ready for app '{model.id}' version {model.version}")
+    for line in getattr(report, "lines", lambda: [])() if report is not None else []:
+        click.echo(f"  {line}")
+
+
+@main.command()
+@app_option
+@db_option
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+@click.option("--scale", default=1.0, show_default=True, help="Fraction of the full demo data set.")
+def demo(app: str | None, database: str | None, if_empty: bool, scale: float) -> None:
+    """Create the database, demo users and demo data; print the logins."""
+    from builder.demo import load_demo
+
+    model, db, repo, users = _services(app, database)
+    db.create_or_upgrade()
+    if if_empty and users.count() > 0:
+        click.echo("demo data already present; log in with the accounts listed in the README")
+        return
+    result = load_demo(db, repo, users, model, scale=scale)
+    click.echo("demo data loaded. Logins (password: trellis-demo):")
+    for login in result["logins"]:
+        click.echo(f"  {login['email']:<28} {login['role']:<14} {login.get('team') or ''}")
+
+
+@main.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--role", "roles", multiple=True, required=True, help="Role id (repeatable).")
+@click.option("--team", default=None, help="Team name (created if missing).")
+@click.option("--name", default=None)
+@click.option("--password", default=None, help="Prompted for when omitted.")
+@app_option
+@db_option
+def user_create(email, roles, team, name, password, app, database) -> None:
+    """Create a user with one or more roles."""
+    from runtime.errors import ValidationError
+
+    _model, db, _repo, users = _services(app, database)
+    db.create_or_upgrade()
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    team_id = users.ensure_team(team) if team else None
+    try:
+        user_id = users.create_user(email, name or email.split("@")[0], password, roles=list(roles), team_id=team_id)
+    except ValidationError as exc:
+        for field, messages in exc.as_dict().items():
+            click.echo(f"error: {field}: {' '.join(messages)}", err=True)
+        sys.exit(2)
+    click.echo(f"user {user_id} created: {email}")
+
+
+@main.group()
+def apikey() -> None:
+    """Manage API keys."""
+
+
+@apikey.command("create")
+@click.argument("email")
+@click.option("--name", default="", help="What the key is for.")
+@app_option
+@db_option
+def apikey_create(email, name, app, database) -> None:
+    """Create an API key for a user; the key is shown once."""
+    _model, _db, _repo, users = _services(app, database)
+    user_id = users.id_for_email(email)
+    if user_id is None:
+        _fail(f"no user with e-mail {email}")
+    token = users.create_api_key(user_id, name=name)
+    click.echo(token)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--debug", is_flag=True)
+def serve(host: str, port: int, debug: bool) -> None:
+    """Run the development server (production: gunicorn 'runtime.web.wsgi:app')."""
+    from runtime.web.app import create_app
+
+    create_app().run(host=host, port=port, debug=debug)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The stable codes of definition problems: one constant per kind of mistake.
+
+Codes never change meaning and are never reused; a retired code stays listed. Each one
+has a heading in ``docs/check-codes.md`` (``tests/test_docs_codes.py`` enforces it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    title: str
+
+    def __str__(self) -> str:
+        return self.code
+
+
+# Reading files
+UNREADABLE_FILE = Code("TRL-E001", "a file cannot be read or is not UTF-8 text")
+MALFORMED_FILE = Code("TRL-E002", "a file is not valid YAML or JSON")
+DUPLICATE_KEY = Code("TRL-E003", "a key appears twice in the same mapping")
+NOT_A_MAPPING = Code("TRL-E004", "a file is empty or its top level is not a mapping")
+# Schema validation
+SCHEMA_VIOLATION = Code("TRL-E005", "a value has the wrong type or is out of range")
+UNKNOWN_PROPERTY = Code("TRL-E006", "a property is not part of the format (often a typo)")
+MISSING_PROPERTY = Code("TRL-E007", "a required property is missing")
+MISSING_APP = Code("TRL-E008", "the app folder or its app.yaml is missing")
+DUPLICATE_FILE = Code("TRL-E009", "two files define the same object")
+# Ids
+INVALID_ID = Code("TRL-E010", "an id does not match ^[a-z][a-z0-9_]{0,62}$")
+RESERVED_ID = Code("TRL-E011", "an id is a reserved word")
+UNKNOWN_TYPE = Code("TRL-E012", "a field has an unknown type")
+DUPLICATE_ID = Code("TRL-E013", "two objects of the same kind share an id")
+# Fields
+INVALID_PROPERTY_FOR_TYPE = Code("TRL-E014", "a field property does not apply to its type")
+UNKNOWN_LINK_TARGET = Code("TRL-E015", "a link field targets an entity that does not exist")
+MISSING_OPTIONS = Code("TRL-E016", "a select field has no options")
+INVALID_DEFAULT = Code("TRL-E017", "a default value is not valid for its field")
+INVALID_AUTONUMBER_PATTERN = Code("TRL-E018", "an autonumber pattern is invalid")
+INCOMPLETE_FORMULA = Code("TRL-E019", "a formula lacks its expression or result_type")
+EMPTY_CHILD_TABLE = Code("TRL-E020", "a child table has no fields")
+NESTED_CHILD_TABLE = Code("TRL-E021", "a child table contains another child table")
+UNKNOWN_ENTITY_FIELD = Code(
+    "TRL-E022", "title_field, search_fields or a rule names a field that does not exist"
+)
+INVALID_EXPRESSION = Code("TRL-E023", "an expression does not compile")
+FORMULA_CYCLE = Code("TRL-E024", "formulas depend on each other in a cycle")
+# Forms and views
+UNKNOWN_ENTITY = Code("TRL-E025", "a form or view file is for an entity that does not exist")
+UNKNOWN_FORM_FIELD = Code("TRL-E026", "a form section names a field that does not exist")
+FIELD_PLACED_TWICE = Code("TRL-E027", "a field is placed more than once on a form")
+UNKNOWN_VIEW_FIELD = Code("TRL-E028", "a view names a field that does not exist or cannot be used")
+# Roles and navigation
+UNKNOWN_PERMISSION_ENTITY = Code("TRL-E029", "a role grants permissions on an unknown entity")
+UNKNOWN_PERMISSION_FIELD = Code("TRL-E030", "a role sets access to an unknown field")
+UNKNOWN_NAVIGATION_ENTITY = Code("TRL-E031", "a navigation item names an unknown entity")
+# More field checks
+INVALID_RANGE = Code("TRL-E032", "a minimum is greater than its maximum")
+INVALID_CURRENCY = Code("TRL-E033", "a money field's currency is not among its currencies")
+ID_TOO_LONG = Code("TRL-E034", "an id is too long to name a database table or column")
+SCOPE_NOT_SQL = Code("TRL-E035", "a row-scope expression cannot be translated to SQL")
+INVALID_FILTER = Code("TRL-E036", "a view filter's value does not fit its operator")
+FILE_TOO_COMPLEX = Code("TRL-E037", "a file is too large or too deeply nested")
+INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
+
+ALL_CODES: dict[str, Code] = {
+    value.code: value for value in list(globals().values()) if isinstance(value, Code)
+}
