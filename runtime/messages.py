@@ -38,6 +38,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "unknown_field": {"en": "Unknown field.", "zh": "未知字段。"},
     "invalid_rows": {"en": "Expected a list of rows.", "zh": "应为行的列表。"},
+    "number_too_large": {"en": "The number is too large.", "zh": "数字过大。"},
+    "invalid_record_id": {"en": "Enter a record id (a whole number).", "zh": "请输入记录 id（整数）。"},
+    "bool_true": {"en": "Yes", "zh": "是"},
+    "bool_false": {"en": "No", "zh": "否"},
     "rule_failed": {"en": "{message}", "zh": "{message}"},
     "expression_failed": {
         "en": "Could not evaluate a rule: {detail}",
