@@ -66,9 +66,6 @@ def validate(path: str) -> None:
     """Check an app folder; print one line per problem and exit non-zero if any."""
     from runtime.definition import check_app
 
-    if not Path(path).is_dir():
-        click.echo(f"TRL-E001 {path}: app: not a folder (hint: give the folder that holds app.yaml)", err=True)
-        sys.exit(1)
     problems = check_app(path)
     for problem in problems:
         click.echo(str(problem))

@@ -58,12 +58,15 @@ UNKNOWN_PERMISSION_ENTITY = Code("TRL-E029", "a role grants permissions on an un
 UNKNOWN_PERMISSION_FIELD = Code("TRL-E030", "a role sets access to an unknown field")
 UNKNOWN_NAVIGATION_ENTITY = Code("TRL-E031", "a navigation item names an unknown entity")
 # More field checks
-INVALID_RANGE = Code("TRL-E032", "a minimum is greater than its maximum")
+INVALID_RANGE = Code("TRL-E032", "a min/max bound is not valid, or min is greater than max")
 INVALID_CURRENCY = Code("TRL-E033", "a money field's currency is not among its currencies")
 ID_TOO_LONG = Code("TRL-E034", "an id is too long to name a database table or column")
 SCOPE_NOT_SQL = Code("TRL-E035", "a row-scope expression cannot be translated to SQL")
 INVALID_FILTER = Code("TRL-E036", "a view filter's value does not fit its operator")
 FILE_TOO_COMPLEX = Code("TRL-E037", "a file is too large or too deeply nested")
+INVALID_TYPE_SETTING = Code(
+    "TRL-E038", "a field setting is invalid for its type (type's own check)"
+)
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 
 ALL_CODES: dict[str, Code] = {

@@ -7,9 +7,10 @@ requests without copying.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 # A translatable text: {"en": "...", "zh": "..."}. A plain string in YAML compiles to
 # {"en": text}. Use ``Label.get(locale)`` to read one.
@@ -33,7 +34,7 @@ class Label:
         return self.get("en")
 
     @classmethod
-    def of(cls, value: Any, fallback: str = "") -> "Label":
+    def of(cls, value: Any, fallback: str = "") -> Label:
         if value is None:
             return cls(MappingProxyType({"en": fallback}))
         if isinstance(value, Label):
@@ -98,7 +99,7 @@ class FieldDef:
     track_history: bool = True
     searchable: bool = False  # part of full-text search (default: text-like fields)
     index: bool = False
-    fields: tuple["FieldDef", ...] = ()  # child_table: the row's fields
+    fields: tuple[FieldDef, ...] = ()  # child_table: the row's fields
     place: Place | None = None
 
     def option(self, option_id: str) -> Option | None:

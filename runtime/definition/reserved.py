@@ -47,9 +47,7 @@ SQL_KEYWORDS: frozenset[str] = frozenset(
 
 PYTHON_KEYWORDS: frozenset[str] = frozenset(word.lower() for word in keyword.kwlist)
 
-RESERVED_WORDS: frozenset[str] = (
-    SQL_KEYWORDS | PYTHON_KEYWORDS | SYSTEM_COLUMNS | EXPRESSION_NAMES
-)
+RESERVED_WORDS: frozenset[str] = SQL_KEYWORDS | PYTHON_KEYWORDS | SYSTEM_COLUMNS | EXPRESSION_NAMES
 
 
 def reserved_reason(word: str) -> str:
