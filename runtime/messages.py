@@ -40,9 +40,30 @@ MESSAGES: dict[str, dict[str, str]] = {
     "invalid_rows": {"en": "Expected a list of rows.", "zh": "应为行的列表。"},
     "number_too_large": {"en": "The number is too large.", "zh": "数字过大。"},
     "invalid_record_id": {"en": "Enter a record id (a whole number).", "zh": "请输入记录 id（整数）。"},
+    "record_archived": {
+        "en": "This record is archived; restore it before changing it.",
+        "zh": "此记录已归档，请先恢复再修改。",
+    },
+    "email_taken": {"en": "Another user already has this e-mail address.", "zh": "该电子邮箱已被其他用户使用。"},
+    "unknown_role": {"en": "'{value}' is not a role of this app.", "zh": "“{value}”不是本应用的角色。"},
+    "unknown_team": {"en": "No team with id {value}.", "zh": "不存在 id 为 {value} 的团队。"},
     "bool_true": {"en": "Yes", "zh": "是"},
     "bool_false": {"en": "No", "zh": "否"},
     "rule_failed": {"en": "{message}", "zh": "{message}"},
+    "stage_missing_fields": {
+        "en": "To enter {stage}, fill in: {fields}.",
+        "zh": "进入“{stage}”阶段前，请填写：{fields}。",
+    },
+    "stage_rule_failed": {"en": "{stage}: {message}", "zh": "{stage}：{message}"},
+    "stage_not_allowed": {
+        "en": "A record cannot move from {from} to {to}.",
+        "zh": "记录不能从“{from}”直接转到“{to}”。",
+    },
+    "stage_retired": {
+        "en": "{stage} is retired: no record may enter it.",
+        "zh": "“{stage}”阶段已停用，记录不能再进入。",
+    },
+    "unknown_stage": {"en": "'{value}' is not a stage here.", "zh": "“{value}”不是有效的阶段。"},
     "expression_failed": {
         "en": "Could not evaluate a rule: {detail}",
         "zh": "无法计算规则：{detail}",

@@ -166,12 +166,12 @@ def pipeline_schema(tmp_path, monkeypatch):
 
 def test_later_folders_are_only_parsed_until_their_schema_exists(tmp_path):
     app = copy_minimal(tmp_path)
-    (app / "pipelines").mkdir()
-    (app / "pipelines" / "sales.yaml").write_text("id: sales\nentity: deal\nstages: []\n")
+    (app / "approvals").mkdir()
+    (app / "approvals" / "sales.yaml").write_text("id: sales\nentity: deal\nsteps: []\n")
     assert check_app(app) == []
 
-    (app / "pipelines" / "sales.yaml").write_text("id: sales\n  entity: [\n")
-    assert only(check_app(app), "TRL-E002").file == "minimal/pipelines/sales.yaml"
+    (app / "approvals" / "sales.yaml").write_text("id: sales\n  entity: [\n")
+    assert only(check_app(app), "TRL-E002").file == "minimal/approvals/sales.yaml"
 
 
 def test_later_folders_are_schema_checked_once_their_schema_exists(tmp_path, pipeline_schema):
@@ -193,7 +193,9 @@ def test_stage_columns_exist_when_a_pipeline_names_the_entity(tmp_path):
     assert only(check_app(app), "TRL-E023").obj == "form of 'deal' section 'main' visible_if"
 
     (app / "pipelines").mkdir()
-    (app / "pipelines" / "sales.yaml").write_text("id: sales\nentity: deal\n")
+    (app / "pipelines" / "sales.yaml").write_text(
+        "id: sales\nentity: deal\nstages: [{id: open}, {id: done, kind: won}]\n"
+    )
     assert load_app(app).entity("deal").has_stage
 
 

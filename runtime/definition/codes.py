@@ -67,6 +67,25 @@ FILE_TOO_COMPLEX = Code("TRL-E037", "a file is too large or too deeply nested")
 INVALID_TYPE_SETTING = Code(
     "TRL-E038", "a field setting is invalid for its type (type's own check)"
 )
+# Pipelines (pipelines/*.yaml)
+UNKNOWN_PIPELINE_ENTITY = Code(
+    "TRL-E040", "a pipeline (or its idle source) names an entity that does not exist"
+)
+UNKNOWN_GATE_FIELD = Code(
+    "TRL-E041", "a pipeline's gate, selector, card or idle setting names an unknown field"
+)
+UNKNOWN_STAGE = Code("TRL-E042", "a transition names a stage that does not exist")
+BAD_TRANSITION = Code(
+    "TRL-E043", "a transition goes from a stage to itself, into a retired stage, or both ways"
+)
+UNREACHABLE_STAGE = Code("TRL-E044", "a stage cannot be reached from the pipeline's first stage")
+INVALID_STAGE_ORDER = Code(
+    "TRL-E045", "a pipeline has no open stage, or lists an open stage after a closed one"
+)
+AMBIGUOUS_PIPELINE = Code("TRL-E046", "two pipelines of one entity claim the same records")
+INVALID_PIPELINE_SETTING = Code(
+    "TRL-E047", "a pipeline setting does not fit the field it names (type or option)"
+)
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 
 ALL_CODES: dict[str, Code] = {

@@ -209,7 +209,9 @@ class _Compiler:
         navigation = self._navigation(app_doc, entities, label)
         context = CompileContext(MappingProxyType(entities), self.report)
         extensions = {
-            kind: step(context, self.loaded.of_kind(kind)) for kind, step in EXTENSION_STEPS.items()
+            # a step may read another kind of file than its key: ``step.kind``
+            kind: step(context, self.loaded.of_kind(getattr(step, "kind", kind)))
+            for kind, step in EXTENSION_STEPS.items()
         }
         return AppModel(
             id=raw_app["id"],

@@ -1,0 +1,161 @@
+/* List screens: row click opens the record, link/user pickers in the filter bar,
+   filter "Clear" buttons, active-filter dots and delete confirmations. Data from the
+   server is written with textContent only. */
+(function () {
+  "use strict";
+
+  function fire(el) {
+    el.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  /* A whole row is a link; real links, buttons and text selection keep their own job. */
+  document.addEventListener("click", function (event) {
+    var row = event.target.closest("tr[data-href]");
+    if (!row || event.target.closest("a, button, input, label, summary, select")) return;
+    if (window.getSelection && String(window.getSelection()).length) return;
+    var href = row.getAttribute("data-href");
+    if (event.metaKey || event.ctrlKey) window.open(href, "_blank", "noopener");
+    else window.location.assign(href);
+  });
+
+  /* Mark a filter pill active while one of its inputs has a value. */
+  function refreshFilter(details) {
+    var active = false;
+    details.querySelectorAll("input[name], select[name]").forEach(function (input) {
+      if (input.type === "checkbox") { if (input.checked) active = true; }
+      else if (input.value) active = true;
+    });
+    details.classList.toggle("is-active", active);
+  }
+
+  document.addEventListener("change", function (event) {
+    var details = event.target.closest("[data-filter]");
+    if (details) refreshFilter(details);
+  });
+
+  document.addEventListener("click", function (event) {
+    var clear = event.target.closest("[data-filter-clear]");
+    if (!clear) return;
+    var details = clear.closest("[data-filter]");
+    details.querySelectorAll("input[name], select[name]").forEach(function (input) {
+      if (input.type === "checkbox") input.checked = false;
+      else input.value = "";
+    });
+    var current = details.querySelector("[data-lookup-current]");
+    if (current) current.remove();
+    refreshFilter(details);
+    var form = details.closest("form");
+    if (form) fire(form);
+  });
+
+  /* Confirm destructive forms (deleting a saved view). */
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var message = form.getAttribute && form.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) event.preventDefault();
+  }, true);
+
+  /* Link and user pickers: type, pick, and the hidden input carries the id. */
+  function debounce(fn, wait) {
+    var timer = null;
+    return function () {
+      var args = arguments, self = this;
+      clearTimeout(timer);
+      timer = setTimeout(function () { fn.apply(self, args); }, wait);
+    };
+  }
+
+  function renderResults(box, list, results) {
+    list.textContent = "";
+    if (!results.length) {
+      var empty = document.createElement("li");
+      empty.className = "lookup-empty";
+      empty.textContent = box.getAttribute("data-empty-text") || "";
+      list.appendChild(empty);
+      return;
+    }
+    results.forEach(function (item) {
+      var li = document.createElement("li");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "lookup-option";
+      button.setAttribute("role", "option");
+      button.setAttribute("data-id", String(item.id));
+      button.textContent = item.title;
+      li.appendChild(button);
+      list.appendChild(li);
+    });
+  }
+
+  function search(box) {
+    var input = box.querySelector("[data-lookup-input]");
+    var list = box.querySelector("[data-lookup-results]");
+    var url = box.getAttribute("data-url") + "?q=" + encodeURIComponent(input.value.trim());
+    window.fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : { results: [] }; })
+      .then(function (body) { renderResults(box, list, (body && body.results) || []); })
+      .catch(function () { renderResults(box, list, []); });
+  }
+
+  var debouncedSearch = debounce(search, 220);
+
+  document.addEventListener("input", function (event) {
+    var input = event.target.closest("[data-lookup-input]");
+    if (input) { event.stopPropagation(); debouncedSearch(input.closest("[data-lookup]")); }
+  }, true);
+
+  /* The picker's search box is not a filter: keep its keystrokes from submitting. */
+  document.addEventListener("change", function (event) {
+    if (event.target.closest("[data-lookup-input]")) event.stopPropagation();
+  }, true);
+
+  document.addEventListener("focusin", function (event) {
+    var input = event.target.closest("[data-lookup-input]");
+    if (input) {
+      var box = input.closest("[data-lookup]");
+      var list = box.querySelector("[data-lookup-results]");
+      if (!list.children.length) search(box);
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var input = event.target.closest("[data-lookup-input]");
+    if (input && event.key === "Enter") {
+      event.preventDefault();
+      var first = input.closest("[data-lookup]").querySelector(".lookup-option");
+      if (first) first.click();
+    } else if (input && event.key === "ArrowDown") {
+      var option = input.closest("[data-lookup]").querySelector(".lookup-option");
+      if (option) { event.preventDefault(); option.focus(); }
+    } else if (event.target.classList && event.target.classList.contains("lookup-option")) {
+      var li = event.target.parentElement;
+      var next = event.key === "ArrowDown" ? li.nextElementSibling : event.key === "ArrowUp" ? li.previousElementSibling : null;
+      if (next && next.firstElementChild) { event.preventDefault(); next.firstElementChild.focus(); }
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var option = event.target.closest(".lookup-option");
+    var clear = event.target.closest("[data-lookup-clear]");
+    if (!option && !clear) return;
+    var box = event.target.closest("[data-lookup]");
+    var hidden = box.querySelector("[data-lookup-value]");
+    hidden.value = option ? option.getAttribute("data-id") : "";
+    var current = box.querySelector("[data-lookup-current]");
+    if (option) {
+      if (!current) {
+        current = document.createElement("p");
+        current.className = "lookup-current";
+        current.setAttribute("data-lookup-current", "");
+        current.appendChild(document.createElement("span"));
+        box.insertBefore(current, box.querySelector("[data-lookup-input]"));
+      }
+      current.firstElementChild.textContent = option.textContent;
+    } else if (current) {
+      current.remove();
+    }
+    box.querySelector("[data-lookup-results]").textContent = "";
+    box.querySelector("[data-lookup-input]").value = "";
+    fire(hidden);
+  });
+})();

@@ -1,0 +1,178 @@
+"""Role grants turned into answers: may this user create, which rows, which fields.
+
+A user with several roles gets the union of their grants: every row scope any role
+gives (OR-ed in SQL), and for each field the widest access (write > read > none) of
+the roles that grant the entity at all. ``"*"`` in a role stands for every entity an
+entry of its own does not name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, false, or_, select
+
+from runtime.definition.model import AppModel, EntityPermission, Scope
+from runtime.errors import ExpressionError
+
+from . import system_tables as st
+from .principal import Principal
+
+ACCESS_RANK = {"none": 0, "read": 1, "write": 2}
+ALL = Scope("all")
+ACTIONS = ("read", "update", "archive")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one principal may do with one entity."""
+
+    create: bool = False
+    read: tuple[Scope, ...] = ()
+    update: tuple[Scope, ...] = ()
+    archive: tuple[Scope, ...] = ()
+    # field id -> "read" | "none"; unlisted fields are "write"
+    field_access: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    unrestricted: bool = False  # SYSTEM: no row, field or read-only checks
+
+    def scopes(self, action: str) -> tuple[Scope, ...]:
+        return getattr(self, action)
+
+    def access(self, field_id: str) -> str:
+        return self.field_access.get(field_id, "write")
+
+    def may_read_field(self, field_id: str) -> bool:
+        return self.field_access.get(field_id, "write") != "none"
+
+    def may_write_field(self, field_id: str) -> bool:
+        return self.field_access.get(field_id, "write") == "write"
+
+    @property
+    def hidden(self) -> frozenset[str]:
+        return frozenset(f for f, a in self.field_access.items() if a == "none")
+
+
+SYSTEM_GRANT = Grant(True, (ALL,), (ALL,), (ALL,), MappingProxyType({}), unrestricted=True)
+NO_GRANT = Grant()
+
+
+def _entity_permission(role_permissions: Mapping[str, EntityPermission], entity_id: str):
+    return role_permissions.get(entity_id) or role_permissions.get("*")
+
+
+def _union_scopes(scopes: Iterable[Scope]) -> tuple[Scope, ...]:
+    found: list[Scope] = []
+    for scope in scopes:
+        if scope.kind == "none":
+            continue
+        if scope.kind == "all":
+            return (ALL,)
+        if scope not in found:
+            found.append(scope)
+    return tuple(found)
+
+
+def combine(permissions: list[EntityPermission]) -> Grant:
+    """The union of several roles' permissions on one entity."""
+    if not permissions:
+        return NO_GRANT
+    granting = [p for p in permissions if p.create or p.read.kind != "none"] or permissions
+    mentioned = {f for p in granting for f in p.fields}
+    access = {}
+    for field_id in mentioned:
+        best = max((p.fields.get(field_id, "write") for p in granting), key=ACCESS_RANK.__getitem__)
+        if best != "write":
+            access[field_id] = best
+    return Grant(
+        create=any(p.create for p in permissions),
+        read=_union_scopes(p.read for p in permissions),
+        update=_union_scopes(p.update for p in permissions),
+        archive=_union_scopes(p.archive for p in permissions),
+        field_access=MappingProxyType(access),
+    )
+
+
+class Permissions:
+    """Grants of a model, computed once per (roles, entity)."""
+
+    def __init__(self, model: AppModel):
+        self.model = model
+        self._cache: dict[tuple[frozenset[str], str], Grant] = {}
+
+    def grant(self, principal: Principal, entity_id: str) -> Grant:
+        if principal.is_system:
+            return SYSTEM_GRANT
+        key = (principal.roles, entity_id)
+        found = self._cache.get(key)
+        if found is None:
+            perms = []
+            for role_id in sorted(principal.roles):
+                role = self.model.roles.get(role_id)
+                if role is not None:
+                    perm = _entity_permission(role.permissions, entity_id)
+                    if perm is not None:
+                        perms.append(perm)
+            found = self._cache.setdefault(key, combine(perms))
+        return found
+
+
+# --------------------------------------------------------------------------- row scopes
+
+
+def scope_clause(
+    scopes: tuple[Scope, ...], table: Table, principal: Principal
+) -> ColumnElement | None:
+    """A WHERE clause selecting the rows in any of ``scopes``; None means every row."""
+    parts: list[ColumnElement] = []
+    for scope in scopes:
+        if scope.kind == "all":
+            return None
+        if scope.kind == "own":
+            parts.append(table.c.owner_id == principal.id)
+        elif scope.kind == "team":
+            parts.append(_team_clause(table, principal))
+        elif scope.kind == "expression":
+            parts.append(scope.expression.to_sql(lambda name: table.c[name], principal))
+    if not parts:
+        return false()
+    return parts[0] if len(parts) == 1 else or_(*parts)
+
+
+def _team_clause(table: Table, principal: Principal) -> ColumnElement:
+    teams = principal.team_ids
+    own = table.c.owner_id == principal.id
+    if not teams:
+        return own
+    members = select(st.users.c.id).where(st.users.c.team_id.in_(sorted(teams)))
+    return or_(own, table.c.owner_id.in_(members.scalar_subquery()))
+
+
+def record_in_scope(
+    scopes: tuple[Scope, ...],
+    record: Mapping[str, Any],
+    principal: Principal,
+    owner_team: Callable[[int], int | None],
+) -> bool:
+    """The same answer as ``scope_clause`` for one record already in memory.
+
+    ``owner_team(user_id)`` looks up a user's team; it is called only for ``team``.
+    """
+    owner = record.get("owner_id")
+    for scope in scopes:
+        if scope.kind == "all":
+            return True
+        if scope.kind == "own" and owner is not None and owner == principal.id:
+            return True
+        if scope.kind == "team" and owner is not None:
+            if owner == principal.id or owner_team(owner) in principal.team_ids:
+                return True
+        if scope.kind == "expression":
+            try:
+                if scope.expression.evaluate(record, user=principal):
+                    return True
+            except ExpressionError:
+                continue
+    return False

@@ -1,0 +1,128 @@
+"""The stage history table ``sys_stage_history``: one row per stage change of a record.
+
+Like Salesforce's OpportunityHistory, each row keeps who moved the record, when, from
+and to which stage, how long it had been in the previous stage, and the amount, close
+date and probability the record had when it moved (snapshots for funnel, duration and
+forecast analytics). The table itself is declared in ``system_tables``; the pipeline
+columns are added here, on the same metadata, so ``create_or_upgrade`` creates or
+extends it like any system table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Column, Date, Index, Numeric, String, select
+from sqlalchemy.engine import Connection
+
+from . import system_tables as st
+
+table = st.stage_history
+
+_EXTRA_COLUMNS = (
+    Column("pipeline", String(63), nullable=True),
+    # the record's values when it left ``from_stage`` (the snapshot the move replaced)
+    Column("amount", Numeric(20, 4), nullable=True),
+    Column("close_date", Date, nullable=True),
+    Column("probability", Numeric(7, 3), nullable=True),
+)
+for _column in _EXTRA_COLUMNS:
+    if _column.name not in table.c:
+        table.append_column(_column)
+if not any(ix.name == "ix_sys_stage_history_changed" for ix in table.indexes):
+    Index("ix_sys_stage_history_changed", table.c.entity, table.c.changed_at)
+
+COLUMNS = tuple(c.name for c in table.columns)
+
+
+def _number(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
+
+
+def _date(value: Any) -> date | None:
+    if value is None or isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, datetime):
+        return value.date()
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def history_row(
+    *,
+    entity: str,
+    record_id: int,
+    pipeline: str | None,
+    from_stage: str | None,
+    to_stage: str | None,
+    changed_by: int | None,
+    changed_at: datetime,
+    seconds_in_previous: int | None,
+    amount: Any = None,
+    close_date: Any = None,
+    probability: Any = None,
+) -> dict[str, Any]:
+    """One row ready for insert (values normalised to the column types)."""
+    return {
+        "entity": entity,
+        "record_id": record_id,
+        "pipeline": pipeline,
+        "from_stage": from_stage,
+        "to_stage": to_stage,
+        "changed_by": changed_by,
+        "changed_at": changed_at,
+        "seconds_in_from_stage": seconds_in_previous,
+        "amount": _number(amount),
+        "close_date": _date(close_date),
+        "probability": _number(probability),
+    }
+
+
+def write_stage_history(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Insert rows built by ``history_row`` (in the caller's transaction)."""
+    batch = [dict(r) for r in rows]
+    if batch:
+        conn.execute(table.insert(), batch)
+    return len(batch)
+
+
+def read_stage_history(conn: Connection, entity: str, record_id: int) -> list[dict[str, Any]]:
+    """Oldest first."""
+    query = (
+        select(table)
+        .where(table.c.entity == entity, table.c.record_id == record_id)
+        .order_by(table.c.changed_at, table.c.id)
+    )
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def entries_of(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str | None, datetime]]:
+    """(stage entered, when) pairs for ``flows.pipeline.time_in_stages``."""
+    return [(row["to_stage"], row["changed_at"]) for row in rows]
+
+
+def delete_stage_history(conn: Connection, entity: str, record_ids: Iterable[int]) -> None:
+    ids = list(record_ids)
+    if ids:
+        conn.execute(table.delete().where(table.c.entity == entity, table.c.record_id.in_(ids)))
+
+
+__all__ = [
+    "COLUMNS",
+    "delete_stage_history",
+    "entries_of",
+    "history_row",
+    "read_stage_history",
+    "table",
+    "write_stage_history",
+]

@@ -1,0 +1,197 @@
+"""The ``sys_`` tables: users, teams, roles, API keys, history, audit, sequences, versions.
+
+They live on one module-level ``metadata`` (the usual SQLAlchemy pattern): their shape
+does not depend on the app model. A later layer that needs a system table of its own
+defines it on this ``metadata`` before ``Database.create_or_upgrade()`` runs, and it is
+created, and later extended with new columns, like these.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator):
+    """An instant stored in UTC and always read back timezone-aware (SQLite reads naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# SQLite autoincrements only an INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+teams = Table(
+    "sys_teams",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("manager_id", BigInteger, nullable=True, index=True),
+    Column("parent_id", BigInteger, ForeignKey("sys_teams.id"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False, default=utcnow),
+)
+
+users = Table(
+    "sys_users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("password_hash", String(255), nullable=True),
+    Column("locale", String(16), nullable=False, default="en"),
+    Column("team_id", BigInteger, ForeignKey("sys_teams.id"), nullable=True, index=True),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Column("created_at", UtcDateTime, nullable=False, default=utcnow),
+    Column("last_login_at", UtcDateTime, nullable=True),
+)
+
+roles = Table(
+    "sys_roles",
+    metadata,
+    Column("id", String(63), primary_key=True),
+    Column("label", JSON, nullable=False),
+)
+
+user_roles = Table(
+    "sys_user_roles",
+    metadata,
+    Column("user_id", BigInteger, ForeignKey("sys_users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", String(63), primary_key=True),
+)
+
+api_keys = Table(
+    "sys_api_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, ForeignKey("sys_users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False, default=utcnow),
+    Column("last_used_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+field_history = Table(
+    "sys_field_history",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("entity", String(63), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("field", String(63), nullable=False),
+    Column("old_value", JSON, nullable=True),
+    Column("new_value", JSON, nullable=True),
+    Column("changed_by", BigInteger, nullable=True),
+    Column("changed_at", UtcDateTime, nullable=False),
+    Column("change_id", String(32), nullable=False),
+    # The row_version the change produced: a stale writer's conflict lists the entries
+    # after the version it read.
+    Column("row_version", Integer, nullable=False, default=0),
+    Index("ix_sys_field_history_record", "entity", "record_id", "row_version"),
+)
+
+audit = Table(
+    "sys_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("entity", String(63), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("user_id", BigInteger, nullable=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("data", JSON, nullable=True),
+    Index("ix_sys_audit_record", "entity", "record_id"),
+)
+
+stage_history = Table(
+    "sys_stage_history",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("entity", String(63), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("from_stage", String(63), nullable=True),
+    Column("to_stage", String(63), nullable=True),
+    Column("changed_by", BigInteger, nullable=True),
+    Column("changed_at", UtcDateTime, nullable=False),
+    # How long the record stayed in from_stage (stage-duration analytics).
+    Column("seconds_in_from_stage", BigInteger, nullable=True),
+    Index("ix_sys_stage_history_record", "entity", "record_id"),
+)
+
+sequences = Table(
+    "sys_sequences",
+    metadata,
+    Column("entity", String(63), primary_key=True),
+    Column("field", String(63), primary_key=True),
+    Column("period", String(16), primary_key=True),
+    Column("value", BigInteger, nullable=False, default=0),
+)
+
+app_versions = Table(
+    "sys_app_versions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("app_id", String(63), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("model", JSON, nullable=True),
+    Column("applied_at", UtcDateTime, nullable=False, default=utcnow),
+    Index("ix_sys_app_versions_app", "app_id", "id"),
+)
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "Id",
+    "UtcDateTime",
+    "api_keys",
+    "app_versions",
+    "audit",
+    "field_history",
+    "metadata",
+    "roles",
+    "sequences",
+    "stage_history",
+    "teams",
+    "user_roles",
+    "users",
+    "utcnow",
+]

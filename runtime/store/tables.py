@@ -1,0 +1,118 @@
+"""Entity tables from the model: one ``ent_<id>`` table per entity, one per child table."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, MetaData, String, Table
+
+from runtime.definition.model import AppModel, Entity, FieldDef
+from runtime.fieldtypes import type_of
+
+from .system_tables import NAMING_CONVENTION, Id, UtcDateTime, utcnow
+
+MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently; we never let it
+
+
+def safe_identifier(name: str) -> str:
+    """``name`` if short enough, else a stable shortened form with a hash suffix."""
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[: MAX_IDENTIFIER - 9]}_{digest}"
+
+
+def entity_table_name(entity: Entity) -> str:
+    return safe_identifier(entity.table_name)
+
+
+def child_table_name(entity: Entity, field: FieldDef) -> str:
+    return safe_identifier(f"ent_{entity.id}__{field.id}")
+
+
+def system_columns(entity: Entity) -> list[Column]:
+    columns = [
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("created_at", UtcDateTime, nullable=False, default=utcnow),
+        Column("updated_at", UtcDateTime, nullable=False, default=utcnow, index=True),
+        Column("created_by", BigInteger, nullable=True),
+        Column("owner_id", BigInteger, nullable=True, index=True),
+        Column("row_version", Integer, nullable=False, default=1),
+        Column("archived_at", UtcDateTime, nullable=True, index=True),
+    ]
+    if entity.has_stage:
+        columns += [
+            Column("stage", String(63), nullable=True, index=True),
+            Column("stage_entered_at", UtcDateTime, nullable=True),
+        ]
+    return columns
+
+
+def field_columns(fields: tuple[FieldDef, ...]) -> list[Column]:
+    columns: list[Column] = []
+    for field in fields:
+        columns.extend(type_of(field).columns(field))
+    return columns
+
+
+def explicit_indexes(table_name: str, columns: list[Column]) -> list[Index]:
+    """Turn ``index=True`` / ``unique=True`` column flags into named indexes.
+
+    Unique-ness becomes a UNIQUE INDEX rather than a constraint so that adding a unique
+    column later works on SQLite too, and names are ours (safe_identifier), so
+    ``create_or_upgrade`` finds them again by name on every backend.
+    """
+    indexes = []
+    for column in columns:
+        unique, index = bool(column.unique), bool(column.index)
+        column.unique = None
+        column.index = None
+        if unique:
+            indexes.append(Index(safe_identifier(f"uq_{table_name}_{column.name}"), column.name, unique=True))
+        elif index:
+            indexes.append(Index(safe_identifier(f"ix_{table_name}_{column.name}"), column.name))
+    return indexes
+
+
+def _table(name: str, metadata: MetaData, columns: list[Column], *extra) -> Table:
+    return Table(name, metadata, *columns, *explicit_indexes(name, columns), *extra)
+
+
+@dataclass(frozen=True)
+class EntityTables:
+    tables: dict[str, Table]  # entity id -> table
+    child_tables: dict[tuple[str, str], Table]  # (entity id, field id) -> table
+
+
+def build_entity_tables(model: AppModel, metadata: MetaData | None = None) -> EntityTables:
+    """Fresh Table objects for every entity of ``model`` on ``metadata``."""
+    metadata = metadata if metadata is not None else MetaData(naming_convention=NAMING_CONVENTION)
+    tables: dict[str, Table] = {}
+    children: dict[tuple[str, str], Table] = {}
+    for entity in model.entities.values():
+        name = entity_table_name(entity)
+        table = _table(name, metadata, system_columns(entity) + field_columns(entity.fields))
+        tables[entity.id] = table
+        for field in entity.fields:
+            if field.type != "child_table":
+                continue
+            child_name = child_table_name(entity, field)
+            columns = [
+                Column("id", Id, primary_key=True, autoincrement=True),
+                Column(
+                    "parent_id",
+                    BigInteger,
+                    ForeignKey(f"{name}.id", ondelete="CASCADE"),
+                    nullable=False,
+                ),
+                Column("position", Integer, nullable=False, default=0),
+                *field_columns(field.fields),
+            ]
+            children[(entity.id, field.id)] = _table(
+                child_name,
+                metadata,
+                columns,
+                Index(safe_identifier(f"ix_{child_name}_parent"), "parent_id", "position"),
+            )
+    return EntityTables(tables, children)

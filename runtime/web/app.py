@@ -1,0 +1,190 @@
+"""The Flask app factory: settings, services, templating, auth, errors and blueprints.
+
+``create_app()`` serves the app definition named by ``TRELLIS_APP`` from the database
+at ``TRELLIS_DATABASE_URL`` (see ``runtime.web.config`` for every setting). It never
+creates tables; ``trellis init`` does, and until then every page explains that.
+
+Plugging in a screen: write ``runtime/web/<name>.py`` with a ``bp = Blueprint(...)``
+(or a ``register(app)`` function) and add the module to ``BLUEPRINT_MODULES``. The
+optional modules listed there are skipped while they do not exist yet.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, request
+from sqlalchemy import inspect
+
+from runtime.definition import load_app
+from runtime.definition.model import AppModel
+from runtime.events import EventBus
+from runtime.store import Database, Repository
+from runtime.store.users import UserService
+from runtime.web.auth import install_auth
+from runtime.web.config import flask_config, load_settings
+from runtime.web.errors import DatabaseNotInitialised, register_error_handlers
+from runtime.web.i18n import I18n
+from runtime.web.templating import install_templating
+
+log = logging.getLogger("trellis.web")
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+# Blueprint modules in registration order. Core ones must import; optional ones are
+# skipped while their module does not exist (they are being built by later issues).
+CORE_BLUEPRINTS = ("runtime.web.auth", "runtime.web.home")
+OPTIONAL_BLUEPRINTS = (
+    "runtime.web.entities",
+    "runtime.web.records",
+    "runtime.web.api",
+    "runtime.web.pipelines",
+)
+BLUEPRINT_MODULES = CORE_BLUEPRINTS + OPTIONAL_BLUEPRINTS
+
+# A table every initialised database has; its absence means `trellis init` never ran.
+MARKER_TABLE = "sys_users"
+
+
+@dataclass
+class Services:
+    """What views need, built once per app: ``app.extensions["trellis"]``."""
+
+    model: AppModel
+    db: Database
+    repo: Repository
+    users: UserService
+    bus: EventBus
+    ready: bool = False  # the tables exist (checked at start, then until true)
+
+    def check_ready(self) -> bool:
+        if not self.ready:
+            self.ready = inspect(self.db.engine).has_table(MARKER_TABLE)
+        return self.ready
+
+
+def _resolve_app_dir(path: str) -> Path:
+    candidate = Path(path)
+    if not candidate.is_absolute() and not candidate.exists() and (ROOT / candidate).exists():
+        return ROOT / candidate  # the default works from any working directory
+    return candidate
+
+
+def _resolve_database_url(url: str, instance_path: str) -> str:
+    """Make the relative default ``sqlite:///instance/...`` land in the instance folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        relative = url[len(prefix) :]
+        if relative.startswith("instance/"):
+            relative = relative[len("instance/") :]
+            target = Path(instance_path) / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return prefix + str(target)
+    return url
+
+
+def build_services(settings: Mapping[str, Any]) -> Services:
+    model = load_app(_resolve_app_dir(settings["TRELLIS_APP"]))
+    url = _resolve_database_url(settings["TRELLIS_DATABASE_URL"], settings["TRELLIS_INSTANCE_PATH"])
+    db = Database(url, model)
+    bus = EventBus()
+    return Services(model=model, db=db, repo=Repository(db, bus), users=UserService(db), bus=bus)
+
+
+def register_blueprints(app: Flask, modules: Iterable[str] = BLUEPRINT_MODULES) -> list[str]:
+    """Import each module and register its ``bp`` (or call its ``register(app)``).
+
+    Only a missing optional module is skipped: an ImportError inside a module that
+    exists is a bug and propagates.
+    """
+    registered = []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name and name not in CORE_BLUEPRINTS:
+                continue
+            raise
+        if hasattr(module, "register"):
+            module.register(app)
+        else:
+            app.register_blueprint(module.bp)
+        registered.append(name)
+    return registered
+
+
+def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
+    settings = load_settings(config_overrides)
+    app = Flask(
+        "runtime.web",
+        static_folder=str(STATIC_DIR),
+        static_url_path="/static",
+        instance_path=settings["TRELLIS_INSTANCE_PATH"],
+        instance_relative_config=False,
+    )
+    app.config.update(settings)
+    app.config.update(flask_config(settings))
+    # Plain Flask settings in the overrides (TESTING, WTF_CSRF_ENABLED, ...) win.
+    app.config.update({k: v for k, v in (config_overrides or {}).items() if k not in settings})
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    services = build_services(settings)
+    app.extensions["trellis"] = services
+    if not services.check_ready():
+        log.error(
+            "database %s has no Trellis tables: run `trellis init` (pages answer 503 until then)",
+            services.db.engine.url.render_as_string(hide_password=True),
+        )
+
+    I18n(app, settings["TRELLIS_LOCALE"] or services.model.default_locale)
+    install_templating(app, services.model.source_dir or _resolve_app_dir(settings["TRELLIS_APP"]))
+    app.jinja_env.globals["csp_nonce"] = csp_nonce
+    app.before_request(_require_database)
+    install_auth(app)
+    register_error_handlers(app)
+    app.after_request(_security_headers)
+    register_blueprints(app)
+    return app
+
+
+def _require_database() -> None:
+    if request.endpoint in ("static", "home.healthz"):
+        return
+    from flask import current_app
+
+    if not current_app.extensions["trellis"].check_ready():
+        raise DatabaseNotInitialised()
+
+
+def csp_nonce() -> str:
+    """A per-request nonce for the rare inline ``<script nonce="{{ csp_nonce() }}">``."""
+    nonce = g.get("csp_nonce")
+    if nonce is None:
+        nonce = g.csp_nonce = secrets.token_urlsafe(16)
+    return nonce
+
+
+def _security_headers(response):
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        # Scripts only from our own static files (and nonce'd inline ones); styles may
+        # be inline because Gridstack and ECharts set style attributes.
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; "
+            f"script-src 'self' 'nonce-{csp_nonce()}'; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+            "font-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; "
+            "base-uri 'self'; form-action 'self'; object-src 'none'",
+        )
+    return response

@@ -1,0 +1,363 @@
+"""Sign-in, sign-out, the login rate limit, API bearer keys and the request guards.
+
+* Pages use Flask-Login sessions (signed cookies); ``/login`` checks the password with
+  ``UserService.authenticate`` and ``/logout`` is a POST.
+* ``/api/`` requests may instead send ``Authorization: Bearer <key>``; a bearer request
+  is authenticated by that key alone and is the only kind exempt from CSRF, since a
+  browser never attaches it on its own. An API call riding on a session cookie is
+  checked for CSRF like any form post.
+* Every view needs a signed-in user unless it is a static file, ``/login``,
+  ``/healthz`` or decorated with :func:`public` (for example public lead forms).
+* Failed logins are counted per e-mail and client address. The counter lives in
+  process memory by default, which is right for one process; with several workers
+  or hosts set ``TRELLIS_REDIS_URL`` so they share it (web workers keep no state).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFProtect
+
+from runtime.web.i18n import SESSION_KEY
+from runtime.web.i18n import gettext as _
+
+bp = Blueprint("auth", __name__)
+csrf = CSRFProtect()
+
+PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "auth.set_locale", "home.healthz"})
+
+
+def public(view: Callable) -> Callable:
+    """Mark a view as reachable without signing in."""
+    view._trellis_public = True  # type: ignore[attr-defined]
+    return view
+
+
+def csrf_exempt(view: Callable) -> Callable:
+    """Exempt a view from CSRF (signed webhooks and the like; never a page form)."""
+    view._trellis_csrf_exempt = True  # type: ignore[attr-defined]
+    return view
+
+
+class WebUser:
+    """A ``runtime.store.Principal`` dressed for Flask-Login.
+
+    ``current_user.principal`` is what views pass to the repository; attribute reads
+    (``current_user.name``, ``.roles``, ``.locale``) fall through to the principal.
+    """
+
+    is_anonymous = False
+
+    def __init__(self, principal: Any, via_api_key: bool = False):
+        self.principal = principal
+        self.via_api_key = via_api_key
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return True
+
+    def get_id(self) -> str:
+        return str(self.principal.id)
+
+    @property
+    def initials(self) -> str:
+        name = (getattr(self.principal, "name", "") or self.principal.email or "?").strip()
+        parts = name.split()
+        if len(parts) >= 2 and parts[0].isascii():
+            return (parts[0][0] + parts[-1][0]).upper()
+        return name[:1].upper() if name[:1].isascii() else name[-2:]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.principal, name)
+
+
+# -- login rate limit ----------------------------------------------------------------
+
+
+class FailureStore(Protocol):
+    def count(self, key: str) -> int: ...
+    def add(self, key: str) -> int: ...
+    def reset(self, key: str) -> None: ...
+
+
+class MemoryFailureStore:
+    """Failure timestamps per key in this process; a sliding window."""
+
+    def __init__(self, window: int):
+        self.window = window
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _prune(self, key: str, now: float) -> deque[float]:
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if not hits:
+            del self._hits[key]
+            return deque()
+        return hits
+
+    def count(self, key: str) -> int:
+        with self._lock:
+            return len(self._prune(key, time.monotonic()))
+
+    def add(self, key: str) -> int:
+        with self._lock:
+            now = time.monotonic()
+            hits = self._prune(key, now)
+            hits.append(now)
+            self._hits[key] = hits
+            return len(hits)
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._hits.pop(key, None)
+
+
+class RedisFailureStore:
+    """A counter per key in Redis that expires a window after the first failure."""
+
+    def __init__(self, url: str, window: int, prefix: str = "trellis:login-failures:"):
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self.window = window
+        self.prefix = prefix
+
+    def count(self, key: str) -> int:
+        return int(self.client.get(self.prefix + key) or 0)
+
+    def add(self, key: str) -> int:
+        pipe = self.client.pipeline()
+        pipe.incr(self.prefix + key)
+        pipe.expire(self.prefix + key, self.window, nx=True)
+        value, _ = pipe.execute()
+        return int(value)
+
+    def reset(self, key: str) -> None:
+        self.client.delete(self.prefix + key)
+
+
+class LoginThrottle:
+    def __init__(self, store: FailureStore, max_failures: int):
+        self.store = store
+        self.max_failures = max_failures
+
+    @staticmethod
+    def key(email: str, address: str | None) -> str:
+        raw = f"{email.strip().lower()}|{address or '-'}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    def blocked(self, key: str) -> bool:
+        return self.store.count(key) >= self.max_failures
+
+    def failed(self, key: str) -> None:
+        self.store.add(key)
+
+    def succeeded(self, key: str) -> None:
+        self.store.reset(key)
+
+
+def make_throttle(config: dict[str, Any]) -> LoginThrottle:
+    window = int(config["TRELLIS_LOGIN_WINDOW_SECONDS"])
+    store: FailureStore
+    if config.get("TRELLIS_REDIS_URL"):
+        store = RedisFailureStore(config["TRELLIS_REDIS_URL"], window)
+    else:
+        store = MemoryFailureStore(window)
+    return LoginThrottle(store, int(config["TRELLIS_LOGIN_MAX_FAILURES"]))
+
+
+# -- views -----------------------------------------------------------------------------
+
+
+def _services():
+    return current_app.extensions["trellis"]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths, so a crafted link cannot bounce a user elsewhere."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
+            return target
+    return url_for("home.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(_safe_next(request.args.get("next")))
+    email = ""
+    error = None
+    status = 200
+    if request.method == "POST":
+        email = (request.form.get("email") or "").strip()
+        password = request.form.get("password") or ""
+        throttle: LoginThrottle = current_app.extensions["trellis_login_throttle"]
+        key = throttle.key(email, request.remote_addr)
+        if throttle.blocked(key):
+            abort(429)
+        principal = _services().users.authenticate(email, password) if email and password else None
+        if principal is None:
+            throttle.failed(key)
+            error = _("The e-mail address or password is not correct.")
+            status = 401
+        else:
+            throttle.succeeded(key)
+            locale = session.get(SESSION_KEY)
+            session.clear()  # no state from before sign-in survives it
+            if locale:
+                session[SESSION_KEY] = locale
+            login_user(WebUser(principal), remember=bool(request.form.get("remember")))
+            return redirect(_safe_next(request.form.get("next") or request.args.get("next")))
+    from runtime.web.templating import render_screen
+
+    return (
+        render_screen("login", email=email, error=error, next=request.values.get("next", "")),
+        status,
+    )
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    locale = session.get(SESSION_KEY)
+    session.clear()
+    if locale:
+        session[SESSION_KEY] = locale
+    flash(_("You have signed out."), "success")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/locale", methods=["POST"])
+def set_locale():
+    """The header's language switcher: saved on the user, or in the session."""
+    i18n = current_app.extensions["trellis_i18n"]
+    locale = i18n.normalise(request.form.get("locale"))
+    if locale is None:
+        abort(400)
+    if current_user.is_authenticated:
+        _services().users.set_locale(current_user.principal.id, locale)
+    session[SESSION_KEY] = locale
+    g.pop("locale", None)
+    return redirect(_safe_next(request.form.get("next") or _referrer_path()))
+
+
+def _referrer_path() -> str | None:
+    if not request.referrer:
+        return None
+    parts = urlsplit(request.referrer)
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+# -- request guards ----------------------------------------------------------------------
+
+
+def _is_api_request() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def _authenticate_bearer() -> None:
+    """For ``/api/``: a bearer key wins over any cookie; a bad key is a 401."""
+    g.bearer_authenticated = False
+    if not _is_api_request():
+        return
+    token = _bearer_token()
+    if token is None:
+        if request.headers.get("Authorization"):
+            abort(401, description=_("Use an Authorization: Bearer <API key> header."))
+        return
+    principal = _services().users.principal_for_api_key(token)
+    if principal is None:
+        abort(401, description=_("The API key is not valid, or it has been revoked."))
+    g._login_user = WebUser(principal, via_api_key=True)  # Flask-Login's per-request slot
+    g.bearer_authenticated = True
+
+
+def _protect_csrf() -> None:
+    if g.get("bearer_authenticated"):
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "_trellis_csrf_exempt", False):
+        return
+    csrf.protect()  # checks only POST/PUT/PATCH/DELETE
+
+
+def _require_login():
+    endpoint = request.endpoint or ""
+    if endpoint in PUBLIC_ENDPOINTS or endpoint.endswith(".static"):
+        return None
+    view = current_app.view_functions.get(endpoint)
+    if view is None:  # 404 / 405: let the error handler answer
+        return None
+    if getattr(view, "_trellis_public", False) or current_user.is_authenticated:
+        return None
+    if _is_api_request():
+        abort(401, description=_("Sign in, or send a valid API key, to continue."))
+    if request.headers.get("HX-Request"):
+        # htmx follows redirects inside the page; ask for a full navigation instead.
+        response = current_app.response_class(status=401)
+        response.headers["HX-Redirect"] = url_for("auth.login", next=request.full_path)
+        return response
+    return redirect(url_for("auth.login", next=_next_param()))
+
+
+def _next_param() -> str:
+    return request.full_path if request.query_string else request.path
+
+
+def install_auth(app: Flask) -> None:
+    login_manager = LoginManager()
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> WebUser | None:
+        try:
+            principal = app.extensions["trellis"].users.principal(int(user_id))
+        except (TypeError, ValueError):
+            return None
+        return WebUser(principal) if principal is not None else None
+
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    app.extensions["trellis_login_throttle"] = make_throttle(app.config)
+    # Order matters: who is calling, then CSRF (unless by bearer key), then sign-in.
+    app.before_request(_authenticate_bearer)
+    app.before_request(_protect_csrf)
+    app.before_request(_require_login)

@@ -1,0 +1,330 @@
+"""Turn a list query string (filters, sort, paging, search) into repository arguments.
+
+Shared by the REST API and the HTML list view, so it knows nothing of JSON or
+templates: it reads a multi-valued mapping of strings and returns a ``ListQuery`` or
+raises ``QueryError`` naming the parameter at fault.
+
+Syntax (one parameter per condition, all conditions ANDed)::
+
+    field=value            eq           field__ne=value       not equal
+    field__gt= __gte= __lt= __lte=      comparisons (numbers, dates, date-times)
+    field__between=a,b     inclusive range
+    field__in=a,b,c        one of       field__contains=text  substring / has option
+    field__isnull=true     is empty (false: is not empty)
+    sort=-amount,name      "-" = descending; at most MAX_SORT_KEYS keys
+    page=1                 1-based;     page_size=50 (1..MAX_PAGE_SIZE; more is an error)
+    q=text                 full-text search over the entity's search fields
+
+Which operators a field accepts comes from its type (``FieldType.operators``); values
+are coerced by the type too, so ``amount__gte=1,000`` and ``close_date=2024/5/1`` work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from runtime.definition.model import Entity, FieldDef, Label
+from runtime.errors import FieldMessage
+from runtime.fieldtypes import BIGINT_MAX, CoerceContext, FieldInvalid, type_of
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+MAX_PAGE = 100_000  # keeps OFFSET far from any integer limit
+MAX_SORT_KEYS = 5
+MAX_IN_VALUES = 100
+MAX_VALUE_LENGTH = 1000
+MAX_SEARCH_LENGTH = 200
+
+RESERVED_PARAMS = ("sort", "page", "page_size", "q")
+
+# Query suffix -> repository operator. "eq" has no suffix (``field=value``).
+SUFFIXES: Mapping[str, str] = MappingProxyType(
+    {
+        "ne": "ne",
+        "gt": "gt",
+        "gte": "gte",
+        "lt": "lt",
+        "lte": "lte",
+        "between": "between",
+        "in": "in",
+        "contains": "contains",
+        "isnull": "isnull",
+    }
+)
+TRUE_WORDS = frozenset({"true", "1", "yes"})
+FALSE_WORDS = frozenset({"false", "0", "no"})
+
+
+def _system_field(field_id: str, type_name: str, en: str, zh: str, **kw: Any) -> FieldDef:
+    return FieldDef(
+        id=field_id,
+        type=type_name,
+        label=Label(MappingProxyType({"en": en, "zh": zh})),
+        readonly=True,
+        **kw,
+    )
+
+
+# The system columns every record has, described as fields so that filtering, sorting
+# and the OpenAPI document treat them like any other field.
+BASE_SYSTEM_FIELDS: tuple[FieldDef, ...] = (
+    _system_field("id", "integer", "ID", "ID", min=1),
+    _system_field("created_at", "datetime", "Created", "创建时间"),
+    _system_field("updated_at", "datetime", "Updated", "更新时间"),
+    _system_field("created_by", "user", "Created by", "创建人"),
+    _system_field("owner_id", "user", "Owner", "负责人"),
+    _system_field("row_version", "integer", "Version", "版本", min=1),
+    _system_field("archived_at", "datetime", "Archived", "归档时间"),
+)
+STAGE_SYSTEM_FIELDS: tuple[FieldDef, ...] = (
+    _system_field("stage", "text", "Stage", "阶段", max_length=63),
+    _system_field("stage_entered_at", "datetime", "Stage entered", "进入阶段时间"),
+)
+
+
+def system_fields(entity: Entity) -> tuple[FieldDef, ...]:
+    """The system columns of ``entity``'s records, as read-only field definitions."""
+    return BASE_SYSTEM_FIELDS + (STAGE_SYSTEM_FIELDS if entity.has_stage else ())
+
+
+def filter_operators(field: FieldDef) -> tuple[str, ...]:
+    """Operators usable on ``field`` in a list query (empty: not filterable)."""
+    ftype = type_of(field)
+    if not ftype.is_stored(field):
+        return ()
+    return tuple(op for op in ftype.operators if op == "eq" or op in SUFFIXES.values())
+
+
+def filterable_fields(entity: Entity) -> dict[str, FieldDef]:
+    """Field id -> definition of every field a list query may filter on, system first."""
+    found = {f.id: f for f in system_fields(entity)}
+    for f in entity.fields:
+        if filter_operators(f):
+            found[f.id] = f
+    return found
+
+
+def sortable_fields(entity: Entity) -> tuple[str, ...]:
+    found = [f.id for f in system_fields(entity)]
+    found += [f.id for f in entity.fields if type_of(f).sort_column(f)]
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    filters: tuple[tuple[str, str, Any], ...] = ()
+    sort: tuple[str, ...] = ()
+    search: str | None = None
+    page: int = 1
+    page_size: int = DEFAULT_PAGE_SIZE
+
+
+class QueryError(Exception):
+    """A bad query parameter: ``param`` names it, ``message`` says what is wrong."""
+
+    code = "bad_query"
+
+    def __init__(self, param: str, message: str):
+        self.param = param
+        self.message = message
+        super().__init__(f"{param}: {message}")
+
+
+def _text_of(message: FieldMessage, locale: str) -> str:
+    return message.text(locale)
+
+
+class _Parser:
+    def __init__(
+        self,
+        entity: Entity,
+        ctx: CoerceContext,
+        readable: Container[str] | None,
+        max_page_size: int,
+    ):
+        self.entity = entity
+        self.ctx = ctx
+        self.fields = {
+            fid: f
+            for fid, f in filterable_fields(entity).items()
+            if readable is None or fid in readable
+        }
+        self.sortable = {
+            fid for fid in sortable_fields(entity) if readable is None or fid in readable
+        }
+        self.max_page_size = max_page_size
+
+    # -- conditions
+
+    def split(self, param: str) -> tuple[FieldDef, str]:
+        if param in self.fields:
+            field, op = self.fields[param], "eq"
+        else:
+            name, sep, suffix = param.rpartition("__")
+            if not sep or name not in self.fields:
+                raise QueryError(param, "unknown field or query parameter")
+            if suffix not in SUFFIXES:
+                raise QueryError(param, f"unknown operator '{suffix}'")
+            field, op = self.fields[name], SUFFIXES[suffix]
+        if op not in filter_operators(field):
+            allowed = ", ".join(filter_operators(field))
+            raise QueryError(param, f"operator '{op}' does not apply to this field ({allowed})")
+        return field, op
+
+    def condition(self, param: str, raw: str) -> tuple[str, str, Any]:
+        field, op = self.split(param)
+        self.check_text(param, raw)
+        if op == "isnull":
+            word = raw.strip().lower()
+            if word not in TRUE_WORDS | FALSE_WORDS:
+                raise QueryError(param, "expected true or false")
+            return field.id, op, word in TRUE_WORDS
+        if op in ("in", "between"):
+            parts = raw.split(",")
+            if op == "between" and len(parts) != 2:
+                raise QueryError(param, "expected two values: low,high")
+            if len(parts) > MAX_IN_VALUES:
+                raise QueryError(param, f"at most {MAX_IN_VALUES} values")
+            values = [self.value(param, field, op, part) for part in parts]
+            return field.id, op, tuple(values) if op == "between" else values
+        return field.id, op, self.value(param, field, op, raw)
+
+    def value(self, param: str, field: FieldDef, op: str, raw: str) -> Any:
+        if op == "contains" and field.type in ("multi_select",):
+            # "has this option": one option id, checked like a single select.
+            value = raw.strip()
+            if field.option(value) is None:
+                raise QueryError(
+                    param, FieldMessage("unknown_option", {"value": value}).text(self.ctx.locale)
+                )
+            return value
+        if op == "contains":
+            value = " ".join(raw.split())
+            if not value:
+                raise QueryError(param, "expected a value")
+            return value
+        try:
+            value = type_of(field).coerce(field, raw, self.ctx)
+        except FieldInvalid as exc:
+            raise QueryError(param, _text_of(exc.message, self.ctx.locale)) from None
+        except (ValueError, TypeError, ArithmeticError):
+            raise QueryError(param, "invalid value") from None
+        if value is None or isinstance(value, list):
+            # Empty input, or a multi-value type: neither is a single comparable value.
+            raise QueryError(param, f"expected a value (or use {field.id}__isnull=true)")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > BIGINT_MAX:
+            raise QueryError(param, FieldMessage("number_too_large").text(self.ctx.locale))
+        return value
+
+    @staticmethod
+    def check_text(param: str, raw: str) -> None:
+        if "\x00" in raw:
+            raise QueryError(param, "contains a null character")
+        if len(raw) > MAX_VALUE_LENGTH:
+            raise QueryError(param, f"longer than {MAX_VALUE_LENGTH} characters")
+
+    # -- the rest
+
+    def sort(self, raw: str) -> tuple[str, ...]:
+        self.check_text("sort", raw)
+        keys: list[str] = []
+        seen: set[str] = set()
+        for part in raw.split(","):
+            name = part.strip()
+            bare = name[1:] if name.startswith("-") else name
+            if bare not in self.sortable:
+                raise QueryError("sort", f"cannot sort by '{bare}'")
+            if bare in seen:
+                raise QueryError("sort", f"'{bare}' is named twice")
+            seen.add(bare)
+            keys.append(name)
+        if len(keys) > MAX_SORT_KEYS:
+            raise QueryError("sort", f"at most {MAX_SORT_KEYS} sort keys")
+        return tuple(keys)
+
+    @staticmethod
+    def integer(param: str, raw: str, low: int, high: int) -> int:
+        text = raw.strip()
+        if not text.isascii() or not text.isdigit() or len(text) > 18:
+            raise QueryError(param, f"expected a whole number from {low} to {high}")
+        number = int(text)
+        if not low <= number <= high:
+            raise QueryError(param, f"expected a whole number from {low} to {high}")
+        return number
+
+    def search(self, raw: str) -> str | None:
+        self.check_text("q", raw)
+        text = " ".join(raw.split())
+        if len(text) > MAX_SEARCH_LENGTH:
+            raise QueryError("q", f"longer than {MAX_SEARCH_LENGTH} characters")
+        return text or None
+
+
+def parse_list_query(
+    entity: Entity,
+    args: Iterable[tuple[str, str]] | Mapping[str, str],
+    *,
+    ctx: CoerceContext | None = None,
+    readable: Container[str] | None = None,
+    default_page_size: int = DEFAULT_PAGE_SIZE,
+    max_page_size: int = MAX_PAGE_SIZE,
+    ignore: Container[str] = (),
+) -> ListQuery:
+    """Read ``args`` (pairs, or a werkzeug MultiDict) into a ``ListQuery``.
+
+    ``readable`` limits filters and sort keys to the fields the user may read, so a
+    hidden field cannot be probed through a filter; a hidden field looks unknown.
+    ``ignore`` names parameters the caller handles itself (the HTML view's ``view=``).
+    """
+    parser = _Parser(entity, ctx or CoerceContext(), readable, max_page_size)
+    pairs = _pairs(args)
+    filters: list[tuple[str, str, Any]] = []
+    single: dict[str, str] = {}
+    for param, raw in pairs:
+        if param in ignore:
+            continue
+        if param in RESERVED_PARAMS:
+            if param in single:
+                raise QueryError(param, "given more than once")
+            single[param] = raw
+            continue
+        filters.append(parser.condition(param, raw))
+    page_size = default_page_size
+    if "page_size" in single:
+        page_size = parser.integer("page_size", single["page_size"], 1, max_page_size)
+    return ListQuery(
+        filters=tuple(filters),
+        sort=parser.sort(single["sort"]) if single.get("sort") else (),
+        search=parser.search(single["q"]) if "q" in single else None,
+        page=parser.integer("page", single["page"], 1, MAX_PAGE) if "page" in single else 1,
+        page_size=page_size,
+    )
+
+
+def _pairs(args: Any) -> list[tuple[str, str]]:
+    items: Callable[..., Any] | None = getattr(args, "items", None)
+    if items is not None:
+        try:
+            return [(str(k), str(v)) for k, v in items(multi=True)]
+        except TypeError:
+            return [(str(k), str(v)) for k, v in items()]
+    return [(str(k), str(v)) for k, v in args]
+
+
+__all__ = [
+    "BASE_SYSTEM_FIELDS",
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE",
+    "MAX_PAGE_SIZE",
+    "ListQuery",
+    "QueryError",
+    "SUFFIXES",
+    "filter_operators",
+    "filterable_fields",
+    "parse_list_query",
+    "sortable_fields",
+    "system_fields",
+]

@@ -1,0 +1,78 @@
+"""Sign in through the real login page, use the shell, switch to Chinese, sign out."""
+
+from __future__ import annotations
+
+PASSWORD = "correct horse battery"  # as seeded by conftest.seed
+
+
+def sign_in(page, base_url, email="rep@example.com", password=PASSWORD):
+    page.goto(base_url + "/")
+    assert "/login" in page.url
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("networkidle")
+
+
+def test_rep_signs_in_sees_home_and_switches_to_chinese(page, live_server, screenshot_dir):
+    page.goto(live_server + "/login")
+    page.screenshot(path=str(screenshot_dir / "login-en.png"))
+
+    sign_in(page, live_server)
+    assert page.url.rstrip("/") == live_server
+    assert page.get_by_role("heading", name="Welcome back, Rita Rep").is_visible()
+    assert page.get_by_role("link", name="Send the revised quote").is_visible()
+    assert page.locator(".card", has_text="Accounts").get_by_text("Globex Inc.").is_visible()
+    page.screenshot(path=str(screenshot_dir / "home-en.png"), full_page=True)
+
+    # The language menu is a keyboard-reachable <details>; pick 中文 from it.
+    page.get_by_label("Language").click()
+    page.get_by_role("button", name="中文").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("heading", name="欢迎回来，Rita Rep").is_visible()
+    assert page.locator("nav.nav").get_by_text("首页").is_visible()
+    assert page.get_by_text("我的待办任务").is_visible()
+    page.screenshot(path=str(screenshot_dir / "home-zh.png"), full_page=True)
+
+    # The choice is saved on the user: it survives a fresh page load.
+    page.reload()
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(screenshot_dir / "home-zh-mobile.png"))
+    page.get_by_label("打开导航").click()
+    page.wait_for_timeout(300)
+    assert page.locator("#sidebar").get_by_text("商机").first.is_visible()
+    page.screenshot(path=str(screenshot_dir / "nav-zh-mobile.png"))
+
+
+def test_wrong_password_shows_an_error_and_keeps_the_email(page, live_server):
+    sign_in(page, live_server, password="not the password")
+    assert "/login" in page.url
+    assert page.get_by_role("alert").inner_text().strip() == (
+        "The e-mail address or password is not correct."
+    )
+    assert page.get_by_label("E-mail").input_value() == "rep@example.com"
+
+
+def test_sign_out_from_the_user_menu(page, live_server):
+    sign_in(page, live_server)
+    page.get_by_label("Account").click()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_load_state("networkidle")
+    assert "/login" in page.url
+    assert page.get_by_text("You have signed out.").is_visible()
+    page.goto(live_server + "/")
+    assert "/login" in page.url
+
+
+def test_keyboard_slash_focuses_search(page, live_server):
+    sign_in(page, live_server)
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "global-search"
+    page.keyboard.type("Globex")
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    assert "/search?q=Globex" in page.url
+    assert page.get_by_role("link", name="Globex Inc.").is_visible()

@@ -1,0 +1,123 @@
+"""The demo data: users who can log in, every entity filled, a year of history, team scopes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from builder.demo import DEMO_PASSWORD, format_logins, load_demo
+from runtime.definition import load_app
+from tests.conftest import REFERENCE_APP
+
+TODAY = date(2026, 6, 15)
+
+
+@pytest.fixture
+def demo(db_url):
+    from runtime.events import EventBus
+    from runtime.store import Database, Repository
+    from runtime.store.users import UserService
+
+    model = load_app(REFERENCE_APP)
+    db = Database(db_url, model)
+    db.create_or_upgrade()
+    repo = Repository(db, EventBus())
+    users = UserService(db)
+    result = load_demo(db, repo, users, model, seed=7, scale=0.02, today=TODAY)
+    yield db, repo, users, model, result
+    db.engine.dispose()
+
+
+def _as_date(value) -> date:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.date() if isinstance(value, datetime) else value
+
+
+def test_demo_users_can_log_in(demo):
+    _db, _repo, users, _model, result = demo
+    emails = {login["email"] for login in result["logins"]}
+    assert {"admin@example.com", "manager.east@example.com", "rep.east1@example.com",
+            "presales@example.com", "legal@example.com"} <= emails
+    for login in result["logins"]:
+        assert login["password"] == DEMO_PASSWORD
+        principal = users.authenticate(login["email"], DEMO_PASSWORD)
+        assert principal is not None, login["email"]
+        assert set(login["roles"]) <= set(principal.roles)
+    assert users.authenticate("admin@example.com", "wrong password") is None
+    admin = users.authenticate("admin@example.com", DEMO_PASSWORD)
+    assert "admin" in admin.roles
+    text = format_logins(result)
+    assert "rep.east1@example.com" in text and DEMO_PASSWORD in text
+
+
+def test_every_entity_has_rows(demo):
+    db, _repo, _users, model, result = demo
+    with db.engine.connect() as conn:
+        for entity in model.entities:
+            n = conn.execute(select(func.count()).select_from(db.tables[entity])).scalar_one()
+            assert n > 0, entity
+            assert n == result["counts"][entity], entity
+
+
+def test_opportunities_spread_over_the_past_year(demo):
+    db, _repo, _users, _model, _result = demo
+    table = db.tables["opportunity"]
+    with db.engine.connect() as conn:
+        created = [_as_date(v) for v in conn.execute(select(table.c.created_at)).scalars()]
+        numbers = list(conn.execute(select(table.c.number)).scalars())
+    assert all(TODAY - timedelta(days=400) <= d <= TODAY for d in created)
+    months = Counter((d.year, d.month) for d in created)
+    assert len(months) >= 4, months
+    # autonumbers follow the back-dated creation year
+    years = {n.split("-")[1] for n in numbers}
+    assert years <= {str(TODAY.year - 1), str(TODAY.year)}
+    assert len(set(numbers)) == len(numbers)
+
+
+def test_a_rep_sees_only_their_teams_opportunities(demo):
+    db, repo, users, _model, result = demo
+    table = db.tables["opportunity"]
+    with db.engine.connect() as conn:
+        owners = Counter(conn.execute(select(table.c.owner_id)).scalars())
+    teams = result["teams"]
+    # the team with most deals, so the check is not vacuous
+    key = max(teams, key=lambda k: sum(owners[m] for m in teams[k]["members"]))
+    team = teams[key]
+    members = set(team["members"])
+    rep_id = next(m for m in team["members"] if m != team["manager"])
+    rep = users.principal(rep_id)
+    page = repo.list(rep, "opportunity", page=1, page_size=500)
+    seen = {row["id"] for row in page.rows}
+    assert page.rows, "the rep's team has opportunities"
+    assert all(row["owner_id"] in members for row in page.rows)
+    expected = sum(owners[m] for m in members)
+    assert len(seen) == expected
+    assert expected < sum(owners.values()), "other teams' deals exist and stay hidden"
+    # the manager of another team sees none of them
+    other = next(t for k, t in teams.items() if k != key)
+    manager = users.principal(other["manager"])
+    theirs = {row["id"] for row in repo.list(manager, "opportunity", page_size=500).rows}
+    assert not theirs & seen
+
+
+def test_reps_do_not_see_product_cost(demo):
+    _db, repo, users, _model, result = demo
+    rep = users.principal(result["users"]["rep.east1@example.com"])
+    rows = repo.list(rep, "product", page_size=100).rows
+    assert rows
+    assert all("standard_cost" not in row and "list_price" in row for row in rows)
+
+
+def test_quotes_have_lines_and_totals(demo):
+    _db, repo, users, _model, result = demo
+    admin = users.principal(result["users"]["admin@example.com"])
+    quotes = repo.list(admin, "quote", page_size=100).rows
+    assert quotes
+    quote = repo.get(admin, "quote", quotes[0]["id"])
+    assert quote["lines"]
+    assert quote["number"].startswith("QUO-")
+    assert quote["total"] is not None and quote["total"] > 0
