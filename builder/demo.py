@@ -42,6 +42,7 @@ BASE_COUNTS = {
 }
 
 # --------------------------------------------------------------------------- org chart
+# fmt: off
 
 REGIONS = (
     "east_china",
@@ -504,6 +505,7 @@ MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139"
 
 CREDIT_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
+# fmt: on
 # --------------------------------------------------------------------------- helpers
 
 
@@ -532,7 +534,7 @@ def _record_id(created: Any) -> int:  # a record dict, or an id
         return created
     if isinstance(created, dict):
         return int(created["id"])
-    return int(getattr(created, "id"))
+    return int(created.id)
 
 
 _COUNTER = re.compile(r"\{(0+)\}")
@@ -594,8 +596,11 @@ class _Demo:
         self.used_domains: set[str] = set()
         # Nothing is stamped later than this moment (today's plans are business hours).
         wall = datetime.now(UTC)
-        self.latest = wall if today >= wall.date() else datetime(
-            today.year, today.month, today.day, 23, 59, tzinfo=UTC)
+        self.latest = (
+            wall
+            if today >= wall.date()
+            else datetime(today.year, today.month, today.day, 23, 59, tzinfo=UTC)
+        )
 
     def count(self, entity: str) -> int:
         return max(1, int(round(BASE_COUNTS[entity] * self.scale)))
@@ -616,7 +621,8 @@ class _Demo:
         for _ in range(30):
             length = self.rng.choice(lengths)
             local = str(self.rng.randint(2, 8)) + "".join(
-                str(self.rng.randint(0, 9)) for _ in range(length - 1))
+                str(self.rng.randint(0, 9)) for _ in range(length - 1)
+            )
             number = prefix + local
             try:
                 if phonenumbers.is_valid_number(phonenumbers.parse(number)):
@@ -638,7 +644,9 @@ class _Demo:
         users = self.users
         for email, name, roles, locale in OTHER_USERS[:2]:
             self._user(email, name, roles, None, locale)
-        hq = users.create_team("销售中心 Sales HQ", manager_id=self.user_ids["director@example.com"])
+        hq = users.create_team(
+            "销售中心 Sales HQ", manager_id=self.user_ids["director@example.com"]
+        )
         self.team_ids["hq"] = hq
         for spec in TEAMS:
             manager_email, manager_name, locale = spec.manager
@@ -658,15 +666,45 @@ class _Demo:
                 self.presales.append(uid)
 
     def _user(self, email, name, roles, team_id, locale) -> int:
+        # Hashing is slow by design (scrypt); every demo user has the same password, so
+        # the service hashes it once and the others get a copy of that hash.
+        first = not self.user_ids
         uid = self.users.create_user(
-            email, name, DEMO_PASSWORD, roles=list(roles), team_id=team_id, locale=locale
+            email,
+            name,
+            DEMO_PASSWORD if first else None,
+            roles=list(roles),
+            team_id=team_id,
+            locale=locale,
         )
+        self._copy_password_hash(uid, first)
         self.user_ids[email] = uid
         self.logins.append(
-            {"email": email, "password": DEMO_PASSWORD, "name": name, "roles": list(roles),
-             "team": None, "id": uid}
+            {
+                "email": email,
+                "password": DEMO_PASSWORD,
+                "name": name,
+                "roles": list(roles),
+                "role": ", ".join(roles),  # one line per login in `trellis demo`
+                "team": None,
+                "id": uid,
+            }
         )
         return uid
+
+    def _copy_password_hash(self, uid: int, first: bool) -> None:
+        from sqlalchemy import select, update
+
+        users = self.db.sys.users
+        with self.db.engine.begin() as conn:
+            if first:
+                self._password_hash = conn.execute(
+                    select(users.c.password_hash).where(users.c.id == uid)
+                ).scalar_one()
+            else:
+                conn.execute(
+                    update(users).where(users.c.id == uid).values(password_hash=self._password_hash)
+                )
 
     def team_for(self, city_zh: str, region: str, tier: str | None) -> str:
         if tier == "strategic" and self.rng.random() < 0.7:
@@ -703,8 +741,13 @@ class _Demo:
             foreign = rng.random() < 0.05
             industry = _pick(rng, list(INDUSTRY_WEIGHTS.items()))
             size = _pick(rng, list(zip(SIZES, (14, 30, 32, 16, 8), strict=True)))
-            tier = "strategic" if size == "enterprise" and rng.random() < 0.7 else (
-                "key" if size in ("large", "enterprise") or rng.random() < 0.15 else "standard")
+            tier = (
+                "strategic"
+                if size == "enterprise" and rng.random() < 0.7
+                else (
+                    "key" if size in ("large", "enterprise") or rng.random() < 0.15 else "standard"
+                )
+            )
             if foreign:
                 values, city_zh, region = self._foreign_account(industry), "", "overseas"
             else:
@@ -713,19 +756,35 @@ class _Demo:
             lo, hi = SIZE_EMPLOYEES[size]
             employees = rng.randint(lo, hi)
             values.update(
-                industry=industry, region=region, company_size=size, tier=tier,
-                employees=employees, customer_status="prospect",
-                annual_revenue=_money(employees * rng.uniform(0.4, 2.5) * 1_000_000 / 10,
-                                      100_000),
+                industry=industry,
+                region=region,
+                company_size=size,
+                tier=tier,
+                employees=employees,
+                customer_status="prospect",
+                annual_revenue=_money(employees * rng.uniform(0.4, 2.5) * 1_000_000 / 10, 100_000),
             )
             if rng.random() < 0.25:
                 values["tags"] = rng.sample(
-                    ["listed", "state_owned", "foreign_owned", "high_tech", "reference", "key_project"],
+                    [
+                        "listed",
+                        "state_owned",
+                        "foreign_owned",
+                        "high_tech",
+                        "reference",
+                        "key_project",
+                    ],
                     rng.randint(1, 2),
                 )
             team = self.team_for(city_zh, region, tier)
-            plans.append(Plan(values, self.rep_for(team, industry), self.created_in_year(),
-                              meta={"team": team, "foreign": foreign, "city": city_zh}))
+            plans.append(
+                Plan(
+                    values,
+                    self.rep_for(team, industry),
+                    self.created_in_year(),
+                    meta={"team": team, "foreign": foreign, "city": city_zh},
+                )
+            )
         # a few group structures: subsidiaries of the larger accounts
         parents = [p for p in plans if p.values["company_size"] == "enterprise"]
         for p in plans:
@@ -758,7 +817,11 @@ class _Demo:
             return name, name_en, stem_zh + short_zh, f"{stem_en} {short_en}", stem_en, short_en
 
         name, name_en, short_zh, short_en, stem_en, word_en = self._unique(make)
-        slug = re.sub(r"[^a-z]", "", stem_en.lower()) + "-" + re.sub(r"[^a-z]", "", word_en.split()[0].lower())
+        slug = (
+            re.sub(r"[^a-z]", "", stem_en.lower())
+            + "-"
+            + re.sub(r"[^a-z]", "", word_en.split()[0].lower())
+        )
         domain = f"{slug}.com.cn"
         if domain in self.used_domains:
             domain = f"{re.sub(r'[^a-z]', '', city_en.lower())}-{domain}"
@@ -807,7 +870,9 @@ class _Demo:
         # every account gets one contact; the rest go to larger accounts first
         per_account = [1] * len(accounts)
         weights = [SIZE_FACTOR[a.values["company_size"]] for a in accounts]
-        for i in rng.choices(range(len(accounts)), weights=weights, k=max(0, total - len(accounts))):
+        for i in rng.choices(
+            range(len(accounts)), weights=weights, k=max(0, total - len(accounts))
+        ):
             per_account[i] += 1
         title_choices = [(t, t[3]) for t in TITLES]
         for account, n in zip(accounts, per_account, strict=True):
@@ -817,7 +882,9 @@ class _Demo:
                 name, mail, _loc = self.person(foreign)
                 title = _pick(rng, title_choices)
                 if k == 0 and rng.random() < 0.7:
-                    title = rng.choice([t for t in TITLES if t[2] in ("decision_maker", "champion")])
+                    title = rng.choice(
+                        [t for t in TITLES if t[2] in ("decision_maker", "champion")]
+                    )
                 values = {
                     "name": name,
                     "title": title[1] if foreign else title[0],
@@ -826,13 +893,18 @@ class _Demo:
                     "email": f"{mail}{rng.randint(1, 99) if rng.random() < 0.2 else ''}@{account.values['_domain']}",
                     "mobile": self.mobile() if not foreign else None,
                     "phone": account.values.get("phone") if rng.random() < 0.3 else None,
-                    "wechat": f"wx_{mail.replace('.', '_')}{rng.randint(10, 999)}" if not foreign and rng.random() < 0.6 else None,
+                    "wechat": f"wx_{mail.replace('.', '_')}{rng.randint(10, 999)}"
+                    if not foreign and rng.random() < 0.6
+                    else None,
                     "is_primary": k == 0,
                     "do_not_contact": rng.random() < 0.02,
                 }
-                created = account.created + timedelta(days=rng.randint(0, 40), minutes=rng.randint(0, 600))
-                plan = Plan(values, account.owner, min(created, self._now()),
-                            meta={"account": account})
+                created = account.created + timedelta(
+                    days=rng.randint(0, 40), minutes=rng.randint(0, 600)
+                )
+                plan = Plan(
+                    values, account.owner, min(created, self._now()), meta={"account": account}
+                )
                 account.meta["contacts"].append(plan)
                 plans.append(plan)
         return plans
@@ -842,15 +914,19 @@ class _Demo:
 
     def plan_opportunities(self, accounts: list[Plan]) -> list[Plan]:
         rng, plans = self.rng, []
-        weights = [SIZE_FACTOR[a.values["company_size"]] + (1.0 if a.values["tier"] != "standard" else 0)
-                   for a in accounts]
+        weights = [
+            SIZE_FACTOR[a.values["company_size"]] + (1.0 if a.values["tier"] != "standard" else 0)
+            for a in accounts
+        ]
         for _ in range(self.count("opportunity")):
             account = rng.choices(accounts, weights=weights)[0]
             av = account.values
             created = self.created_in_year()
             line = rng.choices(PRODUCT_LINES, weights=LINE_WEIGHTS)[0]
             median = LINE_MEDIAN[line] * SIZE_FACTOR[av["company_size"]]
-            amount = _money(median * math.exp(rng.gauss(0, 0.6)), 10_000 if median > 300_000 else 1000)
+            amount = _money(
+                median * math.exp(rng.gauss(0, 0.6)), 10_000 if median > 300_000 else 1000
+            )
             # B2B cycles: two months for small deals, up to most of a year for big ones
             cycle = int(40 + 55 * math.log10(float(amount) / 10_000 + 1) * rng.uniform(0.7, 1.5))
             close = created.date() + timedelta(days=cycle)
@@ -864,22 +940,30 @@ class _Demo:
             values: dict[str, Any] = {
                 "name": name,
                 "amount": amount,
-                "opportunity_type": "renewal" if line == "support" and rng.random() < 0.7 else (
-                    "upsell" if rng.random() < 0.15 else "new_business"),
+                "opportunity_type": "renewal"
+                if line == "support" and rng.random() < 0.7
+                else ("upsell" if rng.random() < 0.15 else "new_business"),
                 "source_channel": _pick(rng, CHANNELS),
                 "region": av["region"],
                 "industry": av["industry"],
                 "product_line": line,
                 "presales_engineer": rng.choice(self.presales) if rng.random() < 0.5 else None,
-                "budget": _money(float(amount) * rng.uniform(0.8, 1.5), 10_000) if rng.random() < 0.6 else None,
+                "budget": _money(float(amount) * rng.uniform(0.8, 1.5), 10_000)
+                if rng.random() < 0.6
+                else None,
                 "authority": rng.choice(["decision_maker", "influencer", "end_user", "unknown"]),
                 "timing": rng.choice(TIMINGS[:4]),
                 "need": rng.choice(NEEDS)[0 if chinese else 1],
                 "competitor": rng.choice(COMPETITORS) if rng.random() < 0.45 else None,
             }
             pipeline = self.pipeline_for(values)
-            meta = {"account": account, "primary": primary, "chinese": chinese, "line": line,
-                    "pipeline": pipeline}
+            meta = {
+                "account": account,
+                "primary": primary,
+                "chinese": chinese,
+                "line": line,
+                "pipeline": pipeline,
+            }
             fixups: dict[str, Any] = {}
             # Where is it now? Closed if its close date has passed (+ some slack).
             progress = age / max(cycle, 1)
@@ -890,15 +974,23 @@ class _Demo:
                 else:
                     win_rate = 0.34 if av["tier"] != "standard" else 0.27
                 won = rng.random() < win_rate
-                closed_day = min(self.today, created.date() + timedelta(days=int(cycle * rng.uniform(0.6, 1.15))))
+                closed_day = min(
+                    self.today, created.date() + timedelta(days=int(cycle * rng.uniform(0.6, 1.15)))
+                )
                 close = closed_day
                 values["closed_date"] = closed_day
                 if won:
                     values.update(probability=100, forecast_category="closed")
                     meta["state"] = "won"
                 else:
-                    allowed = pipeline.loss_reasons if pipeline is not None and pipeline.loss_reasons else None
-                    reason = _pick(rng, [r for r in LOSS_REASONS if allowed is None or r[0] in allowed])
+                    allowed = (
+                        pipeline.loss_reasons
+                        if pipeline is not None and pipeline.loss_reasons
+                        else None
+                    )
+                    reason = _pick(
+                        rng, [r for r in LOSS_REASONS if allowed is None or r[0] in allowed]
+                    )
                     values.update(probability=0, forecast_category="omitted", loss_reason=reason)
                     if reason == "competitor" and not values["competitor"]:
                         values["competitor"] = rng.choice(COMPETITORS)
@@ -918,17 +1010,31 @@ class _Demo:
                 if close < self.today:  # slipped: pushed out again
                     close = self.today + timedelta(days=rng.randint(7, 75))
                 if index >= 1:
-                    values["key_pains"] = "；".join(p[0] for p in rng.sample(PAINS, 2)) if chinese else \
-                        "; ".join(p[1] for p in rng.sample(PAINS, 2))
+                    values["key_pains"] = (
+                        "；".join(p[0] for p in rng.sample(PAINS, 2))
+                        if chinese
+                        else "; ".join(p[1] for p in rng.sample(PAINS, 2))
+                    )
                     values["next_step"] = rng.choice(NEXT_STEPS)[0 if chinese else 1]
                 updated = min(self._now(), created + timedelta(days=rng.randint(0, max(age, 0))))
             if meta["state"] in ("won", "lost") or meta.get("stage_index", 0) >= 1:
-                values.setdefault("key_pains", "；".join(p[0] for p in rng.sample(PAINS, 2)) if chinese
-                                  else "; ".join(p[1] for p in rng.sample(PAINS, 2)))
-                dms = [c.values for c in contacts if c.values["decision_role"] in ("decision_maker", "champion")]
+                values.setdefault(
+                    "key_pains",
+                    "；".join(p[0] for p in rng.sample(PAINS, 2))
+                    if chinese
+                    else "; ".join(p[1] for p in rng.sample(PAINS, 2)),
+                )
+                dms = [
+                    c.values
+                    for c in contacts
+                    if c.values["decision_role"] in ("decision_maker", "champion")
+                ]
                 if dms:
-                    values["decision_makers"] = "、".join(f"{c['name']}（{c['title']}）" for c in dms[:3]) if chinese \
+                    values["decision_makers"] = (
+                        "、".join(f"{c['name']}（{c['title']}）" for c in dms[:3])
+                        if chinese
                         else ", ".join(f"{c['name']} ({c['title']})" for c in dms[:3])
+                    )
             values["close_date"] = close
             values["primary_contact"] = None  # linked after contacts exist
             plan = Plan(values, account.owner, created, updated, fixups, meta=meta)
@@ -962,18 +1068,16 @@ class _Demo:
             opens = list(pipeline.open_stages)
             if not opens:
                 continue
-            n = len(opens)
-
-            def at(index: int) -> int:
-                return round(index * (n - 1) / 4)
-
+            span_open = len(opens) - 1  # funnel position 0..4 -> index of an open stage
             state = opp.meta["state"]
             if state == "won":
                 path = opens + [pipeline.first_of_kind("won")]
             elif state == "lost":
-                path = opens[: at(opp.meta["lost_stage"]) + 1] + [pipeline.first_of_kind("lost")]
+                path = opens[: round(opp.meta["lost_stage"] * span_open / 4) + 1] + [
+                    pipeline.first_of_kind("lost")
+                ]
             else:
-                path = opens[: at(opp.meta["stage_index"]) + 1]
+                path = opens[: round(opp.meta["stage_index"] * span_open / 4) + 1]
             path = [stage for stage in path if stage is not None]
             if len(path) >= 3 and rng.random() < 0.1:  # went back one stage, then on again
                 k = rng.randrange(1, len(path) - 1)
@@ -993,8 +1097,14 @@ class _Demo:
             for i, (stage, moment) in enumerate(zip(path, moments, strict=True)):
                 previous = path[i - 1].id if i else None
                 seconds = int((moment - moments[i - 1]).total_seconds()) if i else None
-                history.append({"from_stage": previous, "to_stage": stage.id, "changed_at": moment,
-                                "seconds_in_from_stage": seconds})
+                history.append(
+                    {
+                        "from_stage": previous,
+                        "to_stage": stage.id,
+                        "changed_at": moment,
+                        "seconds_in_from_stage": seconds,
+                    }
+                )
             final = path[-1]
             opp.meta["stage_history"] = history
             opp.fixups["stage"] = final.id
@@ -1011,8 +1121,13 @@ class _Demo:
 
         table = self.db.sys.stage_history
         rows = [
-            {"entity": "opportunity", "record_id": opp.id, "changed_by": opp.owner, **row,
-             "changed_at": min(row["changed_at"], self.latest)}
+            {
+                "entity": "opportunity",
+                "record_id": opp.id,
+                "changed_by": opp.owner,
+                **row,
+                "changed_at": min(row["changed_at"], self.latest),
+            }
             for opp in opportunities
             for row in opp.meta.get("stage_history", ())
         ]
@@ -1021,8 +1136,11 @@ class _Demo:
         ids = [opp.id for opp in opportunities]
         with self.db.engine.begin() as conn:
             for chunk in _chunks(ids, 500):
-                conn.execute(delete(table).where(table.c.entity == "opportunity",
-                                                 table.c.record_id.in_(list(chunk))))
+                conn.execute(
+                    delete(table).where(
+                        table.c.entity == "opportunity", table.c.record_id.in_(list(chunk))
+                    )
+                )
             for chunk in _chunks(rows, 2000):
                 conn.execute(table.insert(), list(chunk))
 
@@ -1043,8 +1161,13 @@ class _Demo:
         created = _dt(self.start - timedelta(days=120), self.rng)
         for i, (code, zh, en, line, unit, price, cost_ratio, weeks) in enumerate(PRODUCTS):
             values = {
-                "code": code, "name": zh, "name_en": en, "product_line": line, "unit": unit,
-                "list_price": Decimal(price), "standard_cost": _money(price * cost_ratio, 10 if price < 10_000 else 100),
+                "code": code,
+                "name": zh,
+                "name_en": en,
+                "product_line": line,
+                "unit": unit,
+                "list_price": Decimal(price),
+                "standard_cost": _money(price * cost_ratio, 10 if price < 10_000 else 100),
                 "lead_time_weeks": Decimal(weeks) if weeks else None,
                 "is_active": not (i % 13 == 12),
                 "datasheet_url": f"https://docs.example.com/products/{code.lower()}.pdf",
@@ -1083,20 +1206,31 @@ class _Demo:
                 share = target * weight / sum(weights)
                 quantity = max(1, int(round(share / float(price))))
                 discount = Decimal(rng.choice((0, 0, 0, 5, 5, 8, 10, 12, 15)))
-                total = (quantity * price * (100 - discount) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
+                total = (quantity * price * (100 - discount) / 100).quantize(
+                    Decimal("0.01"), ROUND_HALF_UP
+                )
                 subtotal += total
-                lines.append({
-                    "product": product, "quantity": quantity, "unit_price": price,
-                    "discount_percent": discount,
-                    "description": product.values["name"] if opp.meta["chinese"] else product.values["name_en"],
-                })
+                lines.append(
+                    {
+                        "product": product,
+                        "quantity": quantity,
+                        "unit_price": price,
+                        "discount_percent": discount,
+                        "description": product.values["name"]
+                        if opp.meta["chinese"]
+                        else product.values["name_en"],
+                    }
+                )
             discount = Decimal(rng.choice((0, 0, 3, 5, 8, 10, 12, 15, 20, 28)))
             total = (subtotal * (100 - discount) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
             opp.values["amount"] = total  # the deal is worth what we quoted
             if opp.values.get("budget") is not None and opp.values["budget"] * 5 < total:
                 opp.values["budget"] = _money(float(total), 10_000)
             quote_day = opp.created.date() + timedelta(
-                days=int((opp.values["close_date"] - opp.created.date()).days * rng.uniform(0.5, 0.85)))
+                days=int(
+                    (opp.values["close_date"] - opp.created.date()).days * rng.uniform(0.5, 0.85)
+                )
+            )
             quote_day = min(quote_day, self.today)
             if state == "won":
                 status = "accepted"
@@ -1108,22 +1242,40 @@ class _Demo:
                 status = rng.choice(["draft", "in_approval", "approved"])
             chinese = opp.meta["chinese"]
             values = {
-                "title": (f"{opp.values['name']} 报价" if chinese else f"Quote – {opp.values['name']}"),
+                "title": (
+                    f"{opp.values['name']} 报价" if chinese else f"Quote – {opp.values['name']}"
+                ),
                 "status": status,
                 "quote_date": quote_day,
                 "valid_until": quote_day + timedelta(days=rng.choice((30, 30, 45, 60, 90))),
                 "discount_percent": discount,
                 "tax_rate": Decimal(13) if not opp.meta["account"].meta["foreign"] else Decimal(0),
-                "payment_terms": rng.choice(["split_30_60_10", "net_30", "net_60", "prepaid", "split_30_60_10"]),
-                "delivery_terms": ("合同签订后 8 周内交付，现场验收。" if chinese
-                                   else "Delivery within 8 weeks of signing; on-site acceptance."),
-                "legal_reviewed": status in ("sent", "accepted") or (status == "approved" and rng.random() < 0.5),
-                "legal_terms": ("<p>本报价含 13% 增值税，质保期一年。</p>" if chinese
-                                else "<p>Prices exclude VAT. One-year warranty.</p>"),
+                "payment_terms": rng.choice(
+                    ["split_30_60_10", "net_30", "net_60", "prepaid", "split_30_60_10"]
+                ),
+                "delivery_terms": (
+                    "合同签订后 8 周内交付，现场验收。"
+                    if chinese
+                    else "Delivery within 8 weeks of signing; on-site acceptance."
+                ),
+                "legal_reviewed": status in ("sent", "accepted")
+                or (status == "approved" and rng.random() < 0.5),
+                "legal_terms": (
+                    "<p>本报价含 13% 增值税，质保期一年。</p>"
+                    if chinese
+                    else "<p>Prices exclude VAT. One-year warranty.</p>"
+                ),
             }
             created = _dt(quote_day, rng)
-            plans.append(Plan(values, opp.owner, created, created + timedelta(hours=rng.randint(1, 72)),
-                              meta={"opportunity": opp, "lines": lines}))
+            plans.append(
+                Plan(
+                    values,
+                    opp.owner,
+                    created,
+                    created + timedelta(hours=rng.randint(1, 72)),
+                    meta={"opportunity": opp, "lines": lines},
+                )
+            )
         return plans
 
     def plan_leads(self, opportunities: list[Plan]) -> list[Plan]:
@@ -1135,16 +1287,26 @@ class _Demo:
             account = opp.meta["account"]
             contact = opp.meta["primary"]
             created = opp.created - timedelta(days=rng.randint(1, 25), hours=rng.randint(0, 8))
-            values = self._lead_values(created, account.values["region"], account.values["industry"],
-                                       opp.values["source_channel"], not account.meta["foreign"])
+            values = self._lead_values(
+                created,
+                account.values["region"],
+                account.values["industry"],
+                opp.values["source_channel"],
+                not account.meta["foreign"],
+            )
             values.update(
-                contact_name=contact.values["name"], company=account.values["name"],
-                job_title=contact.values["title"], status="converted",
-                phone=contact.values["mobile"] or self.mobile(), email=contact.values["email"],
+                contact_name=contact.values["name"],
+                company=account.values["name"],
+                job_title=contact.values["title"],
+                status="converted",
+                phone=contact.values["mobile"] or self.mobile(),
+                email=contact.values["email"],
                 lead_score=rng.randint(55, 98),
             )
             team = account.meta["team"]
-            plan = Plan(values, opp.owner, created, opp.created, meta={"opportunity": opp, "team": team})
+            plan = Plan(
+                values, opp.owner, created, opp.created, meta={"opportunity": opp, "team": team}
+            )
             plans.append(plan)
             opp.meta["lead"] = plan
         while len(plans) < total:
@@ -1159,9 +1321,13 @@ class _Demo:
             age = (self.today - created.date()).days
             roll = rng.random()
             if age > 60:
-                status = "disqualified" if roll < 0.45 else ("contacted" if roll < 0.75 else "qualified")
+                status = (
+                    "disqualified" if roll < 0.45 else ("contacted" if roll < 0.75 else "qualified")
+                )
             elif age > 14:
-                status = "contacted" if roll < 0.5 else ("disqualified" if roll < 0.75 else "qualified")
+                status = (
+                    "contacted" if roll < 0.5 else ("disqualified" if roll < 0.75 else "qualified")
+                )
             else:
                 status = "new" if roll < 0.6 else ("contacted" if roll < 0.9 else "disqualified")
             values.update(
@@ -1169,21 +1335,35 @@ class _Demo:
                 company=f"{city[0]}{stem_zh}{word[0]}有限公司",
                 job_title=rng.choice(TITLES)[0],
                 phone=self.mobile(),
-                email=f"{mail}@{re.sub(r'[^a-z]', '', stem_en.lower())}-{rng.randint(1, 99)}.cn" if rng.random() < 0.6 else None,
+                email=f"{mail}@{re.sub(r'[^a-z]', '', stem_en.lower())}-{rng.randint(1, 99)}.cn"
+                if rng.random() < 0.6
+                else None,
                 status=status,
             )
             if status == "disqualified":
                 values["disqualify_reason"] = rng.choice(
-                    ["duplicate", "invalid_contact", "no_need", "no_need", "no_budget", "competitor_or_partner", "other"])
+                    [
+                        "duplicate",
+                        "invalid_contact",
+                        "no_need",
+                        "no_need",
+                        "no_budget",
+                        "competitor_or_partner",
+                        "other",
+                    ]
+                )
             values["lead_score"] = self._score(values)
             team = self.team_for(city[0], city[2], None)
             updated = min(self._now(), created + timedelta(days=rng.randint(0, 10)))
-            plans.append(Plan(values, self.rep_for(team, industry), created, updated, meta={"team": team}))
+            plans.append(
+                Plan(values, self.rep_for(team, industry), created, updated, meta={"team": team})
+            )
         rng.shuffle(plans)
         return plans
 
-    def _lead_values(self, created: datetime, region: str, industry: str, channel: str,
-                     chinese: bool) -> dict[str, Any]:
+    def _lead_values(
+        self, created: datetime, region: str, industry: str, channel: str, chinese: bool
+    ) -> dict[str, Any]:
         rng = self.rng
         campaign = rng.choice(CAMPAIGNS[channel]).format(y=created.year)
         values: dict[str, Any] = {
@@ -1197,9 +1377,14 @@ class _Demo:
             "marketing_consent": rng.random() < 0.55,
         }
         if rng.random() < 0.5:
-            values["budget"] = _money(rng.choice((5, 10, 20, 30, 50, 80, 100, 200, 300)) * 10_000 * rng.uniform(0.8, 1.2), 10_000)
+            values["budget"] = _money(
+                rng.choice((5, 10, 20, 30, 50, 80, 100, 200, 300)) * 10_000 * rng.uniform(0.8, 1.2),
+                10_000,
+            )
         if rng.random() < 0.6:
-            values["authority"] = rng.choice(["decision_maker", "influencer", "end_user", "gatekeeper", "champion", "unknown"])
+            values["authority"] = rng.choice(
+                ["decision_maker", "influencer", "end_user", "gatekeeper", "champion", "unknown"]
+            )
         if rng.random() < 0.6:
             values["need"] = rng.choice(NEEDS)[0 if chinese else 1]
         if rng.random() < 0.6:
@@ -1209,10 +1394,16 @@ class _Demo:
     def _score(self, values: dict[str, Any]) -> int:
         score = 10
         score += 20 if values.get("budget") else 0
-        score += {"decision_maker": 20, "champion": 15, "influencer": 10}.get(values.get("authority"), 0)
+        score += {"decision_maker": 20, "champion": 15, "influencer": 10}.get(
+            values.get("authority"), 0
+        )
         score += 15 if values.get("need") else 0
-        score += {"within_1_month": 20, "in_1_3_months": 15, "in_3_6_months": 8}.get(values.get("timing"), 0)
-        score += {"referral": 10, "qr_trade_show": 5, "website_form": 5}.get(values["source_channel"], 0)
+        score += {"within_1_month": 20, "in_1_3_months": 15, "in_3_6_months": 8}.get(
+            values.get("timing"), 0
+        )
+        score += {"referral": 10, "qr_trade_show": 5, "website_form": 5}.get(
+            values["source_channel"], 0
+        )
         score += self.rng.randint(-5, 5)
         if values.get("status") == "disqualified":
             score = min(score, 30)
@@ -1224,7 +1415,10 @@ class _Demo:
         n_opp, n_lead = int(total * 0.72), int(total * 0.18)
         n_account = total - n_opp - n_lead
         kinds = list(ACTIVITY_KINDS)
-        opp_weights = [1 + o.meta.get("stage_index", 3 if o.meta["state"] == "won" else 1) for o in opportunities]
+        opp_weights = [
+            1 + o.meta.get("stage_index", 3 if o.meta["state"] == "won" else 1)
+            for o in opportunities
+        ]
         for opp in rng.choices(opportunities, weights=opp_weights, k=n_opp):
             start = opp.created.date()
             end = opp.values.get("closed_date") or self.today
@@ -1236,11 +1430,27 @@ class _Demo:
             contact = rng.choice(opp.meta["account"].meta["contacts"])
             owner = opp.owner
             kind = _pick(rng, kinds)
-            if kind in ("meeting", "visit") and opp.values.get("presales_engineer") and rng.random() < 0.3:
+            if (
+                kind in ("meeting", "visit")
+                and opp.values.get("presales_engineer")
+                and rng.random() < 0.3
+            ):
                 owner = opp.values["presales_engineer"]
-            plans.append(self._activity(kind, day, planned, chinese, owner,
-                                        {"opportunity": opp, "account": opp.meta["account"], "contact": contact}))
-        open_leads = [lead for lead in leads if lead.values["status"] in ("contacted", "qualified", "converted")]
+            plans.append(
+                self._activity(
+                    kind,
+                    day,
+                    planned,
+                    chinese,
+                    owner,
+                    {"opportunity": opp, "account": opp.meta["account"], "contact": contact},
+                )
+            )
+        open_leads = [
+            lead
+            for lead in leads
+            if lead.values["status"] in ("contacted", "qualified", "converted")
+        ]
         for lead in rng.choices(open_leads or leads, k=n_lead):
             start = lead.created.date()
             day = start + timedelta(days=rng.randint(0, min(30, max(0, (self.today - start).days))))
@@ -1250,8 +1460,16 @@ class _Demo:
             start = account.created.date()
             day = start + timedelta(days=rng.randint(0, max(0, (self.today - start).days)))
             chinese = not account.meta["foreign"]
-            plans.append(self._activity(_pick(rng, kinds), day, False, chinese, account.owner,
-                                        {"account": account, "contact": rng.choice(account.meta["contacts"])}))
+            plans.append(
+                self._activity(
+                    _pick(rng, kinds),
+                    day,
+                    False,
+                    chinese,
+                    account.owner,
+                    {"account": account, "contact": rng.choice(account.meta["contacts"])},
+                )
+            )
         return plans
 
     def _activity(self, kind, day, planned, chinese, owner, links) -> Plan:
@@ -1263,15 +1481,26 @@ class _Demo:
             "subject": subject,
             "activity_date": day,
             "completed": not planned,
-            "description": rng.choice(ACTIVITY_NOTES)[lang] if kind != "email" or rng.random() < 0.5 else None,
+            "description": rng.choice(ACTIVITY_NOTES)[lang]
+            if kind != "email" or rng.random() < 0.5
+            else None,
         }
         if kind in ("call", "visit", "meeting"):
-            values["duration_minutes"] = {"call": rng.choice((5, 10, 15, 20, 30)),
-                                          "visit": rng.choice((60, 90, 120, 180)),
-                                          "meeting": rng.choice((45, 60, 90, 120))}[kind]
+            values["duration_minutes"] = {
+                "call": rng.choice((5, 10, 15, 20, 30)),
+                "visit": rng.choice((60, 90, 120, 180)),
+                "meeting": rng.choice((45, 60, 90, 120)),
+            }[kind]
         if not planned:
-            values["outcome"] = _pick(rng, [("positive", 40), ("neutral", 40), ("negative", 8),
-                                            ("no_answer", 12 if kind == "call" else 0)])
+            values["outcome"] = _pick(
+                rng,
+                [
+                    ("positive", 40),
+                    ("neutral", 40),
+                    ("negative", 8),
+                    ("no_answer", 12 if kind == "call" else 0),
+                ],
+            )
             if rng.random() < 0.45:
                 values["next_follow_up"] = day + timedelta(days=rng.choice((2, 3, 5, 7, 14, 30)))
         created = _dt(min(day, self.today), rng, 9, 20)
@@ -1279,13 +1508,17 @@ class _Demo:
 
     def plan_tasks(self, opportunities: list[Plan]) -> list[Plan]:
         rng, plans = self.rng, []
-        open_opps = [o for o in opportunities if o.meta["state"] not in ("won", "lost")] or opportunities
+        open_opps = [
+            o for o in opportunities if o.meta["state"] not in ("won", "lost")
+        ] or opportunities
         for _ in range(self.count("task")):
             opp = rng.choice(open_opps)
             due = self.today + timedelta(days=rng.randint(-25, 30))
             status = "open"
             if due < self.today:
-                status = _pick(rng, [("done", 70), ("open", 15), ("in_progress", 8), ("cancelled", 7)])
+                status = _pick(
+                    rng, [("done", 70), ("open", 15), ("in_progress", 8), ("cancelled", 7)]
+                )
             elif rng.random() < 0.25:
                 status = "in_progress"
             assignee = opp.owner
@@ -1295,7 +1528,9 @@ class _Demo:
             created_day = max(opp.created.date(), due - timedelta(days=rng.randint(3, 20)))
             created = _dt(min(created_day, self.today), rng)
             values = {
-                "subject": subject, "due_date": due, "status": status,
+                "subject": subject,
+                "due_date": due,
+                "status": status,
                 "priority": _pick(rng, [("low", 15), ("normal", 55), ("high", 22), ("urgent", 8)]),
                 "assignee": assignee,
                 "description": None,
@@ -1330,14 +1565,20 @@ class _Demo:
         table = self.db.tables[entity]
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for p in plans:
-            values = {"owner_id": p.owner, "created_by": p.owner, "created_at": p.created,
-                      "updated_at": p.updated or p.created}
+            values = {
+                "owner_id": p.owner,
+                "created_by": p.owner,
+                "created_at": p.created,
+                "updated_at": p.updated or p.created,
+            }
             values.update(p.fixups)
             for key in ("created_at", "updated_at", "stage_entered_at"):
                 if isinstance(values.get(key), datetime):
                     values[key] = min(values[key], self.latest)
             values = {k: v for k, v in values.items() if k in table.c}
-            groups[tuple(sorted(values))].append({"_id": p.id, **{f"v_{k}": v for k, v in values.items()}})
+            groups[tuple(sorted(values))].append(
+                {"_id": p.id, **{f"v_{k}": v for k, v in values.items()}}
+            )
         with self.db.engine.begin() as conn:
             for keys, params in groups.items():
                 stmt = (
@@ -1373,7 +1614,9 @@ class _Demo:
             temp = [{"_id": f["_id"], "v": f"~{f['_id']}"} for f in final]
         else:
             temp = []
-        stmt = update(table).where(table.c.id == bindparam("_id")).values({field_id: bindparam("v")})
+        stmt = (
+            update(table).where(table.c.id == bindparam("_id")).values({field_id: bindparam("v")})
+        )
         with self.db.engine.begin() as conn:
             for batch in (temp, final):
                 for chunk in _chunks(batch, 2000):
@@ -1436,12 +1679,17 @@ class _Demo:
                 opp.fixups["lead"] = lead.id
         for q in quotes:
             opp = q.meta["opportunity"]
-            q.values.update(opportunity=opp.id, account=opp.meta["account"].id,
-                            contact=opp.meta["primary"].id)
+            q.values.update(
+                opportunity=opp.id, account=opp.meta["account"].id, contact=opp.meta["primary"].id
+            )
             q.values["lines"] = [
-                {"product": line["product"].id, "description": line["description"],
-                 "quantity": line["quantity"], "unit_price": line["unit_price"],
-                 "discount_percent": line["discount_percent"]}
+                {
+                    "product": line["product"].id,
+                    "description": line["description"],
+                    "quantity": line["quantity"],
+                    "unit_price": line["unit_price"],
+                    "discount_percent": line["discount_percent"],
+                }
                 for line in q.meta["lines"]
             ]
         self.insert("quote", quotes)
@@ -1459,29 +1707,47 @@ class _Demo:
         self.fix("lead", [lead for lead in leads if "opportunity" in lead.meta])
         self.fix("opportunity", opportunities)
         self.write_stage_history(opportunities)
-        for entity, field_id, plans in (("opportunity", "number", opportunities),
-                                        ("lead", "number", leads), ("quote", "number", quotes)):
+        from builder.demo_pipeline import add_stage_histories  # reopened deals, snapshots
+
+        add_stage_histories(self, opportunities)
+        for entity, field_id, plans in (
+            ("opportunity", "number", opportunities),
+            ("lead", "number", leads),
+            ("quote", "number", quotes),
+        ):
             self.renumber(entity, field_id, plans)
 
         counts = {
-            "account": len(accounts), "contact": len(contacts), "lead": len(leads),
-            "opportunity": len(opportunities), "product": len(products), "quote": len(quotes),
+            "account": len(accounts),
+            "contact": len(contacts),
+            "lead": len(leads),
+            "opportunity": len(opportunities),
+            "product": len(products),
+            "quote": len(quotes),
             "quote_line": sum(len(q.meta["lines"]) for q in quotes),
-            "activity": len(activities), "task": len(tasks),
+            "activity": len(activities),
+            "task": len(tasks),
         }
         return {
             "logins": self.logins,
             "users": dict(self.user_ids),
-            "teams": {spec.key: {"id": self.team_ids[spec.key], "name": spec.name,
-                                 "manager": self.team_manager[spec.key],
-                                 "members": list(self.team_members[spec.key])} for spec in TEAMS},
+            "teams": {
+                spec.key: {
+                    "id": self.team_ids[spec.key],
+                    "name": spec.name,
+                    "manager": self.team_manager[spec.key],
+                    "members": list(self.team_members[spec.key]),
+                }
+                for spec in TEAMS
+            },
             "counts": counts,
             "seconds": round(time.perf_counter() - t0, 2),
         }
 
 
-def load_demo(db, repo, users, model, *, seed: int = 42, scale: float = 1.0,
-              today: date | None = None) -> dict[str, Any]:
+def load_demo(
+    db, repo, users, model, *, seed: int = 42, scale: float = 1.0, today: date | None = None
+) -> dict[str, Any]:
     """Fill an empty database with the demo organisation and a year of sales history.
 
     Returns ``{"logins": [...], "users": {email: id}, "teams": {...}, "counts": {...},
@@ -1497,5 +1763,7 @@ def format_logins(result: dict[str, Any]) -> str:
     width = max(len(login["email"]) for login in result["logins"])
     for login in result["logins"]:
         team = f"  [{login['team']}]" if login.get("team") else ""
-        lines.append(f"  {login['email']:<{width}}  {', '.join(login['roles']):<15} {login['name']}{team}")
+        lines.append(
+            f"  {login['email']:<{width}}  {', '.join(login['roles']):<15} {login['name']}{team}"
+        )
     return "\n".join(lines)

@@ -28,7 +28,15 @@ from runtime.fieldtypes import currency_key
 from runtime.store import Database, Principal, Repository
 from runtime.store.users import UserService
 
-SYSTEM_NAMES = ("id", "created_at", "updated_at", "created_by", "owner_id", "row_version", "archived_at")
+SYSTEM_NAMES = (
+    "id",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "owner_id",
+    "row_version",
+    "archived_at",
+)
 STAGE_NAMES = ("stage", "stage_entered_at")
 
 
@@ -136,7 +144,12 @@ def deal_entity(version: int = 1) -> Entity:
             expression=expr(
                 "close_date is None or start_date is None or close_date >= start_date", names
             ),
-            message=Label.of({"en": "Close date must not be before the start date.", "zh": "结束日期不能早于开始日期。"}),
+            message=Label.of(
+                {
+                    "en": "Close date must not be before the start date.",
+                    "zh": "结束日期不能早于开始日期。",
+                }
+            ),
             fields=("close_date",),
         ),
     )
@@ -261,7 +274,9 @@ def setup_store(db_url: str, version: int = 1) -> Store:
         "rep_a": users.create_user("rep.a@example.com", "Rep A", "pw-a", ["rep"], team_a),
         "rep_a2": users.create_user("rep.a2@example.com", "Rep A2", "pw-a2", ["rep"], team_a),
         "rep_b": users.create_user("rep.b@example.com", "Rep B", "pw-b", ["rep"], team_b),
-        "manager_a": users.create_user("mgr.a@example.com", "Manager A", "pw-m", ["manager"], team_parent),
+        "manager_a": users.create_user(
+            "mgr.a@example.com", "Manager A", "pw-m", ["manager"], team_parent
+        ),
         "admin": users.create_user("admin@example.com", "Admin", "pw-admin", ["admin"]),
     }
     users.set_team_manager(team_a, ids["manager_a"])

@@ -40,8 +40,13 @@ def _as_date(value) -> date:
 def test_demo_users_can_log_in(demo):
     _db, _repo, users, _model, result = demo
     emails = {login["email"] for login in result["logins"]}
-    assert {"admin@example.com", "manager.east@example.com", "rep.east1@example.com",
-            "presales@example.com", "legal@example.com"} <= emails
+    assert {
+        "admin@example.com",
+        "manager.east@example.com",
+        "rep.east1@example.com",
+        "presales@example.com",
+        "legal@example.com",
+    } <= emails
     for login in result["logins"]:
         assert login["password"] == DEMO_PASSWORD
         principal = users.authenticate(login["email"], DEMO_PASSWORD)

@@ -60,9 +60,16 @@ def test_reference_app_compiles_its_two_opportunity_pipelines():
 
 def test_reference_app_chooses_the_pipeline_by_opportunity_type():
     model = load_app(REFERENCE_APP)
-    assert pipeline_for_record(model, "opportunity", {"opportunity_type": "renewal"}).id == "renewal"
-    assert pipeline_for_record(model, "opportunity", {"opportunity_type": "upsell"}).id == "new_business"
-    assert pipeline_for_record(model, "opportunity", {"opportunity_type": None}).id == "new_business"
+    assert (
+        pipeline_for_record(model, "opportunity", {"opportunity_type": "renewal"}).id == "renewal"
+    )
+    assert (
+        pipeline_for_record(model, "opportunity", {"opportunity_type": "upsell"}).id
+        == "new_business"
+    )
+    assert (
+        pipeline_for_record(model, "opportunity", {"opportunity_type": None}).id == "new_business"
+    )
 
 
 def test_fixture_compiles_and_the_pipeline_entity_gets_stage_columns(tmp_path):
@@ -101,7 +108,9 @@ def test_gate_expression_naming_an_unknown_field_is_TRL_E023(tmp_path):
 
 
 def test_transition_to_unknown_stage_is_TRL_E042(tmp_path):
-    app = app_with(tmp_path, lambda d: d.update(transitions={"allow": [{"from": "lead", "to": ["wonn"]}]}))
+    app = app_with(
+        tmp_path, lambda d: d.update(transitions={"allow": [{"from": "lead", "to": ["wonn"]}]})
+    )
     assert codes_of(app) == ["TRL-E042"]
 
 
@@ -115,7 +124,11 @@ def test_transition_into_a_retired_stage_is_TRL_E043(tmp_path):
 
 def test_stage_nobody_can_reach_is_TRL_E044(tmp_path):
     def edit(d):
-        d["transitions"] = {"skip_forward": False, "reopen": False, "deny": [{"from": "discovery", "to": ["proposal"]}]}
+        d["transitions"] = {
+            "skip_forward": False,
+            "reopen": False,
+            "deny": [{"from": "discovery", "to": ["proposal"]}],
+        }
 
     problems = check_app(app_with(tmp_path, edit))
     unreachable = sorted(p.message for p in problems if p.code == "TRL-E044")

@@ -152,13 +152,17 @@ def test_blocked_move_raises_one_error_listing_every_missing_field(model):
 def test_refused_transition_says_from_where_to_where(model):
     entity = model.entities["deal"]
     with pytest.raises(ValidationError) as caught:
-        plan_stage_change(model, entity, {"stage": "won"}, {"stage": "lost", "loss_reason": "price"})
+        plan_stage_change(
+            model, entity, {"stage": "won"}, {"stage": "lost", "loss_reason": "price"}
+        )
     assert caught.value.as_dict()["stage"] == ["A record cannot move from Won to Lost."]
 
 
 def test_closing_sets_the_closed_date_and_reopening_clears_it(model):
     entity = model.entities["deal"]
-    won = plan_stage_change(model, entity, {"stage": "commit", "amount": 5}, {"stage": "won"}, now=NOW)
+    won = plan_stage_change(
+        model, entity, {"stage": "commit", "amount": 5}, {"stage": "won"}, now=NOW
+    )
     assert won.updates["closed_on"] == NOW.date() and won.updates["probability"] == 100
     assert won.updates["forecast"] == "closed"
     reopened = plan_stage_change(
@@ -169,7 +173,9 @@ def test_closing_sets_the_closed_date_and_reopening_clears_it(model):
 
 def test_a_probability_given_with_the_move_wins(model):
     entity = model.entities["deal"]
-    change = plan_stage_change(model, entity, {"stage": "lead"}, {"stage": "discovery", "probability": 33})
+    change = plan_stage_change(
+        model, entity, {"stage": "lead"}, {"stage": "discovery", "probability": 33}
+    )
     assert "probability" not in change.updates
 
 
@@ -184,7 +190,9 @@ def test_changing_pipeline_moves_to_the_new_pipelines_stage(model):
     # 'lead' exists in both pipelines; 'proposal' only in sales
     kept = plan_stage_change(model, entity, {"stage": "lead", "kind": "new"}, {"kind": "renewal"})
     assert kept is None
-    moved = plan_stage_change(model, entity, {"stage": "proposal", "kind": "new"}, {"kind": "renewal"})
+    moved = plan_stage_change(
+        model, entity, {"stage": "proposal", "kind": "new"}, {"kind": "renewal"}
+    )
     assert (moved.pipeline.id, moved.to_stage) == ("renewal", "due")
 
 

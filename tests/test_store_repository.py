@@ -104,7 +104,9 @@ def test_deal_with_link_child_rows_formulas_and_defaults(store):
     )
     assert deal["number"].startswith("D-") and deal["number"].endswith("-0001")
     assert deal["source"] == "web"  # literal default
-    assert deal["quote_date"] == date.today() or deal["quote_date"] is not None  # expression default
+    assert (
+        deal["quote_date"] == date.today() or deal["quote_date"] is not None
+    )  # expression default
     assert [r["line_total"] for r in deal["lines"]] == [Decimal("30.00"), Decimal("5.00")]
     assert deal["lines"][1]["quantity"] == 1  # child default
     assert deal["total"] == Decimal("35.00")
@@ -213,7 +215,9 @@ def test_unique_field(store):
 def test_readonly_field_refused_for_users_but_written_by_system(store):
     acc = make_account(store)
     with pytest.raises(ValidationError) as caught:
-        store.repo.create(store.rep_a, "deal", {"name": "X", "account": acc["id"], "lead_ref": "L-1"})
+        store.repo.create(
+            store.rep_a, "deal", {"name": "X", "account": acc["id"], "lead_ref": "L-1"}
+        )
     assert [m.code for m in caught.value.errors["lead_ref"]] == ["readonly"]
     deal = store.repo.create(SYSTEM, "deal", {"name": "X", "account": acc["id"], "lead_ref": "L-1"})
     assert deal["lead_ref"] == "L-1"
@@ -267,7 +271,9 @@ def test_rep_cannot_see_a_hidden_field(store):
     got = store.repo.get(store.rep_a, "deal", deal["id"])
     assert "secret_note" not in got
     assert all("secret_note" not in row for row in store.repo.list(store.rep_a, "deal").rows)
-    assert all(h["field"] != "secret_note" for h in store.repo.history(store.rep_a, "deal", deal["id"]))
+    assert all(
+        h["field"] != "secret_note" for h in store.repo.history(store.rep_a, "deal", deal["id"])
+    )
     with pytest.raises(PermissionDenied):
         store.repo.update(store.rep_a, "deal", deal["id"], {"secret_note": "mine"})
     with pytest.raises(ValidationError):
@@ -303,7 +309,9 @@ def test_expression_scope_in_sql(store):
 
 
 def test_roles_union_widens_access(store):
-    uid = store.users.create_user("two@example.com", "Two hats", "pw", ["rep", "manager"], store.team_a)
+    uid = store.users.create_user(
+        "two@example.com", "Two hats", "pw", ["rep", "manager"], store.team_a
+    )
     both = store.users.principal(uid)
     deal = make_deal(store, store.rep_a2)
     updated = store.repo.update(both, "deal", deal["id"], {"probability": 40, "secret_note": "ok"})
@@ -321,7 +329,9 @@ def test_list_filters_sorts_searches_and_paginates_within_scope(store):
             store.rep_a, "deal", {"name": f"Alpha {i}", "account": acc_a, "amount": i * 100}
         )
     store.repo.create(store.rep_a2, "deal", {"name": "Beta_1", "account": acc_a, "amount": 1})
-    store.repo.create(store.rep_b, "deal", {"name": "Alpha other team", "account": acc_b, "amount": 999})
+    store.repo.create(
+        store.rep_b, "deal", {"name": "Alpha other team", "account": acc_b, "amount": 999}
+    )
     repo = store.repo
     page1 = repo.list(store.rep_a, "deal", sort=["-amount"], page_size=3)
     assert [r["amount"] for r in page1.rows] == [Decimal(600), Decimal(500), Decimal(400)]
@@ -334,11 +344,16 @@ def test_list_filters_sorts_searches_and_paginates_within_scope(store):
     # LIKE wildcards in the search text are literal.
     assert [r["name"] for r in repo.list(store.rep_a, "deal", search="a_1").rows] == ["Beta_1"]
     filtered = repo.list(
-        store.rep_a, "deal", filters=[("amount", "gte", "300"), ("amount", "lt", 600)], sort=["amount"]
+        store.rep_a,
+        "deal",
+        filters=[("amount", "gte", "300"), ("amount", "lt", 600)],
+        sort=["amount"],
     ).rows
     assert [r["amount"] for r in filtered] == [Decimal(300), Decimal(400), Decimal(500)]
     assert repo.count(store.rep_a, "deal", filters=[("amount", "between", [100, 200])]) == 2
-    assert len(repo.list(store.rep_a, "deal", filters=[("owner_id", "eq", store.rep_a2.id)]).rows) == 1
+    assert (
+        len(repo.list(store.rep_a, "deal", filters=[("owner_id", "eq", store.rep_a2.id)]).rows) == 1
+    )
     assert repo.list(store.rep_a, "deal", page_size=10_000).page_size == 200
     limited = repo.list(store.rep_a, "deal", fields=["name"], page_size=1).rows[0]
     assert "name" in limited and "amount" not in limited and "lines" not in limited
@@ -360,9 +375,16 @@ def test_list_multi_select_and_isnull_filters(store):
     make_account(store, name="C")
     repo = store.repo
     names = lambda rows: sorted(r["name"] for r in rows)  # noqa: E731
-    assert names(repo.list(store.rep_a, "account", filters=[("tags", "contains", "vip")]).rows) == ["A"]
-    assert names(repo.list(store.rep_a, "account", filters=[("tags", "isnull", True)]).rows) == ["C"]
-    assert names(repo.list(store.rep_a, "account", filters=[("tags", "isnull", False)]).rows) == ["A", "B"]
+    assert names(repo.list(store.rep_a, "account", filters=[("tags", "contains", "vip")]).rows) == [
+        "A"
+    ]
+    assert names(repo.list(store.rep_a, "account", filters=[("tags", "isnull", True)]).rows) == [
+        "C"
+    ]
+    assert names(repo.list(store.rep_a, "account", filters=[("tags", "isnull", False)]).rows) == [
+        "A",
+        "B",
+    ]
 
 
 # ---------------------------------------------------------------- history and conflicts
@@ -394,11 +416,17 @@ def test_stale_row_version_raises_conflict_naming_changed_fields(store):
     assert conflict.current_version == 2
     assert "amount" in conflict.changes
     assert conflict.changes["amount"]["by"] == store.manager_a.id
-    assert conflict.changes["amount"]["old"] == "100.00" and conflict.changes["amount"]["new"] == "300.00"
+    assert (
+        conflict.changes["amount"]["old"] == "100.00"
+        and conflict.changes["amount"]["new"] == "300.00"
+    )
     assert "amount" in str(conflict)
     got = store.repo.get(store.rep_a, "deal", deal["id"])
     assert got["amount"] == Decimal("300.00") and got["name"] == "Deal"  # nothing lost
-    assert store.repo.update(store.rep_a, "deal", deal["id"], {"name": "Mine"}, row_version=2)["name"] == "Mine"
+    assert (
+        store.repo.update(store.rep_a, "deal", deal["id"], {"name": "Mine"}, row_version=2)["name"]
+        == "Mine"
+    )
 
 
 def test_archive_and_restore(store):
@@ -428,7 +456,9 @@ def test_events_are_emitted_after_commit_only(store):
         # The write is visible to a fresh connection: the transaction has committed.
         with store.db.engine.connect() as conn:
             t = store.db.tables[event.entity]
-            committed.append(conn.execute(select(t.c.row_version).where(t.c.id == event.record_id)).scalar())
+            committed.append(
+                conn.execute(select(t.c.row_version).where(t.c.id == event.record_id)).scalar()
+            )
         seen.append(event)
 
     store.bus.subscribe("*", handler)
@@ -456,7 +486,9 @@ def test_stage_change_is_recorded(store):
     store.repo.update(store.rep_a, "deal", deal["id"], {"stage": "won"})
     with store.db.engine.connect() as conn:
         rows = conn.execute(
-            select(st.stage_history.c.from_stage, st.stage_history.c.to_stage).order_by(st.stage_history.c.id)
+            select(st.stage_history.c.from_stage, st.stage_history.c.to_stage).order_by(
+                st.stage_history.c.id
+            )
         ).all()
     assert [tuple(r) for r in rows] == [(None, "new"), ("new", "won")]
 
@@ -480,11 +512,15 @@ def test_bulk_create_is_all_or_nothing(store):
     assert len({r["number"] for r in created}) == 5
     before = count_rows(store, store.db.tables["deal"])
     with pytest.raises(ValidationError) as caught:
-        store.repo.bulk_create(store.rep_a, "deal", [{"name": "ok", "account": acc}, {"account": acc}])
+        store.repo.bulk_create(
+            store.rep_a, "deal", [{"name": "ok", "account": acc}, {"account": acc}]
+        )
     assert list(caught.value.errors) == ["1.name"]
     assert count_rows(store, store.db.tables["deal"]) == before
     with pytest.raises(ValidationError) as caught:
-        store.repo.bulk_create(store.rep_a, "account", [{"name": "x", "code": "Z"}, {"name": "y", "code": "Z"}])
+        store.repo.bulk_create(
+            store.rep_a, "account", [{"name": "x", "code": "Z"}, {"name": "y", "code": "Z"}]
+        )
     assert "1.code" in caught.value.errors
 
 

@@ -215,7 +215,11 @@ class Pipeline:
             return True
         if target.index < source.index:
             return target.is_open and rules.backward
-        steps = [s for s in self.active_stages if source.index < s.index <= target.index and s.kind != "lost"]
+        steps = [
+            s
+            for s in self.active_stages
+            if source.index < s.index <= target.index and s.kind != "lost"
+        ]
         return len(steps) == 1 or rules.skip_forward
 
     def stages_entered(self, from_id: str | None, to_id: str) -> tuple[Stage, ...]:
@@ -305,7 +309,9 @@ class _PipelineCompiler:
         self.obj = f"pipeline '{self.raw['id']}'"
         self.entity: Entity | None = None
 
-    def report(self, code: Code, path: JsonPath, message: str, hint: str = "", obj: str = "") -> None:
+    def report(
+        self, code: Code, path: JsonPath, message: str, hint: str = "", obj: str = ""
+    ) -> None:
         self.context.report(code, self.doc, path, obj or self.obj, message, hint)
 
     # -------------------------------------------------------------- top level
@@ -464,8 +470,10 @@ class _PipelineCompiler:
             if fid is None:
                 continue
             fdef = target_fields.get(fid)
-            if fdef is None or fdef.type not in types or (
-                key == "link" and fdef.target != self.raw["entity"]
+            if (
+                fdef is None
+                or fdef.type not in types
+                or (key == "link" and fdef.target != self.raw["entity"])
             ):
                 ok = False
                 what = f"a {'/'.join(sorted(types))} field of '{raw['entity']}'"
@@ -540,7 +548,9 @@ class _PipelineCompiler:
         required: list[RequiredField] = []
         for n, item in enumerate(raw.get("required") or ()):
             item_path = path + ("required", n)
-            fid, condition = (item, None) if isinstance(item, str) else (item["field"], item.get("if"))
+            fid, condition = (
+                (item, None) if isinstance(item, str) else (item["field"], item.get("if"))
+            )
             if not self._known_field(
                 item_path if isinstance(item, str) else item_path + ("field",),
                 fid,
@@ -557,12 +567,16 @@ class _PipelineCompiler:
             compiled = self._expression(rule_path + ("expression",), rule["expression"], rule_obj)
             fields = []
             for m, fid in enumerate(rule.get("fields") or ()):
-                if self._known_field(rule_path + ("fields", m), fid, "rule field", GATE_EXTRA_FIELDS):
+                if self._known_field(
+                    rule_path + ("fields", m), fid, "rule field", GATE_EXTRA_FIELDS
+                ):
                     fields.append(fid)
             if not fields and compiled is not None:
                 fields = [f for f in self.field_ids if f in compiled.names]
             if compiled is not None:
-                rules.append(GateRule(rule["id"], compiled, Label.of(rule["message"]), tuple(fields)))
+                rules.append(
+                    GateRule(rule["id"], compiled, Label.of(rule["message"]), tuple(fields))
+                )
         return Gate(tuple(required), tuple(rules))
 
     # -------------------------------------------------------------- transitions

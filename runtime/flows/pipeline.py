@@ -167,17 +167,24 @@ class StageBlocked(ValidationError):
             parts.append(
                 FieldMessage(
                     "stage_missing_fields",
-                    {"stage": stage_label, "fields": _joined([_field_label(entity, f) for f in check.missing])},
+                    {
+                        "stage": stage_label,
+                        "fields": _joined([_field_label(entity, f) for f in check.missing]),
+                    },
                 )
             )
         for rule in check.failed:
-            parts.append(FieldMessage("stage_rule_failed", {"stage": stage_label, "message": rule.message}))
+            parts.append(
+                FieldMessage("stage_rule_failed", {"stage": stage_label, "message": rule.message})
+            )
         errors[STAGE] = parts
         for fid in check.missing:
             errors.setdefault(fid, []).append(FieldMessage("required"))
         for rule in check.failed:
             for fid in rule.fields:
-                errors.setdefault(fid, []).append(FieldMessage("rule_failed", {"message": rule.message}))
+                errors.setdefault(fid, []).append(
+                    FieldMessage("rule_failed", {"message": rule.message})
+                )
         super().__init__(errors)
 
     @property
@@ -189,7 +196,9 @@ class StageBlocked(ValidationError):
         return self.check.asked_fields
 
 
-def transition_refused(pipeline: Pipeline, from_stage: str | None, to_stage: str) -> ValidationError:
+def transition_refused(
+    pipeline: Pipeline, from_stage: str | None, to_stage: str
+) -> ValidationError:
     source = pipeline.stage(from_stage)
     target = pipeline.stage(to_stage)
     if target is None:
@@ -263,7 +272,9 @@ def plan_stage_change(
         creating = True  # joining a pipeline: gates from its start
     elif requested == from_stage:
         return None
-    check = check_move(pipeline, from_stage, requested, merged, old=old, user=user, creating=creating)
+    check = check_move(
+        pipeline, from_stage, requested, merged, old=old, user=user, creating=creating
+    )
     if not check.allowed:
         raise transition_refused(pipeline, from_stage, requested)
     if not check.ok:
@@ -275,7 +286,11 @@ def plan_stage_change(
     fields = pipeline.fields
     if fields.probability and target.probability is not None and fields.probability not in changes:
         updates[fields.probability] = target.probability
-    if fields.forecast_category and target.forecast_category and fields.forecast_category not in changes:
+    if (
+        fields.forecast_category
+        and target.forecast_category
+        and fields.forecast_category not in changes
+    ):
         updates[fields.forecast_category] = target.forecast_category
     if fields.closed_date:
         if target.is_closed:
@@ -333,7 +348,11 @@ def format_duration(seconds: float | None, locale: str = "en") -> str:
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     if days:
-        return f"{days}天{hours}小时" if zh and hours else (f"{days}天" if zh else (f"{days}d {hours}h" if hours else f"{days}d"))
+        return (
+            f"{days}天{hours}小时"
+            if zh and hours
+            else (f"{days}天" if zh else (f"{days}d {hours}h" if hours else f"{days}d"))
+        )
     if hours:
         return f"{hours}小时" if zh else f"{hours}h"
     return f"{max(mins, 1)}分钟" if zh else f"{max(mins, 1)}m"

@@ -27,7 +27,9 @@ class PipelineHook:
     def __init__(self, model: AppModel):
         self.model = model
         self.entities = frozenset(
-            e.id for e in model.entities.values() if e.has_stage and pipelines_for_entity(model, e.id)
+            e.id
+            for e in model.entities.values()
+            if e.has_stage and pipelines_for_entity(model, e.id)
         )
 
     def before_write(self, conn: Connection, write: PendingWrite) -> None:

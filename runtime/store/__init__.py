@@ -1,7 +1,16 @@
 """Storage: tables from the model, schema upgrades, and the record repository (the one door to data)."""
 
+from . import stage_history as _stage_history  # noqa: F401,I001  (pipeline columns of sys_stage_history)
 from .database import Database, normalise_url
 from .principal import SYSTEM, Principal
 from .repository import MAX_PAGE_SIZE, Page, Repository
 
-__all__ = ["MAX_PAGE_SIZE", "SYSTEM", "Database", "Page", "Principal", "Repository", "normalise_url"]
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "SYSTEM",
+    "Database",
+    "Page",
+    "Principal",
+    "Repository",
+    "normalise_url",
+]

@@ -30,7 +30,15 @@ BASE_SYSTEM_KEYS = (
 STAGE_KEYS = ("stage", "stage_entered_at")
 # System columns a caller may send back (an edited record) but never sets itself.
 IGNORED_ON_WRITE = frozenset(
-    {"id", "created_at", "updated_at", "created_by", "row_version", "archived_at", "stage_entered_at"}
+    {
+        "id",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "row_version",
+        "archived_at",
+        "stage_entered_at",
+    }
 )
 
 
@@ -180,13 +188,9 @@ class EntityPlan:
     def _build_view(self, grant: Grant, only: frozenset[str] | None) -> ReadView:
         rows = self.rows
         wanted = [
-            f
-            for f in rows.fields
-            if grant.may_read_field(f.id) and (only is None or f.id in only)
+            f for f in rows.fields if grant.may_read_field(f.id) and (only is None or f.id in only)
         ]
-        virtual = tuple(
-            f for f in rows.formulas if not type_of(f).is_stored(f) and f in wanted
-        )
+        virtual = tuple(f for f in rows.formulas if not type_of(f).is_stored(f) and f in wanted)
         children = {f.id for f in wanted if f.type == "child_table"}
         needed = {f.id for f in wanted}
         # A computed-on-read formula needs the fields (and formulas) it reads.
@@ -223,7 +227,9 @@ class EntityPlan:
         )
 
 
-def entity_plan(entity: Entity, table: Table, child_tables: dict[tuple[str, str], Table]) -> EntityPlan:
+def entity_plan(
+    entity: Entity, table: Table, child_tables: dict[tuple[str, str], Table]
+) -> EntityPlan:
     rows = rows_plan(entity.fields)
     system_keys = tuple(c.name for c in system_columns(entity))
     if entity.search_fields:
@@ -234,7 +240,9 @@ def entity_plan(entity: Entity, table: Table, child_tables: dict[tuple[str, str]
             for f in entity.fields
             if (type_of(f).search or f.searchable) and type_of(f).is_stored(f)
         )
-    search = tuple(s for s in search if s in rows.by_id and type_of(rows.by_id[s]).is_stored(rows.by_id[s]))
+    search = tuple(
+        s for s in search if s in rows.by_id and type_of(rows.by_id[s]).is_stored(rows.by_id[s])
+    )
     children = {
         f.id: (child_tables[(entity.id, f.id)], rows_plan(f.fields))
         for f in entity.fields

@@ -361,8 +361,10 @@ class Repository:
     def _compute_formulas(
         self, formulas: Iterable[FieldDef], values: dict[str, Any], user: Principal | None
     ) -> None:
-        ctx = self._context(user) if user is not None else CoerceContext(
-            default_currency=self.model.default_currency
+        ctx = (
+            self._context(user)
+            if user is not None
+            else CoerceContext(default_currency=self.model.default_currency)
         )
         for field in formulas:
             try:
@@ -407,9 +409,7 @@ class Repository:
         if errors:
             raise ValidationError(errors)
         if search and search.strip() and plan.search_fields:
-            columns = [
-                table.c[f] for f in plan.search_fields if grant.may_read_field(f)
-            ]
+            columns = [table.c[f] for f in plan.search_fields if grant.may_read_field(f)]
             for word in search.split()[:10]:
                 pattern = f"%{_escape_like(word)}%"
                 if columns:
@@ -423,11 +423,7 @@ class Repository:
         if name in plan.system_keys:
             return table.c[name], SYSTEM_FIELDS[name]
         field = plan.field_of_key(name)
-        if (
-            field is None
-            or not grant.may_read_field(field.id)
-            or name not in table.c
-        ):
+        if field is None or not grant.may_read_field(field.id) or name not in table.c:
             raise FieldInvalid(FieldMessage("unknown_field"))
         if name != field.id:  # a money field's currency
             return table.c[name], FieldDef(name, "text", field.label)
@@ -475,7 +471,12 @@ class Repository:
             return or_(column != coerced, column.is_(None))
         if coerced is None:
             raise FieldInvalid(FieldMessage("invalid"))
-        return {"lt": column < coerced, "lte": column <= coerced, "gt": column > coerced, "gte": column >= coerced}[op]
+        return {
+            "lt": column < coerced,
+            "lte": column <= coerced,
+            "gt": column > coerced,
+            "gte": column >= coerced,
+        }[op]
 
     def _order(self, plan: EntityPlan, grant: Grant, sort: Sequence[str]) -> list[Any]:
         table = plan.table
@@ -562,10 +563,12 @@ class Repository:
                     Event(RECORD_CREATED, entity_id, record["id"], user.actor_id, changes, record)
                 )
         results = [self._present(plan, grant, record, user) for record in created]
-        self._publish([
-            Event(e.name, e.entity, e.record_id, e.user_id, e.changes, r)
-            for e, r in zip(events, results, strict=True)
-        ])
+        self._publish(
+            [
+                Event(e.name, e.entity, e.record_id, e.user_id, e.changes, r)
+                for e, r in zip(events, results, strict=True)
+            ]
+        )
         return results
 
     def _insert(
@@ -589,7 +592,9 @@ class Repository:
             row["stage"] = values.get("stage")
             row["stage_entered_at"] = now if values.get("stage") is not None else None
         try:
-            record_id = conn.execute(plan.table.insert().returning(plan.table.c.id), row).scalar_one()
+            record_id = conn.execute(
+                plan.table.insert().returning(plan.table.c.id), row
+            ).scalar_one()
         except IntegrityError as exc:
             raise self._integrity_error(exc) from None
         record = {
@@ -609,7 +614,9 @@ class Repository:
         for field_id in plan.children:
             rows = values.get(field_id) or []
             record[field_id] = self._sync_children(conn, plan, field_id, record_id, rows, [])
-        history.write_audit(conn, plan.entity.id, record_id, "create", user_id=user.actor_id, at=now)
+        history.write_audit(
+            conn, plan.entity.id, record_id, "create", user_id=user.actor_id, at=now
+        )
         if plan.entity.has_stage and record["stage"] is not None:
             history.write_stage_change(
                 conn, plan.entity.id, record_id, None, record["stage"],
@@ -617,7 +624,9 @@ class Repository:
             )  # fmt: skip
         return record
 
-    def _next_number(self, conn: Connection, plan: EntityPlan, field: FieldDef, now: datetime) -> str:
+    def _next_number(
+        self, conn: Connection, plan: EntityPlan, field: FieldDef, now: datetime
+    ) -> str:
         """The next counter of an autonumber, taken inside the caller's transaction.
 
         An upsert that increments and returns in one statement: on PostgreSQL the row
@@ -664,7 +673,9 @@ class Repository:
             if current["archived_at"] is not None:
                 raise ValidationError({"__all__": [FieldMessage("record_archived")]})
             if row_version is not None and int(row_version) != current["row_version"]:
-                raise self._conflict(conn, plan, record_id, int(row_version), current["row_version"])
+                raise self._conflict(
+                    conn, plan, record_id, int(row_version), current["row_version"]
+                )
             self._check_field_permissions(plan, grant, values, current, ctx)
             needed = self._children_needed(plan, values)
             if needed:
@@ -824,7 +835,12 @@ class Repository:
         return self._set_archived(user, entity_id, record_id, False, row_version)
 
     def _set_archived(
-        self, user: Principal, entity_id: str, record_id: int, archive: bool, row_version: int | None
+        self,
+        user: Principal,
+        entity_id: str,
+        record_id: int,
+        archive: bool,
+        row_version: int | None,
     ) -> dict[str, Any]:
         plan = self.plan(entity_id)
         grant = self.grant(user, entity_id)
@@ -835,7 +851,9 @@ class Repository:
             if not may:
                 raise PermissionDenied(f"you may not {verb} this {self._label(plan)}")
             if row_version is not None and int(row_version) != current["row_version"]:
-                raise self._conflict(conn, plan, record_id, int(row_version), current["row_version"])
+                raise self._conflict(
+                    conn, plan, record_id, int(row_version), current["row_version"]
+                )
             if (current["archived_at"] is not None) == archive:
                 saved = self._reload(conn, plan, record_id, user)
                 return self._present(plan, grant, saved, user)
@@ -1081,8 +1099,10 @@ class Repository:
                 if self._taken(conn, plan, field, value, None if creating else current["id"]):
                     _add(errors, field.id, "not_unique")
         owner = values.get("owner_id")
-        if owner is not None and "owner_id" in item.written and (
-            creating or owner != current.get("owner_id")
+        if (
+            owner is not None
+            and "owner_id" in item.written
+            and (creating or owner != current.get("owner_id"))
         ):
             links.append(("", "owner_id", owner))
         self._check_links(conn, user, links, errors)
@@ -1148,7 +1168,9 @@ class Repository:
             query = query.where(table.c.id != record_id)
         return conn.execute(query.limit(1)).first() is not None
 
-    def _check_unique_within(self, plan: EntityPlan, prepared: list[_Prepared], errors: Errors) -> None:
+    def _check_unique_within(
+        self, plan: EntityPlan, prepared: list[_Prepared], errors: Errors
+    ) -> None:
         for field in plan.rows.stored:
             if not field.unique:
                 continue
@@ -1194,7 +1216,9 @@ class Repository:
             if target == "":
                 _add(errors, key, "unknown_user", value=value)
             else:
-                label = self.model.entities[target].label if target in self.model.entities else target
+                label = (
+                    self.model.entities[target].label if target in self.model.entities else target
+                )
                 _add(errors, key, "unknown_record", entity=label, value=value)
 
     def _check_rules(
@@ -1248,7 +1272,13 @@ class Repository:
             else:
                 db_row["parent_id"] = parent_id
                 row_id = conn.execute(table.insert().returning(table.c.id), db_row).scalar_one()
-            saved.append({"id": row_id, "position": position, **{k: v for k, v in row.items() if k not in ("id", "position")}})
+            saved.append(
+                {
+                    "id": row_id,
+                    "position": position,
+                    **{k: v for k, v in row.items() if k not in ("id", "position")},
+                }
+            )
         gone = set(before) - kept
         if gone:
             conn.execute(table.delete().where(table.c.id.in_(sorted(gone))))

@@ -33,7 +33,11 @@ ADVISORY_LOCK_KEY = 0x7472656C6C6973  # "trellis"
 
 def create_or_upgrade(db: Database) -> dict[str, list[str]]:
     """Create what is missing; returns what was done: created_tables, added_columns, created_indexes."""
-    report: dict[str, list[str]] = {"created_tables": [], "added_columns": [], "created_indexes": []}
+    report: dict[str, list[str]] = {
+        "created_tables": [],
+        "added_columns": [],
+        "created_indexes": [],
+    }
     with db.engine.begin() as conn:
         if db.is_postgres:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
@@ -80,7 +84,9 @@ def _addable(column: Column) -> Column:
     if not nullable:
         if default is not None and getattr(default, "is_scalar", False):
             value = default.arg
-            server_default = text(repr(int(value)) if isinstance(value, bool | int) else repr(str(value)))
+            server_default = text(
+                repr(int(value)) if isinstance(value, bool | int) else repr(str(value))
+            )
         else:
             nullable = True  # existing rows have no value to give it
     return Column(column.name, column.type, nullable=nullable, server_default=server_default)
@@ -103,9 +109,9 @@ def _sync_roles(conn: Connection, model: AppModel) -> None:
 def record_app_version(conn: Connection, model: AppModel) -> bool:
     """Append the model to sys_app_versions when it differs from the last one recorded."""
     document = model_to_json(model)
-    digest = model.digest or hashlib.sha256(
-        json.dumps(document, sort_keys=True).encode()
-    ).hexdigest()
+    digest = (
+        model.digest or hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    )
     last = conn.execute(
         select(st.app_versions.c.digest)
         .where(st.app_versions.c.app_id == model.id)
@@ -116,7 +122,11 @@ def record_app_version(conn: Connection, model: AppModel) -> bool:
         return False
     conn.execute(
         st.app_versions.insert().values(
-            app_id=model.id, version=model.version, digest=digest, model=document, applied_at=st.utcnow()
+            app_id=model.id,
+            version=model.version,
+            digest=digest,
+            model=document,
+            applied_at=st.utcnow(),
         )
     )
     return True

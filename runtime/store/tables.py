@@ -69,7 +69,9 @@ def explicit_indexes(table_name: str, columns: list[Column]) -> list[Index]:
         column.unique = None
         column.index = None
         if unique:
-            indexes.append(Index(safe_identifier(f"uq_{table_name}_{column.name}"), column.name, unique=True))
+            indexes.append(
+                Index(safe_identifier(f"uq_{table_name}_{column.name}"), column.name, unique=True)
+            )
         elif index:
             indexes.append(Index(safe_identifier(f"ix_{table_name}_{column.name}"), column.name))
     return indexes

@@ -40,34 +40,50 @@ class UserService:
 
     # ------------------------------------------------------------------ teams
 
-    def create_team(self, name: str, manager_id: int | None = None, parent_id: int | None = None) -> int:
+    def create_team(
+        self, name: str, manager_id: int | None = None, parent_id: int | None = None
+    ) -> int:
         name = (name or "").strip()
         if not name:
             raise ValidationError({"name": [FieldMessage("required")]})
         with self.db.engine.begin() as conn:
             if parent_id is not None and not self._team_exists(conn, parent_id):
-                raise ValidationError({"parent_id": [FieldMessage("unknown_team", {"value": parent_id})]})
+                raise ValidationError(
+                    {"parent_id": [FieldMessage("unknown_team", {"value": parent_id})]}
+                )
             if manager_id is not None and not self._user_exists(conn, manager_id):
-                raise ValidationError({"manager_id": [FieldMessage("unknown_user", {"value": manager_id})]})
+                raise ValidationError(
+                    {"manager_id": [FieldMessage("unknown_user", {"value": manager_id})]}
+                )
             return conn.execute(
                 st.teams.insert()
-                .values(name=name, manager_id=manager_id, parent_id=parent_id, created_at=st.utcnow())
+                .values(
+                    name=name, manager_id=manager_id, parent_id=parent_id, created_at=st.utcnow()
+                )
                 .returning(st.teams.c.id)
             ).scalar_one()
 
     def set_team_manager(self, team_id: int, manager_id: int | None) -> None:
         with self.db.engine.begin() as conn:
-            conn.execute(update(st.teams).where(st.teams.c.id == team_id).values(manager_id=manager_id))
+            conn.execute(
+                update(st.teams).where(st.teams.c.id == team_id).values(manager_id=manager_id)
+            )
 
     def teams(self) -> list[dict[str, Any]]:
         with self.db.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(select(st.teams).order_by(st.teams.c.name)).mappings()]
+            return [
+                dict(r) for r in conn.execute(select(st.teams).order_by(st.teams.c.name)).mappings()
+            ]
 
     def _team_exists(self, conn, team_id: int) -> bool:
-        return conn.execute(select(st.teams.c.id).where(st.teams.c.id == team_id)).first() is not None
+        return (
+            conn.execute(select(st.teams.c.id).where(st.teams.c.id == team_id)).first() is not None
+        )
 
     def _user_exists(self, conn, user_id: int) -> bool:
-        return conn.execute(select(st.users.c.id).where(st.users.c.id == user_id)).first() is not None
+        return (
+            conn.execute(select(st.users.c.id).where(st.users.c.id == user_id)).first() is not None
+        )
 
     # ------------------------------------------------------------------ users
 
@@ -113,9 +129,7 @@ class UserService:
             errors["name"] = [FieldMessage("required")]
         with self.db.engine.begin() as conn:
             if "email" not in errors:
-                taken = conn.execute(
-                    select(st.users.c.id).where(st.users.c.email == email)
-                ).first()
+                taken = conn.execute(select(st.users.c.id).where(st.users.c.email == email)).first()
                 if taken is not None:
                     errors["email"] = [FieldMessage("email_taken")]
             if team_id is not None and not self._team_exists(conn, team_id):
@@ -136,7 +150,9 @@ class UserService:
                 .returning(st.users.c.id)
             ).scalar_one()
             if roles:
-                conn.execute(st.user_roles.insert(), [{"user_id": user_id, "role_id": r} for r in roles])
+                conn.execute(
+                    st.user_roles.insert(), [{"user_id": user_id, "role_id": r} for r in roles]
+                )
         return user_id
 
     def set_roles(self, user_id: int, roles: Iterable[str]) -> None:
@@ -144,12 +160,16 @@ class UserService:
         with self.db.engine.begin() as conn:
             conn.execute(delete(st.user_roles).where(st.user_roles.c.user_id == user_id))
             if roles:
-                conn.execute(st.user_roles.insert(), [{"user_id": user_id, "role_id": r} for r in roles])
+                conn.execute(
+                    st.user_roles.insert(), [{"user_id": user_id, "role_id": r} for r in roles]
+                )
 
     def set_team(self, user_id: int, team_id: int | None) -> None:
         with self.db.engine.begin() as conn:
             if team_id is not None and not self._team_exists(conn, team_id):
-                raise ValidationError({"team_id": [FieldMessage("unknown_team", {"value": team_id})]})
+                raise ValidationError(
+                    {"team_id": [FieldMessage("unknown_team", {"value": team_id})]}
+                )
             conn.execute(update(st.users).where(st.users.c.id == user_id).values(team_id=team_id))
 
     def set_password(self, user_id: int, password: str | None) -> None:
@@ -162,11 +182,15 @@ class UserService:
 
     def set_active(self, user_id: int, active: bool) -> None:
         with self.db.engine.begin() as conn:
-            conn.execute(update(st.users).where(st.users.c.id == user_id).values(is_active=bool(active)))
+            conn.execute(
+                update(st.users).where(st.users.c.id == user_id).values(is_active=bool(active))
+            )
 
     def set_locale(self, user_id: int, locale: str) -> None:
         with self.db.engine.begin() as conn:
-            conn.execute(update(st.users).where(st.users.c.id == user_id).values(locale=locale or "en"))
+            conn.execute(
+                update(st.users).where(st.users.c.id == user_id).values(locale=locale or "en")
+            )
 
     def get(self, user_id: int) -> dict[str, Any]:
         """The account row (without the password hash) plus its roles."""
@@ -232,7 +256,9 @@ class UserService:
 
     def _managed_teams(self, conn, user_id: int) -> frozenset[int]:
         """Teams the user manages, with all their sub-teams."""
-        teams = conn.execute(select(st.teams.c.id, st.teams.c.manager_id, st.teams.c.parent_id)).all()
+        teams = conn.execute(
+            select(st.teams.c.id, st.teams.c.manager_id, st.teams.c.parent_id)
+        ).all()
         children: dict[int, list[int]] = {}
         for team in teams:
             if team.parent_id is not None:
@@ -271,7 +297,10 @@ class UserService:
                 raise NotFound(f"no user with id {user_id}")
             conn.execute(
                 st.api_keys.insert().values(
-                    user_id=user_id, name=name or "", key_hash=hash_api_key(token), created_at=st.utcnow()
+                    user_id=user_id,
+                    name=name or "",
+                    key_hash=hash_api_key(token),
+                    created_at=st.utcnow(),
                 )
             )
         return token

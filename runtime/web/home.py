@@ -113,9 +113,19 @@ def recent_records(model: AppModel, repo, principal) -> list[EntityRows]:
             page = repo.list(principal, entity_id, sort=["-updated_at"], page_size=RECENT_LIMIT)
         except PermissionDenied:
             continue
-        entity = model.entities[entity_id]
-        panels.append(EntityRows(entity, list(page.rows), _summary_columns(entity)))
+        if page.rows:  # empty entities would only fill the page with blank cards
+            entity = model.entities[entity_id]
+            panels.append(EntityRows(entity, list(page.rows), _summary_columns(entity)))
     return panels
+
+
+def creatable_entities(model: AppModel, repo, principal) -> list[Entity]:
+    """Entities in the navigation the user may create records of (the "New" menu)."""
+    return [
+        model.entities[entity_id]
+        for entity_id in navigation_entities(model)
+        if repo.grant(principal, entity_id).create
+    ]
 
 
 def today() -> date:
@@ -138,6 +148,7 @@ def index():
         today=day,
         tasks=open_tasks(services.model, services.repo, principal, day),
         recent=recent_records(services.model, services.repo, principal),
+        creatable=creatable_entities(services.model, services.repo, principal),
     )
 
 

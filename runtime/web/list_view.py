@@ -38,7 +38,7 @@ from runtime.web.query import (
 
 # Query parameters the list screen reads itself; the rest are filters for the parser.
 CONTROL_PARAMS = ("view", "columns", "archived", "saved", "page", "page_size")
-STATE_ORDER = ("view", "saved", "q", "sort", "columns", "archived")
+STATE_ORDER = ("view", "saved", "q", "sort", "columns", "archived", "page_size")
 NUMBER_TYPES = frozenset({"integer", "decimal", "money", "percent"})
 DATE_TYPES = frozenset({"date", "datetime"})
 TEXT_FILTER_TYPES = frozenset({"text", "email", "phone", "url", "autonumber", "long_text", "rich_text"})
@@ -167,6 +167,7 @@ class ListRequest:
             "sort": ",".join(self.sort) if self.sort and self.sort != self.default_sort else None,
             "columns": ",".join(c.id for c in self.columns) if self.custom_columns else None,
             "archived": "1" if self.show_archived else None,
+            "page_size": str(self.page_size) if self.page_size != self.default_page_size else None,
         }
         filters = changes.pop("filter_pairs", self.filter_pairs)
         for key, value in changes.items():
@@ -174,6 +175,10 @@ class ListRequest:
         pairs = [(k, str(state[k])) for k in STATE_ORDER if state.get(k)]
         pairs += [(k, v) for k, v in filters]
         return pairs
+
+    @property
+    def default_page_size(self) -> int:
+        return max(1, min(self.view.page_size or 50, MAX_PAGE_SIZE))
 
     @property
     def default_sort(self) -> tuple[str, ...]:
@@ -861,7 +866,7 @@ def build_list_context(
             saved.append(ViewLink(f"saved-{sv.id}", sv.name, url_of(base_url, [("saved", str(sv.id))]),
                                   sv.id == req.saved_id, saved_id=sv.id))  # fmt: skip
     controls, chips = build_filters(env, req, base_url, gettext)
-    hidden = [(k, v) for k, v in state if k in ("view", "saved", "sort", "columns")]
+    hidden = [(k, v) for k, v in state if k in ("view", "saved", "sort", "columns", "page_size")]
     current_url = page_url(req.page)
     return ListContext(
         entity=entity,

@@ -27,6 +27,7 @@ Filters (all follow the request's locale):
 
 Globals: ``model``, ``current_locale()``, ``locale_choices()``, ``nav_groups()``,
 ``can_read(entity_id)``, ``entity_url(entity_id)``, ``record_url(entity_id, id)``,
+``new_record_url(entity_id)``,
 ``record_title(entity, record)``, ``field_option(field, value)``, ``icon_name(entity)``.
 Macros live in ``templates/macros/`` (``ui.html``: icons, badges, buttons, cards,
 empty states, field values, pagination; ``forms.html``: form controls).
@@ -158,6 +159,7 @@ def navigation_for(
 # is registered the links fall back to inert anchors rather than failing the page.
 ENTITY_LIST_ENDPOINT = "entities.list_view"
 RECORD_ENDPOINT = "records.detail"  # runtime.web.records
+NEW_RECORD_ENDPOINT = "records.new"
 
 
 def entity_url(entity_id: str) -> str:
@@ -170,6 +172,13 @@ def entity_url(entity_id: str) -> str:
 def record_url(entity_id: str, record_id: Any) -> str:
     try:
         return url_for(RECORD_ENDPOINT, entity=entity_id, record_id=record_id)
+    except BuildError:
+        return "#"
+
+
+def new_record_url(entity_id: str) -> str:
+    try:
+        return url_for(NEW_RECORD_ENDPOINT, entity=entity_id)
     except BuildError:
         return "#"
 
@@ -407,6 +416,7 @@ def install_templating(app: Flask, app_dir: str | Path | None) -> None:
         can_read=_can_read,
         entity_url=entity_url,
         record_url=record_url,
+        new_record_url=new_record_url,
         record_title=record_title,
         field_option=field_option,
         icon_name=icon_name,

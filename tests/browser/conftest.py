@@ -60,9 +60,27 @@ def seed(app) -> dict[str, int]:
     rep = users.principal(rep_id)
     model = services.model
     status = model.entities["account"].field("customer_status").options[0].id
-    for name in ("Acme Corporation", "上海星辰科技有限公司", "Globex Inc."):
-        services.repo.create(rep, "account", {"name": name, "customer_status": status})
+    accounts = [
+        services.repo.create(rep, "account", {"name": name, "customer_status": status})["id"]
+        for name in ("Acme Corporation", "上海星辰科技有限公司", "Globex Inc.")
+    ]
     today = date.today()
+    for account, name, amount in zip(
+        accounts,
+        ("Acme CRM rollout", "华东区 ERP 升级项目", "Globex data platform"),
+        (180000, 2450000, 96000),
+        strict=True,
+    ):
+        services.repo.create(
+            rep,
+            "opportunity",
+            {
+                "name": name,
+                "account": account,
+                "amount": amount,
+                "close_date": (today + timedelta(days=30)).isoformat(),
+            },
+        )
     for offset, subject in (
         (-2, "Send the revised quote"),
         (0, "准备投标文件"),

@@ -10,8 +10,8 @@ def sign_in(page, base_url, email="rep@example.com", password=PASSWORD):
     assert "/login" in page.url
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
 
 
 def test_rep_signs_in_sees_home_and_switches_to_chinese(page, live_server, screenshot_dir):
@@ -27,8 +27,8 @@ def test_rep_signs_in_sees_home_and_switches_to_chinese(page, live_server, scree
 
     # The language menu is a keyboard-reachable <details>; pick 中文 from it.
     page.get_by_label("Language").click()
-    page.get_by_role("button", name="中文").click()
-    page.wait_for_load_state("networkidle")
+    with page.expect_navigation():
+        page.get_by_role("button", name="中文").click()
     assert page.get_by_role("heading", name="欢迎回来，Rita Rep").is_visible()
     assert page.locator("nav.nav").get_by_text("首页").is_visible()
     assert page.get_by_text("我的待办任务").is_visible()
@@ -59,8 +59,8 @@ def test_wrong_password_shows_an_error_and_keeps_the_email(page, live_server):
 def test_sign_out_from_the_user_menu(page, live_server):
     sign_in(page, live_server)
     page.get_by_label("Account").click()
-    page.get_by_role("button", name="Sign out").click()
-    page.wait_for_load_state("networkidle")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign out").click()
     assert "/login" in page.url
     assert page.get_by_text("You have signed out.").is_visible()
     page.goto(live_server + "/")
@@ -72,7 +72,7 @@ def test_keyboard_slash_focuses_search(page, live_server):
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "global-search"
     page.keyboard.type("Globex")
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("networkidle")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     assert "/search?q=Globex" in page.url
     assert page.get_by_role("link", name="Globex Inc.").is_visible()

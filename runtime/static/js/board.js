@@ -1,0 +1,276 @@
+/* Pipeline board and path bar: drag and drop (SortableJS), keyboard moves, the
+   missing-fields dialog. Every move is one POST to /p/<pipeline>/move; the server
+   decides (gates, transitions, permissions) and a refused move springs back. */
+(function () {
+  "use strict";
+
+  var dialog = null;
+
+  function post(url, body) {
+    return window.trellis.fetch(url, {
+      method: "POST",
+      body: body,
+      headers: { Accept: "application/json" }
+    }).then(function (response) {
+      return response.json().catch(function () { return { ok: false }; }).then(function (data) {
+        data.status = response.status;
+        return data;
+      });
+    });
+  }
+
+  function moveBody(recordId, stage, version) {
+    var body = new FormData();
+    body.append("record_id", recordId);
+    body.append("to_stage", stage);
+    if (version) body.append("row_version", version);
+    return body;
+  }
+
+  /* ------------------------------------------------------------- dialog */
+
+  function openGate(html, onDone) {
+    dialog = document.getElementById("gate-dialog");
+    if (!dialog) return;
+    var body = dialog.querySelector("[data-gate-body]");
+    body.innerHTML = html; /* server-rendered, escaped template */
+    if (window.htmx) window.htmx.process(body);
+    var form = body.querySelector("[data-gate-form]");
+    dialog._onDone = onDone;
+    if (!dialog.open) dialog.showModal();
+    var first = body.querySelector("input:not([type=hidden]), select, textarea");
+    if (first) first.focus();
+    if (form) {
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var button = form.querySelector("[type=submit]");
+        if (button) button.disabled = true;
+        post(form.getAttribute("action"), new FormData(form)).then(function (data) {
+          if (data.ok) {
+            closeGate();
+            if (dialog._onDone) dialog._onDone(data);
+          } else if (data.form) {
+            openGate(data.form, dialog._onDone);
+          } else {
+            if (button) button.disabled = false;
+            window.trellis.toast(data.message || errorText(), "error");
+          }
+        });
+      });
+    }
+  }
+
+  function closeGate() {
+    if (dialog && dialog.open) dialog.close();
+  }
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-gate-close]")) closeGate();
+  });
+
+  function errorText() {
+    var box = document.getElementById("toasts");
+    return box ? box.getAttribute("data-error-text") : "Error";
+  }
+
+  /* ------------------------------------------------------------- board */
+
+  var board = document.querySelector("[data-board]");
+
+  function columnOf(stage) {
+    return board.querySelector('[data-cards][data-stage="' + stage + '"]');
+  }
+
+  function setTotals(totals) {
+    board.querySelectorAll("[data-stage]").forEach(function (section) {
+      if (!section.matches("section")) return;
+      var t = totals[section.getAttribute("data-stage")] || { count: 0, amount: "—", weighted: "—" };
+      section.querySelectorAll("[data-col-total]").forEach(function (el) {
+        var key = el.getAttribute("data-col-total");
+        if (t[key] !== undefined) el.textContent = t[key];
+      });
+    });
+    board.querySelectorAll(".board-column [data-cards]").forEach(function (list) {
+      var empty = list.querySelector("[data-empty]");
+      var hasCards = !!list.querySelector("[data-card]");
+      if (empty) empty.hidden = hasCards;
+    });
+  }
+
+  function placeCard(card, data) {
+    var target = columnOf(data.stage);
+    if (target && target.hasAttribute("data-drop-only")) {
+      card.remove(); /* closed: it leaves the board */
+    } else if (data.card) {
+      var holder = document.createElement("div");
+      holder.innerHTML = data.card;
+      var fresh = holder.firstElementChild;
+      if (target) {
+        var more = target.querySelector(".board-more");
+        target.insertBefore(fresh, more || null);
+      }
+      card.remove();
+      fresh.focus();
+    }
+    setTotals(data.totals || {});
+    var message = board.getAttribute("data-moved-text") || "";
+    var label = target ? target.getAttribute("aria-label") : data.stage;
+    window.trellis.toast(message.replace("{stage}", label || data.stage));
+  }
+
+  function springBack(card, origin, nextSibling) {
+    if (origin) origin.insertBefore(card, nextSibling && nextSibling.parentNode === origin ? nextSibling : null);
+    card.classList.add("is-refused");
+    setTimeout(function () { card.classList.remove("is-refused"); }, 700);
+  }
+
+  function tryMove(card, stage, origin, nextSibling) {
+    card.classList.add("is-saving");
+    var body = moveBody(card.getAttribute("data-id"), stage, card.getAttribute("data-version"));
+    return post(board.getAttribute("data-move-url") + "?" + (board.getAttribute("data-filter-query") || ""), body)
+      .then(function (data) {
+        card.classList.remove("is-saving");
+        if (data.ok) {
+          placeCard(card, data);
+          return;
+        }
+        springBack(card, origin, nextSibling);
+        if (data.form) {
+          openGate(data.form, function (done) {
+            var current = board.querySelector('[data-card][data-id="' + done.record_id + '"]');
+            placeCard(current || card, done);
+          });
+        } else {
+          window.trellis.toast(data.message || errorText(), "error");
+        }
+      })
+      .catch(function () {
+        card.classList.remove("is-saving");
+        springBack(card, origin, nextSibling);
+        window.trellis.toast(errorText(), "error");
+      });
+  }
+
+  if (board) {
+    var canMove = board.getAttribute("data-can-move") === "1";
+
+    function setupSortable(list) {
+      if (!window.Sortable || list._sortable) return;
+      list._sortable = window.Sortable.create(list, {
+        group: { name: "board", pull: !list.hasAttribute("data-drop-only"), put: true },
+        sort: false,
+        draggable: "[data-card]",
+        filter: ".board-card-menu, a",
+        preventOnFilter: false,
+        disabled: !canMove,
+        animation: 150,
+        ghostClass: "is-ghost",
+        chosenClass: "is-chosen",
+        dragClass: "is-dragging",
+        onStart: function () { board.classList.add("is-dragging"); },
+        onEnd: function (event) {
+          board.classList.remove("is-dragging");
+          if (event.from === event.to) return;
+          var card = event.item;
+          var stage = event.to.getAttribute("data-stage");
+          var origin = event.from;
+          /* where it came from, to spring back there */
+          var next = origin.children[event.oldIndex] || null;
+          tryMove(card, stage, origin, next);
+        }
+      });
+    }
+
+    function setupAll() {
+      board.querySelectorAll("[data-cards]").forEach(setupSortable);
+    }
+    if (window.Sortable) setupAll();
+    else window.addEventListener("load", setupAll);
+
+    /* Filters apply on change. */
+    document.querySelectorAll("[data-autosubmit]").forEach(function (el) {
+      el.addEventListener("change", function () { el.form.submit(); });
+    });
+
+    /* Keyboard: Shift+Left/Right moves the focused card to the previous/next column;
+       Left/Right/Up/Down move the focus between cards. */
+    board.addEventListener("keydown", function (event) {
+      var card = event.target.closest && event.target.closest("[data-card]");
+      if (!card || event.target !== card) return;
+      var columns = Array.prototype.slice.call(board.querySelectorAll(".board-column [data-cards]"));
+      var list = card.parentNode;
+      var index = columns.indexOf(list);
+      if (event.shiftKey && (event.key === "ArrowRight" || event.key === "ArrowLeft")) {
+        event.preventDefault();
+        if (!canMove) { window.trellis.toast(board.getAttribute("data-denied-text"), "error"); return; }
+        var target = columns[index + (event.key === "ArrowRight" ? 1 : -1)];
+        if (!target) return;
+        var next = card.nextElementSibling;
+        target.insertBefore(card, target.querySelector(".board-more"));
+        card.focus();
+        tryMove(card, target.getAttribute("data-stage"), list, next);
+      } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        var sibling = event.key === "ArrowDown" ? card.nextElementSibling : card.previousElementSibling;
+        while (sibling && !sibling.matches("[data-card]")) {
+          sibling = event.key === "ArrowDown" ? sibling.nextElementSibling : sibling.previousElementSibling;
+        }
+        if (sibling) sibling.focus();
+      } else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
+        event.preventDefault();
+        var other = columns[index + (event.key === "ArrowRight" ? 1 : -1)];
+        var first = other && other.querySelector("[data-card]");
+        if (first) first.focus();
+      } else if (event.key === "Enter") {
+        var link = card.querySelector(".board-card-title");
+        if (link) link.click();
+      }
+    });
+
+    /* The card's "Move to" menu. */
+    board.addEventListener("click", function (event) {
+      var item = event.target.closest("[data-move-to]");
+      if (!item) return;
+      var card = item.closest("[data-card]");
+      var menu = item.closest("details");
+      if (menu) menu.removeAttribute("open");
+      var stage = item.getAttribute("data-move-to");
+      var origin = card.parentNode;
+      var next = card.nextElementSibling;
+      tryMove(card, stage, origin, next);
+    });
+
+    /* Lazily loaded cards become draggable too. */
+    document.body.addEventListener("htmx:afterSwap", setupAll);
+  }
+
+  /* ------------------------------------------------------------- path bar */
+
+  var path = document.querySelector("[data-path]");
+  if (path) {
+    path.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-move-to]");
+      if (!button) return;
+      button.disabled = true;
+      var body = moveBody(path.getAttribute("data-record-id"), button.getAttribute("data-move-to"), path.getAttribute("data-version"));
+      post(path.getAttribute("data-move-url"), body).then(function (data) {
+        button.disabled = false;
+        if (data.ok) {
+          window.location.reload();
+        } else if (data.form) {
+          openGate(data.form, function () { window.location.reload(); });
+        } else {
+          window.trellis.toast(data.message || errorText(), "error");
+        }
+      });
+    });
+    /* Checklist ticks are a personal aid, kept in this browser. */
+    path.querySelectorAll("[data-checklist]").forEach(function (box) {
+      var key = "trellis.checklist." + box.getAttribute("data-checklist");
+      try { box.checked = window.localStorage.getItem(key) === "1"; } catch (e) { /* private mode */ }
+      box.addEventListener("change", function () {
+        try { window.localStorage.setItem(key, box.checked ? "1" : "0"); } catch (e) { /* ignore */ }
+      });
+    });
+  }
+})();

@@ -1,0 +1,370 @@
+"""Read queries of a pipeline board: cards per column, column totals, idle records and
+stage history, all under the reader's row scope and field access.
+
+Writes never happen here (moves go through the repository). Every query is built with
+SQLAlchemy Core; identifiers come from the compiled model only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Numeric,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.engine import Connection
+
+from runtime.definition.pipelines import Pipeline, Stage, pipelines_for_entity
+from runtime.errors import PermissionDenied
+
+from . import stage_history
+from . import system_tables as st
+from .database import Database
+from .permissions import Grant, Permissions, scope_clause
+from .principal import Principal
+
+MAX_SEARCH_WORDS = 10
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    """What the filter bar asks for; every part optional."""
+
+    owner_id: int | None = None
+    team_id: int | None = None
+    close_from: date | None = None
+    close_to: date | None = None
+    fields: tuple[tuple[str, str], ...] = ()  # (field id, option id) equality filters
+    search: str = ""
+    idle_only: bool = False
+
+
+@dataclass(frozen=True)
+class StageTotals:
+    count: int = 0
+    amount: Decimal = Decimal(0)
+    weighted: Decimal = Decimal(0)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+class BoardQueries:
+    def __init__(self, db: Database, permissions: Permissions | None = None):
+        self.db = db
+        self.model = db.model
+        self.permissions = permissions or db.memo("permissions", lambda: Permissions(db.model))
+
+    # ------------------------------------------------------------------ building blocks
+
+    def grant(self, user: Principal, pipeline: Pipeline) -> Grant:
+        grant = self.permissions.grant(user, pipeline.entity)
+        if not grant.unrestricted and not grant.read:
+            raise PermissionDenied(f"you may not read {pipeline.entity} records")
+        return grant
+
+    def readable(self, pipeline: Pipeline, grant: Grant, field_id: str | None) -> bool:
+        entity = self.model.entities[pipeline.entity]
+        return bool(field_id) and entity.has_field(field_id) and grant.may_read_field(field_id)
+
+    def membership(self, pipeline: Pipeline) -> Any:
+        """Records that belong to ``pipeline`` by its selector (or as the default)."""
+        table = self.db.tables[pipeline.entity]
+        if not pipeline.is_default:
+            if pipeline.selector is None:
+                return false()
+            return table.c[pipeline.selector.field].in_(pipeline.selector.values)
+        others = [
+            value
+            for p in pipelines_for_entity(self.model, pipeline.entity)
+            if p.id != pipeline.id and p.selector is not None
+            for value in p.selector.values
+        ]
+        selector_field = next(
+            (
+                p.selector.field
+                for p in pipelines_for_entity(self.model, pipeline.entity)
+                if p.selector
+            ),
+            None,
+        )
+        if not others or selector_field is None:
+            return true()
+        column = table.c[selector_field]
+        return or_(column.is_(None), column.not_in(others))
+
+    def where(
+        self, user: Principal, pipeline: Pipeline, grant: Grant, filters: BoardFilters, today: date
+    ) -> list[Any]:
+        table = self.db.tables[pipeline.entity]
+        entity = self.model.entities[pipeline.entity]
+        clauses: list[Any] = [table.c.archived_at.is_(None), self.membership(pipeline)]
+        scope = None if grant.unrestricted else scope_clause(grant.read, table, user)
+        if scope is not None:
+            clauses.append(scope)
+        if filters.owner_id is not None:
+            clauses.append(table.c.owner_id == filters.owner_id)
+        if filters.team_id is not None:
+            members = select(st.users.c.id).where(st.users.c.team_id == filters.team_id)
+            clauses.append(table.c.owner_id.in_(members.scalar_subquery()))
+        close = pipeline.fields.close_date
+        if close and self.readable(pipeline, grant, close):
+            if filters.close_from is not None:
+                clauses.append(table.c[close] >= filters.close_from)
+            if filters.close_to is not None:
+                clauses.append(table.c[close] <= filters.close_to)
+        for field_id, value in filters.fields:
+            if field_id in pipeline.filter_fields and self.readable(pipeline, grant, field_id):
+                clauses.append(table.c[field_id] == value)
+        words = filters.search.split()[:MAX_SEARCH_WORDS]
+        if words:
+            fields = [
+                f
+                for f in (entity.search_fields or (entity.title_field,))
+                if entity.has_field(f) and grant.may_read_field(f) and f in table.c
+            ]
+            for word in words:
+                pattern = f"%{_escape_like(word)}%"
+                clauses.append(
+                    or_(*[table.c[f].ilike(pattern, escape="\\") for f in fields])
+                    if fields
+                    else false()
+                )
+        if filters.idle_only:
+            clauses.append(self.idle_clause(pipeline, today))
+        return clauses
+
+    def last_touch_column(self, pipeline: Pipeline) -> Any:
+        """A correlated subquery: the last completed activity up to today (or NULL)."""
+        idle = pipeline.idle
+        if idle is None:
+            return literal(None)
+        source = self.db.tables[idle.entity]
+        table = self.db.tables[pipeline.entity]
+        query = select(func.max(source.c[idle.date])).where(
+            source.c[idle.link] == table.c.id, source.c.archived_at.is_(None)
+        )
+        if idle.done:
+            query = query.where(source.c[idle.done].is_(True))
+        return query.scalar_subquery()
+
+    def idle_clause(self, pipeline: Pipeline, today: date) -> Any:
+        """Records idle in their stage: nothing happened for more than its idle_days."""
+        table = self.db.tables[pipeline.entity]
+        parts = []
+        for stage in pipeline.stages:
+            if not stage.is_open or stage.idle_days is None:
+                continue
+            cutoff = today - timedelta(days=stage.idle_days + 1)
+            quiet = [
+                table.c.stage == stage.id,
+                table.c.stage_entered_at < _midnight(cutoff + timedelta(days=1)),
+            ]
+            idle = pipeline.idle
+            if idle is not None:
+                source = self.db.tables[idle.entity]
+                recent = select(source.c.id).where(
+                    source.c[idle.link] == table.c.id,
+                    source.c.archived_at.is_(None),
+                    source.c[idle.date] > cutoff,
+                    source.c[idle.date] <= today,
+                )
+                if idle.done:
+                    recent = recent.where(source.c[idle.done].is_(True))
+                quiet.append(not_(exists(recent)))
+            parts.append(and_(*quiet))
+        return or_(*parts) if parts else false()
+
+    # ------------------------------------------------------------------ totals
+
+    def totals(
+        self,
+        user: Principal,
+        pipeline: Pipeline,
+        filters: BoardFilters = BoardFilters(),
+        today: date | None = None,
+        conn: Connection | None = None,
+    ) -> dict[str, StageTotals]:
+        """Count, sum of amount and weighted amount (amount x probability) per stage."""
+        today = today or date.today()
+        grant = self.grant(user, pipeline)
+        table = self.db.tables[pipeline.entity]
+        fields = pipeline.fields
+        amount = table.c[fields.amount] if self.readable(pipeline, grant, fields.amount) else None
+        columns = [table.c.stage, func.count().label("n")]
+        if amount is not None:
+            if self.readable(pipeline, grant, fields.probability):
+                probability = func.coalesce(
+                    table.c[fields.probability], self._stage_probability(pipeline)
+                )
+            else:
+                probability = self._stage_probability(pipeline)
+            columns += [
+                func.sum(amount).label("amount"),
+                func.sum(cast(amount, Numeric(20, 4)) * probability / 100).label("weighted"),
+            ]
+        query = (
+            select(*columns)
+            .where(*self.where(user, pipeline, grant, filters, today))
+            .group_by(table.c.stage)
+        )
+        result: dict[str, StageTotals] = {}
+        with self._connection(conn) as c:
+            for row in c.execute(query):
+                result[row.stage] = StageTotals(
+                    int(row.n),
+                    Decimal(str(row.amount or 0)) if amount is not None else Decimal(0),
+                    Decimal(str(row.weighted or 0)).quantize(Decimal("0.01"))
+                    if amount is not None
+                    else Decimal(0),
+                )
+        return result
+
+    def _stage_probability(self, pipeline: Pipeline) -> Any:
+        table = self.db.tables[pipeline.entity]
+        whens = [
+            (table.c.stage == s.id, s.probability)
+            for s in pipeline.stages
+            if s.probability is not None
+        ]
+        return case(*whens, else_=0) if whens else literal(0)
+
+    # ------------------------------------------------------------------ cards
+
+    def card_columns(self, pipeline: Pipeline, grant: Grant) -> list[str]:
+        entity = self.model.entities[pipeline.entity]
+        fields = pipeline.fields
+        wanted = [entity.title_field, fields.amount, fields.close_date, fields.probability]
+        wanted += list(pipeline.card_fields)
+        out: list[str] = []
+        table = self.db.tables[pipeline.entity]
+        for fid in wanted:
+            if fid and fid not in out and self.readable(pipeline, grant, fid) and fid in table.c:
+                out.append(fid)
+                if f"{fid}_currency" in table.c:
+                    out.append(f"{fid}_currency")
+        return out
+
+    def cards(
+        self,
+        user: Principal,
+        pipeline: Pipeline,
+        stage_id: str,
+        filters: BoardFilters = BoardFilters(),
+        *,
+        offset: int = 0,
+        limit: int = 20,
+        today: date | None = None,
+        record_ids: Sequence[int] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One column's cards (or the given records), ordered by close date then id."""
+        today = today or date.today()
+        grant = self.grant(user, pipeline)
+        table = self.db.tables[pipeline.entity]
+        names = self.card_columns(pipeline, grant)
+        users = st.users.alias("owner")
+        columns = [
+            table.c.id,
+            table.c.stage,
+            table.c.stage_entered_at,
+            table.c.row_version,
+            table.c.owner_id,
+            users.c.name.label("owner_name"),
+            self.last_touch_column(pipeline).label("last_activity"),
+            *[table.c[n] for n in names],
+        ]
+        query = (
+            select(*columns)
+            .select_from(table.outerjoin(users, users.c.id == table.c.owner_id))
+            .where(*self.where(user, pipeline, grant, filters, today))
+        )
+        if record_ids is not None:
+            query = query.where(table.c.id.in_(list(record_ids)))
+        else:
+            query = query.where(table.c.stage == stage_id)
+        close = pipeline.fields.close_date
+        order = [table.c[close].asc().nulls_last()] if close in names else []
+        query = (
+            query.order_by(*order, table.c.id).offset(max(offset, 0)).limit(max(min(limit, 200), 1))
+        )
+        with self.db.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    # ------------------------------------------------------------------ history
+
+    def stage_history(self, entity_id: str, record_id: int) -> list[dict[str, Any]]:
+        """Oldest first, with the name of who moved it (callers check read access)."""
+        table = stage_history.table
+        query = (
+            select(table, st.users.c.name.label("changed_by_name"))
+            .select_from(table.outerjoin(st.users, st.users.c.id == table.c.changed_by))
+            .where(table.c.entity == entity_id, table.c.record_id == record_id)
+            .order_by(table.c.changed_at, table.c.id)
+        )
+        with self.db.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def last_activity(self, pipeline: Pipeline, record_id: int) -> Any:
+        table = self.db.tables[pipeline.entity]
+        query = select(self.last_touch_column(pipeline)).where(table.c.id == record_id)
+        with self.db.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    # ------------------------------------------------------------------ pickers
+
+    def owners(self) -> list[dict[str, Any]]:
+        query = (
+            select(st.users.c.id, st.users.c.name, st.users.c.team_id)
+            .where(st.users.c.is_active.is_(True))
+            .order_by(st.users.c.name)
+        )
+        with self.db.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def teams(self) -> list[dict[str, Any]]:
+        query = select(st.teams.c.id, st.teams.c.name).order_by(st.teams.c.name)
+        with self.db.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    # ------------------------------------------------------------------ helpers
+
+    def _connection(self, conn: Connection | None):
+        if conn is not None:
+            from contextlib import nullcontext
+
+            return nullcontext(conn)
+        return self.db.engine.connect()
+
+
+def stage_ids(stages: Iterable[Stage]) -> list[str]:
+    return [s.id for s in stages]
+
+
+def as_mapping(totals: Mapping[str, StageTotals]) -> dict[str, dict[str, Any]]:
+    return {
+        k: {"count": v.count, "amount": str(v.amount), "weighted": str(v.weighted)}
+        for k, v in totals.items()
+    }
+
+
+__all__ = ["BoardFilters", "BoardQueries", "StageTotals", "as_mapping"]

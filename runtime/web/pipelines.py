@@ -1,0 +1,706 @@
+"""Pipeline screens: the kanban board, lazy columns, moves, the path bar and the
+missing-fields form.
+
+Routes (blueprint ``pipelines``):
+
+=====================================  =====================================================
+``GET  /p/<pipeline>``                 the board (filters in the query string)
+``GET  /p/<pipeline>/column/<stage>``  more cards of one column (htmx, ``?offset=``)
+``GET  /p/<pipeline>/records.json``    the filtered records (``?stage=``, ``?idle=1``)
+``POST /p/<pipeline>/move``            move a record (JSON answer; 422 with the form)
+``GET  /p/<pipeline>/gate``            the missing-fields form for ``record_id``/``to_stage``
+``GET  /p/path/<entity>/<id>``         the record page's path bar (htmx refresh)
+=====================================  =====================================================
+
+Every move goes through ``repo.update`` like any other write: the pipeline write hook
+enforces transitions and gates there, so the board, the path bar, the API and
+imports give the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Flask, abort, current_app, jsonify, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.routing import BuildError
+
+from runtime.definition.model import Entity, FieldDef
+from runtime.definition.pipelines import (
+    Pipeline,
+    Stage,
+    pipeline_for_record,
+    pipelines_for_entity,
+    pipelines_of,
+)
+from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from runtime.flows.pipeline import (
+    format_duration,
+    idle_days,
+    is_idle,
+    last_touch,
+    time_in_stages,
+)
+from runtime.store.board_queries import BoardFilters, BoardQueries, StageTotals, as_mapping
+from runtime.store.stage_history import entries_of
+from runtime.web import forms as F
+from runtime.web.i18n import get_locale
+from runtime.web.i18n import gettext as _
+from runtime.web.templating import can_read_entity, record_url
+
+bp = Blueprint("pipelines", __name__)
+
+PAGE = 20  # cards per column load
+CLOSE_PERIODS = (
+    "overdue",
+    "this_month",
+    "next_month",
+    "this_quarter",
+    "next_quarter",
+    "next_90_days",
+    "this_year",
+)
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def _services():
+    return current_app.extensions["trellis"]
+
+
+def _principal():
+    return current_user.principal
+
+
+def _today() -> date:
+    try:
+        zone = ZoneInfo(current_app.config.get("TRELLIS_TIMEZONE") or "UTC")
+    except (KeyError, ValueError):
+        zone = UTC
+    return datetime.now(zone).date()
+
+
+def _queries() -> BoardQueries:
+    services = _services()
+    return BoardQueries(services.db, services.repo.permissions)
+
+
+def _pipeline(pipeline_id: str) -> tuple[Pipeline, Entity]:
+    model = _services().model
+    pipeline = pipelines_of(model).get(pipeline_id)
+    if pipeline is None or not can_read_entity(model, _principal(), pipeline.entity):
+        abort(404)
+    return pipeline, model.entities[pipeline.entity]
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
+
+
+def _quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.month - 1 + months
+    return date(day.year + index // 12, index % 12 + 1, 1)
+
+
+def close_period(name: str, today: date) -> tuple[date | None, date | None]:
+    """The date range of a close-period filter (inclusive)."""
+    month = today.replace(day=1)
+    quarter = _quarter_start(today)
+    ranges = {
+        "overdue": (None, today - timedelta(days=1)),
+        "this_month": (month, _add_months(month, 1) - timedelta(days=1)),
+        "next_month": (_add_months(month, 1), _add_months(month, 2) - timedelta(days=1)),
+        "this_quarter": (quarter, _add_months(quarter, 3) - timedelta(days=1)),
+        "next_quarter": (_add_months(quarter, 3), _add_months(quarter, 6) - timedelta(days=1)),
+        "next_90_days": (today, today + timedelta(days=90)),
+        "this_year": (date(today.year, 1, 1), date(today.year, 12, 31)),
+    }
+    return ranges.get(name, (None, None))
+
+
+def _int_arg(name: str) -> int | None:
+    raw = (request.args.get(name) or "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def read_filters(pipeline: Pipeline, today: date) -> tuple[BoardFilters, dict[str, str]]:
+    """Filters from the query string, and the raw values to refill the filter bar."""
+    args = request.args
+    raw = {k: (args.get(k) or "").strip() for k in ("owner", "team", "close", "q", "idle")}
+    close_from, close_to = close_period(raw["close"], today)
+    fields = []
+    for fid in pipeline.filter_fields:
+        value = (args.get(fid) or "").strip()
+        raw[fid] = value
+        if value:
+            fields.append((fid, value))
+    filters = BoardFilters(
+        owner_id=_int_arg("owner"),
+        team_id=_int_arg("team"),
+        close_from=close_from,
+        close_to=close_to,
+        fields=tuple(fields),
+        search=raw["q"][:200],
+        idle_only=raw["idle"] in ("1", "on", "true"),
+    )
+    return filters, raw
+
+
+def _query_string(raw: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in raw.items() if v}
+
+
+# --------------------------------------------------------------------------- cards
+
+
+@dataclass
+class Card:
+    id: int
+    title: str
+    url: str
+    stage: str
+    row_version: int
+    amount: Any = None
+    currency: str | None = None
+    owner: str = ""
+    close_date: date | None = None
+    overdue: bool = False
+    idle: bool = False
+    idle_days: int | None = None
+    in_stage: str = ""
+    extras: tuple[str, ...] = ()
+
+
+def build_cards(
+    pipeline: Pipeline, entity: Entity, rows: list[dict[str, Any]], today: date
+) -> list[Card]:
+    fields = pipeline.fields
+    titles: dict[str, dict[int, str]] = {}
+    links = [entity.field(f) for f in pipeline.card_fields if entity.has_field(f)]
+    services = _services()
+    for f in links:
+        if f.type == "link" and f.target:
+            ids = [r[f.id] for r in rows if r.get(f.id)]
+            titles[f.id] = services.repo.titles(_principal(), f.target, ids) if ids else {}
+    locale = get_locale()
+    now = datetime.now(UTC)
+    cards = []
+    for row in rows:
+        stage = pipeline.stage(row["stage"])
+        touched = last_touch(row.get("stage_entered_at"), row.get("last_activity"))
+        close = row.get(fields.close_date) if fields.close_date else None
+        extras = []
+        for f in links:
+            value = row.get(f.id)
+            if value in (None, ""):
+                continue
+            if f.type == "link":
+                extras.append(titles.get(f.id, {}).get(value, f"#{value}"))
+            elif f.options:
+                option = f.option(str(value))
+                extras.append(option.label.get(locale) if option else str(value))
+            else:
+                extras.append(str(value))
+        entered = row.get("stage_entered_at")
+        cards.append(
+            Card(
+                id=row["id"],
+                title=str(row.get(entity.title_field) or f"#{row['id']}"),
+                url=record_url(entity.id, row["id"]),
+                stage=row["stage"],
+                row_version=row["row_version"],
+                amount=row.get(fields.amount) if fields.amount else None,
+                currency=row.get(f"{fields.amount}_currency") if fields.amount else None,
+                owner=row.get("owner_name") or "",
+                close_date=close,
+                overdue=bool(close and close < today and stage is not None and stage.is_open),
+                idle=is_idle(stage, touched, today),
+                idle_days=idle_days(touched, today),
+                in_stage=format_duration((now - entered).total_seconds(), locale)
+                if entered
+                else "",
+                extras=tuple(extras),
+            )
+        )
+    return cards
+
+
+# --------------------------------------------------------------------------- board
+
+
+@dataclass
+class Column:
+    stage: Stage
+    totals: StageTotals
+    cards: list[Card]
+    retired: bool = False
+
+    @property
+    def has_more(self) -> bool:
+        return len(self.cards) < self.totals.count
+
+
+def _board_columns(
+    pipeline: Pipeline, totals: Mapping[str, StageTotals]
+) -> tuple[list[Stage], list[Stage]]:
+    """Open columns (retired ones only while they hold records) and closed drop zones."""
+    columns = [
+        s
+        for s in pipeline.stages
+        if s.is_open and (not s.retired or totals.get(s.id, StageTotals()).count)
+    ]
+    return columns, list(pipeline.closed_stages)
+
+
+def _can_move(entity: Entity) -> bool:
+    grant = _services().repo.grant(_principal(), entity.id)
+    return bool(grant.unrestricted or grant.update)
+
+
+@bp.get("/p/<pipeline_id>")
+def board(pipeline_id: str):
+    pipeline, entity = _pipeline(pipeline_id)
+    today = _today()
+    filters, raw = read_filters(pipeline, today)
+    queries = _queries()
+    user = _principal()
+    totals = queries.totals(user, pipeline, filters, today)
+    open_stages, closed_stages = _board_columns(pipeline, totals)
+    columns = []
+    for stage in open_stages:
+        rows = queries.cards(user, pipeline, stage.id, filters, limit=PAGE, today=today)
+        columns.append(
+            Column(
+                stage,
+                totals.get(stage.id, StageTotals()),
+                build_cards(pipeline, entity, rows, today),
+                stage.retired,
+            )
+        )
+    open_totals = StageTotals(
+        sum(c.totals.count for c in columns),
+        sum((c.totals.amount for c in columns), Decimal(0)),
+        sum((c.totals.weighted for c in columns), Decimal(0)),
+    )
+    grant = _services().repo.grant(user, entity.id)
+    options = {
+        fid: [(o.id, o.label.get(get_locale())) for o in entity.field(fid).options]
+        for fid in pipeline.filter_fields
+        if entity.has_field(fid) and (grant.unrestricted or grant.may_read_field(fid))
+    }
+    return render_template(
+        [f"runtime/board-{pipeline.id}.html", "runtime/board.html"],
+        pipeline=pipeline,
+        ent=entity,
+        siblings=pipelines_for_entity(_services().model, entity.id),
+        columns=columns,
+        closed=[(s, totals.get(s.id, StageTotals())) for s in closed_stages],
+        open_totals=open_totals,
+        filters=raw,
+        filter_query=_query_string(raw),
+        filter_options=options,
+        filter_labels={fid: entity.field(fid).label for fid in options},
+        owners=queries.owners(),
+        teams=queries.teams(),
+        close_periods=CLOSE_PERIODS,
+        can_move=_can_move(entity),
+        currency=_services().model.default_currency,
+        page_size=PAGE,
+    )
+
+
+@bp.get("/p/<pipeline_id>/column/<stage_id>")
+def column(pipeline_id: str, stage_id: str):
+    pipeline, entity = _pipeline(pipeline_id)
+    stage = pipeline.stage(stage_id)
+    if stage is None:
+        abort(404)
+    today = _today()
+    filters, raw = read_filters(pipeline, today)
+    offset = max(_int_arg("offset") or 0, 0)
+    rows = _queries().cards(
+        _principal(), pipeline, stage.id, filters, offset=offset, limit=PAGE + 1, today=today
+    )
+    more = len(rows) > PAGE
+    cards = build_cards(pipeline, entity, rows[:PAGE], today)
+    return render_template(
+        "runtime/_board_column.html",
+        pipeline=pipeline,
+        ent=entity,
+        stage=stage,
+        cards=cards,
+        next_offset=offset + PAGE if more else None,
+        filter_query=_query_string(raw),
+        can_move=_can_move(entity),
+    )
+
+
+@bp.get("/p/<pipeline_id>/records.json")
+def records_json(pipeline_id: str):
+    """The board's records as data: ``?stage=`` one column, ``?idle=1`` idle ones only."""
+    pipeline, entity = _pipeline(pipeline_id)
+    today = _today()
+    filters, _raw = read_filters(pipeline, today)
+    stage_id = request.args.get("stage") or ""
+    queries = _queries()
+    stages = [pipeline.stage(stage_id)] if stage_id else list(pipeline.open_stages)
+    out = []
+    offset = max(_int_arg("offset") or 0, 0)
+    limit = min(_int_arg("limit") or 100, 200)
+    for stage in stages:
+        if stage is None:
+            abort(404)
+        rows = queries.cards(
+            _principal(), pipeline, stage.id, filters, offset=offset, limit=limit, today=today
+        )
+        for card in build_cards(pipeline, entity, rows, today):
+            out.append(
+                {
+                    "id": card.id,
+                    "title": card.title,
+                    "stage": card.stage,
+                    "amount": None if card.amount is None else str(card.amount),
+                    "close_date": card.close_date.isoformat() if card.close_date else None,
+                    "owner": card.owner,
+                    "idle": card.idle,
+                    "idle_days": card.idle_days,
+                }
+            )
+    totals = queries.totals(_principal(), pipeline, filters, today)
+    return jsonify({"pipeline": pipeline.id, "records": out, "totals": as_mapping(totals)})
+
+
+# --------------------------------------------------------------------------- moves
+
+
+def _gate_fields(pipeline: Pipeline, entity: Entity) -> list[FieldDef]:
+    """Every field some gate of the pipeline can ask for (what a move form may send)."""
+    ids: dict[str, None] = {}
+    for stage in pipeline.stages:
+        for fid in stage.gate.field_ids:
+            ids.setdefault(fid)
+    return [entity.field(f) for f in ids if entity.has_field(f)]
+
+
+def _tz():
+    try:
+        return ZoneInfo(current_app.config.get("TRELLIS_TIMEZONE") or "UTC")
+    except (KeyError, ValueError):
+        return UTC
+
+
+def _lookup_url(f: FieldDef) -> str:
+    try:
+        if f.type == "user":
+            return url_for("records.user_lookup")
+        return url_for("entities.lookup", entity=f.target)
+    except BuildError:
+        return f"{request.script_root}/e/{f.target}/lookup"
+
+
+def render_gate_form(
+    pipeline: Pipeline,
+    entity: Entity,
+    record: Mapping[str, Any],
+    to_stage: str,
+    asked: list[str],
+    errors: Mapping[str, list[str]],
+    message: str,
+    values: Mapping[str, Any] | None = None,
+) -> str:
+    services = _services()
+    user = _principal()
+    grant = services.repo.grant(user, entity.id)
+    access = F.field_access(services.model, user, entity, grant)
+    inputs_values = {**F.record_to_input(entity, record, _tz()), **(values or {})}
+
+    def link_title(f: FieldDef, record_id: int) -> str:
+        if f.type == "user":
+            found = services.users.principal(record_id)
+            return found.name if found else f"#{record_id}"
+        return services.repo.titles(user, f.target, [record_id]).get(record_id, f"#{record_id}")
+
+    inputs = F.FormInputs(
+        values=inputs_values,
+        canonical=record,
+        old=record,
+        user=F.user_mapping(user),
+        access=access,
+        errors=errors,
+        locale=get_locale(),
+        default_currency=services.model.default_currency,
+        tz=_tz(),
+        link_title=link_title,
+        lookup_url=_lookup_url,
+    )
+    views = []
+    for fid in asked:
+        if not entity.has_field(fid) or access.get(fid, "none") == "none":
+            continue
+        view = F.build_field(
+            entity.field(fid), fid, inputs_values, record, inputs, access.get(fid, "none")
+        )
+        view.state = F.FieldState(visible=True, required=True, readonly=view.state.readonly)
+        if fid == pipeline.fields.loss_reason and pipeline.loss_reasons:
+            view.options = [o for o in view.options if o[0] in pipeline.loss_reasons]
+        views.append(view)
+    target = pipeline.stage(to_stage)
+    return render_template(
+        "runtime/_gate_form.html",
+        pipeline=pipeline,
+        ent=entity,
+        record=record,
+        title=str(record.get(entity.title_field) or f"#{record['id']}"),
+        target=target,
+        fields=views,
+        message=message,
+        can_edit=all(v.kind != "readonly" for v in views),
+    )
+
+
+def _error_text(exc: ValidationError, locale: str) -> str:
+    messages = exc.as_dict(locale)
+    text = messages.get("stage") or messages.get("__all__") or []
+    if not text:
+        text = [m for msgs in messages.values() for m in msgs][:1]
+    return " ".join(text)
+
+
+@bp.post("/p/<pipeline_id>/move")
+def move(pipeline_id: str):
+    pipeline, entity = _pipeline(pipeline_id)
+    services = _services()
+    user = _principal()
+    locale = get_locale()
+    record_id = _form_int("record_id")
+    to_stage = (request.form.get("to_stage") or "").strip()
+    if record_id is None or not to_stage:
+        return jsonify({"ok": False, "message": _("Choose a record and a stage.")}), 400
+    try:
+        record = services.repo.get(user, entity.id, record_id)
+    except NotFound:
+        return jsonify(
+            {"ok": False, "message": _("The record does not exist, or you cannot see it.")}
+        ), 404
+    from_stage = record.get("stage")
+    gate_fields = _gate_fields(pipeline, entity)
+    typed = F.read_form(entity, gate_fields, request.form)
+    grant = services.repo.grant(user, entity.id)
+    writable = {f.id for f in gate_fields if grant.unrestricted or grant.may_write_field(f.id)}
+    values = F.to_repository_input(entity, typed, writable, _tz())
+    row_version = _form_int("row_version")
+    try:
+        saved = services.repo.update(
+            user, entity.id, record_id, {**values, "stage": to_stage}, row_version=row_version
+        )
+    except PermissionDenied:
+        return jsonify(
+            {
+                "ok": False,
+                "code": "permission_denied",
+                "message": _("You may not move this record."),
+            }
+        ), 403
+    except ConflictError:
+        return jsonify(
+            {
+                "ok": False,
+                "code": "conflict",
+                "message": _(
+                    "Someone else changed this record meanwhile. Reload to see their changes."
+                ),
+            }
+        ), 409
+    except ValidationError as exc:
+        messages = exc.as_dict(locale)
+        asked = [k for k in messages if entity.has_field(k)]
+        body: dict[str, Any] = {
+            "ok": False,
+            "code": exc.code,
+            "message": _error_text(exc, locale),
+            "missing": asked,
+            "fields": messages,
+        }
+        if asked:
+            body["form"] = render_gate_form(
+                pipeline, entity, record, to_stage, asked, messages, body["message"], typed
+            )
+        return jsonify(body), 422
+    today = _today()
+    filters, _raw = read_filters(pipeline, today)
+    rows = _queries().cards(
+        user, pipeline, saved["stage"], filters, record_ids=[record_id], today=today
+    )
+    card_html = ""
+    if rows:
+        card = build_cards(pipeline, entity, rows, today)[0]
+        card_html = render_template(
+            "runtime/_board_column.html",
+            card_only=card,
+            pipeline=pipeline,
+            ent=entity,
+            can_move=True,
+        )
+    totals = _queries().totals(user, pipeline, filters, today)
+    return jsonify(
+        {
+            "ok": True,
+            "record_id": record_id,
+            "from_stage": from_stage,
+            "stage": saved["stage"],
+            "row_version": saved.get("row_version"),
+            "card": card_html,
+            "totals": {k: _totals_text(v) for k, v in totals.items()},
+        }
+    )
+
+
+def _totals_text(totals: StageTotals) -> dict[str, Any]:
+    from runtime.web.templating import money_filter
+
+    currency = _services().model.default_currency
+    return {
+        "count": totals.count,
+        "amount": money_filter(totals.amount, currency, 0),
+        "weighted": money_filter(totals.weighted, currency, 0),
+    }
+
+
+def _form_int(name: str) -> int | None:
+    raw = (request.form.get(name) or "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+@bp.get("/p/<pipeline_id>/gate")
+def gate(pipeline_id: str):
+    """The missing-fields form for a move, before trying it (the path bar asks first)."""
+    pipeline, entity = _pipeline(pipeline_id)
+    record_id = _int_arg("record_id")
+    to_stage = request.args.get("to_stage") or ""
+    if record_id is None or pipeline.stage(to_stage) is None:
+        abort(404)
+    try:
+        record = _services().repo.get(_principal(), entity.id, record_id)
+    except NotFound:
+        abort(404)
+    from runtime.flows.pipeline import check_move
+
+    check = check_move(
+        pipeline, record.get("stage"), to_stage, record, old=record, user=_principal()
+    )
+    return render_gate_form(pipeline, entity, record, to_stage, list(check.asked_fields), {}, "")
+
+
+# --------------------------------------------------------------------------- path bar
+
+
+@dataclass
+class PathStep:
+    stage: Stage
+    state: str  # done | current | todo | closed
+    seconds: float = 0.0
+    duration: str = ""
+
+
+def path_context(entity_id: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What ``_path_bar.html`` shows for a record (None when it has no pipeline)."""
+    services = current_app.extensions.get("trellis")
+    if services is None or not record or "stage" not in record:
+        return None
+    model = services.model
+    entity = model.entities.get(entity_id)
+    if entity is None or not entity.has_stage:
+        return None
+    pipeline = pipeline_for_record(model, entity_id, record)
+    if pipeline is None:
+        return None
+    queries = _queries()
+    rows = queries.stage_history(entity_id, record["id"])
+    now = datetime.now(UTC)
+    current = pipeline.stage(record.get("stage"))
+    entries = entries_of(rows)
+    if not entries and record.get("stage_entered_at"):
+        entries = [(record.get("stage"), record["stage_entered_at"])]
+    totals = time_in_stages(
+        entries, now=now, include_current=current is not None and current.is_open
+    )
+    locale = get_locale()
+    steps = []
+    reached = current.index if current is not None else -1
+    for stage in pipeline.stages:
+        if stage.retired and stage is not current:
+            continue
+        if stage.is_closed:
+            continue  # won/lost are drawn as the final step
+        state = "current" if stage is current else ("done" if stage.index < reached else "todo")
+        if current is not None and current.is_closed:
+            state = "done" if stage.id in totals else "todo"
+        seconds = totals.get(stage.id, 0.0)
+        steps.append(
+            PathStep(stage, state, seconds, format_duration(seconds, locale) if seconds else "")
+        )
+    entered = record.get("stage_entered_at")
+    touched = last_touch(entered, queries.last_activity(pipeline, record["id"]))
+    today = _today()
+    history = []
+    for row in reversed(rows):
+        history.append(
+            {
+                "from": pipeline.stage(row["from_stage"]),
+                "from_id": row["from_stage"],
+                "to": pipeline.stage(row["to_stage"]),
+                "to_id": row["to_stage"],
+                "at": row["changed_at"],
+                "by": row.get("changed_by_name") or "",
+                "spent": format_duration(row["seconds_in_from_stage"], locale)
+                if row.get("seconds_in_from_stage")
+                else "",
+            }
+        )
+    grant = services.repo.grant(_principal(), entity_id)
+    return {
+        "pipeline": pipeline,
+        "entity": entity,
+        "record": record,
+        "current": current,
+        "steps": steps,
+        "won": pipeline.first_of_kind("won"),
+        "lost": pipeline.first_of_kind("lost"),
+        "time_in_stage": format_duration((now - entered).total_seconds(), locale)
+        if entered
+        else "",
+        "idle": is_idle(current, touched, today),
+        "idle_days": idle_days(touched, today),
+        "history": history,
+        "reopenable": current is not None and current.is_closed and pipeline.transitions.reopen,
+        "can_move": bool(grant.unrestricted or grant.update) and not record.get("archived_at"),
+        "allows": lambda to: pipeline.allows(record.get("stage"), to),
+    }
+
+
+@bp.get("/p/path/<entity_id>/<int:record_id>")
+def path_bar(entity_id: str, record_id: int):
+    if entity_id not in _services().model.entities:
+        abort(404)
+    try:
+        record = _services().repo.get(_principal(), entity_id, record_id)
+    except NotFound:
+        abort(404)
+    return render_template(
+        "runtime/_path_bar.html", record=record, ent=_services().model.entities[entity_id]
+    )
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.jinja_env.globals.update(pipeline_path=path_context, pipelines_of=pipelines_of)
