@@ -154,6 +154,8 @@ def test_openapi_has_read_input_patch_and_list_schemas_per_entity(model):
     assert create["properties"]["amount"]["type"] == ["number", "null"]
     for key in ("id", "row_version", "number", "expected", "created_at"):
         assert key not in create["properties"]
+    assert create["properties"]["owner_id"]["type"] == "integer"  # reassigning is allowed
+    assert "readOnly" not in read["properties"]["owner_id"]
     assert create["additionalProperties"] is False
     assert create["properties"]["lines"]["items"]["required"] == ["product"]
     # Patch: nothing required, row_version allowed.
@@ -477,3 +479,70 @@ def test_openapi_document_is_public_json(api):
     assert response.status_code == 200 and response.is_json
     document = response.get_json()
     assert set(document["paths"]) >= {"/deal", "/deal/{id}", "/company/{id}/restore"}
+
+
+ODD_REQUESTS = [
+    ("GET", "/deal?amount__in=" + ",".join(["1"] * 100), None),
+    ("GET", "/deal?amount__in=" + ",".join(["1"] * 101), None),
+    ("GET", "/deal?name__contains=%25_%5C%E2%80%AE%F0%9F%98%80", None),
+    ("GET", "/deal?q=%25%25%25_", None),
+    ("GET", "/deal?%FF%FE=1", None),
+    ("GET", "/deal?close_date=0001-01-01&next_call__lt=9999-12-31T23:59:59", None),
+    ("GET", "/deal?next_call__gt=9999-12-31T23:59:59-05:00", None),
+    ("GET", "/deal?amount__between=1,2&tags__contains=hot&tags__isnull=true", None),
+    ("GET", "/deal?id=0&row_version__gte=-9223372036854775807&owner_id__in=1,2", None),
+    ("GET", "/deal?sort=id,-tags", None),
+    ("GET", "/deal?sort=-id,name,amount,close_date,status,quantity", None),
+    ("GET", "/deal?page=100000&page_size=200", None),
+    ("GET", "/deal?amount=1e400", None),
+    ("GET", "/deal?amount=NaN", None),
+    ("GET", "/deal?quantity=-0", None),
+    ("POST", "/deal", {"name": "x", "lines": [{"id": 999999, "product": "ghost"}]}),
+    ("POST", "/deal", {"name": "x", "lines": [{"product": "a"}, {"product": None}]}),
+    ("POST", "/deal", {"name": "x", "lines": [[1, 2]]}),
+    ("POST", "/deal", {"name": "x", "lines": [{"product": "a", "qty": 10**30}]}),
+    ("POST", "/deal", {"name": "x", "lines": None}),
+    ("POST", "/deal", {"name": "x", "owner_id": 999999}),
+    ("POST", "/deal", {"name": "x", "owner_id": 0}),
+    ("POST", "/deal", {"name": "x", "company": 999999}),
+    ("POST", "/deal", {"name": "x", "company": "1; DROP TABLE ent_deal"}),
+    ("POST", "/deal", {"name": "x", "amount": {"amount": 5, "currency": "usd"}}),
+    ("POST", "/deal", {"name": "x", "amount": 5, "amount_currency": "EUR"}),
+    ("POST", "/deal", {"name": "x", "amount": "1" * 40}),
+    ("POST", "/deal", {"name": "x", "amount": 0.1 + 0.2}),
+    ("POST", "/deal", {"name": "x", "probability": 100.005}),
+    ("POST", "/deal", {"name": "x", "next_call": "9999-12-31T23:59:59-05:00"}),
+    ("POST", "/deal", {"name": "x", "close_date": "0000-01-01"}),
+    ("POST", "/deal", {"name": "x", "quantity": "1e5"}),
+    ("POST", "/deal", {"name": "x", "quantity": True}),
+    ("POST", "/deal", {"name": "   "}),
+    ("POST", "/deal", {"name": "x" * 121}),
+    ("POST", "/deal", {"name": "名" * 120, "notes": "長" * 2000}),
+    ("POST", "/deal", {"name": "x", "email": "ü@ü.example"}),
+    ("POST", "/deal", {"name": "x", "tags": ["hot", "hot", "cold"]}),
+    ("POST", "/deal", {"name": "x", "tags": "hot"}),
+    ("POST", "/deal", {"name": "x", "tags": [["hot"]]}),
+    ("POST", "/deal", {"name": "x", "status": ["won"]}),
+    ("POST", "/deal", {"name": "x", "id": 5, "row_version": 9, "created_at": "soon"}),
+    ("POST", "/deal", {"name": "x", "number": "D-9999", "expected": 5}),
+    ("POST", "/deal", {"name": "x", "": 1, "\u0000": 2}),
+    ("POST", "/company", {"name": "Dup"}),
+    ("POST", "/company", {"name": "x", "employees": -1, "website": "javascript:alert(1)"}),
+    ("PATCH", "/deal/1", {"row_version": True}),
+    ("PATCH", "/deal/1", {"row_version": "1"}),
+    ("PATCH", "/deal/1", {"row_version": 10**30}),
+    ("PATCH", "/deal/1", {"row_version": 1, "lines": [{"id": 1, "product": "moved"}]}),
+    ("POST", "/deal/1/restore", None),
+    ("DELETE", "/deal/1/restore", None),
+    ("PUT", "/deal/1", {"name": "x"}),
+    ("GET", "/deal/1/history", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ODD_REQUESTS)
+def test_odd_requests_are_answered_with_json_and_never_500(api, method, path, body):
+    api.create("deal", {"name": "First", "lines": [{"product": "p"}]})
+    api.create("company", {"name": "Dup"})
+    response = api.call(method, path, json=body) if body is not None else api.call(method, path)
+    assert response.status_code < 500, response.get_data(as_text=True)[:500]
+    assert response.is_json, response.get_data(as_text=True)[:200]

@@ -42,9 +42,15 @@ def app(db_url, tmp_path):
     west = users.create_team("West")
     app.config["ids"] = {
         "admin": users.create_user("admin@example.com", "Ada Admin", PASSWORD, roles=["admin"]),
-        "rep": users.create_user("rep@example.com", "Rita Rep", PASSWORD, roles=["rep"], team_id=east),
-        "mate": users.create_user("mate@example.com", "Max Mate", PASSWORD, roles=["rep"], team_id=east),
-        "other": users.create_user("other@example.com", "Olga Other", PASSWORD, roles=["rep"], team_id=west),
+        "rep": users.create_user(
+            "rep@example.com", "Rita Rep", PASSWORD, roles=["rep"], team_id=east
+        ),
+        "mate": users.create_user(
+            "mate@example.com", "Max Mate", PASSWORD, roles=["rep"], team_id=east
+        ),
+        "other": users.create_user(
+            "other@example.com", "Olga Other", PASSWORD, roles=["rep"], team_id=west
+        ),
         "zh": users.create_user("zh@example.com", "王芳", PASSWORD, roles=["admin"], locale="zh"),
     }
     yield app
@@ -65,7 +71,9 @@ def client_for(app, who="admin"):
     token = csrf(page.get_data(as_text=True))
     email = {"admin": "admin@example.com", "rep": "rep@example.com", "mate": "mate@example.com",
              "other": "other@example.com", "zh": "zh@example.com"}[who]  # fmt: skip
-    response = client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
+    response = client.post(
+        "/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
+    )
     assert response.status_code == 302
     return client
 
@@ -86,7 +94,9 @@ def text(response) -> str:
 
 def control(html: str, name: str) -> str:
     """The opening tag of the form control named ``name`` (first match)."""
-    match = re.search(r'<(input|select|textarea)\b[^>]*\bname="' + re.escape(name) + r'"[^>]*>', html)
+    match = re.search(
+        r'<(input|select|textarea)\b[^>]*\bname="' + re.escape(name) + r'"[^>]*>', html
+    )
     assert match, f"no control named {name}"
     return match.group(0)
 
@@ -120,7 +130,9 @@ def test_new_form_has_the_right_input_for_every_field_type(app):
     assert 'type="datetime-local"' in control(html, "next_call")
     assert control(html, "status").startswith("<select")
     assert re.search(r'type="checkbox" name="tags" value="hot"', html)
-    assert 'type="checkbox"' in re.search(r'<input type="checkbox" id="f-priority"[^>]*>', html).group(0)
+    assert 'type="checkbox"' in re.search(
+        r'<input type="checkbox" id="f-priority"[^>]*>', html
+    ).group(0)
     assert 'type="email"' in control(html, "email")
     assert 'type="tel"' in control(html, "phone")
     assert 'type="url"' in control(html, "link")
@@ -135,7 +147,7 @@ def test_new_form_has_the_right_input_for_every_field_type(app):
     assert 'id="ro-expected"' in html and 'id="ro-number"' in html
     assert 'name="expected"' not in html and 'name="number"' not in html
     # child table: a template row to clone, the marker and an add button
-    assert 'data-row-template' in html and 'name="lines-present"' in html
+    assert "data-row-template" in html and 'name="lines-present"' in html
     assert 'name="lines-__prefix__-product"' in html
     # required markers and help texts
     assert re.search(r'id="req-name" class="required" aria-hidden="true"', html)
@@ -172,7 +184,7 @@ def test_create_posts_redirect_to_the_record_page_with_a_message(app):
     assert "<script>" not in saved["summary"]
     page = text(client.get(response.headers["Location"]))
     assert "was created" in page and "Big deal" in page
-    assert 'href="/e/company/%d"' % company["id"] in page  # link shown as a link
+    assert f'href="/e/company/{company["id"]}"' in page  # link shown as a link
     assert "$1,200.50" in page  # money formatted in its currency
     assert "<b>news</b>" in page  # sanitised rich text is rendered as HTML
 
@@ -215,18 +227,28 @@ def test_form_state_shows_a_field_when_its_condition_becomes_true(app):
     assert re.search(r'id="ss-loss"[^>]*data-visible="0"', html)
     response = client.post(
         "/e/deal/form-state",
-        data={"csrf_token": csrf(html), "name": "x", "status": "lost", "amount": "100", "probability": "abc"},
+        data={
+            "csrf_token": csrf(html),
+            "name": "x",
+            "status": "lost",
+            "amount": "100",
+            "probability": "abc",
+        },
     )
     assert response.status_code == 200
     state = text(response)
     assert re.search(r'id="fs-competitor"[^>]*data-visible="1"[^>]*data-required="1"', state)
     assert re.search(r'id="ss-loss"[^>]*data-visible="1"', state)
-    assert re.search(r'<span id="req-competitor" class="required" aria-hidden="true" hx-swap-oob="true">', state)
+    assert re.search(
+        r'<span id="req-competitor" class="required" aria-hidden="true" hx-swap-oob="true">', state
+    )
     assert 'hx-swap-oob="true"' in state
     # readonly_if: a won deal's discount is frozen
     won = text(client.post("/e/deal/form-state", data={"csrf_token": csrf(html), "status": "won"}))
     assert re.search(r'id="fs-discount"[^>]*data-readonly="1"', won)
-    open_ = text(client.post("/e/deal/form-state", data={"csrf_token": csrf(html), "status": "open"}))
+    open_ = text(
+        client.post("/e/deal/form-state", data={"csrf_token": csrf(html), "status": "open"})
+    )
     assert re.search(r'id="fs-competitor"[^>]*data-visible="0"', open_)
     assert re.search(r'id="fs-discount"[^>]*data-readonly="0"', open_)
 
@@ -262,7 +284,10 @@ def test_edit_form_carries_row_version_and_saves(app):
     deal = new_deal(app, amount="10")
     client = client_for(app)
     html = text(client.get(f"/e/deal/{deal['id']}/edit"))
-    assert control(html, "row_version") == f'<input type="hidden" name="row_version" value="{deal["row_version"]}">'
+    assert (
+        control(html, "row_version")
+        == f'<input type="hidden" name="row_version" value="{deal["row_version"]}">'
+    )
     assert 'value="Deal"' in control(html, "name")
     response = client.post(
         f"/e/deal/{deal['id']}/edit",
@@ -282,10 +307,21 @@ def test_stale_edit_shows_the_other_users_change_and_keeps_the_input(app):
     client = client_for(app, "rep")
     html = text(client.get(f"/e/deal/{deal['id']}/edit"))
     # meanwhile the admin changes the name
-    repo(app).update(principal(app, "admin"), "deal", deal["id"], {"name": "Changed by admin"}, row_version=deal["row_version"])
+    repo(app).update(
+        principal(app, "admin"),
+        "deal",
+        deal["id"],
+        {"name": "Changed by admin"},
+        row_version=deal["row_version"],
+    )
     response = client.post(
         f"/e/deal/{deal['id']}/edit",
-        data={"csrf_token": csrf(html), "row_version": str(deal["row_version"]), "name": "My new name", "amount": "250"},
+        data={
+            "csrf_token": csrf(html),
+            "row_version": str(deal["row_version"]),
+            "name": "My new name",
+            "amount": "250",
+        },
     )
     assert response.status_code == 409
     page = text(response)
@@ -299,7 +335,11 @@ def test_stale_edit_shows_the_other_users_change_and_keeps_the_input(app):
     # saving again overwrites knowingly
     again = client.post(
         f"/e/deal/{deal['id']}/edit",
-        data={"csrf_token": csrf(html), "row_version": str(current["row_version"]), "name": "My new name"},
+        data={
+            "csrf_token": csrf(html),
+            "row_version": str(current["row_version"]),
+            "name": "My new name",
+        },
     )
     assert again.status_code == 302
     assert repo(app).get(principal(app, "admin"), "deal", deal["id"])["name"] == "My new name"
@@ -312,7 +352,9 @@ def test_child_rows_can_be_added_and_removed(app):
         "lines-0-id": "", "lines-0-product": "Widget", "lines-0-qty": "2", "lines-0-price": "10",
         "lines-4-id": "", "lines-4-product": "Gadget", "lines-4-qty": "1", "lines-4-price": "3.5",
     }  # fmt: skip
-    response = client.post("/e/deal/new", data={"csrf_token": token(client), "name": "Rows", **rows})
+    response = client.post(
+        "/e/deal/new", data={"csrf_token": token(client), "name": "Rows", **rows}
+    )
     assert response.status_code == 302
     deal_id = int(response.headers["Location"].rsplit("/", 1)[1])
     saved = repo(app).get(principal(app, "admin"), "deal", deal_id)
@@ -332,7 +374,10 @@ def test_child_rows_can_be_added_and_removed(app):
     }  # fmt: skip
     assert client.post(f"/e/deal/{deal_id}/edit", data=data).status_code == 302
     saved = repo(app).get(principal(app, "admin"), "deal", deal_id)
-    assert [(r["product"], r["qty"]) for r in saved["lines"]] == [("Gadget XL", 3), ("Doohickey", 1)]
+    assert [(r["product"], r["qty"]) for r in saved["lines"]] == [
+        ("Gadget XL", 3),
+        ("Doohickey", 1),
+    ]
     assert saved["lines"][0]["id"] == second_id
     page = text(client.get(f"/e/deal/{deal_id}"))
     assert "Gadget XL" in page and "Doohickey" in page and "Widget" not in page
@@ -345,7 +390,9 @@ def test_child_row_errors_are_shown_in_their_row(app):
     response = client.post("/e/deal/new", data=data)
     assert response.status_code == 422
     html = text(response)
-    row = html[html.index('name="lines-0-id"') : html.index("</tr>", html.index('name="lines-0-id"'))]
+    row = html[
+        html.index('name="lines-0-id"') : html.index("</tr>", html.index('name="lines-0-id"'))
+    ]
     assert "This field is required." in row and "at least 1" in row
 
 
@@ -383,7 +430,12 @@ def test_rep_never_sees_hidden_fields_and_cannot_write_read_only_ones(app):
     assert 'name="secret"' not in new_form
     response = client.post(
         f"/e/deal/{deal['id']}/edit",
-        data={"csrf_token": csrf(form), "row_version": str(deal["row_version"]), "name": "Mine", "probability": "99"},
+        data={
+            "csrf_token": csrf(form),
+            "row_version": str(deal["row_version"]),
+            "name": "Mine",
+            "probability": "99",
+        },
     )
     assert response.status_code == 302
     saved = repo(app).get(principal(app, "admin"), "deal", deal["id"])
@@ -404,8 +456,14 @@ def test_archive_and_restore(app):
     page = text(client.get(f"/e/deal/{deal['id']}"))
     assert "was archived" in page and f"/e/deal/{deal['id']}/restore" in page
     assert f"/e/deal/{deal['id']}/edit" not in page
-    assert client.post(f"/e/deal/{deal['id']}/restore", data={"csrf_token": csrf(page)}).status_code == 302
+    assert (
+        client.post(f"/e/deal/{deal['id']}/restore", data={"csrf_token": csrf(page)}).status_code
+        == 302
+    )
     assert repo(app).get(principal(app, "admin"), "deal", deal["id"])["archived_at"] is None
+    timeline = text(client.get(f"/e/deal/{deal['id']}/timeline"))
+    for line in ("Ada Admin created", "Ada Admin archived", "Ada Admin restored"):
+        assert line in timeline
 
 
 def test_archive_needs_csrf(app):
@@ -417,8 +475,20 @@ def test_archive_needs_csrf(app):
 def test_related_lists_appear_on_the_parent_with_a_prefilled_new_button(app):
     admin = principal(app, "admin")
     company = repo(app).create(admin, "company", {"name": "Parent Co"})
-    repo(app).create(admin, "deal", {"name": "Child deal", "company": company["id"], "status": "won", "amount": "5"})
-    repo(app).create(admin, "note", {"subject": "Kick-off call", "company": company["id"], "happened_at": "2024-01-02T03:04:00+00:00"})
+    repo(app).create(
+        admin,
+        "deal",
+        {"name": "Child deal", "company": company["id"], "status": "won", "amount": "5"},
+    )
+    repo(app).create(
+        admin,
+        "note",
+        {
+            "subject": "Kick-off call",
+            "company": company["id"],
+            "happened_at": "2024-01-02T03:04:00+00:00",
+        },
+    )
     client = client_for(app)
     page = text(client.get(f"/e/company/{company['id']}"))
     deals = page[page.index('id="related-deal-company"') :]
@@ -473,7 +543,11 @@ def test_names_with_script_are_escaped_everywhere(app):
     company = repo(app).create(admin, "company", {"name": evil})
     deal = repo(app).create(admin, "deal", {"name": evil, "company": company["id"], "notes": evil})
     client = client_for(app)
-    for path in (f"/e/deal/{deal['id']}", f"/e/deal/{deal['id']}/edit", f"/e/company/{company['id']}"):
+    for path in (
+        f"/e/deal/{deal['id']}",
+        f"/e/deal/{deal['id']}/edit",
+        f"/e/company/{company['id']}",
+    ):
         html = text(client.get(path))
         assert "<script>alert" not in html, path
         assert "&lt;script&gt;alert(" in html, path

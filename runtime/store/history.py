@@ -77,14 +77,15 @@ def write_audit(
     data: Any = None,
 ) -> None:
     conn.execute(
-        st.audit.insert().values(
-            entity=entity,
-            record_id=record_id,
-            action=action,
-            user_id=user_id,
-            at=at,
-            data=json_value(data) if data is not None else None,
-        )
+        st.audit.insert(),
+        {
+            "entity": entity,
+            "record_id": record_id,
+            "action": action,
+            "user_id": user_id,
+            "at": at,
+            "data": json_value(data) if data is not None else None,
+        },
     )
 
 
@@ -101,15 +102,16 @@ def write_stage_change(
 ) -> None:
     seconds = int((at - entered_at).total_seconds()) if entered_at and from_stage else None
     conn.execute(
-        st.stage_history.insert().values(
-            entity=entity,
-            record_id=record_id,
-            from_stage=from_stage,
-            to_stage=to_stage,
-            changed_by=user_id,
-            changed_at=at,
-            seconds_in_from_stage=seconds,
-        )
+        st.stage_history.insert(),
+        {
+            "entity": entity,
+            "record_id": record_id,
+            "from_stage": from_stage,
+            "to_stage": to_stage,
+            "changed_by": user_id,
+            "changed_at": at,
+            "seconds_in_from_stage": seconds,
+        },
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     String,
     and_,
+    bindparam,
     cast,
     false,
     func,
@@ -29,6 +30,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from runtime.definition.model import FieldDef, ViewFilter
 from runtime.errors import (
@@ -390,7 +393,7 @@ class Repository:
         if clause is not None:
             where.append(clause)
         if archived is False:
-            where.append(table.c.archived_at.is_(None))
+            where.append(self._not_archived(table))
         elif archived is True:
             where.append(table.c.archived_at.is_not(None))
         errors: Errors = {}
@@ -417,6 +420,15 @@ class Repository:
                 else:
                     where.append(false())
         return where
+
+    def _not_archived(self, table: Any) -> Any:
+        column = table.c.archived_at
+        if self.db.is_sqlite:
+            # Without ANALYZE statistics SQLite picks the archived_at index for "IS NULL"
+            # (true for nearly every row) and then sorts the whole table; a unary plus
+            # keeps the term out of index selection so the sort index is walked instead.
+            column = UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
+        return column.is_(None)
 
     def _filter_target(self, plan: EntityPlan, grant: Grant, name: str) -> tuple[Any, FieldDef]:
         table = plan.table
@@ -635,19 +647,28 @@ class Repository:
         """
         today = now.astimezone().date()
         period = period_key(field.pattern, today)
+        stmt = self.db.memo("next_number", self._next_number_statement)
+        params = {"entity": plan.entity.id, "field": field.id, "period": period}
+        counter = conn.execute(stmt, params).scalar_one()
+        return format_autonumber(field.pattern, counter, today)
+
+    def _next_number_statement(self) -> Any:
         t = st.sequences
         insert = pg_insert if self.db.is_postgres else sqlite_insert
-        stmt = (
+        return (
             insert(t)
-            .values(entity=plan.entity.id, field=field.id, period=period, value=1)
+            .values(
+                entity=bindparam("entity"),
+                field=bindparam("field"),
+                period=bindparam("period"),
+                value=1,
+            )
             .on_conflict_do_update(
                 index_elements=[t.c.entity, t.c.field, t.c.period],
                 set_={"value": t.c.value + 1},
             )
             .returning(t.c.value)
         )
-        counter = conn.execute(stmt).scalar_one()
-        return format_autonumber(field.pattern, counter, today)
 
     # ------------------------------------------------------------------ writes: update
 

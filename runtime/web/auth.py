@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import deque
@@ -40,6 +41,8 @@ from flask_wtf.csrf import CSRFProtect
 
 from runtime.web.i18n import SESSION_KEY
 from runtime.web.i18n import gettext as _
+
+log = logging.getLogger("trellis.web")
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -163,6 +166,9 @@ class RedisFailureStore:
 
 
 class LoginThrottle:
+    """Counts failed sign-ins per key. If the shared store is unreachable the limit is
+    not enforced (and a warning is logged) rather than locking everybody out."""
+
     def __init__(self, store: FailureStore, max_failures: int):
         self.store = store
         self.max_failures = max_failures
@@ -172,14 +178,29 @@ class LoginThrottle:
         raw = f"{email.strip().lower()}|{address or '-'}"
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
+    def _call(self, method: Callable[[str], Any], key: str, default: Any = None) -> Any:
+        try:
+            return method(key)
+        except (OSError, _redis_error()) as exc:
+            log.warning("login rate-limit store unavailable: %s", exc)
+            return default
+
     def blocked(self, key: str) -> bool:
-        return self.store.count(key) >= self.max_failures
+        return self._call(self.store.count, key, 0) >= self.max_failures
 
     def failed(self, key: str) -> None:
-        self.store.add(key)
+        self._call(self.store.add, key)
 
     def succeeded(self, key: str) -> None:
-        self.store.reset(key)
+        self._call(self.store.reset, key)
+
+
+def _redis_error() -> type[Exception]:
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # redis is a dependency, but the in-memory store needs none
+        return OSError
+    return RedisError
 
 
 def make_throttle(config: dict[str, Any]) -> LoginThrottle:

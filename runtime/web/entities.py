@@ -145,7 +145,9 @@ def export_csv(entity: str):
 def export_xlsx(entity: str):
     env, req = _export_request(entity)
     headers = exporting.export_headers(req, env.locale, _)
-    path = exporting.write_xlsx(req.entity.plural.get(env.locale), headers, exporting.export_rows(env, req))
+    path = exporting.write_xlsx(
+        req.entity.plural.get(env.locale), headers, exporting.export_rows(env, req)
+    )
     response = Response(exporting.stream_file(path), mimetype=exporting.XLSX_MIME)
     response.headers["Content-Disposition"] = (
         f'attachment; filename="{exporting.export_filename(entity, "xlsx")}"'
@@ -169,7 +171,9 @@ def lookup(entity: str):
         page=1,
         page_size=LOOKUP_LIMIT,
     )
-    results = [{"id": row["id"], "title": record_title_text(target, row, env.locale)} for row in page.rows]
+    results = [
+        {"id": row["id"], "title": record_title_text(target, row, env.locale)} for row in page.rows
+    ]
     return _lookup_response(results)
 
 

@@ -126,7 +126,11 @@ def stream_csv(headers: list[str], rows: Iterator[list[Any]]) -> Iterator[bytes]
 def _xlsx_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         # openpyxl writes Decimal; keep integral values integral for Excel's display.
-        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
+        return (
+            int(value)
+            if value == value.to_integral_value() and abs(value) < 2**53
+            else float(value)
+        )
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.replace(tzinfo=None)
     return value
@@ -186,7 +190,7 @@ def stream_file(path: str, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
 
 
 def _sheet_title(title: str) -> str:
-    cleaned = "".join(ch for ch in title if ch not in '[]:*?/\\').strip()
+    cleaned = "".join(ch for ch in title if ch not in "[]:*?/\\").strip()
     return (cleaned or "Export")[:31]
 
 

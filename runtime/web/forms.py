@@ -37,14 +37,12 @@ from runtime.fieldtypes import (
 )
 
 ACCESS_LEVELS = {"none": 0, "read": 1, "write": 2}
-OWNER_FIELD = FieldDef(
-    id="owner_id", type="user", label=Label.of({"en": "Owner", "zh": "负责人"})
-)
-# Inputs whose name is not a field: CSRF, optimistic locking, the record id, buttons.
-FORM_META_KEYS = frozenset({"csrf_token", "row_version", "record_id", "_next", "_action"})
+OWNER_FIELD = FieldDef(id="owner_id", type="user", label=Label.of({"en": "Owner", "zh": "负责人"}))
 ROW_KEY_RE = re.compile(r"^(?P<table>[a-z][a-z0-9_]*)-(?P<index>\d{1,6})-(?P<key>[a-z][a-z0-9_]*)$")
 # Validation error keys of child-table cells: "lines.0.qty", "lines[0].qty", "lines.0".
-ROW_ERROR_RE = re.compile(r"^(?P<table>[a-z][a-z0-9_]*)(?:\.|\[)(?P<index>\d+)\]?(?:\.(?P<key>\w+))?$")
+ROW_ERROR_RE = re.compile(
+    r"^(?P<table>[a-z][a-z0-9_]*)(?:\.|\[)(?P<index>\d+)\]?(?:\.(?P<key>\w+))?$"
+)
 WIDE_KINDS = frozenset({"textarea", "richtext", "child-table", "multiselect"})
 MULTI_CHECKBOX_LIMIT = 8  # more options than this: a <select multiple>
 
@@ -59,16 +57,6 @@ def form_field(entity: Entity, field_id: str) -> FieldDef | None:
     return entity.field(field_id) if entity.has_field(field_id) else None
 
 
-def layout_fields(entity: Entity, layout: FormLayout) -> list[FieldDef]:
-    found = []
-    for section in layout.sections:
-        for field_id in section.fields:
-            f = form_field(entity, field_id)
-            if f is not None:
-                found.append(f)
-    return found
-
-
 def input_kind(f: FieldDef) -> str:
     if f.readonly or type_of(f).always_readonly:
         return "readonly"
@@ -78,7 +66,9 @@ def input_kind(f: FieldDef) -> str:
 # --------------------------------------------------------------------------- permissions
 
 
-def field_access(model: AppModel, principal: Any, entity: Entity, grant: Any = None) -> dict[str, str]:
+def field_access(
+    model: AppModel, principal: Any, entity: Entity, grant: Any = None
+) -> dict[str, str]:
     """Field id -> "write" | "read" | "none" for the user.
 
     ``grant`` is the repository's ``Grant`` (``repo.grant(user, entity_id)``), the same
@@ -245,7 +235,9 @@ def to_repository_input(
         if f.id not in writable or f.id not in values:
             continue
         if f.type == "child_table":
-            data[f.id] = [_row_input(f, row, position, tz) for position, row in enumerate(values[f.id])]
+            data[f.id] = [
+                _row_input(f, row, position, tz) for position, row in enumerate(values[f.id])
+            ]
             continue
         data[f.id] = _with_zone(f, values[f.id], tz)
         if f.type == "money" and currency_key(f) in values:
@@ -253,7 +245,9 @@ def to_repository_input(
     return data
 
 
-def _row_input(table: FieldDef, row: Mapping[str, Any], position: int, tz: tzinfo) -> dict[str, Any]:
+def _row_input(
+    table: FieldDef, row: Mapping[str, Any], position: int, tz: tzinfo
+) -> dict[str, Any]:
     out: dict[str, Any] = {"position": position}
     raw_id = str(row.get("id") or "").strip()
     if raw_id.isdigit():
@@ -283,7 +277,10 @@ def _with_zone(f: FieldDef, value: Any, tz: tzinfo) -> Any:
 
 
 def lenient_values(
-    entity: Entity, values: Mapping[str, Any], ctx: CoerceContext, base: Mapping[str, Any] | None = None
+    entity: Entity,
+    values: Mapping[str, Any],
+    ctx: CoerceContext,
+    base: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Canonical values for expressions: ``base`` (the stored record) overlaid with the
     input; a value that does not coerce counts as None."""
@@ -301,9 +298,13 @@ def lenient_values(
     return out
 
 
-def _coerce_one(f: FieldDef, raw: Mapping[str, Any], out: dict[str, Any], ctx: CoerceContext) -> None:
+def _coerce_one(
+    f: FieldDef, raw: Mapping[str, Any], out: dict[str, Any], ctx: CoerceContext
+) -> None:
     try:
-        type_of(f).coerce_into(f, {k: v for k, v in raw.items() if k in (f.id, currency_key(f))}, out, ctx)
+        type_of(f).coerce_into(
+            f, {k: v for k, v in raw.items() if k in (f.id, currency_key(f))}, out, ctx
+        )
     except FieldInvalid:
         out[f.id] = None
     except (TypeError, ValueError, ArithmeticError):
@@ -340,7 +341,13 @@ class FieldState:
     readonly: bool = False
 
 
-def _truth(expr: Any, values: Mapping[str, Any], old: Mapping[str, Any] | None, user: Mapping, default: bool) -> bool:
+def _truth(
+    expr: Any,
+    values: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    user: Mapping,
+    default: bool,
+) -> bool:
     """A condition's value; one that cannot be evaluated is false, as in the repository."""
     if expr is None:
         return default
@@ -351,7 +358,11 @@ def _truth(expr: Any, values: Mapping[str, Any], old: Mapping[str, Any] | None, 
 
 
 def field_state(
-    f: FieldDef, values: Mapping[str, Any], old: Mapping[str, Any] | None, user: Mapping, access: str
+    f: FieldDef,
+    values: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    user: Mapping,
+    access: str,
 ) -> FieldState:
     visible = access != "none" and _truth(f.visible_if, values, old, user, True)
     required = bool(f.required) or _truth(f.required_if, values, old, user, False)
@@ -364,7 +375,9 @@ def field_state(
     return FieldState(visible=visible, required=required and not readonly, readonly=readonly)
 
 
-def section_visible(section: Section, values: Mapping[str, Any], old: Mapping | None, user: Mapping) -> bool:
+def section_visible(
+    section: Section, values: Mapping[str, Any], old: Mapping | None, user: Mapping
+) -> bool:
     return _truth(section.visible_if, values, old, user, True)
 
 
@@ -534,9 +547,13 @@ def build_field(
     if f.type in ("select", "multi_select"):
         view.options = [(o.id, o.label.get(inputs.locale), o.color) for o in f.options]
     if f.type == "money":
-        view.currencies = f.currencies or ((f.currency,) if f.currency else (inputs.default_currency,))
+        view.currencies = f.currencies or (
+            (f.currency,) if f.currency else (inputs.default_currency,)
+        )
         view.currency = (
-            values.get(currency_key(f)) or f.currency or (f.currencies[0] if f.currencies else inputs.default_currency)
+            values.get(currency_key(f))
+            or f.currency
+            or (f.currencies[0] if f.currencies else inputs.default_currency)
         )
         if view.currency not in view.currencies:
             view.currencies = (*view.currencies, view.currency)
@@ -551,7 +568,9 @@ def build_field(
     return view
 
 
-def _readonly_display(f: FieldDef, canonical: Mapping[str, Any], inputs: FormInputs, view: FieldView) -> str:
+def _readonly_display(
+    f: FieldDef, canonical: Mapping[str, Any], inputs: FormInputs, view: FieldView
+) -> str:
     if f.type in ("link", "user"):
         return view.link_title
     if f.type == "rich_text":
@@ -590,15 +609,23 @@ def _build_rows(
         if f.default is not None and not hasattr(f.default, "evaluate"):
             blank[f.id] = _input_text(f, f.default, inputs.tz)
     view.template_row = [
-        build_field(f, f"{table.id}-__prefix__-{f.id}", blank, {}, inputs, access) for f in table.fields
+        build_field(f, f"{table.id}-__prefix__-{f.id}", blank, {}, inputs, access)
+        for f in table.fields
     ]
 
 
-def _row_errors(errors: Mapping[str, list[str]], table: str, index: int, key: str | None) -> list[str]:
+def _row_errors(
+    errors: Mapping[str, list[str]], table: str, index: int, key: str | None
+) -> list[str]:
     found = []
     for error_key, messages in errors.items():
         match = ROW_ERROR_RE.match(error_key)
-        if match and match["table"] == table and int(match["index"]) == index and match["key"] == key:
+        if (
+            match
+            and match["table"] == table
+            and int(match["index"]) == index
+            and match["key"] == key
+        ):
             found.extend(messages)
     return found
 

@@ -2,9 +2,16 @@
 
 Catalogues live in ``runtime/translations/<locale>/LC_MESSAGES/messages.po`` and are
 compiled in memory when the app starts, so no ``.mo`` file is ever committed or
-forgotten. Extract new strings with ``pybabel extract -F babel.cfg -o
-runtime/translations/messages.pot .`` and merge them with ``pybabel update -i
-runtime/translations/messages.pot -d runtime/translations``.
+forgotten. After adding ``_()`` strings, refresh the catalogues (commands in
+``babel.cfg``)::
+
+    pybabel extract -F babel.cfg -k lazy_gettext --no-location --sort-output \
+        -o runtime/translations/messages.pot .
+    pybabel update -i runtime/translations/messages.pot -d runtime/translations \
+        --no-location --ignore-obsolete
+
+then translate the new ``msgstr`` entries in ``zh/LC_MESSAGES/messages.po``. Strings
+use ``%(name)s`` placeholders: ``_("Welcome back, %(name)s", name=user.name)``.
 
 The locale of a request is, in order: the signed-in user's saved locale, the locale
 an anonymous visitor picked with the switcher (kept in the session), the browser's

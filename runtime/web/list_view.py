@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from runtime.definition.model import Entity, FieldDef, Label, ListView, Option
 from runtime.errors import PermissionDenied
-from runtime.fieldtypes import CoerceContext, currency_key, type_of
+from runtime.fieldtypes import CoerceContext, FieldInvalid, currency_key, type_of
 from runtime.web.query import (
     MAX_PAGE_SIZE,
     QueryError,
@@ -41,7 +41,9 @@ CONTROL_PARAMS = ("view", "columns", "archived", "saved", "page", "page_size")
 STATE_ORDER = ("view", "saved", "q", "sort", "columns", "archived", "page_size")
 NUMBER_TYPES = frozenset({"integer", "decimal", "money", "percent"})
 DATE_TYPES = frozenset({"date", "datetime"})
-TEXT_FILTER_TYPES = frozenset({"text", "email", "phone", "url", "autonumber", "long_text", "rich_text"})
+TEXT_FILTER_TYPES = frozenset(
+    {"text", "email", "phone", "url", "autonumber", "long_text", "rich_text"}
+)
 # System columns a user may add with the column chooser.
 CHOOSABLE_SYSTEM = ("owner_id", "created_at", "updated_at", "created_by")
 MAX_COLUMNS = 30
@@ -101,7 +103,9 @@ def readable_field_ids(env: ListEnv, entity: Entity) -> set[str]:
     repo_method = getattr(env.repo, "readable_fields", None)
     if callable(repo_method):
         try:
-            return set(repo_method(env.principal, entity.id)) | {f.id for f in system_fields(entity)}
+            return set(repo_method(env.principal, entity.id)) | {
+                f.id for f in system_fields(entity)
+            }
         except (TypeError, KeyError):
             pass
     grant = grant_for(env, entity.id)
@@ -317,7 +321,9 @@ def resolve_list_request(
             candidates = [(k, v) for k, v in candidates if k != exc.param]
     if query is None:  # pragma: no cover - every failing parameter is removed above
         query = parse_list_query(entity, [], default_page_size=default_size)
-    filter_pairs = tuple((k, v) for k, v in candidates if k not in ("q", "sort", "page_size", "page"))
+    filter_pairs = tuple(
+        (k, v) for k, v in candidates if k not in ("q", "sort", "page_size", "page")
+    )
 
     columns = _choose_columns(pairs, view, fields, readable, entity)
     custom_columns = bool(_first(pairs, "columns"))
@@ -379,7 +385,9 @@ def _choose_columns(pairs, view, fields, readable, entity) -> tuple[FieldDef, ..
 # --------------------------------------------------------------------------- fetching
 
 
-def fetch_page(env: ListEnv, req: ListRequest, *, page: int | None = None, page_size: int | None = None):
+def fetch_page(
+    env: ListEnv, req: ListRequest, *, page: int | None = None, page_size: int | None = None
+):
     """One ``repo.list`` call: the repository applies scope and field permissions.
 
     Archived records are left out unless the toggle is on; only the shown fields (and
@@ -479,7 +487,9 @@ def user_names(env: ListEnv, ids: set[Any]) -> dict[Any, str]:
 
     table = env.services.db.sys.users
     with env.services.db.engine.connect() as conn:
-        rows = conn.execute(select(table.c.id, table.c.name, table.c.email).where(table.c.id.in_(ids)))
+        rows = conn.execute(
+            select(table.c.id, table.c.name, table.c.email).where(table.c.id.in_(ids))
+        )
         return {row.id: row.name or row.email for row in rows}
 
 
@@ -655,8 +665,10 @@ class ListContext:
                     "url": row.url,
                     "title": row.title,
                     "archived": row.archived,
-                    "cells": {c.id: cell.text if cell.kind != "empty" else None
-                              for c, cell in zip(self.columns, row.cells, strict=True)},
+                    "cells": {
+                        c.id: cell.text if cell.kind != "empty" else None
+                        for c, cell in zip(self.columns, row.cells, strict=True)
+                    },
                 }
                 for row in self.rows
             ],
@@ -700,7 +712,9 @@ def _sort_url(req: ListRequest, base: str, f: FieldDef) -> tuple[str | None, str
     return direction, url_of(base, req.state_pairs(sort=key))
 
 
-def build_filters(env: ListEnv, req: ListRequest, base: str, gettext) -> tuple[list[FilterControl], list[Chip]]:
+def build_filters(
+    env: ListEnv, req: ListRequest, base: str, gettext
+) -> tuple[list[FilterControl], list[Chip]]:
     """The filter bar: one control per readable ``filter_fields`` entry, and active chips."""
     fields = all_fields(req.entity)
     current = dict(req.filter_pairs)
@@ -732,7 +746,9 @@ def build_filters(env: ListEnv, req: ListRequest, base: str, gettext) -> tuple[l
     return controls, chips
 
 
-def _control(env: ListEnv, f: FieldDef, current: Mapping[str, str], gettext) -> FilterControl | None:
+def _control(
+    env: ListEnv, f: FieldDef, current: Mapping[str, str], gettext
+) -> FilterControl | None:
     kind = value_type(f)
     label = f.label.get(env.locale)
     if kind in NUMBER_TYPES or kind in DATE_TYPES:
@@ -756,12 +772,16 @@ def _control(env: ListEnv, f: FieldDef, current: Mapping[str, str], gettext) -> 
         param = f"{f.id}__contains"
         value = current.get(param, "")
         choices = [Choice(o.id, o.label.get(env.locale), o.color, o.id == value) for o in f.options]
-        return FilterControl(f.id, label, "select", {"value": param}, choices=choices, active=bool(value))
+        return FilterControl(
+            f.id, label, "select", {"value": param}, choices=choices, active=bool(value)
+        )
     if kind == "boolean":
         value = current.get(f.id, "")
         choices = [Choice("true", gettext("Yes"), None, value == "true"),
                    Choice("false", gettext("No"), None, value == "false")]  # fmt: skip
-        return FilterControl(f.id, label, "select", {"value": f.id}, choices=choices, active=bool(value))
+        return FilterControl(
+            f.id, label, "select", {"value": f.id}, choices=choices, active=bool(value)
+        )
     if kind in ("link", "user"):
         value = current.get(f.id, "")
         selected = ""
@@ -790,7 +810,9 @@ OP_TEXT = {
 def _chip_text(env: ListEnv, f: FieldDef, suffix: str, raw: str, gettext) -> str:
     kind = value_type(f)
     if suffix == "isnull":
-        return gettext("is empty") if raw.lower() in ("true", "1", "yes") else gettext("is not empty")
+        return (
+            gettext("is empty") if raw.lower() in ("true", "1", "yes") else gettext("is not empty")
+        )
     values = raw.split(",") if suffix in ("in", "between") else [raw]
     shown = []
     for value in values:
@@ -801,6 +823,8 @@ def _chip_text(env: ListEnv, f: FieldDef, suffix: str, raw: str, gettext) -> str
             shown.append(gettext("Yes") if value.lower() in ("true", "1", "yes") else gettext("No"))
         elif kind == "link" and f.target and _int_or_none(value) is not None:
             shown.append(link_titles(env, f.target, {int(value)}).get(int(value), EMPTY))
+        elif kind in NUMBER_TYPES or kind in DATE_TYPES:
+            shown.append(_format_raw(env, f, value))
         elif kind == "user" and _int_or_none(value) is not None:
             shown.append(user_names(env, {int(value)}).get(int(value), EMPTY))
         else:
@@ -811,6 +835,19 @@ def _chip_text(env: ListEnv, f: FieldDef, suffix: str, raw: str, gettext) -> str
     if suffix == "contains" and kind not in ("multi_select",):
         return f"“{text}”"
     return text
+
+
+def _format_raw(env: ListEnv, f: FieldDef, raw: str) -> str:
+    """A filter value as the user typed it, shown the way the field shows values."""
+    ftype = type_of(f)
+    try:
+        value = ftype.coerce(f, raw, env.coerce_context())
+    except (FieldInvalid, ValueError, TypeError, ArithmeticError):
+        return raw
+    if value is None:
+        return raw
+    currency = (f.currency or env.model.default_currency) if value_type(f) == "money" else None
+    return ftype.format(f, value, env.locale, currency=currency, tzinfo=env.timezone)
 
 
 def build_list_context(

@@ -37,6 +37,8 @@ JSON = "application/json"
 # Keys of a record every reader sees, whatever their field permissions.
 ALWAYS_PRESENT = ("id", "created_at", "updated_at", "row_version")
 ERROR_COMPONENTS = ("Error", "ConflictError")
+# System columns a caller may set: who owns the record, and its pipeline stage.
+WRITABLE_SYSTEM_FIELDS = ("owner_id", "stage")
 
 STATUS_TEXT = {
     200: "OK",
@@ -104,8 +106,9 @@ def _system_property(field: FieldDef) -> dict[str, Any]:
         schema = _non_null(schema)
     if field.id in ("id", "row_version"):
         schema.update(minimum=1, maximum=BIGINT_MAX)
-    schema.pop("maxLength", None)
-    schema["readOnly"] = True
+    if field.id not in WRITABLE_SYSTEM_FIELDS:
+        schema.pop("maxLength", None)
+        schema["readOnly"] = True
     schema["title"] = field.label.get("en")
     return schema
 
@@ -163,7 +166,16 @@ def record_schema(entity: Entity, locale: str = "en") -> dict[str, Any]:
 
 def input_schema(entity: Entity, locale: str = "en", *, partial: bool = False) -> dict[str, Any]:
     """The body of a create (``partial=False``) or of a PATCH (``partial=True``)."""
-    props: dict[str, Any] = {}
+    props: dict[str, Any] = {
+        "owner_id": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": BIGINT_MAX,
+            "description": "id of the user who owns the record (default: you, on create)",
+        }
+    }
+    if entity.has_stage:
+        props["stage"] = {"type": "string", "minLength": 1, "maxLength": 63}
     required: list[str] = []
     for field in entity.fields:
         if not _writable(field):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
-from runtime.definition.model import AppModel, Entity, FieldDef, FormLayout, Label
+from runtime.definition.model import AppModel, Entity, FieldDef, FormLayout
 from runtime.errors import ExpressionError, NotFound, PermissionDenied
 from runtime.fieldtypes import (
     CoerceContext,
@@ -24,7 +24,7 @@ from runtime.fieldtypes import (
     sanitize_html,
     type_of,
 )
-from runtime.web.forms import OWNER_FIELD, form_field, section_visible, user_mapping
+from runtime.web.forms import form_field, section_visible, user_mapping
 
 RELATED_LIMIT = 5
 RELATED_COLUMNS = 3  # besides the title
@@ -58,7 +58,11 @@ class Titles:
                     row = None
                 if row is not None:
                     value = row.get(entity.title_field)
-                    title = str(value) if value not in (None, "") else f"{entity.label.get(self.locale)} #{record_id}"
+                    title = (
+                        str(value)
+                        if value not in (None, "")
+                        else f"{entity.label.get(self.locale)} #{record_id}"
+                    )
             self._records[key] = title
         return self._records[key]
 
@@ -122,7 +126,10 @@ class Formatter:
             return self._table(f, value)
         if f.type == "select":
             opt = f.option(str(value))
-            return DisplayValue("badge", options=[(opt.label.get(self.locale), opt.color) if opt else (str(value), None)])
+            return DisplayValue(
+                "badge",
+                options=[(opt.label.get(self.locale), opt.color) if opt else (str(value), None)],
+            )
         if f.type == "multi_select":
             labels = []
             for item in value:
@@ -141,9 +148,13 @@ class Formatter:
             return DisplayValue("richtext", html=sanitize_html(str(value)))
         if f.type == "boolean":
             return DisplayValue("bool", value=bool(value), text=self.text(f, record))
-        kind = {"email": "email", "phone": "phone", "url": "url", "long_text": "longtext"}.get(f.type, "text")
+        kind = {"email": "email", "phone": "phone", "url": "url", "long_text": "longtext"}.get(
+            f.type, "text"
+        )
         text = self.text(f, record)
-        href = {"email": f"mailto:{value}", "phone": f"tel:{value}", "url": str(value)}.get(f.type, "")
+        href = {"email": f"mailto:{value}", "phone": f"tel:{value}", "url": str(value)}.get(
+            f.type, ""
+        )
         numeric = f.type in ("integer", "decimal", "money", "percent") or (
             f.type == "formula" and f.result_type in ("integer", "decimal", "money", "percent")
         )
@@ -153,7 +164,9 @@ class Formatter:
         if f.type in ("link", "user"):
             return self.titles.of(f, record.get(f.id))
         try:
-            return format_field(f, record, self.locale, tzinfo=self.tz, default_currency=self.default_currency)
+            return format_field(
+                f, record, self.locale, tzinfo=self.tz, default_currency=self.default_currency
+            )
         except (TypeError, ValueError, ArithmeticError, AttributeError):
             return str(record.get(f.id))
 
@@ -212,12 +225,19 @@ def record_sections(
             if f.visible_if is not None and not _truthy(f.visible_if, record, user):
                 continue
             shown.append(
-                DisplayField(f, f.label.get(fmt.locale), f.help.get(fmt.locale) if f.help else "", fmt.display(f, record))
+                DisplayField(
+                    f,
+                    f.label.get(fmt.locale),
+                    f.help.get(fmt.locale) if f.help else "",
+                    fmt.display(f, record),
+                )
             )
         if shown:
             label = section.label.get(fmt.locale) if section.label else ""
             sections.append(
-                DisplaySection(section.id, label, max(1, min(section.columns, 4)), section.collapsed, shown)
+                DisplaySection(
+                    section.id, label, max(1, min(section.columns, 4)), section.collapsed, shown
+                )
             )
     return sections
 
@@ -231,7 +251,12 @@ def _truthy(expr: Any, record: Mapping[str, Any], user: Mapping[str, Any]) -> bo
 
 def highlights(sections: list[DisplaySection], title_field: str) -> list[DisplayField]:
     """A few telling fields for the header strip: money, status, dates, people."""
-    candidates = [f for s in sections for f in s.fields if f.field.id != title_field and f.value.kind != "empty"]
+    candidates = [
+        f
+        for s in sections
+        for f in s.fields
+        if f.field.id != title_field and f.value.kind != "empty"
+    ]
     picked: list[DisplayField] = []
     for kind in HIGHLIGHT_TYPES:
         for f in candidates:
@@ -329,7 +354,9 @@ def related_lists(
         label = other.plural.get(fmt.locale)
         if per_entity[other.id] > 1 or other.id == entity.id:
             label = f"{label} · {via.label.get(fmt.locale)}"
-        columns = [c for c in related_columns(model, other, via) if access.get(c.id, "none") != "none"]
+        columns = [
+            c for c in related_columns(model, other, via) if access.get(c.id, "none") != "none"
+        ]
         lists.append(
             RelatedList(
                 entity=other,
@@ -385,7 +412,9 @@ def _as_datetime(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _history_text(f: FieldDef, value: Any, record: Mapping[str, Any], fmt: Formatter, ctx: CoerceContext) -> str:
+def _history_text(
+    f: FieldDef, value: Any, record: Mapping[str, Any], fmt: Formatter, ctx: CoerceContext
+) -> str:
     if value is None or value == "" or value == []:
         return "—"
     if f.type == "child_table":
@@ -417,7 +446,9 @@ def history_entries(
             continue
         user = fmt.titles.user(row.get("changed_by") or row.get("user_id"))
         if action in ("create", "created", "archive", "archived", "restore", "restored"):
-            kind = {"create": "created", "archive": "archived", "restore": "restored"}.get(action, action)
+            kind = {"create": "created", "archive": "archived", "restore": "restored"}.get(
+                action, action
+            )
             groups[f"audit-{row.get('id')}-{kind}"] = TimelineEntry(kind, at, user)
             continue
         field_id = row.get("field")
@@ -483,7 +514,11 @@ def timeline(
     kinds = {e.kind for e in entries}
     created = _as_datetime(record.get("created_at"))
     if created is not None and "created" not in kinds:
-        entries.append(TimelineEntry("created", created, fmt.titles.user(record.get("created_by")), icon="plus"))
+        entries.append(
+            TimelineEntry(
+                "created", created, fmt.titles.user(record.get("created_by")), icon="plus"
+            )
+        )
     archived = _as_datetime(record.get("archived_at"))
     if archived is not None and "archived" not in kinds:
         entries.append(TimelineEntry("archived", archived, "", icon="trash"))
@@ -496,6 +531,3 @@ def timeline(
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit], len(entries) > limit
 
-
-def owner_label() -> Label:
-    return OWNER_FIELD.label

@@ -107,7 +107,9 @@ def _lookup_url(f: FieldDef) -> str:
 
 
 def _formatter(titles: RV.Titles) -> RV.Formatter:
-    return RV.Formatter(get_locale(), _tz(), _services().model.default_currency, titles, _record_url)
+    return RV.Formatter(
+        get_locale(), _tz(), _services().model.default_currency, titles, _record_url
+    )
 
 
 def _all_fields(entity: Entity) -> list[FieldDef]:
@@ -142,7 +144,9 @@ def _access(entity: Entity) -> dict[str, str]:
     return F.field_access(_services().model, _principal(), entity, _grant(entity.id))
 
 
-def _writable(entity: Entity, access: Mapping[str, str], canonical: Mapping[str, Any], old: Mapping | None) -> set[str]:
+def _writable(
+    entity: Entity, access: Mapping[str, str], canonical: Mapping[str, Any], old: Mapping | None
+) -> set[str]:
     """Fields whose input goes to the repository. ``readonly_if`` is judged as the
     repository judges it: on the stored record when editing, on the input when creating."""
     user = F.user_mapping(_principal())
@@ -176,7 +180,9 @@ class FormPage:
     hidden: dict[str, str]  # prefilled values of fields not on the form
 
 
-def _form_inputs(entity: Entity, values, canonical, old, access, errors, titles: RV.Titles) -> F.FormInputs:
+def _form_inputs(
+    entity: Entity, values, canonical, old, access, errors, titles: RV.Titles
+) -> F.FormInputs:
     return F.FormInputs(
         values=values,
         canonical=canonical,
@@ -236,11 +242,12 @@ def _prefill(entity: Entity) -> dict[str, str]:
 @bp.route("/e/<entity>/new", methods=["GET", "POST"])
 def new(entity: str):
     ent = _entity(entity)
-    model = _services().model
     if not _grant(ent.id).create:
         abort(403)
     prefill = _prefill(ent) if request.method == "GET" else {}
-    page = FormPage("new", None, None, url_for("records.new", entity=ent.id), _list_url(ent.id), prefill)
+    page = FormPage(
+        "new", None, None, url_for("records.new", entity=ent.id), _list_url(ent.id), prefill
+    )
     if request.method == "GET":
         values = {**F.default_values(ent, F.user_mapping(_principal()), _tz()), **prefill}
         return _render_form(ent, page, values)
@@ -254,7 +261,11 @@ def new(entity: str):
     except ValidationError as exc:
         return _render_form(ent, page, values, errors=exc.as_dict(get_locale()), status=422)
     flash(
-        _("%(entity)s “%(title)s” was created.", entity=ent.label.get(get_locale()), title=record_title(ent, record)),
+        _(
+            "%(entity)s “%(title)s” was created.",
+            entity=ent.label.get(get_locale()),
+            title=record_title(ent, record),
+        ),
         "success",
     )
     if request.form.get("_next") == "new":
@@ -269,7 +280,9 @@ def edit(entity: str, record_id: int):
     if not may("update", ent, record):
         abort(403)
     action = url_for("records.edit", entity=ent.id, record_id=record_id)
-    page = FormPage("edit", record, record.get("row_version"), action, _record_url(ent.id, record_id), {})
+    page = FormPage(
+        "edit", record, record.get("row_version"), action, _record_url(ent.id, record_id), {}
+    )
     if request.method == "GET":
         return _render_form(ent, page, F.record_to_input(ent, record, _tz()))
     values = F.read_form(ent, _all_fields(ent), request.form)
@@ -302,7 +315,11 @@ def _posted_version(record: Mapping[str, Any]) -> int:
 
 
 def _conflict_rows(
-    entity: Entity, exc: ConflictError, current: Mapping[str, Any], values: Mapping[str, Any], access
+    entity: Entity,
+    exc: ConflictError,
+    current: Mapping[str, Any],
+    values: Mapping[str, Any],
+    access,
 ) -> list[ConflictRow]:
     fmt = _formatter(_titles())
     ctx = _ctx()
@@ -359,7 +376,9 @@ def form_state(entity: str):
                 previews.append(F.build_field(f, f.id, values, canonical, inputs, access[field_id]))
             if f.type == "child_table":
                 previews.extend(_row_previews(f, request.form, canonical.get(f.id) or [], inputs))
-    return render_screen("_form_state", entity=ent.id, fields=fields, sections=sections, previews=previews)
+    return render_screen(
+        "_form_state", entity=ent.id, fields=fields, sections=sections, previews=previews
+    )
 
 
 def _row_previews(table: FieldDef, form, rows: list, inputs: F.FormInputs) -> list[F.FieldView]:
@@ -384,7 +403,9 @@ def _related_url(kind: str, entity_id: str, via: str, record_id: int) -> str:
     return _list_url(entity_id, **{via: record_id})
 
 
-def _page_context(ent: Entity, record: Mapping[str, Any], limit: int = RV.TIMELINE_LIMIT) -> dict[str, Any]:
+def _page_context(
+    ent: Entity, record: Mapping[str, Any], limit: int = RV.TIMELINE_LIMIT
+) -> dict[str, Any]:
     s = _services()
     principal = _principal()
     access = _access(ent)
@@ -433,13 +454,17 @@ def _number(ent: Entity, record: Mapping[str, Any], access, fmt: RV.Formatter) -
 
 
 def _history(ent: Entity, record_id: int) -> list[Mapping[str, Any]]:
-    method = getattr(_services().repo, "history", None)
-    if method is None:
-        return []
-    try:
-        return list(method(_principal(), ent.id, record_id))
-    except (NotFound, PermissionDenied):
-        return []
+    """Field history plus the create / archive / restore audit entries."""
+    found: list[Mapping[str, Any]] = []
+    for name in ("history", "audit"):
+        method = getattr(_services().repo, name, None)
+        if method is None:
+            continue
+        try:
+            found.extend(method(_principal(), ent.id, record_id))
+        except (NotFound, PermissionDenied):
+            continue
+    return found
 
 
 @bp.get("/e/<entity>/<int:record_id>")
@@ -485,9 +510,12 @@ def user_lookup():
     return jsonify(
         {
             "results": [
-                {"id": r["id"], "title": r.get("name") or r.get("email"), "subtitle": r.get("email", "")}
+                {
+                    "id": r["id"],
+                    "title": r.get("name") or r.get("email"),
+                    "subtitle": r.get("email", ""),
+                }
                 for r in rows
             ]
         }
     )
-

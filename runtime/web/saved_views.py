@@ -41,7 +41,9 @@ def save_view(env: ListEnv, entity_id: str, base_url: str):
     if len(name) > MAX_NAME_LENGTH:
         flash(_("The name is too long (at most %(max)s characters).", max=MAX_NAME_LENGTH), "error")
         return redirect(url_of(base_url, pairs))
-    req = resolve_list_request(env, entity_id, [(k, v) for k, v in pairs if k not in ("saved", "page")])
+    req = resolve_list_request(
+        env, entity_id, [(k, v) for k, v in pairs if k not in ("saved", "page")]
+    )
     filters = list(req.filter_pairs)
     if req.search:
         filters.append(("q", req.search))

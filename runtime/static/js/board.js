@@ -160,10 +160,12 @@
         group: { name: "board", pull: !list.hasAttribute("data-drop-only"), put: true },
         sort: false,
         draggable: "[data-card]",
-        filter: ".board-card-menu, a",
+        filter: "[data-move-menu], a",
         preventOnFilter: false,
         disabled: !canMove,
         animation: 150,
+        forceFallback: true, /* mouse events: same behaviour everywhere, testable */
+        fallbackTolerance: 3,
         ghostClass: "is-ghost",
         chosenClass: "is-chosen",
         dragClass: "is-dragging",
@@ -227,18 +229,63 @@
       }
     });
 
-    /* The card's "Move to" menu. */
-    board.addEventListener("click", function (event) {
-      var item = event.target.closest("[data-move-to]");
-      if (!item) return;
-      var card = item.closest("[data-card]");
-      var menu = item.closest("details");
-      if (menu) menu.removeAttribute("open");
-      var stage = item.getAttribute("data-move-to");
-      var origin = card.parentNode;
-      var next = card.nextElementSibling;
-      tryMove(card, stage, origin, next);
+    /* One shared "Move to" menu, opened from a card's arrow button. */
+    var menu = document.getElementById("board-move-menu");
+    var menuCard = null;
+
+    function closeMenu(refocus) {
+      if (!menu || menu.hidden) return;
+      menu.hidden = true;
+      if (refocus && menuCard) {
+        var opener = menuCard.querySelector("[data-move-menu]");
+        if (opener) opener.focus();
+      }
+    }
+
+    function openMenu(card, opener) {
+      menuCard = card;
+      menu.querySelectorAll("[data-move-to]").forEach(function (item) {
+        item.hidden = item.getAttribute("data-move-to") === card.getAttribute("data-stage");
+      });
+      var box = opener.getBoundingClientRect();
+      menu.hidden = false;
+      var width = menu.offsetWidth;
+      menu.style.position = "fixed";
+      menu.style.top = Math.min(box.bottom + 4, window.innerHeight - menu.offsetHeight - 8) + "px";
+      menu.style.left = Math.max(8, Math.min(box.right - width, window.innerWidth - width - 8)) + "px";
+      var first = menu.querySelector("[data-move-to]:not([hidden])");
+      if (first) first.focus();
+    }
+
+    document.addEventListener("click", function (event) {
+      var opener = event.target.closest("[data-move-menu]");
+      if (opener && board.contains(opener)) {
+        event.preventDefault();
+        var card = opener.closest("[data-card]");
+        if (!menu.hidden && menuCard === card) closeMenu(true);
+        else openMenu(card, opener);
+        return;
+      }
+      var item = event.target.closest("#board-move-menu [data-move-to]");
+      if (item && menuCard) {
+        var moving = menuCard;
+        closeMenu(false);
+        tryMove(moving, item.getAttribute("data-move-to"), moving.parentNode, moving.nextElementSibling);
+        return;
+      }
+      if (menu && !menu.hidden && !event.target.closest("#board-move-menu")) closeMenu(false);
     });
+
+    if (menu) {
+      menu.addEventListener("keydown", function (event) {
+        var items = Array.prototype.slice.call(menu.querySelectorAll("[data-move-to]:not([hidden])"));
+        var index = items.indexOf(document.activeElement);
+        if (event.key === "Escape") { event.preventDefault(); closeMenu(true); }
+        else if (event.key === "ArrowDown") { event.preventDefault(); (items[index + 1] || items[0]).focus(); }
+        else if (event.key === "ArrowUp") { event.preventDefault(); (items[index - 1] || items[items.length - 1]).focus(); }
+        else if (event.key === "Tab") { closeMenu(true); }
+      });
+    }
 
     /* Lazily loaded cards become draggable too. */
     document.body.addEventListener("htmx:afterSwap", setupAll);

@@ -1,0 +1,163 @@
+"""The pipeline board in a real browser: drag a card, get asked for what a gate needs,
+and be refused without permission. Screenshots land in screenshots/."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+
+import pytest
+
+from runtime.store import SYSTEM
+
+from .conftest import REFERENCE_APP
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def board_server(tmp_path):
+    from werkzeug.serving import make_server
+
+    from runtime.definition import load_app
+    from runtime.store import Database
+    from runtime.web.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'board.db'}"
+    Database(url, load_app(REFERENCE_APP)).create_or_upgrade()
+    app = create_app(
+        {
+            "TRELLIS_DATABASE_URL": url,
+            "TRELLIS_APP": str(REFERENCE_APP),
+            "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
+            "TRELLIS_SECRET_KEY": "board-tests",
+        }
+    )
+    ids = seed_board(app)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", ids
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        app.extensions["trellis"].db.engine.dispose()
+
+
+def seed_board(app) -> dict[str, int]:
+    services = app.extensions["trellis"]
+    users, repo = services.users, services.repo
+    team = users.create_team("华东销售一部 East China")
+    rep_id = users.create_user("rep@example.com", "Rita Rep", PASSWORD, roles=["sales_rep"], team_id=team)
+    users.create_user("mkt@example.com", "Mia Marketing", PASSWORD, roles=["marketing"])
+    rep = users.principal(rep_id)
+    status = services.model.entities["account"].field("customer_status").options[0].id
+    account = repo.create(rep, "account", {"name": "海尔智家 Haier", "customer_status": status})["id"]
+    close = (date.today() + timedelta(days=40)).isoformat()
+    ids = {}
+    deals = (
+        ("ready", "Haier – MES phase 2", 1_250_000, {"need": "MES for 3 plants", "timing": "in_1_3_months"}),
+        ("gated", "Haier – IoT gateways", 480_000, {"need": "Connect 200 machines", "timing": "in_3_6_months"}),
+        ("other", "海尔 – 数据中台", 2_300_000, {"need": "数据打通", "timing": "in_6_12_months"}),
+        ("late", "Haier – AI inspection", 860_000, {"need": "Visual QA", "timing": "within_1_month", "key_pains": "Manual QA misses defects"}),
+    )
+    for key, name, amount, extra in deals:
+        values = {"name": name, "account": account, "amount": amount, "close_date": close, **extra}
+        ids[key] = repo.create(rep, "opportunity", values)["id"]
+    repo.update(rep, "opportunity", ids["gated"], {"stage": "discovery"})
+    repo.update(rep, "opportunity", ids["late"], {"stage": "quotation"})
+    repo.update(SYSTEM, "opportunity", ids["other"], {"stage": "discovery"})
+    return ids
+
+
+def sign_in(page, base, email):
+    page.goto(base + "/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+
+
+def card(page, record_id):
+    return page.locator(f'[data-card][data-id="{record_id}"]')
+
+
+def column(page, stage):
+    return page.locator(f'.board-column [data-cards][data-stage="{stage}"]')
+
+
+def drag(page, source, target):
+    """Mouse drag with intermediate steps (SortableJS runs in fallback mode)."""
+    source.scroll_into_view_if_needed()
+    box = source.bounding_box()
+    goal = target.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 10, box["y"] + 30, steps=4)
+    x, y = goal["x"] + goal["width"] / 2, goal["y"] + min(goal["height"] / 2, 80)
+    page.mouse.move(x, y, steps=12)
+    page.mouse.move(x + 2, y + 4, steps=2)
+    page.mouse.up()
+
+
+def test_drag_to_next_stage_is_saved(page, board_server, screenshot_dir):
+    base, ids = board_server
+    sign_in(page, base, "rep@example.com")
+    page.goto(base + "/p/new_business")
+    page.screenshot(path=str(screenshot_dir / "board-en.png"), full_page=True)
+    drag(page, card(page, ids["ready"]), column(page, "discovery"))
+    page.wait_for_selector(f'.board-column [data-stage="discovery"] [data-id="{ids["ready"]}"]:not(.is-saving)')
+    page.reload()
+    assert column(page, "discovery").locator(f'[data-id="{ids["ready"]}"]').count() == 1
+    assert column(page, "qualification").locator(f'[data-id="{ids["ready"]}"]').count() == 0
+
+
+def test_drag_into_gated_stage_asks_for_the_missing_field(page, board_server, screenshot_dir):
+    base, ids = board_server
+    sign_in(page, base, "rep@example.com")
+    page.goto(base + "/p/new_business")
+    drag(page, card(page, ids["gated"]), column(page, "solutioning"))
+    dialog = page.locator("#gate-dialog")
+    dialog.wait_for(state="visible")
+    assert column(page, "discovery").locator(f'[data-id="{ids["gated"]}"]').count() == 1  # sprang back
+    assert "Customer's key pains" in dialog.inner_text()
+    page.screenshot(path=str(screenshot_dir / "board-gate-en.png"))
+    dialog.get_by_label("Customer's key pains").fill("Scrap rate 4%; no traceability for OEM audits")
+    dialog.get_by_role("button", name="Save and move").click()
+    page.wait_for_selector(f'.board-column [data-stage="solutioning"] [data-id="{ids["gated"]}"]')
+    page.reload()
+    assert column(page, "solutioning").locator(f'[data-id="{ids["gated"]}"]').count() == 1
+
+
+def test_user_without_permission_is_refused(page, board_server):
+    base, ids = board_server
+    sign_in(page, base, "mkt@example.com")
+    page.goto(base + "/p/new_business")
+    target = column(page, "discovery")
+    drag(page, card(page, ids["ready"]), target)
+    page.wait_for_timeout(600)
+    page.reload()
+    assert column(page, "qualification").locator(f'[data-id="{ids["ready"]}"]').count() == 1
+    assert column(page, "discovery").locator(f'[data-id="{ids["ready"]}"]').count() == 0
+    # the server refuses a move even when the browser sends one
+    answer = page.evaluate(
+        """async ([url, id]) => {
+            const body = new FormData(); body.append("record_id", id); body.append("to_stage", "discovery");
+            const r = await window.trellis.fetch(url, {method: "POST", body, headers: {Accept: "application/json"}});
+            return [r.status, await r.json()];
+        }""",
+        [base + "/p/new_business/move", ids["ready"]],
+    )
+    assert answer[0] == 403 and answer[1]["ok"] is False
+
+
+def test_keyboard_move_and_chinese_board(page, board_server, screenshot_dir):
+    base, ids = board_server
+    sign_in(page, base, "rep@example.com")
+    page.goto(base + "/p/new_business")
+    card(page, ids["ready"]).focus()
+    page.keyboard.press("Shift+ArrowRight")
+    page.wait_for_selector(f'.board-column [data-stage="discovery"] [data-id="{ids["ready"]}"]:not(.is-saving)')
+    page.goto(base + f"/e/opportunity/{ids['gated']}")
+    page.screenshot(path=str(screenshot_dir / "path-bar-en.png"), full_page=False)
