@@ -73,6 +73,7 @@ from .plan import (
     entity_plan,
 )
 from .principal import Principal
+from .write_hooks import PendingWrite, WriteHook
 
 MAX_PAGE_SIZE = 200
 FILTER_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull", "between")
@@ -127,10 +128,12 @@ class _Prepared:
 class Repository:
     """Create, read, list, update, archive and restore records of ``db``'s model."""
 
-    def __init__(self, db: Database, bus: EventBus | None = None):
+    def __init__(self, db: Database, bus: EventBus | None = None, hooks: Iterable[WriteHook] = ()):
         self.db = db
         self.model = db.model
         self.bus = bus
+        # Higher layers (pipelines, approvals) taking part in every write; see write_hooks.
+        self.hooks: tuple[WriteHook, ...] = tuple(hooks or ())
         self.permissions: Permissions = db.memo("permissions", lambda: Permissions(db.model))
 
     # ------------------------------------------------------------------ helpers
@@ -634,6 +637,8 @@ class Repository:
                 conn, plan.entity.id, record_id, None, record["stage"],
                 user_id=user.actor_id, at=now, entered_at=None,
             )  # fmt: skip
+        for hook in self.hooks:
+            hook.after_write(conn, user, plan.entity, None, record)
         return record
 
     def _next_number(
@@ -749,6 +754,8 @@ class Repository:
                     user_id=user.actor_id, at=now, entered_at=current.get("stage_entered_at"),
                 )  # fmt: skip
             saved = self._reload(conn, plan, record_id, user)
+            for hook in self.hooks:
+                hook.after_write(conn, user, plan.entity, current, saved)
         result = self._present(plan, grant, saved, user)
         events.append(Event(RECORD_UPDATED, entity_id, record_id, user.actor_id, changes, result))
         if "stage" in changes:
@@ -998,9 +1005,14 @@ class Repository:
             if "owner_id" not in out:
                 merged["owner_id"] = user.actor_id
             self._apply_defaults(rows, merged, set(out), user, ctx, errors)
+        written = set(out)
+        if self.hooks:
+            pending = PendingWrite(user, plan.entity, current, merged, written, errors)
+            for hook in self.hooks:
+                hook.before_write(conn, pending)
+            written = pending.written
         # Every formula, stored or not: stored ones may read computed-on-read ones, rules too.
         self._compute_formulas(rows.formulas, merged, user)
-        written = set(out)
         return _Prepared(values=merged, written=written, children=children, errors=errors)
 
     def _apply_defaults(
