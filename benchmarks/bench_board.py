@@ -52,10 +52,14 @@ def seed(app, n: int) -> tuple[list[int], int]:
     accounts = [
         r["id"]
         for r in repo.bulk_create(
-            SYSTEM, "account", [{"name": f"Account {i}", "customer_status": status} for i in range(50)]
+            SYSTEM,
+            "account",
+            [{"name": f"Account {i}", "customer_status": status} for i in range(50)],
         )
     ]
-    contact = repo.create(SYSTEM, "contact", {"name": "Chen Jie", "account": accounts[0], "email": "chen@example.com"})
+    contact = repo.create(
+        SYSTEM, "contact", {"name": "Chen Jie", "account": accounts[0], "email": "chen@example.com"}
+    )
     today = date.today()
     rows = [
         {
@@ -97,8 +101,13 @@ def run(url: str, n: int, runs: int) -> dict[str, float]:
     ids, admin_id = seed(app, n)
     services = app.extensions["trellis"]
     client = app.test_client()
-    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(as_text=True))
-    client.post("/login", data={"email": "admin@example.com", "password": PASSWORD, "csrf_token": token.group(1)})
+    token = re.search(
+        r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(as_text=True)
+    )
+    client.post(
+        "/login",
+        data={"email": "admin@example.com", "password": PASSWORD, "csrf_token": token.group(1)},
+    )
 
     def board():
         response = client.get("/p/new_business")

@@ -126,7 +126,9 @@ def add_stage_histories(demo: Any, opportunities: Sequence[Any]) -> int:
                     to_stage=stage.id,
                     changed_by=opp.owner,
                     changed_at=at,
-                    seconds_in_previous=int((at - previous[1]).total_seconds()) if previous else None,
+                    seconds_in_previous=int((at - previous[1]).total_seconds())
+                    if previous
+                    else None,
                     amount=opp.values.get("amount"),
                     close_date=opp.values.get("close_date"),
                     probability=probability,

@@ -214,8 +214,12 @@ class Client:
 
 
 def make_api_app(db_url: str, instance: Path):
+    from runtime.store import Database
     from runtime.web.app import create_app
 
+    schema = Database(db_url, load_app(API_APP))
+    schema.create_or_upgrade()  # tables first: the app starts on a ready database
+    schema.dispose()
     app = create_app(
         {
             "TRELLIS_DATABASE_URL": db_url,
@@ -225,7 +229,6 @@ def make_api_app(db_url: str, instance: Path):
             "TESTING": True,
         }
     )
-    app.extensions["trellis"].db.create_or_upgrade()
     return app
 
 

@@ -17,7 +17,7 @@ from runtime.errors import PermissionDenied, ValidationError
 from runtime.events import STAGE_CHANGED, EventBus
 from runtime.flows.pipeline import time_in_stages
 from runtime.flows.pipeline_hook import write_hooks
-from runtime.store import SYSTEM, Database, Repository
+from runtime.store import Database, Repository
 from runtime.store import stage_history as sh
 from runtime.store.board_queries import BoardFilters, BoardQueries
 from runtime.store.users import UserService
@@ -36,8 +36,12 @@ def env(db_url):
     repo = Repository(db, bus, hooks=write_hooks(model))
     users = UserService(db)
     team = users.create_team("East")
-    rep = repo.principal(users.create_user("rep@example.com", "Rita Rep", None, roles=["rep"], team_id=team))
-    viewer = repo.principal(users.create_user("view@example.com", "Vic Viewer", None, roles=["viewer"]))
+    rep = repo.principal(
+        users.create_user("rep@example.com", "Rita Rep", None, roles=["rep"], team_id=team)
+    )
+    viewer = repo.principal(
+        users.create_user("view@example.com", "Vic Viewer", None, roles=["viewer"])
+    )
     yield {"model": model, "db": db, "repo": repo, "rep": rep, "viewer": viewer, "events": events,
            "sales": pipelines_of(model)["sales"]}  # fmt: skip
     db.dispose()
@@ -65,7 +69,9 @@ def test_new_record_starts_in_the_first_stage_with_its_probability(env):
     assert deal["stage"] == "lead" and deal["stage_entered_at"] is not None
     assert Decimal(str(deal["probability"])) == 10
     rows = history(env, deal)
-    assert [(r["from_stage"], r["to_stage"], r["pipeline"]) for r in rows] == [(None, "lead", "sales")]
+    assert [(r["from_stage"], r["to_stage"], r["pipeline"]) for r in rows] == [
+        (None, "lead", "sales")
+    ]
 
 
 def test_selector_field_puts_the_record_in_its_pipeline(env):
@@ -96,7 +102,10 @@ def test_forward_move_is_saved_with_history_and_event(env):
     moved = move(env, deal, "discovery")
     assert moved["stage"] == "discovery" and Decimal(str(moved["probability"])) == 25
     rows = history(env, deal)
-    assert [(r["from_stage"], r["to_stage"]) for r in rows] == [(None, "lead"), ("lead", "discovery")]
+    assert [(r["from_stage"], r["to_stage"]) for r in rows] == [
+        (None, "lead"),
+        ("lead", "discovery"),
+    ]
     last = rows[-1]
     assert last["changed_by"] == env["rep"].id and last["seconds_in_from_stage"] is not None
     assert Decimal(str(last["probability"])) == 10  # the snapshot before the move
@@ -155,7 +164,10 @@ def test_won_and_lost_set_the_closed_date_and_reopening_clears_it(env):
     reopened = move(env, deal, "discovery")
     assert reopened["closed_on"] is None and reopened["stage"] == "discovery"
     rows = history(env, deal)
-    assert [(r["from_stage"], r["to_stage"]) for r in rows][-2:] == [("lead", "lost"), ("lost", "discovery")]
+    assert [(r["from_stage"], r["to_stage"]) for r in rows][-2:] == [
+        ("lead", "lost"),
+        ("lost", "discovery"),
+    ]
 
 
 def test_user_without_update_permission_cannot_move(env):
@@ -217,7 +229,9 @@ def test_idle_records_are_flagged_and_queryable(env):
     old = datetime.now(UTC) - timedelta(days=30)
     with env["db"].engine.begin() as conn:
         conn.execute(update(table).values(stage_entered_at=old))
-    env["repo"].create(env["rep"], "touch", {"subject": "call", "deal": busy["id"], "day": date.today()})
+    env["repo"].create(
+        env["rep"], "touch", {"subject": "call", "deal": busy["id"], "day": date.today()}
+    )
     queries = BoardQueries(env["db"])
     idle = queries.cards(env["rep"], env["sales"], "lead", BoardFilters(idle_only=True))
     assert [c["id"] for c in idle] == [quiet["id"]]

@@ -445,7 +445,9 @@ def history_entries(
         if at is None:
             continue
         user = fmt.titles.user(row.get("changed_by") or row.get("user_id"))
-        if action in ("create", "created", "archive", "archived", "restore", "restored"):
+        if action in ("create", "created"):
+            continue  # the record's own created_at / created_by say it (imports back-date them)
+        if action in ("archive", "archived", "restore", "restored"):
             kind = {"create": "created", "archive": "archived", "restore": "restored"}.get(
                 action, action
             )
@@ -530,4 +532,3 @@ def timeline(
             e.icon = "trash" if e.kind == "archived" else "check"
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit], len(entries) > limit
-

@@ -49,18 +49,41 @@ def seed_board(app) -> dict[str, int]:
     services = app.extensions["trellis"]
     users, repo = services.users, services.repo
     team = users.create_team("华东销售一部 East China")
-    rep_id = users.create_user("rep@example.com", "Rita Rep", PASSWORD, roles=["sales_rep"], team_id=team)
+    rep_id = users.create_user(
+        "rep@example.com", "Rita Rep", PASSWORD, roles=["sales_rep"], team_id=team
+    )
     users.create_user("mkt@example.com", "Mia Marketing", PASSWORD, roles=["marketing"])
     rep = users.principal(rep_id)
     status = services.model.entities["account"].field("customer_status").options[0].id
-    account = repo.create(rep, "account", {"name": "海尔智家 Haier", "customer_status": status})["id"]
+    account = repo.create(rep, "account", {"name": "海尔智家 Haier", "customer_status": status})[
+        "id"
+    ]
     close = (date.today() + timedelta(days=40)).isoformat()
     ids = {}
     deals = (
-        ("ready", "Haier – MES phase 2", 1_250_000, {"need": "MES for 3 plants", "timing": "in_1_3_months"}),
-        ("gated", "Haier – IoT gateways", 480_000, {"need": "Connect 200 machines", "timing": "in_3_6_months"}),
+        (
+            "ready",
+            "Haier – MES phase 2",
+            1_250_000,
+            {"need": "MES for 3 plants", "timing": "in_1_3_months"},
+        ),
+        (
+            "gated",
+            "Haier – IoT gateways",
+            480_000,
+            {"need": "Connect 200 machines", "timing": "in_3_6_months"},
+        ),
         ("other", "海尔 – 数据中台", 2_300_000, {"need": "数据打通", "timing": "in_6_12_months"}),
-        ("late", "Haier – AI inspection", 860_000, {"need": "Visual QA", "timing": "within_1_month", "key_pains": "Manual QA misses defects"}),
+        (
+            "late",
+            "Haier – AI inspection",
+            860_000,
+            {
+                "need": "Visual QA",
+                "timing": "within_1_month",
+                "key_pains": "Manual QA misses defects",
+            },
+        ),
     )
     for key, name, amount, extra in deals:
         values = {"name": name, "account": account, "amount": amount, "close_date": close, **extra}
@@ -107,7 +130,9 @@ def test_drag_to_next_stage_is_saved(page, board_server, screenshot_dir):
     page.goto(base + "/p/new_business")
     page.screenshot(path=str(screenshot_dir / "board-en.png"), full_page=True)
     drag(page, card(page, ids["ready"]), column(page, "discovery"))
-    page.wait_for_selector(f'.board-column [data-stage="discovery"] [data-id="{ids["ready"]}"]:not(.is-saving)')
+    page.wait_for_selector(
+        f'.board-column [data-stage="discovery"] [data-id="{ids["ready"]}"]:not(.is-saving)'
+    )
     page.reload()
     assert column(page, "discovery").locator(f'[data-id="{ids["ready"]}"]').count() == 1
     assert column(page, "qualification").locator(f'[data-id="{ids["ready"]}"]').count() == 0
@@ -120,10 +145,14 @@ def test_drag_into_gated_stage_asks_for_the_missing_field(page, board_server, sc
     drag(page, card(page, ids["gated"]), column(page, "solutioning"))
     dialog = page.locator("#gate-dialog")
     dialog.wait_for(state="visible")
-    assert column(page, "discovery").locator(f'[data-id="{ids["gated"]}"]').count() == 1  # sprang back
+    assert (
+        column(page, "discovery").locator(f'[data-id="{ids["gated"]}"]').count() == 1
+    )  # sprang back
     assert "Customer's key pains" in dialog.inner_text()
     page.screenshot(path=str(screenshot_dir / "board-gate-en.png"))
-    dialog.get_by_label("Customer's key pains").fill("Scrap rate 4%; no traceability for OEM audits")
+    dialog.get_by_label("Customer's key pains").fill(
+        "Scrap rate 4%; no traceability for OEM audits"
+    )
     dialog.get_by_role("button", name="Save and move").click()
     page.wait_for_selector(f'.board-column [data-stage="solutioning"] [data-id="{ids["gated"]}"]')
     page.reload()
@@ -158,6 +187,8 @@ def test_keyboard_move_and_chinese_board(page, board_server, screenshot_dir):
     page.goto(base + "/p/new_business")
     card(page, ids["ready"]).focus()
     page.keyboard.press("Shift+ArrowRight")
-    page.wait_for_selector(f'.board-column [data-stage="discovery"] [data-id="{ids["ready"]}"]:not(.is-saving)')
+    page.wait_for_selector(
+        f'.board-column [data-stage="discovery"] [data-id="{ids["ready"]}"]:not(.is-saving)'
+    )
     page.goto(base + f"/e/opportunity/{ids['gated']}")
     page.screenshot(path=str(screenshot_dir / "path-bar-en.png"), full_page=False)
