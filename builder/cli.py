@@ -48,7 +48,9 @@ def _services(app: str | None, database: str | None):
 
     model = _load_model(app_path(app))
     db = Database(database_url(database), model)
-    return model, db, Repository(db, EventBus()), UserService(db)
+    from runtime.flows.pipeline_hook import write_hooks
+
+    return model, db, Repository(db, EventBus(), hooks=write_hooks(model)), UserService(db)
 
 
 app_option = click.option("--app", "app", default=None, help="App folder (default: TRELLIS_APP or app_definitions/opportunity).")

@@ -147,7 +147,7 @@ def test_missing_values_given_with_the_move_let_it_through(env):
 
 
 def test_transition_not_allowed_is_refused(env):
-    deal = move(env, new_deal(env), "won")
+    deal = move(env, new_deal(env, pains="x"), "won")
     with pytest.raises(ValidationError) as caught:
         move(env, deal, "lost", loss_reason="price")
     assert caught.value.as_dict()["stage"] == ["A record cannot move from Won to Lost."]

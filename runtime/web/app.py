@@ -25,6 +25,7 @@ from sqlalchemy import inspect
 from runtime.definition import load_app
 from runtime.definition.model import AppModel
 from runtime.events import EventBus
+from runtime.flows.pipeline_hook import write_hooks
 from runtime.store import Database, Repository
 from runtime.store.users import UserService
 from runtime.web.auth import install_auth
@@ -95,7 +96,8 @@ def build_services(settings: Mapping[str, Any]) -> Services:
     url = _resolve_database_url(settings["TRELLIS_DATABASE_URL"], settings["TRELLIS_INSTANCE_PATH"])
     db = Database(url, model)
     bus = EventBus()
-    return Services(model=model, db=db, repo=Repository(db, bus), users=UserService(db), bus=bus)
+    repo = Repository(db, bus, hooks=write_hooks(model))  # pipelines: gates, stage history
+    return Services(model=model, db=db, repo=repo, users=UserService(db), bus=bus)
 
 
 def register_blueprints(app: Flask, modules: Iterable[str] = BLUEPRINT_MODULES) -> list[str]:
