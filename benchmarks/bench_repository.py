@@ -29,7 +29,7 @@ from runtime.events import EventBus  # noqa: E402
 from runtime.store import SYSTEM, Database, Repository  # noqa: E402
 from runtime.store.users import UserService  # noqa: E402
 
-REGIONS = ["east", "north", "south", "central", "southwest", "northwest", "northeast", "overseas"]
+REGIONS = ["east_china", "north_china", "south_china", "central_china", "southwest", "northwest", "northeast", "overseas"]
 APP = ROOT / "app_definitions" / "opportunity"
 
 
@@ -39,7 +39,10 @@ def build_database(url: str, rows: int) -> tuple[Database, Repository, int]:
     db = Database(url, model)
     db.create_or_upgrade()
     users = UserService(db)
-    admin_id = users.id_for_email("bench-admin@example.com") if hasattr(users, "id_for_email") else None
+    with db.engine.connect() as conn:
+        admin_id = conn.execute(
+            select(db.sys.users.c.id).where(db.sys.users.c.email == "bench-admin@example.com")
+        ).scalar()
     if admin_id is None:
         admin_id = users.create_user("bench-admin@example.com", "Bench Admin", "bench-pass-1", roles=["admin"])
     opp = db.tables["opportunity"]
@@ -103,12 +106,12 @@ def main() -> None:
     columns = [c for c in opp.c if c.name != "description"]
 
     def repo_list():
-        repo.list(admin, "opportunity", filters=[("region", "eq", "east")], sort=["-amount"], page=3, page_size=50)
+        repo.list(admin, "opportunity", filters=[("region", "eq", "east_china")], sort=["-amount"], page=3, page_size=50)
 
     def core_list():
         query = (
             select(*columns)
-            .where(opp.c.region == "east", opp.c.archived_at.is_(None))
+            .where(opp.c.region == "east_china", opp.c.archived_at.is_(None))
             .order_by(opp.c.amount.desc(), opp.c.id.desc())
             .limit(51).offset(100)
         )
@@ -125,14 +128,14 @@ def main() -> None:
     def repo_create():
         n = next(counter)
         repo.create(admin, "opportunity", {"name": f"Bench {n}", "account": account_id, "amount": 1000,
-                                           "close_date": date.today().isoformat(), "region": "east"})
+                                           "close_date": date.today().isoformat(), "region": "east_china"})
 
     def core_create():
         n = next(counter)
         now = datetime.now(UTC)
         with db.engine.begin() as conn:
             conn.execute(insert(opp).values(name=f"Plain {n}", account=account_id, amount=Decimal(1000),
-                                            amount_currency="CNY", close_date=date.today(), region="east",
+                                            amount_currency="CNY", close_date=date.today(), region="east_china",
                                             owner_id=admin_id, created_by=admin_id, created_at=now,
                                             updated_at=now, row_version=1))
 

@@ -115,9 +115,11 @@ def drag(page, source, target):
     source.scroll_into_view_if_needed()
     box = source.bounding_box()
     goal = target.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 20)
+    # grab the card's footer: the title is a link (a click opens the record)
+    start_y = box["y"] + box["height"] - 14
+    page.mouse.move(box["x"] + box["width"] / 2, start_y)
     page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] / 2 + 10, box["y"] + 30, steps=4)
+    page.mouse.move(box["x"] + box["width"] / 2 + 10, start_y + 10, steps=4)
     x, y = goal["x"] + goal["width"] / 2, goal["y"] + min(goal["height"] / 2, 80)
     page.mouse.move(x, y, steps=12)
     page.mouse.move(x + 2, y + 4, steps=2)
