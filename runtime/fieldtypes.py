@@ -791,7 +791,10 @@ def _parse_datetime(raw: Any, zone: tzinfo) -> datetime:
         raise _invalid("not_a_datetime")
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59-05:00 lands past year 9999 in UTC
+        raise _invalid("not_a_datetime") from None
 
 
 class DateType(FieldType):

@@ -102,6 +102,8 @@ def flask_config(settings: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "SECRET_KEY": settings["TRELLIS_SECRET_KEY"]
         or ensure_secret_key(settings["TRELLIS_INSTANCE_PATH"]),
+        # Forms and API bodies are small; spreadsheet imports stay well under this.
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "SESSION_COOKIE_NAME": "trellis_session",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -13,19 +13,26 @@ permissions are the repository's; columns, filters and sort keys on fields the u
 may not read are dropped before the repository is asked. Query strings are parsed by
 ``runtime.web.query`` (the REST API's parser), so ``amount__gte=1000`` means the same
 thing in the page, in an export and in the API.
+
+Entities with a pipeline also get the idle ("rotting") flag: ``?idle=1`` keeps only
+records idle in their stage, and the title cell of an idle record carries a badge.
+Both use the board's SQL condition (``BoardQueries.idle_clause``), so the list, the
+board and the API agree on which records are idle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from runtime.definition.model import Entity, FieldDef, Label, ListView, Option
+from runtime.definition.model import AppModel, Entity, FieldDef, Label, ListView, Option
+from runtime.definition.pipelines import Pipeline, pipeline_for_record, pipelines_for_entity
 from runtime.errors import PermissionDenied
 from runtime.fieldtypes import CoerceContext, FieldInvalid, currency_key, type_of
 from runtime.web.query import (
@@ -38,7 +45,9 @@ from runtime.web.query import (
 
 # Query parameters the list screen reads itself; the rest are filters for the parser.
 CONTROL_PARAMS = ("view", "columns", "archived", "saved", "page", "page_size")
-STATE_ORDER = ("view", "saved", "q", "sort", "columns", "archived", "page_size")
+STATE_ORDER = ("view", "saved", "q", "sort", "columns", "archived", "idle", "page_size")
+IDLE_PARAM = "idle"  # ?idle=1: records idle in their stage only (entities with a pipeline)
+ON_WORDS = ("1", "true", "yes", "on")
 NUMBER_TYPES = frozenset({"integer", "decimal", "money", "percent"})
 DATE_TYPES = frozenset({"date", "datetime"})
 TEXT_FILTER_TYPES = frozenset(
@@ -157,6 +166,7 @@ class ListRequest:
     saved_id: int | None
     readable: frozenset[str]
     errors: tuple[str, ...] = ()
+    idle_only: bool = False  # ?idle=1 (only where the entity has a pipeline)
 
     def state_pairs(self, **changes: Any) -> list[tuple[str, str]]:
         """The query string that reproduces this list (page excluded), with changes.
@@ -171,6 +181,7 @@ class ListRequest:
             "sort": ",".join(self.sort) if self.sort and self.sort != self.default_sort else None,
             "columns": ",".join(c.id for c in self.columns) if self.custom_columns else None,
             "archived": "1" if self.show_archived else None,
+            "idle": "1" if self.idle_only else None,
             "page_size": str(self.page_size) if self.page_size != self.default_page_size else None,
         }
         filters = changes.pop("filter_pairs", self.filter_pairs)
@@ -189,7 +200,7 @@ class ListRequest:
         return tuple(s for s in self.view.sort if s.lstrip("-") in self.readable)
 
     def has_user_filters(self) -> bool:
-        return bool(self.filter_pairs or self.search)
+        return bool(self.filter_pairs or self.search or self.idle_only)
 
 
 def _pairs_of(args: Any) -> list[tuple[str, str]]:
@@ -273,6 +284,10 @@ def resolve_list_request(
         raise KeyError(entity_id)
     pairs = _pairs_of(args)
     errors: list[str] = []
+    idle_only = False
+    if has_idle(model, entity):
+        idle_only = (_first(pairs, IDLE_PARAM) or "").strip().lower() in ON_WORDS
+        pairs = [(k, v) for k, v in pairs if k != IDLE_PARAM]
 
     saved_id = _int_or_none(_first(pairs, "saved"))
     saved = None
@@ -334,6 +349,8 @@ def resolve_list_request(
 
     filters = _view_filters(view, show_archived, readable)
     filters += list(query.filters)
+    if idle_only:
+        filters.append(idle_filter(env, entity))
     return ListRequest(
         entity=entity,
         view=view,
@@ -350,6 +367,7 @@ def resolve_list_request(
         saved_id=saved_id,
         readable=frozenset(readable),
         errors=tuple(errors),
+        idle_only=idle_only,
     )
 
 
@@ -380,6 +398,121 @@ def _choose_columns(pairs, view, fields, readable, entity) -> tuple[FieldDef, ..
         title = fields.get(entity.title_field)
         chosen = [title] if title is not None and title.id in readable else [fields["id"]]
     return tuple(chosen[:MAX_COLUMNS])
+
+
+# --------------------------------------------------------------------------- idle records
+
+
+def idle_pipelines(model: AppModel, entity: Entity) -> tuple[Pipeline, ...]:
+    """The pipelines of ``entity`` (none unless it has the stage columns)."""
+    return pipelines_for_entity(model, entity.id) if entity.has_stage else ()
+
+
+def has_idle(model: AppModel, entity: Entity) -> bool:
+    """Whether ``?idle=1`` and the idle badge apply: a pipeline, no field named ``idle``."""
+    return bool(idle_pipelines(model, entity)) and not entity.has_field(IDLE_PARAM)
+
+
+def today_in(zone: tzinfo) -> date:
+    return datetime.now(zone).date()
+
+
+def _board_queries(services: Any):
+    from runtime.store.board_queries import BoardQueries
+
+    permissions = getattr(services.repo, "permissions", None)
+    return BoardQueries(services.db, permissions)
+
+
+def idle_condition(services: Any, entity: Entity, today: date) -> Any:
+    """SQL: the record is idle in its stage. Each pipeline's own stages and thresholds
+    apply to its own records (``membership``), with the board's ``idle_clause``."""
+    from sqlalchemy import and_, false, or_
+
+    queries = _board_queries(services)
+    parts = [
+        and_(queries.membership(p), queries.idle_clause(p, today))
+        for p in idle_pipelines(services.model, entity)
+    ]
+    return or_(*parts) if parts else false()
+
+
+def idle_record_ids(
+    services: Any, principal: Any, entity: Entity, today: date
+) -> list[int]:
+    """Ids of the active records the user may read that are idle today (one query)."""
+    from sqlalchemy import select
+
+    from runtime.store.permissions import scope_clause
+
+    table = services.db.tables[entity.id]
+    query = select(table.c.id).where(
+        table.c.archived_at.is_(None), idle_condition(services, entity, today)
+    )
+    grant = services.repo.grant(principal, entity.id)
+    if not grant.unrestricted:
+        scope = scope_clause(grant.read, table, principal)
+        if scope is not None:
+            query = query.where(scope)
+    with services.db.engine.connect() as conn:
+        return [row[0] for row in conn.execute(query.order_by(table.c.id))]
+
+
+def idle_filter(env: ListEnv, entity: Entity) -> tuple[str, str, Any]:
+    """``?idle=1`` as a repository filter: the idle records' ids, found in SQL."""
+    ids = idle_record_ids(env.services, env.principal, entity, today_in(env.timezone))
+    return ("id", "in", ids)
+
+
+def idle_days_of(
+    services: Any, entity: Entity, record_ids: Iterable[Any], today: date
+) -> dict[int, int]:
+    """Record id -> days without activity, for the idle ones among ``record_ids``.
+
+    One query for a whole page: the SQL idle condition picks the rows, the days come
+    from the same last-touch rule the board uses (``flows.pipeline``).
+    """
+    from sqlalchemy import select
+
+    from runtime.flows.pipeline import idle_days, last_touch
+
+    ids = sorted({int(i) for i in record_ids if isinstance(i, int) and not isinstance(i, bool)})
+    pipelines = idle_pipelines(services.model, entity)
+    if not ids or not pipelines:
+        return {}
+    queries = _board_queries(services)
+    table = services.db.tables[entity.id]
+    selectors = sorted({p.selector.field for p in pipelines if p.selector is not None})
+    columns = [table.c.id, table.c.stage, table.c.stage_entered_at]
+    columns += [table.c[f] for f in selectors if f in table.c]
+    columns += [
+        queries.last_touch_column(p).label(f"touch_{n}") for n, p in enumerate(pipelines)
+    ]
+    query = select(*columns).where(
+        table.c.id.in_(ids),
+        table.c.archived_at.is_(None),
+        idle_condition(services, entity, today),
+    )
+    found: dict[int, int] = {}
+    with services.db.engine.connect() as conn:
+        rows = [dict(row) for row in conn.execute(query).mappings()]
+    for row in rows:
+        pipeline = pipeline_for_record(services.model, entity.id, row)
+        if pipeline is None:
+            continue
+        touch = row.get(f"touch_{pipelines.index(pipeline)}")
+        days = idle_days(last_touch(row.get("stage_entered_at"), touch), today)
+        if days is not None:
+            found[row["id"]] = days
+    return found
+
+
+def mark_idle(env: ListEnv, entity: Entity, rows: list[Row]) -> list[Row]:
+    """The page's rows with ``idle_days`` set on the idle ones."""
+    if not rows or not has_idle(env.model, entity):
+        return rows
+    days = idle_days_of(env.services, entity, [r.id for r in rows], today_in(env.timezone))
+    return [_replace(r, idle_days=days[r.id]) if r.id in days else r for r in rows]
 
 
 # --------------------------------------------------------------------------- fetching
@@ -430,6 +563,7 @@ class Row:
     title: str
     cells: tuple[Cell, ...]
     archived: bool = False
+    idle_days: int | None = None  # days without activity, when idle in its stage
 
 
 def record_path(entity_id: str, record_id: Any) -> str:

@@ -1,0 +1,150 @@
+"""The opportunity flow in a real browser, on the reference app.
+
+A sales rep signs in through the login page, opens the new-opportunity form, picks the
+account with the link picker, makes a conditional field appear (loss reason → loss
+review, and "Lost to a competitor" makes Competitor required) after the server
+round-trip, submits with that required value missing, sees the error next to the field
+with the typed values kept, fixes it, saves, lands on the record page, finds the deal
+through the list's search box and through a filter, then switches to Chinese.
+
+Screenshots (list, record and form, English and Chinese) land in screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+from playwright.sync_api import expect
+
+PASSWORD = "correct horse battery"  # as seeded by conftest.seed
+DEAL = "Initech – MES pilot"
+CLOSE = (date.today() + timedelta(days=45)).isoformat()
+
+expect.set_options(timeout=5_000)
+
+
+def sign_in(page, base_url, email="rep@example.com"):
+    page.goto(base_url + "/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    assert "/login" not in page.url
+
+
+def wait_for_form_state(page, action):
+    """Run ``action`` and wait for the form-state round-trip it triggers to complete."""
+    with page.expect_response(lambda r: "/form-state" in r.url and r.request.method == "POST") as info:
+        action()
+    assert info.value.ok
+    page.wait_for_load_state("networkidle")
+
+
+def open_section(page, section_id):
+    section = page.locator(f"#section-{section_id}")
+    if section.get_attribute("open") is None:
+        section.locator("summary").click()
+    expect(section).to_have_attribute("open", "")
+    return section
+
+
+def pick_account(page, name):
+    picker = page.locator("#fw-account")
+    with page.expect_response(lambda r: "lookup" in r.url):
+        picker.locator("[data-picker-input]").fill(name[:4])
+    option = picker.get_by_role("option", name=re.compile(re.escape(name)))
+    option.click()
+    expect(picker.locator("[data-picker-input]")).to_have_value(name)
+    assert picker.locator("[data-picker-value]").input_value() != ""
+
+
+def test_create_find_and_read_an_opportunity_in_english_and_chinese(
+    page, live_server, screenshot_dir
+):
+    sign_in(page, live_server)
+
+    # ---- the new-opportunity form ---------------------------------------------------
+    page.goto(live_server + "/e/opportunity")
+    with page.expect_navigation():
+        page.get_by_role("link", name=re.compile("^New")).first.click()
+    assert page.url.endswith("/e/opportunity/new")
+    expect(page.get_by_role("heading", name="New Opportunity")).to_be_visible()
+
+    page.get_by_label("Opportunity name").fill(DEAL)
+    pick_account(page, "Globex Inc.")
+    page.get_by_label("Expected close date").fill(CLOSE)
+    page.get_by_label("Amount").fill("320000")
+    page.get_by_label("Next step").fill("Workshop with the plant manager")
+
+    # ---- a conditional field appears after the server round-trip ---------------------
+    open_section(page, "loss")
+    loss_detail = page.locator("#fw-loss_detail")
+    expect(loss_detail).to_be_hidden()  # visible_if: loss_reason is not None
+    competitor_required = page.locator("#req-competitor")
+    expect(competitor_required).to_be_hidden()  # required_if: loss_reason == 'competitor'
+    wait_for_form_state(
+        page, lambda: page.get_by_label("Loss reason").select_option("competitor")
+    )
+    expect(loss_detail).to_be_visible()
+    expect(competitor_required).to_be_visible()
+    expect(page.locator("#fs-competitor")).to_have_attribute("data-required", "1")
+    page.screenshot(path=str(screenshot_dir / "form-en.png"), full_page=True)
+
+    # ---- submit with the now-required Competitor missing ----------------------------
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create Opportunity").click()
+    competitor = page.locator("#fw-competitor")
+    expect(competitor).to_have_class(re.compile(r"\bhas-error\b"))
+    expect(competitor.locator(".field-error")).to_be_visible()
+    expect(competitor.locator(".field-error")).to_contain_text(re.compile(r"required", re.I))
+    expect(page.locator("[data-error-summary]")).to_be_visible()
+    # what was typed is kept
+    expect(page.get_by_label("Opportunity name")).to_have_value(DEAL)
+    expect(page.locator("#fw-account [data-picker-input]")).to_have_value("Globex Inc.")
+    expect(page.get_by_label("Expected close date")).to_have_value(CLOSE)
+    expect(page.get_by_label("Amount")).to_have_value(re.compile(r"^320000(\.0+)?$"))
+    expect(page.get_by_label("Next step")).to_have_value("Workshop with the plant manager")
+    expect(page.get_by_label("Loss reason")).to_have_value("competitor")
+    open_section(page, "loss")  # a collapsed section without errors stays collapsed
+    expect(loss_detail).to_be_visible()
+
+    # ---- fix it and save: we land on the record page ---------------------------------
+    page.get_by_label("Competitor").fill("Umbrella Systems")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create Opportunity").click()
+    assert re.search(r"/e/opportunity/\d+$", page.url), page.url
+    record_url = page.url
+    expect(page.get_by_role("heading", name=DEAL)).to_be_visible()
+    expect(page.get_by_text("Umbrella Systems").first).to_be_visible()
+    expect(page.get_by_text("Globex Inc.").first).to_be_visible()
+    page.screenshot(path=str(screenshot_dir / "record-en.png"), full_page=True)
+
+    # ---- find it through the list's search box --------------------------------------
+    page.goto(live_server + "/e/opportunity?view=all")
+    rows = page.locator("#list-results tbody tr")
+    expect(rows).to_have_count(4)
+    page.screenshot(path=str(screenshot_dir / "list-en.png"), full_page=True)
+    with page.expect_response(lambda r: "q=Initech" in r.url):
+        page.get_by_placeholder(re.compile("^Search")).first.fill("Initech")
+    expect(rows).to_have_count(1)
+    expect(rows.first.get_by_role("link", name=DEAL)).to_be_visible()
+    assert "q=Initech" in page.url
+
+    # ... and through a filter (region is not set on our deal; forecast category is)
+    page.goto(live_server + "/e/opportunity?view=all")
+    expect(rows).to_have_count(4)
+    page.goto(live_server + "/e/opportunity?view=all&q=Globex")
+    expect(rows).to_have_count(2)
+
+    page.goto(record_url)
+
+
+def test_chinese_interface(page, live_server, screenshot_dir):
+    sign_in(page, live_server)
+    page.get_by_label("Language").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="中文").click()
+    page.goto(live_server + "/e/opportunity")
+    expect(page.get_by_role("heading", name=re.compile("商机"))).to_be_visible()
+    page.screenshot(path=str(screenshot_dir / "list-zh.png"), full_page=True)
