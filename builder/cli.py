@@ -84,9 +84,10 @@ def init(app: str | None, database: str | None) -> None:
     """Create or upgrade the database for an app, keeping every existing value."""
     model, db, _repo, _users = _services(app, database)
     report = db.create_or_upgrade()
+    for action, names in report.items():
+        for name in names:
+            click.echo(f"  {action.replace('_', ' ')}: {name}")
     click.echo(f"database ready for app '{model.id}' version {model.version}")
-    for line in getattr(report, "lines", lambda: [])() if report is not None else []:
-        click.echo(f"  {line}")
 
 
 @main.command()

@@ -338,3 +338,24 @@ class UserService:
             stmt = stmt.where(t.c.user_id == user_id)
         with self.db.engine.begin() as conn:
             return conn.execute(stmt.values(revoked_at=st.utcnow())).rowcount == 1
+
+    # ------------------------------------------------------------------ lookups for the CLI
+
+    def count(self) -> int:
+        with self.db.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(st.users)).scalar_one())
+
+    def id_for_email(self, email: str) -> int | None:
+        wanted = (email or "").strip().lower()
+        with self.db.engine.connect() as conn:
+            return conn.execute(
+                select(st.users.c.id).where(func.lower(st.users.c.email) == wanted)
+            ).scalar()
+
+    def ensure_team(self, name: str) -> int:
+        """The id of the team called ``name``, created (without a manager) if missing."""
+        with self.db.engine.connect() as conn:
+            found = conn.execute(
+                select(st.teams.c.id).where(st.teams.c.name == name.strip())
+            ).scalar()
+        return found if found is not None else self.create_team(name)

@@ -49,6 +49,14 @@ from runtime.errors import (
 from runtime.fieldtypes import BIGINT_MAX, CoerceContext, FieldInvalid, type_of
 from runtime.web.auth import public
 from runtime.web.openapi import build_openapi, exposed_entities
+from runtime.web.list_view import (
+    IDLE_PARAM,
+    ON_WORDS,
+    has_idle,
+    idle_record_ids,
+    today_in,
+    zone_named,
+)
 from runtime.web.query import QueryError, parse_list_query, system_fields
 
 log = logging.getLogger("trellis.api")
@@ -325,19 +333,26 @@ def list_records(entity_id: str):
     principal = _principal()
     entity = _entity(entity_id)
     locale = _locale(principal)
+    # ?idle=1 (entities with a pipeline): records idle in their stage, as on the board.
+    idle = has_idle(_model(), entity)
     query = parse_list_query(
         entity,
         request.args,
         ctx=_coerce_context(locale),
         readable=_readable_fields(principal, entity),
+        ignore=(IDLE_PARAM,) if idle else (),
     )
+    filters = list(query.filters)
+    if idle and (request.args.get(IDLE_PARAM) or "").strip().lower() in ON_WORDS:
+        zone = zone_named(current_app.config.get("TRELLIS_TIMEZONE"))
+        filters.append(("id", "in", idle_record_ids(_services(), principal, entity, today_in(zone))))
     # Archived records are left out unless a filter on archived_at asks for them.
     asks_archived = any(name == "archived_at" for name, _op, _value in query.filters)
     page = _services().repo.list(
         principal,
         entity.id,
         archived=None if asks_archived else False,
-        filters=list(query.filters),
+        filters=filters,
         sort=list(query.sort),
         search=query.search,
         page=query.page,

@@ -785,27 +785,33 @@ class ListContext:
     can_create: bool
     new_url: str
     query_string: str
+    idle_supported: bool = False  # the entity has a pipeline: idle badge and filter
+    idle_url: str = ""  # this list with the idle filter toggled
 
     def as_json(self) -> dict[str, Any]:
         req = self.request
-        return {
+        rows = []
+        for row in self.rows:
+            item = {
+                "id": row.id,
+                "url": row.url,
+                "title": row.title,
+                "archived": row.archived,
+                "cells": {
+                    c.id: cell.text if cell.kind != "empty" else None
+                    for c, cell in zip(self.columns, row.cells, strict=True)
+                },
+            }
+            if self.idle_supported:
+                item["idle"] = row.idle_days is not None
+                item["idle_days"] = row.idle_days
+            rows.append(item)
+        data: dict[str, Any] = {
             "entity": self.entity.id,
             "view": req.view.id,
             "saved_view": req.saved_id,
             "columns": [{"id": c.id, "label": c.label, "sort": c.direction} for c in self.columns],
-            "rows": [
-                {
-                    "id": row.id,
-                    "url": row.url,
-                    "title": row.title,
-                    "archived": row.archived,
-                    "cells": {
-                        c.id: cell.text if cell.kind != "empty" else None
-                        for c, cell in zip(self.columns, row.cells, strict=True)
-                    },
-                }
-                for row in self.rows
-            ],
+            "rows": rows,
             "filters": [[f, op, _jsonable(v)] for f, op, v in req.user_filters],
             "search": req.search,
             "sort": list(req.sort),
@@ -816,6 +822,9 @@ class ListContext:
             "prev_url": self.prev_url,
             "errors": self.errors,
         }
+        if self.idle_supported:
+            data["idle"] = req.idle_only
+        return data
 
 
 def _jsonable(value: Any) -> Any:
@@ -875,6 +884,14 @@ def build_filters(
                 label=f.label.get(env.locale),
                 text=_chip_text(env, f, suffix, raw, gettext),
                 remove_url=url_of(base, req.state_pairs(filter_pairs=remaining)),
+            )
+        )
+    if req.idle_only:
+        chips.append(
+            Chip(
+                label="",
+                text=gettext("Idle only"),
+                remove_url=url_of(base, req.state_pairs(idle=None)),
             )
         )
     return controls, chips
@@ -996,7 +1013,7 @@ def build_list_context(
     """Resolve, fetch one page and present it, with every control the page needs."""
     req = resolve_list_request(env, entity_id, args, saved_views=saved_views)
     page = fetch_page(env, req)
-    rows = present_rows(env, req, list(page.rows))
+    rows = mark_idle(env, req.entity, present_rows(env, req, list(page.rows)))
     entity = req.entity
     locale = env.locale
     state = req.state_pairs()
@@ -1058,7 +1075,7 @@ def build_list_context(
         state=hidden,
         filters=controls,
         chips=chips,
-        clear_url=url_of(base_url, req.state_pairs(filter_pairs=[], q=None)),
+        clear_url=url_of(base_url, req.state_pairs(filter_pairs=[], q=None, idle=None)),
         errors=list(req.errors),
         search=req.search or "",
         show_archived=req.show_archived,
@@ -1068,6 +1085,8 @@ def build_list_context(
         can_create=can_create(env, entity_id),
         new_url=f"{base_url}/new",
         query_string=urlencode(state),
+        idle_supported=has_idle(env.model, entity),
+        idle_url=url_of(base_url, req.state_pairs(idle=None if req.idle_only else "1")),
     )
 
 
@@ -1085,6 +1104,9 @@ __all__ = [
     "can_create",
     "can_read",
     "fetch_page",
+    "has_idle",
+    "idle_days_of",
+    "idle_record_ids",
     "present_rows",
     "resolve_list_request",
     "zone_named",

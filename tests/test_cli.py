@@ -1,0 +1,108 @@
+"""The `trellis` command as an operator uses it: validate, init, demo, users, API keys."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from builder.cli import main
+from runtime.definition import load_app
+from runtime.store import Database
+
+REFERENCE_APP = Path(__file__).resolve().parent.parent / "app_definitions" / "opportunity"
+
+
+@pytest.fixture
+def run(db_url, monkeypatch):
+    monkeypatch.setenv("TRELLIS_DATABASE_URL", db_url)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_validate_accepts_the_reference_app():
+    result = CliRunner().invoke(main, ["validate", str(REFERENCE_APP)])
+    assert result.exit_code == 0, result.output
+    assert "ok" in result.output
+
+
+def test_validate_reports_each_problem_with_code_file_line_and_hint(tmp_path):
+    app = tmp_path / "shop"
+    shutil.copytree(REFERENCE_APP, app)
+    entity = app / "entities" / "product.yaml"
+    text = entity.read_text(encoding="utf-8")
+    entity.write_text(text.replace("type: money", "type: monney", 1), encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(app)])
+    assert result.exit_code == 1
+    line = next(ln for ln in result.output.splitlines() if "monney" in ln)
+    assert line.startswith("TRL-E012 shop/entities/product.yaml:")
+    assert "did you mean 'money'" in line
+
+
+def test_validate_a_missing_folder_is_an_error_not_a_traceback(tmp_path):
+    result = CliRunner().invoke(main, ["validate", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "TRL-E008" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_init_then_user_and_api_key(run):
+    assert run("init").exit_code == 0
+    created = run("user", "create", "ops@example.com", "--role", "sales_rep", "--team", "Ops",
+                  "--password", "a-long-password")
+    assert created.exit_code == 0, created.output
+    key = run("apikey", "create", "ops@example.com")
+    assert key.exit_code == 0
+    assert key.output.strip().startswith("trl_")
+    unknown = run("apikey", "create", "ghost@example.com")
+    assert unknown.exit_code == 2
+    assert "no user with e-mail ghost@example.com" in unknown.output
+
+
+def test_user_create_refuses_an_unknown_role_with_a_message(run):
+    run("init")
+    result = run("user", "create", "x@example.com", "--role", "wizard", "--password", "long-password-1")
+    assert result.exit_code == 2
+    assert "roles:" in result.output and "wizard" in result.output
+
+
+def test_init_after_adding_a_field_keeps_every_value(run, db_url, tmp_path):
+    app = tmp_path / "opportunity"
+    shutil.copytree(REFERENCE_APP, app)
+    assert run("init", "--app", str(app)).exit_code == 0
+    result = run("demo", "--app", str(app), "--scale", "0.01")
+    assert result.exit_code == 0, result.output
+    before_db = Database(db_url, load_app(app))
+    table = before_db.tables["account"]
+    with before_db.engine.connect() as conn:
+        before = [tuple(r) for r in conn.execute(select(table).order_by(table.c.id))]
+    before_db.dispose()
+    assert before
+
+    entity = app / "entities" / "account.yaml"
+    entity.write_text(
+        entity.read_text(encoding="utf-8").replace(
+            "fields:\n",
+            "fields:\n  - id: loyalty_tier\n    type: select\n    options: [{id: gold, label: Gold}]\n",
+            1,
+        ),
+        encoding="utf-8",
+    )
+    upgraded = run("init", "--app", str(app))
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "loyalty_tier" in upgraded.output
+
+    after_db = Database(db_url, load_app(app))
+    table = after_db.tables["account"]
+    with after_db.engine.connect() as conn:
+        rows = conn.execute(select(table).order_by(table.c.id)).mappings().all()
+    after_db.dispose()
+    assert [tuple(v for k, v in r.items() if k != "loyalty_tier") for r in rows] == before
+    assert all(r["loyalty_tier"] is None for r in rows)
