@@ -8,6 +8,7 @@ import functools
 import inspect
 import operator as op
 import re
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -626,24 +627,51 @@ def _read(holder: Any, attr: str) -> Any:
     return getattr(holder, attr, None)
 
 
+# How often (in nodes) an evaluation reads the clock for its time budget.
+_CLOCK_EVERY = 32
+# Results simpleeval's disallowed-items check passes straight through.
+_PRIMITIVE = frozenset({int, float, str, bool, type(None), bytes, complex})
+# One reusable evaluator per thread (``free``), replaced while one is busy.
+_EVALUATORS = threading.local()
+
+
 class _Evaluator(SimpleEval):
     """simpleeval's walker with a step and time budget and the Trellis name rules."""
 
-    def __init__(self, scope: dict[str, Any], old: Any, user: Any, steps: int, seconds: float):
-        super().__init__(operators=_OPERATORS, functions=FUNCTIONS, names=scope)
+    def __init__(self) -> None:
+        super().__init__(operators=_OPERATORS, functions=FUNCTIONS, names={})
         self.nodes[ast.List] = lambda node: [self._eval(e) for e in node.elts]
         self.nodes[ast.Tuple] = lambda node: tuple(self._eval(e) for e in node.elts)
+        self.busy = False
+        self.reset({}, None, None, 0, 0.0)
+
+    def reset(self, scope: dict[str, Any], old: Any, user: Any, steps: int, seconds: float) -> None:
+        """Prepare for one evaluation (evaluators are reused: building one is costly)."""
+        self.names = scope
         self._old, self._user = old, user
         self._steps_left = steps
+        self._clock_at = steps  # the first node reads the clock
         self._deadline = perf_counter() + seconds
 
     def _eval(self, node: ast.AST) -> Any:
-        self._steps_left -= 1
-        if self._steps_left < 0:
-            raise ExpressionError("too many steps", "simplify the expression")
-        if perf_counter() > self._deadline:
-            raise ExpressionError("took too long", "simplify the expression")
-        return super()._eval(node)
+        left = self._steps_left - 1
+        self._steps_left = left
+        if left < self._clock_at:
+            # The step budget is exact; the clock is read on the first node and then
+            # every _CLOCK_EVERY nodes (reading it on every node cost more than the walk).
+            if left < 0:
+                raise ExpressionError("too many steps", "simplify the expression")
+            if perf_counter() > self._deadline:
+                raise ExpressionError("took too long", "simplify the expression")
+            self._clock_at = left - _CLOCK_EVERY if left > _CLOCK_EVERY else 0
+        try:
+            handler = self.nodes[type(node)]
+        except KeyError:
+            return super()._eval(node)  # simpleeval's refusal
+        result = handler(node)
+        if type(result) not in _PRIMITIVE:
+            self._check_disallowed_items(result)
+        return result
 
     def _eval_name(self, node: ast.Name) -> Any:
         return self.names[node.id]
@@ -741,8 +769,15 @@ class CompiledExpression:
     ) -> Any:
         """The expression's value for one record; raises ExpressionError on any failure."""
         scope = dict(CONSTANTS)
-        scope.update((name, values.get(name)) for name in self.names)
-        evaluator = _Evaluator(scope, old, user, max_steps, time_budget)
+        get = values.get
+        for name in self.names:
+            scope[name] = get(name)
+        evaluator = getattr(_EVALUATORS, "free", None)
+        if evaluator is None or evaluator.busy:  # first use in this thread, or re-entered
+            evaluator = _Evaluator()
+            _EVALUATORS.free = evaluator
+        evaluator.reset(scope, old, user, max_steps, time_budget)
+        evaluator.busy = True
         token = _CLOCK.set(clock) if clock else None
         try:
             return evaluator._eval(self.tree)
@@ -751,6 +786,8 @@ class CompiledExpression:
         except _RUNTIME_ERRORS as exc:
             raise self._failure(_describe(exc)) from exc
         finally:
+            evaluator.busy = False
+            evaluator.names, evaluator._old, evaluator._user = {}, None, None  # hold nothing
             if token is not None:
                 _CLOCK.reset(token)
 

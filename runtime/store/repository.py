@@ -25,6 +25,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -158,6 +159,11 @@ class Repository:
 
     def grant(self, user: Principal, entity_id: str) -> Grant:
         return self.permissions.grant(user, entity_id)
+
+    def _statement(self, *key: Any, build: Any) -> Any:
+        """A statement built once per Database: plain bound parameters, so SQLAlchemy's
+        compiled cache hits and nothing is rebuilt per write."""
+        return self.db.memo(("statement", *key), build)
 
     def _context(self, user: Principal) -> CoerceContext:
         return CoerceContext(
@@ -607,9 +613,11 @@ class Repository:
             row["stage"] = values.get("stage")
             row["stage_entered_at"] = now if values.get("stage") is not None else None
         try:
-            record_id = conn.execute(
-                plan.table.insert().returning(plan.table.c.id), row
-            ).scalar_one()
+            stmt = self._statement(
+                "insert", plan.entity.id,
+                build=lambda: plan.table.insert().returning(plan.table.c.id),
+            )  # fmt: skip
+            record_id = conn.execute(stmt, row).scalar_one()
         except IntegrityError as exc:
             raise self._integrity_error(exc) from None
         record = {
@@ -636,10 +644,22 @@ class Repository:
             history.write_stage_change(
                 conn, plan.entity.id, record_id, None, record["stage"],
                 user_id=user.actor_id, at=now, entered_at=None,
+                extra=self._stage_history_extra(plan, None, record),
             )  # fmt: skip
         for hook in self.hooks:
             hook.after_write(conn, user, plan.entity, None, record)
         return record
+
+    def _stage_history_extra(
+        self, plan: EntityPlan, current: Mapping[str, Any] | None, record: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Columns hooks add to the stage-history row (one INSERT, not INSERT + UPDATE)."""
+        extra: dict[str, Any] = {}
+        for hook in self.hooks:
+            columns = getattr(hook, "stage_history_values", None)
+            if columns is not None:
+                extra.update(columns(plan.entity, current, record) or {})
+        return extra or None
 
     def _next_number(
         self, conn: Connection, plan: EntityPlan, field: FieldDef, now: datetime
@@ -725,12 +745,17 @@ class Repository:
             if "stage" in changes:
                 row["stage_entered_at"] = now
             table = plan.table
+            stmt = self._statement(
+                "update", plan.entity.id,
+                build=lambda: table.update().where(
+                    table.c.id == bindparam("_record_id"),
+                    table.c.row_version == bindparam("_seen_version"),
+                ),
+            )  # fmt: skip
+            row["_record_id"] = record_id
+            row["_seen_version"] = current["row_version"]
             try:
-                done = conn.execute(
-                    table.update()
-                    .where(table.c.id == record_id, table.c.row_version == current["row_version"])
-                    .values(row)
-                ).rowcount
+                done = conn.execute(stmt, row).rowcount
             except IntegrityError as exc:
                 raise self._integrity_error(exc) from None
             if done != 1:
@@ -748,12 +773,17 @@ class Repository:
                 conn, entity_id, record_id, tracked,
                 user_id=user.actor_id, at=now, row_version=new_version,
             )  # fmt: skip
+            saved = self._saved(conn, user, plan, item, current, changes, now, new_version)
+            import os
+            if os.environ.get("TRELLIS_CHECK_SAVED"):
+                again = self._reload(conn, plan, record_id, user)
+                assert repr(again) == repr(saved), (again, saved)
             if "stage" in changes:
                 history.write_stage_change(
                     conn, entity_id, record_id, *changes["stage"],
                     user_id=user.actor_id, at=now, entered_at=current.get("stage_entered_at"),
+                    extra=self._stage_history_extra(plan, current, saved),
                 )  # fmt: skip
-            saved = self._reload(conn, plan, record_id, user)
             for hook in self.hooks:
                 hook.after_write(conn, user, plan.entity, current, saved)
         result = self._present(plan, grant, saved, user)
@@ -765,6 +795,37 @@ class Repository:
             )  # fmt: skip
         self._publish(events)
         return result
+
+    def _saved(
+        self,
+        conn: Connection,
+        user: Principal,
+        plan: EntityPlan,
+        item: _Prepared,
+        current: Mapping[str, Any],
+        changes: Mapping[str, Any],
+        now: datetime,
+        new_version: int,
+    ) -> dict[str, Any]:
+        """The record as just written, built from what was loaded and written (what
+        ``_reload`` would read back: coercion already gives the stored, canonical values)."""
+        view = plan.read_view(_FULL)
+        saved = {key: item.values.get(key) for key in view.keys}
+        saved["updated_at"] = now
+        saved["row_version"] = new_version
+        if "stage" in changes:
+            saved["stage_entered_at"] = now
+        missing = []
+        for field_id in view.children:
+            if field_id in current and field_id not in changes:
+                saved[field_id] = current[field_id]
+            else:
+                missing.append(field_id)
+        if missing:
+            self._attach_children(conn, plan, [saved], missing)
+        if view.virtual:
+            self._compute_formulas(view.virtual, saved, user)
+        return saved
 
     def _tracked(self, plan: EntityPlan, key: str) -> bool:
         field = plan.field_of_key(key)

@@ -48,7 +48,6 @@ from runtime.errors import (
 )
 from runtime.fieldtypes import BIGINT_MAX, CoerceContext, FieldInvalid, type_of
 from runtime.web.auth import public
-from runtime.web.openapi import build_openapi, exposed_entities
 from runtime.web.list_view import (
     IDLE_PARAM,
     ON_WORDS,
@@ -57,6 +56,7 @@ from runtime.web.list_view import (
     today_in,
     zone_named,
 )
+from runtime.web.openapi import build_openapi, exposed_entities
 from runtime.web.query import QueryError, parse_list_query, system_fields
 
 log = logging.getLogger("trellis.api")
@@ -223,7 +223,9 @@ def _json_object() -> dict[str, Any]:
     try:
         data = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ApiError(400, "malformed_json", f"The body is not valid JSON: {_short(exc)}") from None
+        raise ApiError(
+            400, "malformed_json", f"The body is not valid JSON: {_short(exc)}"
+        ) from None
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "The body must be a JSON object.")
     problems = _unsafe_values(data)
@@ -280,7 +282,9 @@ def _if_match() -> int | None:
         return None
     text = header.strip()
     if text == "*":
-        raise ApiError(428, "precondition_required", 'If-Match must name a version: "<row_version>".')
+        raise ApiError(
+            428, "precondition_required", 'If-Match must name a version: "<row_version>".'
+        )
     if text.startswith("W/"):
         text = text[2:]
     text = text.strip('"')
@@ -345,7 +349,9 @@ def list_records(entity_id: str):
     filters = list(query.filters)
     if idle and (request.args.get(IDLE_PARAM) or "").strip().lower() in ON_WORDS:
         zone = zone_named(current_app.config.get("TRELLIS_TIMEZONE"))
-        filters.append(("id", "in", idle_record_ids(_services(), principal, entity, today_in(zone))))
+        filters.append(
+            ("id", "in", idle_record_ids(_services(), principal, entity, today_in(zone)))
+        )
     # Archived records are left out unless a filter on archived_at asks for them.
     asks_archived = any(name == "archived_at" for name, _op, _value in query.filters)
     page = _services().repo.list(
@@ -455,7 +461,9 @@ def _permission_denied(exc: PermissionDenied):
     extra: dict[str, Any] = {}
     refused = getattr(exc, "fields", None)
     if refused:
-        text = FieldMessage("no_write_permission").text(_locale(getattr(current_user, "principal", None)))
+        text = FieldMessage("no_write_permission").text(
+            _locale(getattr(current_user, "principal", None))
+        )
         extra["fields"] = {field_id: [text] for field_id in refused}
     return json_response(error_body(exc.code, message, **extra), 403)
 

@@ -437,9 +437,7 @@ def idle_condition(services: Any, entity: Entity, today: date) -> Any:
     return or_(*parts) if parts else false()
 
 
-def idle_record_ids(
-    services: Any, principal: Any, entity: Entity, today: date
-) -> list[int]:
+def idle_record_ids(services: Any, principal: Any, entity: Entity, today: date) -> list[int]:
     """Ids of the active records the user may read that are idle today (one query)."""
     from sqlalchemy import select
 
@@ -485,9 +483,7 @@ def idle_days_of(
     selectors = sorted({p.selector.field for p in pipelines if p.selector is not None})
     columns = [table.c.id, table.c.stage, table.c.stage_entered_at]
     columns += [table.c[f] for f in selectors if f in table.c]
-    columns += [
-        queries.last_touch_column(p).label(f"touch_{n}") for n, p in enumerate(pipelines)
-    ]
+    columns += [queries.last_touch_column(p).label(f"touch_{n}") for n, p in enumerate(pipelines)]
     query = select(*columns).where(
         table.c.id.in_(ids),
         table.c.archived_at.is_(None),

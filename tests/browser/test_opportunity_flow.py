@@ -38,7 +38,17 @@ def wait_for_form_state(page, action):
     with page.expect_response(lambda r: "/form-state" in r.url and r.request.method == "POST") as info:
         action()
     assert info.value.ok
-    page.wait_for_load_state("networkidle")
+
+
+def snap(page, path):
+    """A whole-page screenshot without sticky bars drawn mid-page: grow the viewport to
+    the document's height, shoot, restore."""
+    size = page.viewport_size
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(height, size["height"])})
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
 
 
 def open_section(page, section_id):
@@ -90,7 +100,7 @@ def test_create_find_and_read_an_opportunity_in_english_and_chinese(
     expect(loss_detail).to_be_visible()
     expect(competitor_required).to_be_visible()
     expect(page.locator("#fs-competitor")).to_have_attribute("data-required", "1")
-    page.screenshot(path=str(screenshot_dir / "form-en.png"), full_page=True)
+    snap(page, screenshot_dir / "form-en.png")
 
     # ---- submit with the now-required Competitor missing ----------------------------
     with page.expect_navigation():
@@ -119,13 +129,13 @@ def test_create_find_and_read_an_opportunity_in_english_and_chinese(
     expect(page.get_by_role("heading", name=DEAL)).to_be_visible()
     expect(page.get_by_text("Umbrella Systems").first).to_be_visible()
     expect(page.get_by_text("Globex Inc.").first).to_be_visible()
-    page.screenshot(path=str(screenshot_dir / "record-en.png"), full_page=True)
+    snap(page, screenshot_dir / "record-en.png")
 
     # ---- find it through the list's search box --------------------------------------
     page.goto(live_server + "/e/opportunity?view=all")
     rows = page.locator("#list-results tbody tr")
     expect(rows).to_have_count(4)
-    page.screenshot(path=str(screenshot_dir / "list-en.png"), full_page=True)
+    snap(page, screenshot_dir / "list-en.png")
     with page.expect_response(lambda r: "q=Initech" in r.url):
         page.locator("#list-q").fill("Initech")
     expect(rows).to_have_count(1)
@@ -156,13 +166,13 @@ def test_create_find_and_read_an_opportunity_in_english_and_chinese(
     expect(page.locator("#list-results thead")).to_contain_text("商机名称")
     expect(page.locator("#list-results thead")).to_contain_text("金额")
     expect(rows).to_have_count(4)
-    page.screenshot(path=str(screenshot_dir / "list-zh.png"), full_page=True)
+    snap(page, screenshot_dir / "list-zh.png")
 
     page.goto(record_url)
     expect(page.get_by_role("heading", name=DEAL)).to_be_visible()
     expect(page.get_by_text("预计成交日期").first).to_be_visible()
     expect(page.get_by_text("竞争对手").first).to_be_visible()
-    page.screenshot(path=str(screenshot_dir / "record-zh.png"), full_page=True)
+    snap(page, screenshot_dir / "record-zh.png")
 
     page.goto(live_server + "/e/opportunity/new")
     expect(page.get_by_role("heading", name="新建商机")).to_be_visible()
@@ -171,4 +181,4 @@ def test_create_find_and_read_an_opportunity_in_english_and_chinese(
     wait_for_form_state(page, lambda: page.get_by_label("丢单原因").select_option("competitor"))
     expect(page.locator("#fw-loss_detail")).to_be_visible()
     expect(page.locator("#req-competitor")).to_be_visible()
-    page.screenshot(path=str(screenshot_dir / "form-zh.png"), full_page=True)
+    snap(page, screenshot_dir / "form-zh.png")
