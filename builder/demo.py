@@ -1709,7 +1709,7 @@ class _Demo:
         self.write_stage_history(opportunities)
         from builder.demo_pipeline import add_stage_histories  # reopened deals, snapshots
 
-        add_stage_histories(self, opportunities)
+        add_stage_histories(self, opportunities, activities)  # + idle-aware activity dates
         for entity, field_id, plans in (
             ("opportunity", "number", opportunities),
             ("lead", "number", leads),

@@ -5,13 +5,18 @@ deals with the stage they were lost at, some reopened), written to sys_stage_his
 ``add_stage_histories(demo, opportunities)`` is called by ``builder.demo`` after the
 opportunities exist (they carry ``meta["state"]``: an open stage key, "won" or "lost").
 It writes with plain SQL, like the demo's other fix-ups: these are past events.
+
+Given the demo's activities too, it makes the idle ("rotting") flag tell a true story:
+most open deals had a completed activity within their stage's ``idle_days``, about
+``IDLE_SHARE`` of them genuinely went quiet (nothing since well before the threshold).
 """
 
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam
@@ -23,6 +28,7 @@ SEED = 4242
 OPEN_KEYS = ("qualification", "discovery", "solutioning", "quotation", "negotiation")
 REOPEN_SHARE = 0.06  # of closed deals: lost (or won), reopened, then closed again or still open
 BACKSTEP_SHARE = 0.12  # of deals that went back one stage for a while
+IDLE_SHARE = 0.15  # of open deals with an idle threshold: nothing done for longer than it
 
 
 def _open_index(pipeline: Pipeline, meta: dict[str, Any]) -> int:
@@ -96,8 +102,11 @@ def plan_history(
     return list(zip(path, times, strict=True)), end
 
 
-def add_stage_histories(demo: Any, opportunities: Sequence[Any]) -> int:
-    """Set stage columns and write the stage history of every demo opportunity."""
+def add_stage_histories(
+    demo: Any, opportunities: Sequence[Any], activities: list[Any] | None = None
+) -> int:
+    """Set stage columns and write the stage history of every demo opportunity; with
+    ``activities`` (inserted plans), also line their dates up with the idle story."""
     db, model = demo.db, demo.model
     entity = model.entities.get("opportunity")
     table = db.tables.get("opportunity")
@@ -107,6 +116,7 @@ def add_stage_histories(demo: Any, opportunities: Sequence[Any]) -> int:
     now = datetime.now(UTC)
     updates: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
+    finals: list[tuple[Any, Stage, datetime]] = []
     for opp in opportunities:
         if opp.id is None:
             continue
@@ -136,6 +146,7 @@ def add_stage_histories(demo: Any, opportunities: Sequence[Any]) -> int:
             )
             previous = (stage, at)
         final, entered = steps[-1]
+        finals.append((opp, final, entered))
         row = {"_id": opp.id, "stage": final.id, "stage_entered_at": entered}
         fields = pipeline.fields
         if fields.probability and final.probability is not None:
@@ -166,7 +177,88 @@ def add_stage_histories(demo: Any, opportunities: Sequence[Any]) -> int:
             conn.execute(stmt, updates[start : start + 1000])
         for start in range(0, len(history), 2000):
             stage_history.write_stage_history(conn, history[start : start + 2000])
+    if activities is not None:
+        today = getattr(demo, "today", None) or now.date()
+        freshen_activities(demo, finals, activities, today, random.Random(SEED + 1))
     return len(history)
+
+
+def _day(value: Any) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def freshen_activities(
+    demo: Any,
+    finals: Sequence[tuple[Any, Stage, datetime]],
+    activities: list[Any],
+    today: date,
+    rng: random.Random,
+) -> None:
+    """Open deals: most get a completed activity inside their stage's idle window (their
+    latest completed one moves there, else a planned one is done, else one is added);
+    ``IDLE_SHARE`` of them, picked among those that entered their stage before the
+    window, have every completed activity moved before it, so they are truly idle."""
+    by_opp: dict[int, list[Any]] = defaultdict(list)
+    for act in activities:
+        opp = act.meta.get("links", {}).get("opportunity")
+        if opp is not None and act.id is not None:
+            by_opp[id(opp)].append(act)
+    watched = [
+        (opp, stage, entered)
+        for opp, stage, entered in finals
+        if stage.is_open and stage.idle_days is not None
+    ]
+    cutoffs = {id(opp): today - timedelta(days=stage.idle_days + 1) for opp, stage, _ in watched}
+    pool = [w for w in watched if _day(w[2]) <= cutoffs[id(w[0])]]
+    share = min(1.0, IDLE_SHARE * len(watched) / len(pool)) if pool else 0.0
+    idle = {id(opp) for opp, _stage, _entered in pool if rng.random() < share}
+    changed: list[Any] = []
+    added: list[Any] = []
+    for opp, stage, _entered in watched:
+        cutoff = cutoffs[id(opp)]
+        created = _day(opp.created)
+        acts = by_opp.get(id(opp), [])
+        done = [a for a in acts if a.values.get("completed") and a.values["activity_date"] <= today]
+        if id(opp) in idle:
+            for act in done:
+                if act.values["activity_date"] > cutoff:
+                    day = max(created, cutoff - timedelta(days=rng.randint(0, 30)))
+                    changed.append(_redate(act, min(day, cutoff), completed=True))
+            continue
+        if any(a.values["activity_date"] > cutoff for a in done):
+            continue
+        span = max(0, min(stage.idle_days, (today - created).days))
+        day = today - timedelta(days=rng.randint(0, span))
+        planned = [a for a in acts if not a.values.get("completed")]
+        if done:
+            latest = max(done, key=lambda a: (a.values["activity_date"], a.id))
+            changed.append(_redate(latest, day, completed=True))
+        elif planned:
+            changed.append(_redate(planned[0], day, completed=True))
+        else:
+            account = opp.meta["account"]
+            contacts = account.meta.get("contacts") or [None]
+            links = {"opportunity": opp, "account": account, "contact": rng.choice(contacts)}
+            kind = rng.choice(("call", "call", "email", "meeting", "visit"))
+            plan = demo._activity(kind, day, False, opp.meta.get("chinese", True), opp.owner, links)
+            for key, target in links.items():
+                plan.values[key] = target.id if target is not None else None
+            added.append(plan)
+    if changed:
+        demo.fix("activity", changed)
+    if added:
+        demo.insert("activity", added)
+        activities.extend(added)
+
+
+def _redate(act: Any, day: date, *, completed: bool) -> Any:
+    """Move an inserted activity plan to ``day`` (the SQL fix-up writes it)."""
+    act.values["activity_date"] = day
+    act.values["completed"] = completed
+    at = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
+    act.created, act.updated = at, at
+    act.fixups.update(activity_date=day, completed=completed)
+    return act
 
 
 __all__ = ["add_stage_histories", "plan_history"]

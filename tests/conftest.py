@@ -12,6 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_APP = ROOT / "app_definitions" / "opportunity"
 POSTGRES_URL = os.environ.get("TRELLIS_TEST_POSTGRES_URL", "")
+# scrypt costs ~0.25 s per hash; tests create and sign in many users.
+os.environ.setdefault("TRELLIS_PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000")
 
 
 def _psycopg_url(url: str) -> str:

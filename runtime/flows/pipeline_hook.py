@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from runtime.definition.model import AppModel, Entity
@@ -48,30 +47,25 @@ class PipelineHook:
             if key != STAGE_ENTERED_AT:  # the repository stamps it with the write's time
                 write.set(key, value)
 
-    def after_write(
+    def stage_history_values(
         self,
-        conn: Connection,
-        user: Principal,
         entity: Entity,
         current: Mapping[str, Any] | None,
         record: Mapping[str, Any],
-    ) -> None:
+    ) -> dict[str, Any] | None:
+        """The pipeline columns of the stage-history row the repository inserts for this
+        write (pipeline, and the amount / close date / probability snapshot), so the row
+        is written once, complete, instead of inserted and then updated."""
         if entity.id not in self.entities:
-            return
+            return None
         before = (current or {}).get(STAGE)
         if record.get(STAGE) is None or (current is not None and record.get(STAGE) == before):
-            return
+            return None
         pipeline = pipeline_for_record(self.model, entity.id, record)
         if pipeline is None:
-            return
+            return None
         snapshot = current if current is not None else record  # values when it left from_stage
         fields = pipeline.fields
-        table = stage_history.table
-        latest = (
-            select(func.max(table.c.id))
-            .where(table.c.entity == entity.id, table.c.record_id == record["id"])
-            .scalar_subquery()
-        )
         row = stage_history.history_row(
             entity=entity.id,
             record_id=record["id"],
@@ -85,8 +79,18 @@ class PipelineHook:
             close_date=snapshot.get(fields.close_date) if fields.close_date else None,
             probability=snapshot.get(fields.probability) if fields.probability else None,
         )
-        extra = {k: row[k] for k in ("pipeline", "amount", "close_date", "probability")}
-        conn.execute(table.update().where(table.c.id == latest).values(**extra))
+        return {k: row[k] for k in ("pipeline", "amount", "close_date", "probability")}
+
+    def after_write(
+        self,
+        conn: Connection,
+        user: Principal,
+        entity: Entity,
+        current: Mapping[str, Any] | None,
+        record: Mapping[str, Any],
+    ) -> None:
+        """Nothing left to do: the stage-history row got its pipeline columns at insert
+        (``stage_history_values``, which the repository asks every hook for)."""
 
 
 def write_hooks(model: AppModel) -> list[PipelineHook]:

@@ -13,6 +13,17 @@ from sqlalchemy.engine import Connection
 
 from . import system_tables as st
 
+_STATEMENTS: dict[str, Any] = {}
+
+
+def _insert(table: Any) -> Any:
+    """One INSERT statement per system table, built once (SQLAlchemy then reuses its
+    compiled form on every write instead of building and hashing a new statement)."""
+    stmt = _STATEMENTS.get(table.name)
+    if stmt is None:
+        stmt = _STATEMENTS.setdefault(table.name, table.insert())
+    return stmt
+
 
 def json_value(value: Any) -> Any:
     """A JSON-safe copy: Decimal as text (exact), dates as ISO 8601."""
@@ -48,7 +59,7 @@ def write_field_changes(
         return
     change_id = change_id or new_change_id()
     conn.execute(
-        st.field_history.insert(),
+        _insert(st.field_history),
         [
             {
                 "entity": entity,
@@ -77,7 +88,7 @@ def write_audit(
     data: Any = None,
 ) -> None:
     conn.execute(
-        st.audit.insert(),
+        _insert(st.audit),
         {
             "entity": entity,
             "record_id": record_id,
@@ -99,20 +110,22 @@ def write_stage_change(
     user_id: int | None,
     at: datetime,
     entered_at: datetime | None,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
+    """``extra``: further columns of the row (the pipeline hook's snapshot columns)."""
     seconds = int((at - entered_at).total_seconds()) if entered_at and from_stage else None
-    conn.execute(
-        st.stage_history.insert(),
-        {
-            "entity": entity,
-            "record_id": record_id,
-            "from_stage": from_stage,
-            "to_stage": to_stage,
-            "changed_by": user_id,
-            "changed_at": at,
-            "seconds_in_from_stage": seconds,
-        },
-    )
+    row = {
+        "entity": entity,
+        "record_id": record_id,
+        "from_stage": from_stage,
+        "to_stage": to_stage,
+        "changed_by": user_id,
+        "changed_at": at,
+        "seconds_in_from_stage": seconds,
+    }
+    if extra:
+        row.update(extra)
+    conn.execute(_insert(st.stage_history), row)
 
 
 def read_field_history(

@@ -124,6 +124,7 @@ class _Prepared:
     written: set[str]  # record keys the caller wrote (after coercion)
     children: dict[str, list[dict[str, Any]]]  # child tables the caller wrote
     errors: Errors
+    set_by_hooks: frozenset[str] = frozenset()  # written keys hooks set (not coerced)
 
 
 class Repository:
@@ -777,7 +778,8 @@ class Repository:
             import os
             if os.environ.get("TRELLIS_CHECK_SAVED"):
                 again = self._reload(conn, plan, record_id, user)
-                assert repr(again) == repr(saved), (again, saved)
+                norm = lambda r: repr(r).replace("zoneinfo.ZoneInfo(key='Etc/UTC')", "datetime.timezone.utc")  # noqa
+                assert norm(again) == norm(saved), (again, saved)
             if "stage" in changes:
                 history.write_stage_change(
                     conn, entity_id, record_id, *changes["stage"],
@@ -811,6 +813,18 @@ class Repository:
         ``_reload`` would read back: coercion already gives the stored, canonical values)."""
         view = plan.read_view(_FULL)
         saved = {key: item.values.get(key) for key in view.keys}
+        if item.set_by_hooks:
+            # Hooks set plain values (a stage's probability as 25): store them as the
+            # column reads them back (Decimal("25.00")), as the field type coerces them.
+            ctx = self._context(user)
+            for key in item.set_by_hooks:
+                field = plan.field_of_key(key)
+                if field is None or key != field.id or saved.get(key) is None:
+                    continue
+                try:
+                    saved[key] = type_of(field).coerce(field, saved[key], ctx)
+                except FieldInvalid:
+                    return self._reload(conn, plan, item.values["id"], user)
         saved["updated_at"] = now
         saved["row_version"] = new_version
         if "stage" in changes:
@@ -856,13 +870,23 @@ class Repository:
         view = plan.read_view(_FULL)
         read = self._scope(plan, grant, "read", user)
         allowed = self._scope(plan, grant, action, user)
-        may = literal(True) if allowed is None else allowed
-        query = select(*view.columns, may.label("_may")).where(table.c.id == record_id)
-        if read is not None:
-            query = query.where(read)
-        if self.db.is_postgres:
-            query = query.with_for_update(of=table)
-        result = conn.execute(query)
+
+        def build(read: Any, allowed: Any) -> Any:
+            may = literal(True) if allowed is None else allowed
+            query = select(*view.columns, may.label("_may")).where(
+                table.c.id == bindparam("_record_id")
+            )
+            if read is not None:
+                query = query.where(read)
+            if self.db.is_postgres:
+                query = query.with_for_update(of=table)
+            return query
+
+        if read is None and allowed is None:  # every row: the same statement every time
+            query = self._statement("load", plan.entity.id, build=lambda: build(None, None))
+        else:
+            query = build(read, allowed)
+        result = conn.execute(query, {"_record_id": record_id})
         keys = tuple(result.keys())
         row = result.first()
         if row is None:
@@ -1067,14 +1091,16 @@ class Repository:
                 merged["owner_id"] = user.actor_id
             self._apply_defaults(rows, merged, set(out), user, ctx, errors)
         written = set(out)
+        set_by_hooks: frozenset[str] = frozenset()
         if self.hooks:
             pending = PendingWrite(user, plan.entity, current, merged, written, errors)
             for hook in self.hooks:
                 hook.before_write(conn, pending)
             written = pending.written
+            set_by_hooks = frozenset(written.difference(out))
         # Every formula, stored or not: stored ones may read computed-on-read ones, rules too.
         self._compute_formulas(rows.formulas, merged, user)
-        return _Prepared(values=merged, written=written, children=children, errors=errors)
+        return _Prepared(merged, written, children, errors, set_by_hooks)
 
     def _apply_defaults(
         self,
@@ -1289,21 +1315,27 @@ class Repository:
         for target, _key, value in links:
             by_target.setdefault(target, set()).add(value)
         found: dict[str, set[int]] = {}
-        for target, ids in by_target.items():
-            if target == "":
-                t = st.users
-                query = select(t.c.id).where(t.c.id.in_(sorted(ids)), t.c.is_active.is_(True))
+        queries = []
+        for target in by_target:
+            found[target] = set()
+            if target != "" and target not in self.db.tables:
+                continue
+            queries.append(target)
+        if queries:
+            # One round trip for every target: the existence checks UNION ALL-ed, each
+            # tagged with its position and with its own bound ids.
+            params: dict[str, Any] = {}
+            parts = []
+            tagged = len(queries) > 1
+            for index, target in enumerate(queries):
+                ids = sorted(by_target[target])
+                parts.append(self._link_query(user, target, len(ids), index if tagged else None))
+                params.update((f"_link{index}_{i}", v) for i, v in enumerate(ids))
+            if not tagged:
+                found[queries[0]] = {row[0] for row in conn.execute(parts[0], params)}
             else:
-                if target not in self.db.tables:
-                    found[target] = set()
-                    continue
-                target_plan = self.plan(target)
-                t = target_plan.table
-                query = select(t.c.id).where(t.c.id.in_(sorted(ids)))
-                clause = self._scope(target_plan, self.grant(user, target), "read", user)
-                if clause is not None:
-                    query = query.where(clause)
-            found[target] = {row[0] for row in conn.execute(query)}
+                for row in conn.execute(union_all(*parts), params):
+                    found[queries[row[1]]].add(row[0])
         for target, key, value in links:
             if value in found[target]:
                 continue
@@ -1314,6 +1346,32 @@ class Repository:
                     self.model.entities[target].label if target in self.model.entities else target
                 )
                 _add(errors, key, "unknown_record", entity=label, value=value)
+
+    def _link_query(self, user: Principal, target: str, count: int, tag: int | None) -> Any:
+        """SELECT id of ``target`` (``""`` = active users) among ``count`` bound ids
+        ``_link<tag>_0`` .. inside the user's read scope; with ``tag``, a second column
+        holding it (a part of the UNION ALL of several targets)."""
+        part = 0 if tag is None else tag
+
+        def build(clause: Any = None) -> Any:
+            t = st.users if target == "" else self.plan(target).table
+            ids = [bindparam(f"_link{part}_{i}", type_=t.c.id.type) for i in range(count)]
+            columns = [t.c.id] if tag is None else [t.c.id, literal(tag).label("_target")]
+            query = select(*columns)
+            query = query.where(t.c.id == ids[0] if count == 1 else t.c.id.in_(ids))
+            if target == "":
+                query = query.where(t.c.is_active.is_(True))
+            if clause is not None:
+                query = query.where(clause)
+            return query
+
+        clause = None
+        if target != "":
+            target_plan = self.plan(target)
+            clause = self._scope(target_plan, self.grant(user, target), "read", user)
+        if clause is None and count <= 8:
+            return self._statement("links", target, count, tag, build=build)
+        return build(clause)
 
     def _check_rules(
         self,

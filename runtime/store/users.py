@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import hmac
 import secrets
 from collections.abc import Iterable
@@ -20,9 +21,20 @@ from .database import Database
 from .principal import Principal
 
 API_KEY_PREFIX = "trl_"
+
+
+def _hash_password(password: str) -> str:
+    # TRELLIS_PASSWORD_HASH_METHOD exists for test suites (a cheap pbkdf2 round count);
+    # production keeps werkzeug's default (scrypt).
+    method = os.environ.get("TRELLIS_PASSWORD_HASH_METHOD")
+    if method:
+        return generate_password_hash(password, method=method)
+    return generate_password_hash(password)
+
+
 _EMAIL_FIELD = FieldDef("email", "email", Label.of("E-mail"))
 # Compared against when the e-mail is unknown, so a miss costs as much as a hit.
-_DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+_DUMMY_HASH = _hash_password(secrets.token_hex(16))
 
 
 def hash_api_key(token: str) -> str:
@@ -141,7 +153,7 @@ class UserService:
                 .values(
                     email=email,
                     name=name,
-                    password_hash=generate_password_hash(password) if password else None,
+                    password_hash=_hash_password(password) if password else None,
                     locale=locale or "en",
                     team_id=team_id,
                     is_active=True,
@@ -177,7 +189,7 @@ class UserService:
             conn.execute(
                 update(st.users)
                 .where(st.users.c.id == user_id)
-                .values(password_hash=generate_password_hash(password) if password else None)
+                .values(password_hash=_hash_password(password) if password else None)
             )
 
     def set_active(self, user_id: int, active: bool) -> None:

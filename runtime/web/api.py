@@ -25,6 +25,7 @@ the API adds is the HTTP contract, documented in ``runtime.web.openapi``:
 from __future__ import annotations
 
 import json
+import json.encoder
 import logging
 import math
 from collections.abc import Mapping
@@ -88,6 +89,11 @@ def to_json(value: Any) -> str:
     return "".join(parts)
 
 
+# The C string encoder json.dumps(..., ensure_ascii=False) uses, without building a
+# JSONEncoder per call (that was most of the time of a list page's serialization).
+_json_string = json.encoder.encode_basestring
+
+
 def _write(value: Any, out) -> None:
     if value is None:
         out("null")
@@ -96,7 +102,7 @@ def _write(value: Any, out) -> None:
     elif value is False:
         out("false")
     elif isinstance(value, str):
-        out(json.dumps(value, ensure_ascii=False))
+        out(_json_string(value))
     elif isinstance(value, int):
         out(str(int(value)))
     elif isinstance(value, float):
@@ -112,7 +118,7 @@ def _write(value: Any, out) -> None:
         for i, (key, item) in enumerate(value.items()):
             if i:
                 out(",")
-            out(json.dumps(str(key), ensure_ascii=False))
+            out(_json_string(str(key)))
             out(":")
             _write(item, out)
         out("}")

@@ -478,12 +478,13 @@ def idle_days_of(
     pipelines = idle_pipelines(services.model, entity)
     if not ids or not pipelines:
         return {}
-    queries = _board_queries(services)
     table = services.db.tables[entity.id]
     selectors = sorted({p.selector.field for p in pipelines if p.selector is not None})
     columns = [table.c.id, table.c.stage, table.c.stage_entered_at]
     columns += [table.c[f] for f in selectors if f in table.c]
-    columns += [queries.last_touch_column(p).label(f"touch_{n}") for n, p in enumerate(pipelines)]
+    columns += [
+        _last_touch(services, p, today).label(f"touch_{n}") for n, p in enumerate(pipelines)
+    ]
     query = select(*columns).where(
         table.c.id.in_(ids),
         table.c.archived_at.is_(None),
@@ -501,6 +502,26 @@ def idle_days_of(
         if days is not None:
             found[row["id"]] = days
     return found
+
+
+def _last_touch(services: Any, pipeline: Pipeline, today: date) -> Any:
+    """The last completed activity up to ``today`` (what ``idle_clause`` looks at):
+    ``BoardQueries.last_touch_column`` without its cap would count a future date."""
+    from sqlalchemy import func, literal, select
+
+    idle = pipeline.idle
+    if idle is None:
+        return literal(None)
+    source = services.db.tables[idle.entity]
+    table = services.db.tables[pipeline.entity]
+    query = select(func.max(source.c[idle.date])).where(
+        source.c[idle.link] == table.c.id,
+        source.c.archived_at.is_(None),
+        source.c[idle.date] <= today,
+    )
+    if idle.done:
+        query = query.where(source.c[idle.done].is_(True))
+    return query.scalar_subquery()
 
 
 def mark_idle(env: ListEnv, entity: Entity, rows: list[Row]) -> list[Row]:
