@@ -175,7 +175,7 @@ def main() -> None:
     t_ds_lean = median_ms(datasette_lean, args.repeat)
 
     print(f"rows: {args.rows:,} opportunities (SQLite, {db_path}); median of {args.repeat}")
-    print(f"page of 50, region = east_china, sort -amount:")
+    print("page of 50, region = east_china, sort -amount:")
     print(f"  (1) API  {API_URL}: {t_api:.2f} ms")
     print(f"  (2) HTML {PAGE_URL}: {t_page:.2f} ms")
     print(f"  (3) plain SQL (sqlite3, {len(columns)} columns, LIMIT 51): {t_sql:.2f} ms")
