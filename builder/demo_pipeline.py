@@ -210,8 +210,8 @@ def freshen_activities(
     ]
     cutoffs = {id(opp): today - timedelta(days=stage.idle_days + 1) for opp, stage, _ in watched}
     pool = [w for w in watched if _day(w[2]) <= cutoffs[id(w[0])]]
-    share = min(1.0, IDLE_SHARE * len(watched) / len(pool)) if pool else 0.0
-    idle = {id(opp) for opp, _stage, _entered in pool if rng.random() < share}
+    wanted = min(len(pool), round(IDLE_SHARE * len(watched)))
+    idle = {id(opp) for opp, _stage, _entered in rng.sample(pool, wanted)}
     changed: list[Any] = []
     added: list[Any] = []
     for opp, stage, _entered in watched:
