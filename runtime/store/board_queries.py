@@ -154,7 +154,7 @@ class BoardQueries:
             clauses.append(self.idle_clause(pipeline, today))
         return clauses
 
-    def last_touch_column(self, pipeline: Pipeline) -> Any:
+    def last_touch_column(self, pipeline: Pipeline, today: date | None = None) -> Any:
         """A correlated subquery: the last completed activity up to today (or NULL)."""
         idle = pipeline.idle
         if idle is None:
@@ -162,7 +162,9 @@ class BoardQueries:
         source = self.db.tables[idle.entity]
         table = self.db.tables[pipeline.entity]
         query = select(func.max(source.c[idle.date])).where(
-            source.c[idle.link] == table.c.id, source.c.archived_at.is_(None)
+            source.c[idle.link] == table.c.id,
+            source.c.archived_at.is_(None),
+            source.c[idle.date] <= (today or date.today()),  # planned activities don't count
         )
         if idle.done:
             query = query.where(source.c[idle.done].is_(True))
@@ -290,7 +292,7 @@ class BoardQueries:
             table.c.row_version,
             table.c.owner_id,
             users.c.name.label("owner_name"),
-            self.last_touch_column(pipeline).label("last_activity"),
+            self.last_touch_column(pipeline, today).label("last_activity"),
             *[table.c[n] for n in names],
         ]
         query = (
