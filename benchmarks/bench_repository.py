@@ -26,7 +26,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 
 from runtime.definition import load_app  # noqa: E402
 from runtime.events import EventBus  # noqa: E402
-from runtime.store import SYSTEM, Database, Repository  # noqa: E402
+from runtime.store import Database, Repository  # noqa: E402
 from runtime.store.users import UserService  # noqa: E402
 
 REGIONS = ["east_china", "north_china", "south_china", "central_china", "southwest", "northwest", "northeast", "overseas"]

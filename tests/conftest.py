@@ -47,3 +47,24 @@ def db_url(request, tmp_path) -> str:
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+def make_web_app(db_url: str, tmp_path: Path, app_dir: Path, **overrides):
+    """Tables for ``app_dir`` in ``db_url``, then the Flask app on them (testing mode)."""
+    from runtime.definition import load_app
+    from runtime.store import Database
+    from runtime.web.app import create_app
+
+    db = Database(db_url, load_app(app_dir))
+    db.create_or_upgrade()
+    db.dispose()
+    return create_app(
+        {
+            "TRELLIS_DATABASE_URL": db_url,
+            "TRELLIS_APP": str(app_dir),
+            "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
+            "TRELLIS_SECRET_KEY": "test-secret",
+            "TESTING": True,
+            **overrides,
+        }
+    )

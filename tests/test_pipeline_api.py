@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.definition import load_app
-from runtime.store import Database
+from tests.conftest import make_web_app
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"
 PASSWORD = "correct horse battery"
@@ -18,18 +17,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def app(db_url, tmp_path):
-    from runtime.web.app import create_app
-
-    Database(db_url, load_app(FIXTURE)).create_or_upgrade()
-    app = create_app(
-        {
-            "TRELLIS_DATABASE_URL": db_url,
-            "TRELLIS_APP": str(FIXTURE),
-            "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
-            "TRELLIS_SECRET_KEY": "test-secret",
-            "TESTING": True,
-        }
-    )
+    app = make_web_app(db_url, tmp_path, FIXTURE)
     users = app.extensions["trellis"].users
     team = users.create_team("East")
     rep = users.create_user("rep@example.com", "Rita Rep", PASSWORD, roles=["rep"], team_id=team)

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.definition import load_app
-from runtime.store import Database
+from tests.conftest import make_web_app
 
 APP_DIR = Path(__file__).resolve().parent / "fixtures" / "records_app"
 PASSWORD = "correct horse battery"
@@ -25,18 +24,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def app(db_url, tmp_path):
-    from runtime.web.app import create_app
-
-    Database(db_url, load_app(APP_DIR)).create_or_upgrade()
-    app = create_app(
-        {
-            "TRELLIS_DATABASE_URL": db_url,
-            "TRELLIS_APP": str(APP_DIR),
-            "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
-            "TRELLIS_SECRET_KEY": "test-secret",
-            "TESTING": True,
-        }
-    )
+    app = make_web_app(db_url, tmp_path, APP_DIR)
     users = app.extensions["trellis"].users
     east = users.create_team("East")
     west = users.create_team("West")
