@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import hmac
+import os
 import secrets
 from collections.abc import Iterable
 from typing import Any
