@@ -482,8 +482,9 @@ def idle_days_of(
     selectors = sorted({p.selector.field for p in pipelines if p.selector is not None})
     columns = [table.c.id, table.c.stage, table.c.stage_entered_at]
     columns += [table.c[f] for f in selectors if f in table.c]
+    queries = _board_queries(services)
     columns += [
-        _last_touch(services, p, today).label(f"touch_{n}") for n, p in enumerate(pipelines)
+        queries.last_touch_column(p, today).label(f"touch_{n}") for n, p in enumerate(pipelines)
     ]
     query = select(*columns).where(
         table.c.id.in_(ids),
@@ -502,26 +503,6 @@ def idle_days_of(
         if days is not None:
             found[row["id"]] = days
     return found
-
-
-def _last_touch(services: Any, pipeline: Pipeline, today: date) -> Any:
-    """The last completed activity up to ``today`` (what ``idle_clause`` looks at):
-    ``BoardQueries.last_touch_column`` without its cap would count a future date."""
-    from sqlalchemy import func, literal, select
-
-    idle = pipeline.idle
-    if idle is None:
-        return literal(None)
-    source = services.db.tables[idle.entity]
-    table = services.db.tables[pipeline.entity]
-    query = select(func.max(source.c[idle.date])).where(
-        source.c[idle.link] == table.c.id,
-        source.c.archived_at.is_(None),
-        source.c[idle.date] <= today,
-    )
-    if idle.done:
-        query = query.where(source.c[idle.done].is_(True))
-    return query.scalar_subquery()
 
 
 def mark_idle(env: ListEnv, entity: Entity, rows: list[Row]) -> list[Row]:
