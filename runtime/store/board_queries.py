@@ -37,6 +37,7 @@ from . import system_tables as st
 from .database import Database
 from .permissions import Grant, Permissions, scope_clause
 from .principal import Principal
+from .sql_text import contains_pattern
 
 MAX_SEARCH_WORDS = 10
 
@@ -59,10 +60,6 @@ class StageTotals:
     count: int = 0
     amount: Decimal = Decimal(0)
     weighted: Decimal = Decimal(0)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _midnight(day: date) -> datetime:
@@ -144,7 +141,7 @@ class BoardQueries:
                 if entity.has_field(f) and grant.may_read_field(f) and f in table.c
             ]
             for word in words:
-                pattern = f"%{_escape_like(word)}%"
+                pattern = contains_pattern(word)
                 clauses.append(
                     or_(*[table.c[f].ilike(pattern, escape="\\") for f in fields])
                     if fields

@@ -74,6 +74,7 @@ from .plan import (
     entity_plan,
 )
 from .principal import Principal
+from .sql_text import contains_pattern
 from .write_hooks import PendingWrite, WriteHook
 
 MAX_PAGE_SIZE = 200
@@ -110,10 +111,6 @@ def _condition(expression: Any, values: Mapping, old: Mapping | None, user: Prin
         return bool(expression.evaluate(values, old=old, user=user))
     except ExpressionError:
         return False
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass
@@ -424,7 +421,7 @@ class Repository:
         if search and search.strip() and plan.search_fields:
             columns = [table.c[f] for f in plan.search_fields if grant.may_read_field(f)]
             for word in search.split()[:10]:
-                pattern = f"%{_escape_like(word)}%"
+                pattern = contains_pattern(word)
                 if columns:
                     where.append(or_(*[c.ilike(pattern, escape="\\") for c in columns]))
                 else:
@@ -468,8 +465,8 @@ class Repository:
             if field.type == "multi_select":
                 option = ftype.coerce(field, [value], ctx)
                 token = f'"{option[0]}"' if option else '""'
-                return cast(column, String).like(f"%{_escape_like(token)}%", escape="\\")
-            return column.ilike(f"%{_escape_like(str(value))}%", escape="\\")
+                return cast(column, String).like(contains_pattern(token), escape="\\")
+            return column.ilike(contains_pattern(str(value)), escape="\\")
         if op == "in":
             items = value if isinstance(value, list | tuple | set) else [value]
             coerced = [ftype.coerce(field, v, ctx) for v in items]

@@ -19,6 +19,7 @@ from runtime.fieldtypes import CoerceContext, FieldInvalid, get_type
 from . import system_tables as st
 from .database import Database
 from .principal import Principal
+from .sql_text import contains_pattern
 
 API_KEY_PREFIX = "trl_"
 
@@ -39,10 +40,6 @@ _DUMMY_HASH = _hash_password(secrets.token_hex(16))
 
 def hash_api_key(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class UserService:
@@ -291,7 +288,7 @@ class UserService:
         stmt = select(t.c.id, t.c.name, t.c.email).where(t.c.is_active.is_(True))
         text = (query or "").strip()
         if text:
-            pattern = _like(text)
+            pattern = contains_pattern(text)
             stmt = stmt.where(
                 or_(t.c.name.ilike(pattern, escape="\\"), t.c.email.ilike(pattern, escape="\\"))
             )
