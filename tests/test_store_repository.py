@@ -480,6 +480,19 @@ def test_events_are_emitted_after_commit_only(store):
     assert [e.name for e in seen[before:]] == ["record.archived", "record.restored"]
 
 
+def test_conflict_does_not_name_fields_the_user_cannot_read(store):
+    deal = make_deal(store, amount=100)
+    store.repo.update(
+        store.manager_a, "deal", deal["id"], {"amount": 300, "secret_note": "walk away"},
+        row_version=1,
+    )  # fmt: skip
+    with pytest.raises(ConflictError) as caught:
+        store.repo.update(store.rep_a, "deal", deal["id"], {"name": "Mine"}, row_version=1)
+    assert "amount" in caught.value.changes
+    assert "secret_note" not in caught.value.changes
+    assert "secret_note" not in str(caught.value)
+
+
 def test_stage_change_is_recorded(store):
     deal = make_deal(store, stage="new")
     assert deal["stage"] == "new" and deal["stage_entered_at"] is not None

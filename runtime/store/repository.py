@@ -718,7 +718,7 @@ class Repository:
                 raise ValidationError({"__all__": [FieldMessage("record_archived")]})
             if row_version is not None and int(row_version) != current["row_version"]:
                 raise self._conflict(
-                    conn, plan, record_id, int(row_version), current["row_version"]
+                    conn, plan, grant, record_id, int(row_version), current["row_version"]
                 )
             self._check_field_permissions(plan, grant, values, current, ctx)
             needed = self._children_needed(plan, values)
@@ -758,7 +758,7 @@ class Repository:
                 raise self._integrity_error(exc) from None
             if done != 1:
                 raise self._conflict(
-                    conn, plan, record_id, current["row_version"], current["row_version"] + 1
+                    conn, plan, grant, record_id, current["row_version"], current["row_version"] + 1
                 )
             for field_id in plan.children:
                 if field_id in changes:
@@ -919,9 +919,20 @@ class Repository:
         return changes
 
     def _conflict(
-        self, conn: Connection, plan: EntityPlan, record_id: int, seen: int, current: int
+        self,
+        conn: Connection,
+        plan: EntityPlan,
+        grant: Grant,
+        record_id: int,
+        seen: int,
+        current: int,
     ) -> ConflictError:
-        changes = history.changes_since(conn, plan.entity.id, record_id, seen)
+        """The error for a stale version, naming only changes the user may read."""
+        changes = {
+            key: change
+            for key, change in history.changes_since(conn, plan.entity.id, record_id, seen).items()
+            if (field := plan.field_of_key(key)) is None or grant.may_read_field(field.id)
+        }
         latest = conn.execute(
             select(plan.table.c.row_version).where(plan.table.c.id == record_id)
         ).scalar()
@@ -957,7 +968,7 @@ class Repository:
                 raise PermissionDenied(f"you may not {verb} this {self._label(plan)}")
             if row_version is not None and int(row_version) != current["row_version"]:
                 raise self._conflict(
-                    conn, plan, record_id, int(row_version), current["row_version"]
+                    conn, plan, grant, record_id, int(row_version), current["row_version"]
                 )
             if (current["archived_at"] is not None) == archive:
                 saved = self._reload(conn, plan, record_id, user)
