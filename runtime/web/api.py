@@ -494,19 +494,17 @@ def _conflict(exc: ConflictError):
 
 
 def _visible_changes(changes: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The changed fields the user may read, values in their API form (history keeps JSON)."""
+    """The changed fields in their API form (history keeps JSON); the repository has
+    already left out the fields the user may not read."""
     entity: Entity | None = g.get("api_entity")
     principal = getattr(current_user, "principal", None)
     if entity is None or principal is None:
         return {}
-    hidden = _services().repo.grant(principal, entity.id).hidden
     ctx = _coerce_context(_locale(principal))
     fields = {key: f for f in entity.fields for key in type_of(f).keys(f)}
     shown: dict[str, dict[str, Any]] = {}
     for key, change in changes.items():
         field = fields.get(key)
-        if field is not None and field.id in hidden:
-            continue
         entry = dict(change)
         if field is not None and key == field.id and field.type != "child_table":
             for side in ("old", "new"):
