@@ -22,10 +22,10 @@ run: setup
 	$(BIN)/trellis serve --port $(PORT)
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=10
 
 test-postgres: setup
-	TRELLIS_TEST_POSTGRES_URL=$${TRELLIS_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest
+	TRELLIS_TEST_POSTGRES_URL=$${TRELLIS_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest --durations=10
 
 lint: setup
 	$(BIN)/ruff check .

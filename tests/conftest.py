@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
+
+from tests.db_templates import TEMPLATES
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_APP = ROOT / "app_definitions" / "opportunity"
@@ -16,10 +16,13 @@ POSTGRES_URL = os.environ.get("TRELLIS_TEST_POSTGRES_URL", "")
 os.environ.setdefault("TRELLIS_PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000")
 
 
-def _psycopg_url(url: str) -> str:
-    if url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + url[len("postgresql://") :]
-    return url
+def pytest_sessionfinish(session, exitstatus) -> None:
+    TEMPLATES.close()
+
+
+def build_schema(db_url: str, model) -> None:
+    """The tables of ``model`` in the empty database ``db_url``, copied from a template."""
+    TEMPLATES.build_schema(db_url, model)
 
 
 def _backends() -> list:
@@ -35,29 +38,28 @@ def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'trellis.db'}"
         return
-    from sqlalchemy import create_engine, text
+    url = TEMPLATES.new_postgres_schema()
+    yield url
+    TEMPLATES.release_postgres_schema(url)
 
-    base = _psycopg_url(POSTGRES_URL)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+
+@pytest.fixture(scope="module", params=_backends())
+def module_db_url(request, tmp_path_factory) -> str:
+    """Like ``db_url``, shared by a module's tests (for read-only tests of costly data)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('module') / 'trellis.db'}"
+        return
+    url = TEMPLATES.new_postgres_schema()
+    yield url
+    TEMPLATES.release_postgres_schema(url)
 
 
 def make_web_app(db_url: str, tmp_path: Path, app_dir: Path, **overrides):
     """Tables for ``app_dir`` in ``db_url``, then the Flask app on them (testing mode)."""
     from runtime.definition import load_app
-    from runtime.store import Database
     from runtime.web.app import create_app
 
-    db = Database(db_url, load_app(app_dir))
-    db.create_or_upgrade()
-    db.dispose()
+    build_schema(db_url, load_app(app_dir))
     return create_app(
         {
             "TRELLIS_DATABASE_URL": db_url,

@@ -27,6 +27,7 @@ from runtime.expressions import compile_expression
 from runtime.fieldtypes import currency_key
 from runtime.store import Database, Principal, Repository
 from runtime.store.users import UserService
+from tests.conftest import build_schema
 
 SYSTEM_NAMES = (
     "id",
@@ -263,8 +264,9 @@ class Store:
 
 
 def setup_store(db_url: str, version: int = 1) -> Store:
-    db = Database(db_url, build_model(version))
-    db.create_or_upgrade()
+    model = build_model(version)
+    build_schema(db_url, model)
+    db = Database(db_url, model)
     bus = EventBus(raise_errors=True)
     users = UserService(db)
     team_parent = users.create_team("Sales")

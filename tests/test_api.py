@@ -18,6 +18,7 @@ import pytest
 from runtime.definition import load_app
 from runtime.web.openapi import build_openapi
 from runtime.web.query import MAX_PAGE_SIZE, QueryError, parse_list_query
+from tests.conftest import build_schema
 
 API_APP = Path(__file__).resolve().parent / "fixtures" / "api_app"
 
@@ -214,12 +215,9 @@ class Client:
 
 
 def make_api_app(db_url: str, instance: Path):
-    from runtime.store import Database
     from runtime.web.app import create_app
 
-    schema = Database(db_url, load_app(API_APP))
-    schema.create_or_upgrade()  # tables first: the app starts on a ready database
-    schema.dispose()
+    build_schema(db_url, load_app(API_APP))  # tables first: the app starts on a ready database
     app = create_app(
         {
             "TRELLIS_DATABASE_URL": db_url,

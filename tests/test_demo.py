@@ -10,20 +10,21 @@ from sqlalchemy import func, select
 
 from builder.demo import DEMO_PASSWORD, format_logins, load_demo
 from runtime.definition import load_app
-from tests.conftest import REFERENCE_APP
+from tests.conftest import REFERENCE_APP, build_schema
 
 TODAY = date(2026, 6, 15)
 
 
-@pytest.fixture
-def demo(db_url):
+@pytest.fixture(scope="module")
+def demo(module_db_url):
+    """Loaded once per backend: every test here only reads the demo data."""
     from runtime.events import EventBus
     from runtime.store import Database, Repository
     from runtime.store.users import UserService
 
     model = load_app(REFERENCE_APP)
-    db = Database(db_url, model)
-    db.create_or_upgrade()
+    build_schema(module_db_url, model)
+    db = Database(module_db_url, model)
     repo = Repository(db, EventBus())
     users = UserService(db)
     result = load_demo(db, repo, users, model, seed=7, scale=0.02, today=TODAY)

@@ -21,6 +21,7 @@ from runtime.store import Database, Repository
 from runtime.store import stage_history as sh
 from runtime.store.board_queries import BoardFilters, BoardQueries
 from runtime.store.users import UserService
+from tests.conftest import build_schema
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"
 
@@ -28,8 +29,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"
 @pytest.fixture
 def env(db_url):
     model = load_app(FIXTURE)
+    build_schema(db_url, model)
     db = Database(db_url, model)
-    db.create_or_upgrade()
     bus = EventBus(raise_errors=True)
     events = []
     bus.subscribe(STAGE_CHANGED, events.append)

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_web_app
 
 WEB_APP = ROOT / "tests" / "fixtures" / "web_app"
 PASSWORD = "correct horse battery"
@@ -21,19 +21,8 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def app(db_url, tmp_path):
-    from runtime.web.app import create_app
-
-    app = create_app(
-        {
-            "TRELLIS_DATABASE_URL": db_url,
-            "TRELLIS_APP": str(WEB_APP),
-            "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
-            "TRELLIS_SECRET_KEY": "test-secret",
-            "TESTING": True,
-        }
-    )
+    app = make_web_app(db_url, tmp_path, WEB_APP)
     services = app.extensions["trellis"]
-    services.db.create_or_upgrade()
     users = services.users
     east = users.create_team("East")
     west = users.create_team("West")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runtime.definition import load_app
-from runtime.store import Database
+from tests.conftest import build_schema
 
 REFERENCE_APP = Path(__file__).resolve().parent.parent / "app_definitions" / "opportunity"
 
@@ -33,7 +33,7 @@ def make_app(db_url, tmp_path, app_dir=REFERENCE_APP, **overrides):
 
 
 def init_db(db_url, app_dir=REFERENCE_APP):
-    Database(db_url, load_app(app_dir)).create_or_upgrade()
+    build_schema(db_url, load_app(app_dir))
 
 
 @pytest.fixture

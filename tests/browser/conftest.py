@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import build_schema
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 REFERENCE_APP = ROOT / "app_definitions" / "opportunity"
 
@@ -106,11 +108,10 @@ def live_server(tmp_path) -> Iterator[str]:
     from werkzeug.serving import make_server
 
     from runtime.definition import load_app
-    from runtime.store import Database
     from runtime.web.app import create_app
 
     url = f"sqlite:///{tmp_path / 'browser.db'}"
-    Database(url, load_app(REFERENCE_APP)).create_or_upgrade()
+    build_schema(url, load_app(REFERENCE_APP))
     app = create_app(
         {
             "TRELLIS_DATABASE_URL": url,

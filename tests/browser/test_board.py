@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import pytest
 
 from runtime.store import SYSTEM
+from tests.conftest import build_schema
 
 from .conftest import REFERENCE_APP
 
@@ -20,11 +21,10 @@ def board_server(tmp_path):
     from werkzeug.serving import make_server
 
     from runtime.definition import load_app
-    from runtime.store import Database
     from runtime.web.app import create_app
 
     url = f"sqlite:///{tmp_path / 'board.db'}"
-    Database(url, load_app(REFERENCE_APP)).create_or_upgrade()
+    build_schema(url, load_app(REFERENCE_APP))
     app = create_app(
         {
             "TRELLIS_DATABASE_URL": url,
