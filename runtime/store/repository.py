@@ -235,9 +235,7 @@ class Repository:
         anchor, backwards = (before, True) if before is not None else (after, False)
         if after is not None and before is not None:
             raise StaleCursor("before", "give after or before, not both")
-        if anchor is not None and (
-            tuple(anchor.sort) != spec or len(anchor.values) != len(spec)
-        ):
+        if anchor is not None and (tuple(anchor.sort) != spec or len(anchor.values) != len(spec)):
             raise StaleCursor("before" if backwards else "after")
         if backwards:
             keys = [k.flipped() for k in keys]
