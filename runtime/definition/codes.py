@@ -86,6 +86,10 @@ AMBIGUOUS_PIPELINE = Code("TRL-E046", "two pipelines of one entity claim the sam
 INVALID_PIPELINE_SETTING = Code(
     "TRL-E047", "a pipeline setting does not fit the field it names (type or option)"
 )
+# The app itself (app.yaml)
+TAGLINE_MISSING_LOCALE = Code(
+    "TRL-E065", "the app's tagline has no text for one of the locales the app lists"
+)
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 
 ALL_CODES: dict[str, Code] = {
