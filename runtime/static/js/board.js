@@ -81,15 +81,27 @@
     return board.querySelector('[data-cards][data-stage="' + stage + '"]');
   }
 
-  function setTotals(totals) {
+  /* Totals come back rendered by the server (escaped figures, one per currency). */
+  function fill(el, value) {
+    if (value === undefined) return;
+    if (el.getAttribute("data-col-total") === "count" || el.getAttribute("data-total") === "count") el.textContent = value;
+    else el.innerHTML = value;
+  }
+
+  function setTotals(totals, summary) {
     board.querySelectorAll("[data-stage]").forEach(function (section) {
       if (!section.matches("section")) return;
-      var t = totals[section.getAttribute("data-stage")] || { count: 0, amount: "—", weighted: "—" };
+      var t = totals[section.getAttribute("data-stage")];
+      if (!t) return;
       section.querySelectorAll("[data-col-total]").forEach(function (el) {
-        var key = el.getAttribute("data-col-total");
-        if (t[key] !== undefined) el.textContent = t[key];
+        fill(el, t[el.getAttribute("data-col-total")]);
       });
     });
+    if (summary) {
+      document.querySelectorAll("[data-total]").forEach(function (el) {
+        fill(el, summary[el.getAttribute("data-total")]);
+      });
+    }
     board.querySelectorAll(".board-column [data-cards]").forEach(function (list) {
       var empty = list.querySelector("[data-empty]");
       var hasCards = !!list.querySelector("[data-card]");
@@ -112,7 +124,7 @@
       card.remove();
       fresh.focus();
     }
-    setTotals(data.totals || {});
+    setTotals(data.totals || {}, data.summary);
     var message = board.getAttribute("data-moved-text") || "";
     var label = target ? target.getAttribute("aria-label") : data.stage;
     window.trellis.toast(message.replace("{stage}", label || data.stage));
