@@ -9,6 +9,7 @@ Routes (blueprint ``pipelines``):
 ``GET  /p/<pipeline>/records.json``    the filtered records (``?stage=``, ``?idle=1``)
 ``POST /p/<pipeline>/move``            move a record (JSON answer; 422 with the form)
 ``GET  /p/<pipeline>/gate``            the missing-fields form for ``record_id``/``to_stage``
+``POST /p/<pipeline>/gate-state``      that form again for the values typed (htmx, on change)
 ``GET  /p/path/<entity>/<id>``         the record page's path bar (htmx refresh)
 =====================================  =====================================================
 
@@ -35,6 +36,7 @@ from babel.numbers import (
 from flask import Blueprint, Flask, abort, current_app, jsonify, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
+from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 
 from runtime.definition.model import Entity, FieldDef
@@ -46,11 +48,14 @@ from runtime.definition.pipelines import (
     pipelines_of,
 )
 from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from runtime.fieldtypes import CoerceContext
 from runtime.flows.pipeline import (
+    Question,
     format_duration,
     idle_days,
     is_idle,
     last_touch,
+    move_questions,
     time_in_stages,
 )
 from runtime.store.board_queries import (
@@ -60,6 +65,7 @@ from runtime.store.board_queries import (
     add_totals,
     as_mapping,
 )
+from runtime.store.permissions import record_in_scope
 from runtime.store.stage_history import entries_of
 from runtime.web import forms as F
 from runtime.web.i18n import get_babel_locale, get_locale
@@ -380,6 +386,24 @@ def _can_move(entity: Entity) -> bool:
     return bool(grant.unrestricted or grant.update)
 
 
+def _owner_team(user_id: int) -> int | None:
+    other = _services().users.principal(user_id)
+    return other.team_id if other is not None else None
+
+
+def may_move_record(entity: Entity, record: Mapping[str, Any]) -> bool:
+    """Whether the user may change this record's stage: update rights on the record
+    (its row scope) and write access to the stage; an archived record does not move."""
+    if record.get("archived_at"):
+        return False
+    grant = _services().repo.grant(_principal(), entity.id)
+    if grant.unrestricted:
+        return True
+    if not grant.may_write_field("stage"):
+        return False
+    return record_in_scope(grant.update, record, _principal(), _owner_team)
+
+
 @bp.get("/p/<pipeline_id>")
 def board(pipeline_id: str):
     pipeline, entity = _pipeline(pipeline_id)
@@ -501,13 +525,73 @@ def records_json(pipeline_id: str):
 # --------------------------------------------------------------------------- moves
 
 
-def _gate_fields(pipeline: Pipeline, entity: Entity) -> list[FieldDef]:
-    """Every field some gate of the pipeline can ask for (what a move form may send)."""
+KEEP_PREFIX = "keep-"  # a value typed for a field the dialog no longer shows
+
+
+def pipeline_gate_fields(pipeline: Pipeline) -> tuple[str, ...]:
+    """Every field some gate of the pipeline can ask for."""
     ids: dict[str, None] = {}
     for stage in pipeline.stages:
         for fid in stage.gate.field_ids:
             ids.setdefault(fid)
-    return [entity.field(f) for f in ids if entity.has_field(f)]
+    return tuple(ids)
+
+
+def _typed_values(entity: Entity) -> dict[str, Any]:
+    """What the move dialog sent: its fields, plus the values kept for fields it hid."""
+    form = request.form
+    typed = F.read_form(entity, entity.fields, form)
+    kept = MultiDict(
+        [
+            (key.removeprefix(KEEP_PREFIX), value)
+            for key, value in form.items(multi=True)
+            if key.startswith(KEEP_PREFIX) and key.removeprefix(KEEP_PREFIX) not in form
+        ]
+    )
+    return {**F.read_form(entity, entity.fields, kept), **typed}
+
+
+def _asked(entity: Entity, extra: Any = ()) -> list[str]:
+    """The fields earlier rounds of the dialog asked for (``ask`` inputs), then ``extra``."""
+    found: dict[str, None] = {}
+    for fid in [*request.form.getlist("ask"), *extra]:
+        if entity.has_field(fid) or fid == "owner_id":
+            found.setdefault(fid)
+    return list(found)
+
+
+def _canonical(entity: Entity, record: Mapping[str, Any], typed: Mapping[str, Any]):
+    services = _services()
+    ctx = CoerceContext(
+        default_currency=services.model.default_currency,
+        default_region=services.model.default_region,
+        locale=get_locale(),
+        timezone=_tz(),
+    )
+    return F.lenient_values(entity, typed, ctx, base=record)
+
+
+def dialog_questions(
+    pipeline: Pipeline,
+    entity: Entity,
+    record: Mapping[str, Any],
+    to_stage: str,
+    typed: Mapping[str, Any],
+    asked: list[str],
+) -> list[Question]:
+    """The dialog's fields for the values typed so far (see ``move_questions``)."""
+    return list(
+        move_questions(
+            pipeline,
+            entity,
+            record.get("stage"),
+            to_stage,
+            _canonical(entity, record, typed),
+            old=record,
+            user=_principal(),
+            asked=asked,
+        )
+    )
 
 
 def _tz():
@@ -536,11 +620,16 @@ def render_gate_form(
     message: str,
     values: Mapping[str, Any] | None = None,
 ) -> str:
+    """The move dialog: every field the move needs at once (``dialog_questions``), with
+    what was typed so far; it re-renders itself on change (``POST .../gate-state``)."""
     services = _services()
     user = _principal()
     grant = services.repo.grant(user, entity.id)
     access = F.field_access(services.model, user, entity, grant)
-    inputs_values = {**F.record_to_input(entity, record, _tz()), **(values or {})}
+    typed = dict(values or {})
+    questions = dialog_questions(pipeline, entity, record, to_stage, typed, asked)
+    inputs_values = {**F.record_to_input(entity, record, _tz()), **typed}
+    canonical = _canonical(entity, record, typed)
 
     def link_title(f: FieldDef, record_id: int) -> str:
         if f.type == "user":
@@ -550,7 +639,7 @@ def render_gate_form(
 
     inputs = F.FormInputs(
         values=inputs_values,
-        canonical=record,
+        canonical=canonical,
         old=record,
         user=F.user_mapping(user),
         access=access,
@@ -562,16 +651,27 @@ def render_gate_form(
         lookup_url=_lookup_url,
     )
     views = []
-    for fid in asked:
+    for question in questions:
+        fid = question.field
         if not entity.has_field(fid) or access.get(fid, "none") == "none":
             continue
         view = F.build_field(
-            entity.field(fid), fid, inputs_values, record, inputs, access.get(fid, "none")
+            entity.field(fid), fid, inputs_values, canonical, inputs, access.get(fid, "none")
         )
-        view.state = F.FieldState(visible=True, required=True, readonly=view.state.readonly)
+        view.state = F.FieldState(
+            visible=True, required=question.required, readonly=view.state.readonly
+        )
         if fid == pipeline.fields.loss_reason and pipeline.loss_reasons:
             view.options = [o for o in view.options if o[0] in pipeline.loss_reasons]
         views.append(view)
+    shown = {v.field.id for v in views}
+    kept = [
+        (f"{KEEP_PREFIX}{key}", value)
+        for key, value in typed.items()
+        if key not in shown
+        and key.removesuffix("_currency") not in shown
+        and not isinstance(value, list | dict)
+    ]
     target = pipeline.stage(to_stage)
     return render_template(
         "runtime/_gate_form.html",
@@ -581,6 +681,8 @@ def render_gate_form(
         title=str(record.get(entity.title_field) or f"#{record['id']}"),
         target=target,
         fields=views,
+        asked=[q.field for q in questions if q.field in asked or q.field in errors],
+        kept=kept,
         message=message,
         can_edit=all(v.kind != "readonly" for v in views),
     )
@@ -610,11 +712,25 @@ def move(pipeline_id: str):
         return jsonify(
             {"ok": False, "message": _("The record does not exist, or you cannot see it.")}
         ), 404
+    if not may_move_record(entity, record):
+        return jsonify(
+            {
+                "ok": False,
+                "code": "permission_denied",
+                "message": _("You may not move this record."),
+            }
+        ), 403
     from_stage = record.get("stage")
-    gate_fields = _gate_fields(pipeline, entity)
-    typed = F.read_form(entity, gate_fields, request.form)
+    typed = F.read_form(entity, entity.fields, request.form)
+    asked = _asked(entity)
+    # what a move may write: any gate's field, and whatever the dialog asked for
+    answerable = set(pipeline_gate_fields(pipeline))
+    if typed:
+        answerable |= {
+            q.field for q in dialog_questions(pipeline, entity, record, to_stage, typed, asked)
+        }
     grant = services.repo.grant(user, entity.id)
-    writable = {f.id for f in gate_fields if grant.unrestricted or grant.may_write_field(f.id)}
+    writable = {f for f in answerable if grant.unrestricted or grant.may_write_field(f)}
     values = F.to_repository_input(entity, typed, writable, _tz())
     row_version = _form_int("row_version")
     try:
@@ -641,17 +757,24 @@ def move(pipeline_id: str):
         ), 409
     except ValidationError as exc:
         messages = exc.as_dict(locale)
-        asked = [k for k in messages if entity.has_field(k)]
+        missing = [k for k in messages if entity.has_field(k)]
         body: dict[str, Any] = {
             "ok": False,
             "code": exc.code,
             "message": _error_text(exc, locale),
-            "missing": asked,
+            "missing": missing,
             "fields": messages,
         }
-        if asked:
+        if missing:
             body["form"] = render_gate_form(
-                pipeline, entity, record, to_stage, asked, messages, body["message"], typed
+                pipeline,
+                entity,
+                record,
+                to_stage,
+                _asked(entity, missing),
+                messages,
+                body["message"],
+                typed,
             )
         return jsonify(body), 422
     today = _today()
@@ -714,6 +837,24 @@ def gate(pipeline_id: str):
         pipeline, record.get("stage"), to_stage, record, old=record, user=_principal()
     )
     return render_gate_form(pipeline, entity, record, to_stage, list(check.asked_fields), {}, "")
+
+
+@bp.post("/p/<pipeline_id>/gate-state")
+def gate_state(pipeline_id: str):
+    """The move dialog again for what is typed so far (htmx, on change): fields that a
+    choice makes necessary appear in the same dialog and nothing typed is lost."""
+    pipeline, entity = _pipeline(pipeline_id)
+    record_id = _form_int("record_id")
+    to_stage = (request.form.get("to_stage") or "").strip()
+    if record_id is None or pipeline.stage(to_stage) is None:
+        abort(404)
+    try:
+        record = _services().repo.get(_principal(), entity.id, record_id)
+    except NotFound:
+        abort(404)
+    return render_gate_form(
+        pipeline, entity, record, to_stage, _asked(entity), {}, "", _typed_values(entity)
+    )
 
 
 # --------------------------------------------------------------------------- path bar
@@ -782,7 +923,6 @@ def path_context(entity_id: str, record: Mapping[str, Any]) -> dict[str, Any] | 
                 else "",
             }
         )
-    grant = services.repo.grant(_principal(), entity_id)
     return {
         "pipeline": pipeline,
         "entity": entity,
@@ -791,6 +931,11 @@ def path_context(entity_id: str, record: Mapping[str, Any]) -> dict[str, Any] | 
         "steps": steps,
         "won": pipeline.first_of_kind("won"),
         "lost": pipeline.first_of_kind("lost"),
+        # every closing stage, in pipeline order: two lost stages (Rejected, Withdrawn)
+        # are both reachable from the record page
+        "closing": [
+            s for s in pipeline.closed_stages if pipeline.allows(record.get("stage"), s.id)
+        ],
         "time_in_stage": format_duration((now - entered).total_seconds(), locale)
         if entered
         else "",
@@ -798,7 +943,7 @@ def path_context(entity_id: str, record: Mapping[str, Any]) -> dict[str, Any] | 
         "idle_days": idle_days(touched, today),
         "history": history,
         "reopenable": current is not None and current.is_closed and pipeline.transitions.reopen,
-        "can_move": bool(grant.unrestricted or grant.update) and not record.get("archived_at"),
+        "can_move": may_move_record(entity, record),
         "allows": lambda to: pipeline.allows(record.get("stage"), to),
     }
 

@@ -35,30 +35,32 @@
     var body = dialog.querySelector("[data-gate-body]");
     body.innerHTML = html; /* server-rendered, escaped template */
     if (window.htmx) window.htmx.process(body);
-    var form = body.querySelector("[data-gate-form]");
     dialog._onDone = onDone;
     if (!dialog.open) dialog.showModal();
     var first = body.querySelector("input:not([type=hidden]), select, textarea");
     if (first) first.focus();
-    if (form) {
-      form.addEventListener("submit", function (event) {
-        event.preventDefault();
-        var button = form.querySelector("[type=submit]");
-        if (button) button.disabled = true;
-        post(form.getAttribute("action"), new FormData(form)).then(function (data) {
-          if (data.ok) {
-            closeGate();
-            if (dialog._onDone) dialog._onDone(data);
-          } else if (data.form) {
-            openGate(data.form, dialog._onDone);
-          } else {
-            if (button) button.disabled = false;
-            window.trellis.toast(data.message || errorText(), "error");
-          }
-        });
-      });
-    }
   }
+
+  /* The dialog's form is replaced by the server on every change (htmx), so its
+     submit is handled here, once, for whichever form is in the dialog. */
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest && event.target.closest("[data-gate-form]");
+    if (!form || !dialog) return;
+    event.preventDefault();
+    var button = form.querySelector("[type=submit]");
+    if (button) button.disabled = true;
+    post(form.getAttribute("action"), new FormData(form)).then(function (data) {
+      if (data.ok) {
+        closeGate();
+        if (dialog._onDone) dialog._onDone(data);
+      } else if (data.form) {
+        openGate(data.form, dialog._onDone);
+      } else {
+        if (button) button.disabled = false;
+        window.trellis.toast(data.message || errorText(), "error");
+      }
+    });
+  });
 
   function closeGate() {
     if (dialog && dialog.open) dialog.close();
