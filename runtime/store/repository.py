@@ -1009,6 +1009,11 @@ class Repository:
             return
         refused = []
         for key, raw in values.items():
+            if key == "stage" and plan.entity.has_stage:
+                # the stage is a system column, but a role may make it read-only
+                if not grant.may_write_field(key) and raw != (current or {}).get(key):
+                    refused.append(key)
+                continue
             field = OWNER_FIELD if key == "owner_id" else plan.field_of_key(key)
             if field is None or grant.may_write_field(field.id):
                 continue
