@@ -95,6 +95,11 @@ INVALID_BOARD_SUM = Code(
 TAGLINE_MISSING_LOCALE = Code(
     "TRL-E065", "the app's tagline has no text for one of the locales the app lists"
 )
+# Limits (expressions, child tables)
+EXPRESSION_LIMIT = Code(
+    "TRL-E068", "an expression holds a constant beyond the engine's limits (huge number or count)"
+)
+TOO_MANY_ROWS_ALLOWED = Code("TRL-E069", "a child table's max_rows is above the ceiling")
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 
 ALL_CODES: dict[str, Code] = {
