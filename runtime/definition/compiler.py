@@ -230,7 +230,26 @@ class _Compiler:
             extensions=MappingProxyType(extensions),
             source_dir=str(self.loaded.root),
             digest=self.loaded.digest,
+            tagline=self._tagline(app_doc, locales),
         )
+
+    def _tagline(self, app_doc: Document, locales: tuple[str, ...]) -> Label | None:
+        raw = app_doc.data.get("tagline")
+        if raw is None:
+            return None
+        if isinstance(raw, dict):
+            missing = [locale for locale in locales if locale not in raw]
+            if missing:
+                self.report(
+                    codes.TAGLINE_MISSING_LOCALE,
+                    app_doc,
+                    ("tagline",),
+                    "app tagline",
+                    f"the tagline has no text for {', '.join(repr(m) for m in missing)}, "
+                    "a locale the app lists",
+                    "add " + ", ".join(f"{m}: ..." for m in missing) + " to the tagline",
+                )
+        return Label.of(raw)
 
     def _staged_entities(self) -> set[str]:
         # Pipelines are compiled by a later issue; that a pipeline names an entity is
