@@ -348,9 +348,7 @@ def resolve_list_request(
     if query is None:  # pragma: no cover - every failing parameter is removed above
         query = parse_list_query(entity, [], default_page_size=default_size)
     filter_pairs = tuple(
-        (k, v)
-        for k, v in candidates
-        if k not in ("q", "sort", "page_size", "page", *CURSOR_PARAMS)
+        (k, v) for k, v in candidates if k not in ("q", "sort", "page_size", "page", *CURSOR_PARAMS)
     )
     page_number = query.page
     if query.after is not None or query.before is not None:
