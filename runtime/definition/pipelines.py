@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from runtime.errors import ExpressionError
+from runtime.errors import ExpressionError, ExpressionLimitError
 from runtime.expressions import compile_expression
 
 from . import codes
@@ -585,7 +585,9 @@ class _PipelineCompiler:
             return compile_expression(source, self.names, where=where)
         except ExpressionError as exc:
             self.report(
-                codes.INVALID_EXPRESSION,
+                codes.EXPRESSION_LIMIT
+                if isinstance(exc, ExpressionLimitError)
+                else codes.INVALID_EXPRESSION,
                 path,
                 exc.message.removeprefix(f"{where}: "),
                 exc.hint,

@@ -720,10 +720,10 @@ class Repository:
                 raise self._conflict(
                     conn, plan, grant, record_id, int(row_version), current["row_version"]
                 )
-            self._check_field_permissions(plan, grant, values, current, ctx)
             needed = self._children_needed(plan, values)
-            if needed:
+            if needed:  # before the permission check: it compares rows with the stored ones
                 self._attach_children(conn, plan, [current], needed)
+            self._check_field_permissions(plan, grant, values, current, ctx)
             item = self._prepare(conn, user, plan, grant, values, current, ctx)
             self._validate(conn, user, plan, item, current)
             if item.errors:
@@ -1095,9 +1095,11 @@ class Repository:
         merged: dict[str, Any] = dict(current) if current is not None else {}
         merged.update(out)
         if creating:
-            if "owner_id" not in out:
+            if out.get("owner_id") is None:  # not given, or left blank: the creator owns it
                 merged["owner_id"] = user.actor_id
             self._apply_defaults(rows, merged, set(out), user, ctx, errors)
+        elif "owner_id" in out and out["owner_id"] is None and not system:
+            _add(errors, "owner_id", "owner_required")  # a record never loses its owner
         written = set(out)
         set_by_hooks: frozenset[str] = frozenset()
         if self.hooks:
@@ -1224,8 +1226,11 @@ class Repository:
             elif field.type == "user" and (creating or value != current.get(field.id)):
                 links.append(("", field.id, value))
             if field.unique and field.id not in errors:
-                if self._taken(conn, plan, field, value, None if creating else current["id"]):
-                    _add(errors, field.id, "not_unique")
+                taken = self._taken(conn, plan, field, value, None if creating else current["id"])
+                if taken is not None:
+                    errors.setdefault(field.id, []).append(
+                        self._duplicate_message(conn, user, plan, taken)
+                    )
         owner = values.get("owner_id")
         if (
             owner is not None
@@ -1289,12 +1294,43 @@ class Repository:
 
     def _taken(
         self, conn: Connection, plan: EntityPlan, field: FieldDef, value: Any, record_id: int | None
-    ) -> bool:
+    ) -> int | None:
+        """The id of another record holding ``value`` in the unique ``field``, if any."""
         table = plan.table
         query = select(table.c.id).where(table.c[field.id] == value)
         if record_id is not None:
             query = query.where(table.c.id != record_id)
-        return conn.execute(query.limit(1)).first() is not None
+        return conn.execute(query.order_by(table.c.id).limit(1)).scalar()
+
+    def _duplicate_message(
+        self, conn: Connection, user: Principal, plan: EntityPlan, record_id: int
+    ) -> FieldMessage:
+        """"Account “Acme” already has this value", naming (and letting the web edge link
+        to) the record it duplicates - only when the user may read that record and its
+        title; otherwise the plain message, so a refusal reveals nothing more."""
+        grant = self.grant(user, plan.entity.id)
+        title_field = plan.rows.by_id.get(plan.entity.title_field)
+        if title_field is None or not type_of(title_field).is_stored(title_field):
+            return FieldMessage("not_unique")
+        if not grant.may_read_field(title_field.id):
+            return FieldMessage("not_unique")
+        table = plan.table
+        query = select(table.c[title_field.id]).where(table.c.id == record_id)
+        clause = self._scope(plan, grant, "read", user)
+        if clause is not None:
+            query = query.where(clause)
+        row = conn.execute(query).first()
+        if row is None:
+            return FieldMessage("not_unique")
+        return FieldMessage(
+            "duplicate_of",
+            {
+                "entity": plan.entity.label,
+                "title": "" if row[0] is None else str(row[0]),
+                "entity_id": plan.entity.id,
+                "record_id": record_id,
+            },
+        )
 
     def _check_unique_within(
         self, plan: EntityPlan, prepared: list[_Prepared], errors: Errors
@@ -1514,8 +1550,7 @@ def _changes_value(
             rows = type_of(field).coerce(field, raw, ctx)
             if current is None:
                 return bool(rows)
-            old = [_row_values(r) for r in current.get(field.id) or []]
-            return [_row_values(r) for r in rows] != old
+            return _rows_change(plan, field, rows, current.get(field.id) or [], ctx)
         type_of(field).coerce_into(field, {key: raw}, out, ctx, current)
     except FieldInvalid:
         return True
@@ -1531,6 +1566,35 @@ def _changes_value(
                 return True
         return new != default_out.get(key)
     return new != current.get(key)
+
+
+def _rows_change(
+    plan: EntityPlan,
+    field: FieldDef,
+    rows: list[dict[str, Any]],
+    stored: list[Mapping[str, Any]],
+    ctx: CoerceContext,
+) -> bool:
+    """Would these rows add, remove, reorder or edit any stored row of ``field``?
+
+    Values are compared after coercion, so rows read from the API and sent back as
+    they were (9.99 for a stored Decimal) change nothing.
+    """
+    if len(rows) != len(stored):
+        return True
+    _, rows_plan = plan.children[field.id]
+    for row, old in zip(rows, stored, strict=True):
+        if row.get("id") != old.get("id"):
+            return True  # a new row (no id) in place of a stored one, or a reorder
+        for child in rows_plan.writable:
+            keys = [k for k in type_of(child).keys(child) if k in row]
+            if not keys:
+                continue  # left out: the stored value stays
+            out: dict[str, Any] = {}
+            type_of(child).coerce_into(child, row, out, ctx, old)
+            if any(k in out and out[k] != old.get(k) for k in keys):
+                return True
+    return False
 
 
 def _revive(field: FieldDef, value: Any, ctx: CoerceContext) -> Any:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from runtime.definition.model import AppModel, Entity, FieldDef
-from runtime.fieldtypes import BIGINT_MAX, type_of
+from runtime.fieldtypes import BIGINT_MAX, max_rows_of, type_of
 from runtime.web.query import (
     DEFAULT_PAGE_SIZE,
     MAX_IN_VALUES,
@@ -185,6 +185,7 @@ def input_schema(entity: Entity, locale: str = "en", *, partial: bool = False) -
                 "type": ["array", "null"],
                 "title": field.label.get(locale),
                 "description": "Every row of the table: rows left out are removed.",
+                "maxItems": max_rows_of(field),
                 "items": _row_input_schema(field, locale, partial=False),
             }
             continue
@@ -239,6 +240,19 @@ ERROR_SCHEMA: dict[str, Any] = {
                     "type": "object",
                     "description": "Field id (or __all__) -> messages in the request locale.",
                     "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+                "duplicates": {
+                    "type": "object",
+                    "description": "Unique field id -> the readable record that already has the value.",
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {
+                            "entity": {"type": "string"},
+                            "id": {"type": "integer"},
+                            "title": {"type": "string"},
+                            "url": {"type": "string"},
+                        },
+                    },
                 },
             },
         }
