@@ -121,9 +121,10 @@ def user() -> None:
 @click.option("--team", default=None, help="Team name (created if missing).")
 @click.option("--name", default=None)
 @click.option("--password", default=None, help="Prompted for when omitted.")
+@click.option("--timezone", default=None, help="The user's own time zone, e.g. Asia/Shanghai (default: the app's).")
 @app_option
 @db_option
-def user_create(email, roles, team, name, password, app, database) -> None:
+def user_create(email, roles, team, name, password, timezone, app, database) -> None:
     """Create a user with one or more roles."""
     from runtime.errors import ValidationError
 
@@ -133,7 +134,9 @@ def user_create(email, roles, team, name, password, app, database) -> None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     team_id = users.ensure_team(team) if team else None
     try:
-        user_id = users.create_user(email, name or email.split("@")[0], password, roles=list(roles), team_id=team_id)
+        user_id = users.create_user(
+            email, name or email.split("@")[0], password, roles=list(roles), team_id=team_id, timezone=timezone
+        )
     except ValidationError as exc:
         for field, messages in exc.as_dict().items():
             click.echo(f"error: {field}: {' '.join(messages)}", err=True)

@@ -86,6 +86,8 @@ AMBIGUOUS_PIPELINE = Code("TRL-E046", "two pipelines of one entity claim the sam
 INVALID_PIPELINE_SETTING = Code(
     "TRL-E047", "a pipeline setting does not fit the field it names (type or option)"
 )
+# The app (app.yaml)
+UNKNOWN_TIMEZONE = Code("TRL-E063", "app.yaml names a time zone that does not exist")
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 
 ALL_CODES: dict[str, Code] = {

@@ -25,7 +25,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel.numbers import get_currency_symbol
 from flask import Blueprint, Flask, abort, current_app, jsonify, render_template, request, url_for
@@ -51,7 +50,7 @@ from runtime.flows.pipeline import (
 from runtime.store.board_queries import BoardFilters, BoardQueries, StageTotals, as_mapping
 from runtime.store.stage_history import entries_of
 from runtime.web import forms as F
-from runtime.web.i18n import get_locale
+from runtime.web.i18n import get_locale, get_timezone
 from runtime.web.i18n import gettext as _
 from runtime.web.templating import can_read_entity, record_url
 
@@ -81,11 +80,7 @@ def _principal():
 
 
 def _today() -> date:
-    try:
-        zone = ZoneInfo(current_app.config.get("TRELLIS_TIMEZONE") or "UTC")
-    except (KeyError, ValueError):
-        zone = UTC
-    return datetime.now(zone).date()
+    return datetime.now(get_timezone()).date()
 
 
 def _queries() -> BoardQueries:
@@ -430,10 +425,7 @@ def _gate_fields(pipeline: Pipeline, entity: Entity) -> list[FieldDef]:
 
 
 def _tz():
-    try:
-        return ZoneInfo(current_app.config.get("TRELLIS_TIMEZONE") or "UTC")
-    except (KeyError, ValueError):
-        return UTC
+    return get_timezone()
 
 
 def _lookup_url(f: FieldDef) -> str:
