@@ -86,8 +86,18 @@ AMBIGUOUS_PIPELINE = Code("TRL-E046", "two pipelines of one entity claim the sam
 INVALID_PIPELINE_SETTING = Code(
     "TRL-E047", "a pipeline setting does not fit the field it names (type or option)"
 )
+# Pipeline boards (pipelines/*.yaml ``board``)
+UNKNOWN_BOARD_SUM = Code("TRL-E053", "a pipeline's board sum names a field that does not exist")
+INVALID_BOARD_SUM = Code(
+    "TRL-E054", "a pipeline's board sum names a field that is not a money or number field"
+)
 # The app (app.yaml)
 UNKNOWN_TIMEZONE = Code("TRL-E063", "app.yaml names a time zone that does not exist")
+# Limits (expressions, child tables)
+EXPRESSION_LIMIT = Code(
+    "TRL-E068", "an expression holds a constant beyond the engine's limits (huge number or count)"
+)
+TOO_MANY_ROWS_ALLOWED = Code("TRL-E069", "a child table's max_rows is above the ceiling")
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 
 ALL_CODES: dict[str, Code] = {

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from runtime import fieldtypes
-from runtime.errors import ExpressionError, Problem
+from runtime.errors import ExpressionError, ExpressionLimitError, Problem
 from runtime.expressions import CompiledExpression, compile_expression
 from runtime.timezones import DEFAULT_ZONE, is_zone
 
@@ -155,7 +155,8 @@ class _Compiler:
             return compile_expression(source, names, where=where)
         except ExpressionError as exc:
             message = exc.message.removeprefix(f"{where}: ")
-            self.report(codes.INVALID_EXPRESSION, doc, path, f"{obj} {what}", message, exc.hint)
+            code = codes.EXPRESSION_LIMIT if isinstance(exc, ExpressionLimitError) else codes.INVALID_EXPRESSION
+            self.report(code, doc, path, f"{obj} {what}", message, exc.hint)
             return None
 
     def unique(
@@ -407,7 +408,7 @@ class _Compiler:
         }
         for key in ("required", "unique", "readonly", "track_history", "searchable", "index",
                     "stored", "min", "max", "min_length", "max_length", "target", "currency",
-                    "precision", "pattern", "region", "result_type"):  # fmt: skip
+                    "precision", "pattern", "region", "result_type", "max_rows"):  # fmt: skip
             if key in raw:
                 values[key] = raw[key]
         values["readonly"] = bool(raw.get("readonly") or ftype.always_readonly)
@@ -524,6 +525,16 @@ class _Compiler:
                     f"pattern '{pattern}' {message}",
                     "for example 'OPP-{YYYY}-{0000}'",
                 )
+        if t == "child_table" and (fdef.max_rows or 0) > fieldtypes.MAX_ROWS_CEILING:
+            self.report(
+                codes.TOO_MANY_ROWS_ALLOWED,
+                doc,
+                path + ("max_rows",),
+                obj,
+                f"max_rows {fdef.max_rows:,} is above the ceiling of "
+                f"{fieldtypes.MAX_ROWS_CEILING:,} rows",
+                "rows beyond a few hundred belong in a separate entity with a link field",
+            )
         if t == "formula":
             for key in ("expression", "result_type"):
                 if key not in raw:

@@ -100,6 +100,7 @@ class FieldDef:
     searchable: bool = False  # part of full-text search (default: text-like fields)
     index: bool = False
     fields: tuple[FieldDef, ...] = ()  # child_table: the row's fields
+    max_rows: int | None = None  # child_table: row limit (None: DEFAULT_MAX_ROWS)
     place: Place | None = None
 
     def option(self, option_id: str) -> Option | None:
