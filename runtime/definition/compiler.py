@@ -231,8 +231,27 @@ class _Compiler:
             extensions=MappingProxyType(extensions),
             source_dir=str(self.loaded.root),
             digest=self.loaded.digest,
+            tagline=self._tagline(app_doc, locales),
             timezone=self._timezone(app_doc),
         )
+
+    def _tagline(self, app_doc: Document, locales: tuple[str, ...]) -> Label | None:
+        raw = app_doc.data.get("tagline")
+        if raw is None:
+            return None
+        if isinstance(raw, dict):
+            missing = [locale for locale in locales if locale not in raw]
+            if missing:
+                self.report(
+                    codes.TAGLINE_MISSING_LOCALE,
+                    app_doc,
+                    ("tagline",),
+                    "app tagline",
+                    f"the tagline has no text for {', '.join(repr(m) for m in missing)}, "
+                    "a locale the app lists",
+                    "add " + ", ".join(f"{m}: ..." for m in missing) + " to the tagline",
+                )
+        return Label.of(raw)
 
     def _timezone(self, doc: Document) -> str:
         name = doc.data.get("timezone")

@@ -23,6 +23,7 @@ class Principal:
     locale: str = "en"
     timezone: str = ""  # the user's own zone; "" = the app's
     is_system: bool = False
+    session_version: int = 0  # see sys_users.session_version
 
     @property
     def team_ids(self) -> frozenset[int]:

@@ -54,6 +54,7 @@ from runtime.definition.model import AppModel, Entity, FieldDef, Label, NavGroup
 from runtime.errors import TrellisError
 from runtime.store.permissions import Permissions
 from runtime.timezones import as_utc, today_in
+from runtime.web.avatars import initials
 from runtime.web.i18n import get_babel_locale, get_locale, get_timezone, locale_choices
 from runtime.web.i18n import gettext as _
 
@@ -418,6 +419,7 @@ def install_templating(app: Flask, app_dir: str | Path | None) -> None:
         safe_url=safe_url,
         badge_class=badge_class,
         badge_style=badge_style,
+        initials=initials,
     )
     app.jinja_env.globals.update(
         current_locale=get_locale,
