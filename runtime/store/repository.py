@@ -1095,9 +1095,11 @@ class Repository:
         merged: dict[str, Any] = dict(current) if current is not None else {}
         merged.update(out)
         if creating:
-            if "owner_id" not in out:
+            if out.get("owner_id") is None:  # not given, or left blank: the creator owns it
                 merged["owner_id"] = user.actor_id
             self._apply_defaults(rows, merged, set(out), user, ctx, errors)
+        elif "owner_id" in out and out["owner_id"] is None and not system:
+            _add(errors, "owner_id", "owner_required")  # a record never loses its owner
         written = set(out)
         set_by_hooks: frozenset[str] = frozenset()
         if self.hooks:
@@ -1224,8 +1226,11 @@ class Repository:
             elif field.type == "user" and (creating or value != current.get(field.id)):
                 links.append(("", field.id, value))
             if field.unique and field.id not in errors:
-                if self._taken(conn, plan, field, value, None if creating else current["id"]):
-                    _add(errors, field.id, "not_unique")
+                taken = self._taken(conn, plan, field, value, None if creating else current["id"])
+                if taken is not None:
+                    errors.setdefault(field.id, []).append(
+                        self._duplicate_message(conn, user, plan, taken)
+                    )
         owner = values.get("owner_id")
         if (
             owner is not None
@@ -1289,12 +1294,43 @@ class Repository:
 
     def _taken(
         self, conn: Connection, plan: EntityPlan, field: FieldDef, value: Any, record_id: int | None
-    ) -> bool:
+    ) -> int | None:
+        """The id of another record holding ``value`` in the unique ``field``, if any."""
         table = plan.table
         query = select(table.c.id).where(table.c[field.id] == value)
         if record_id is not None:
             query = query.where(table.c.id != record_id)
-        return conn.execute(query.limit(1)).first() is not None
+        return conn.execute(query.order_by(table.c.id).limit(1)).scalar()
+
+    def _duplicate_message(
+        self, conn: Connection, user: Principal, plan: EntityPlan, record_id: int
+    ) -> FieldMessage:
+        """"Account “Acme” already has this value", naming (and letting the web edge link
+        to) the record it duplicates - only when the user may read that record and its
+        title; otherwise the plain message, so a refusal reveals nothing more."""
+        grant = self.grant(user, plan.entity.id)
+        title_field = plan.rows.by_id.get(plan.entity.title_field)
+        if title_field is None or not type_of(title_field).is_stored(title_field):
+            return FieldMessage("not_unique")
+        if not grant.may_read_field(title_field.id):
+            return FieldMessage("not_unique")
+        table = plan.table
+        query = select(table.c[title_field.id]).where(table.c.id == record_id)
+        clause = self._scope(plan, grant, "read", user)
+        if clause is not None:
+            query = query.where(clause)
+        row = conn.execute(query).first()
+        if row is None:
+            return FieldMessage("not_unique")
+        return FieldMessage(
+            "duplicate_of",
+            {
+                "entity": plan.entity.label,
+                "title": "" if row[0] is None else str(row[0]),
+                "entity_id": plan.entity.id,
+                "record_id": record_id,
+            },
+        )
 
     def _check_unique_within(
         self, plan: EntityPlan, prepared: list[_Prepared], errors: Errors

@@ -456,9 +456,31 @@ def _query_error(exc: QueryError):
 @bp.errorhandler(ValidationError)
 def _validation_error(exc: ValidationError):
     locale = _locale(getattr(current_user, "principal", None))
+    extra: dict[str, Any] = {}
+    duplicates = _duplicates(exc)
+    if duplicates:
+        extra["duplicates"] = duplicates
     return json_response(
-        error_body(exc.code, "Some values are not valid.", fields=exc.as_dict(locale)), 422
+        error_body(exc.code, "Some values are not valid.", fields=exc.as_dict(locale), **extra),
+        422,
     )
+
+
+def _duplicates(exc: ValidationError) -> dict[str, dict[str, Any]]:
+    """Field id -> the record already holding that unique value (one the caller may read)."""
+    found = {}
+    for key, messages in exc.errors.items():
+        for message in messages:
+            if message.code != "duplicate_of":
+                continue
+            entity_id, record_id = message.params["entity_id"], message.params["record_id"]
+            found[key] = {
+                "entity": entity_id,
+                "id": record_id,
+                "title": message.params.get("title", ""),
+                "url": url_for("api.get_record", entity_id=entity_id, record_id=record_id),
+            }
+    return found
 
 
 @bp.errorhandler(PermissionDenied)

@@ -241,6 +241,19 @@ ERROR_SCHEMA: dict[str, Any] = {
                     "description": "Field id (or __all__) -> messages in the request locale.",
                     "additionalProperties": {"type": "array", "items": {"type": "string"}},
                 },
+                "duplicates": {
+                    "type": "object",
+                    "description": "Unique field id -> the readable record that already has the value.",
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {
+                            "entity": {"type": "string"},
+                            "id": {"type": "integer"},
+                            "title": {"type": "string"},
+                            "url": {"type": "string"},
+                        },
+                    },
+                },
             },
         }
     },
