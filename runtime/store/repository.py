@@ -63,6 +63,14 @@ from runtime.fieldtypes import (
 from . import history
 from . import system_tables as st
 from .database import Database
+from .list_terms import (
+    STAGE_KIND,
+    TermInvalid,
+    has_user_token,
+    stage_kind_clause,
+    stage_order_column,
+    user_token_clause,
+)
 from .permissions import SYSTEM_GRANT, Grant, Permissions, scope_clause
 from .plan import (
     IGNORED_ON_WRITE,
@@ -413,9 +421,11 @@ class Repository:
             else:
                 name, op, value = item
             try:
-                where.append(self._filter(plan, grant, name, op, value, ctx))
+                where.append(self._filter(plan, grant, name, op, value, ctx, user))
             except FieldInvalid as exc:
                 errors.setdefault(name, []).append(exc.message)
+            except TermInvalid:
+                errors.setdefault(name, []).append(FieldMessage("invalid"))
         if errors:
             raise ValidationError(errors)
         if search and search.strip() and plan.search_fields:
@@ -449,12 +459,27 @@ class Repository:
         return table.c[name], field
 
     def _filter(
-        self, plan: EntityPlan, grant: Grant, name: str, op: str, value: Any, ctx: CoerceContext
+        self,
+        plan: EntityPlan,
+        grant: Grant,
+        name: str,
+        op: str,
+        value: Any,
+        ctx: CoerceContext,
+        user: Principal | None = None,
     ) -> Any:
+        if name == STAGE_KIND and STAGE_KIND not in plan.table.c:
+            # Named term (runtime.store.list_terms): the stage's kind, from the pipelines.
+            return stage_kind_clause(self.db, plan.entity.id, plan.table, op, value)
         column, field = self._filter_target(plan, grant, name)
         ftype = type_of(field)
         if op not in FILTER_OPERATORS:
             raise FieldInvalid(FieldMessage("invalid"))
+        if field.type == "user" and user is not None and has_user_token(value):
+            # me / my_team: resolved for the reader, so one saved view serves everyone.
+            return user_token_clause(
+                column, op, value, user, lambda v: ftype.coerce(field, v, ctx)
+            )
         if op == "isnull":
             want_null = value not in (False, "false", "0", 0, "no")
             null = column.is_(None)
@@ -507,7 +532,14 @@ class Repository:
             if name == "id":
                 last_desc = desc
                 break
-            if name in plan.system_keys:
+            ranked = (
+                stage_order_column(self.db.model, plan.entity.id, table)
+                if name == "stage"
+                else None
+            )
+            if ranked is not None:
+                column = ranked  # pipeline order, not the alphabet (list_terms)
+            elif name in plan.system_keys:
                 column = table.c[name]
             else:
                 field = plan.field_of_key(name)
@@ -518,7 +550,7 @@ class Repository:
                     raise ValidationError({name: [FieldMessage("unknown_field")]})
                 column = table.c[sort_column]
             expr = column.desc() if desc else column.asc()
-            if column.nullable and self.db.is_sqlite:
+            if getattr(column, "nullable", False) and self.db.is_sqlite:
                 # PostgreSQL's default: NULLs sort as if larger than any value.
                 expr = expr.nulls_first() if desc else expr.nulls_last()
             order.append(expr)
