@@ -104,7 +104,8 @@ def stage_order_column(model: Any, entity_id: str, table: Any) -> Any | None:
     Stages of several pipelines interleave by position (every pipeline's first stage,
     then every second ...), which keeps "early" and "late" together across pipelines.
     """
-    pipelines = pipelines_for_entity(model, entity_id)
+    # The default pipeline first: its stages win ties with the other pipelines'.
+    pipelines = sorted(pipelines_for_entity(model, entity_id), key=lambda p: not p.is_default)
     if not pipelines or "stage" not in table.c:
         return None
     ranked: list[tuple[tuple[int, int, int], str]] = []
