@@ -38,6 +38,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "unknown_field": {"en": "Unknown field.", "zh": "未知字段。"},
     "invalid_rows": {"en": "Expected a list of rows.", "zh": "应为行的列表。"},
+    "too_many_rows": {
+        "en": "At most {max} rows are allowed ({count} given).",
+        "zh": "最多允许 {max} 行（提交了 {count} 行）。",
+    },
+    "invalid_row_id": {
+        "en": "A row id must be a whole number (leave it out for a new row).",
+        "zh": "行 id 必须是整数（新行请不要填写 id）。",
+    },
     "number_too_large": {"en": "The number is too large.", "zh": "数字过大。"},
     "invalid_record_id": {"en": "Enter a record id (a whole number).", "zh": "请输入记录 id（整数）。"},
     "record_archived": {

@@ -86,6 +86,20 @@ AMBIGUOUS_PIPELINE = Code("TRL-E046", "two pipelines of one entity claim the sam
 INVALID_PIPELINE_SETTING = Code(
     "TRL-E047", "a pipeline setting does not fit the field it names (type or option)"
 )
+# Pipeline boards (pipelines/*.yaml ``board``)
+UNKNOWN_BOARD_SUM = Code("TRL-E053", "a pipeline's board sum names a field that does not exist")
+INVALID_BOARD_SUM = Code(
+    "TRL-E054", "a pipeline's board sum names a field that is not a money or number field"
+)
+# The app itself (app.yaml)
+TAGLINE_MISSING_LOCALE = Code(
+    "TRL-E065", "the app's tagline has no text for one of the locales the app lists"
+)
+# Limits (expressions, child tables)
+EXPRESSION_LIMIT = Code(
+    "TRL-E068", "an expression holds a constant beyond the engine's limits (huge number or count)"
+)
+TOO_MANY_ROWS_ALLOWED = Code("TRL-E069", "a child table's max_rows is above the ceiling")
 # List views: named filter terms (stage kinds, me / my team)
 STAGE_KIND_WITHOUT_PIPELINE = Code(
     "TRL-E076", "a view filters on stage_kind, but no pipeline uses its entity"

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from runtime import fieldtypes
-from runtime.errors import ExpressionError, Problem
+from runtime.errors import ExpressionError, ExpressionLimitError, Problem
 from runtime.expressions import CompiledExpression, compile_expression
 
 from . import codes
@@ -160,7 +160,8 @@ class _Compiler:
             return compile_expression(source, names, where=where)
         except ExpressionError as exc:
             message = exc.message.removeprefix(f"{where}: ")
-            self.report(codes.INVALID_EXPRESSION, doc, path, f"{obj} {what}", message, exc.hint)
+            code = codes.EXPRESSION_LIMIT if isinstance(exc, ExpressionLimitError) else codes.INVALID_EXPRESSION
+            self.report(code, doc, path, f"{obj} {what}", message, exc.hint)
             return None
 
     def unique(
@@ -235,7 +236,26 @@ class _Compiler:
             extensions=MappingProxyType(extensions),
             source_dir=str(self.loaded.root),
             digest=self.loaded.digest,
+            tagline=self._tagline(app_doc, locales),
         )
+
+    def _tagline(self, app_doc: Document, locales: tuple[str, ...]) -> Label | None:
+        raw = app_doc.data.get("tagline")
+        if raw is None:
+            return None
+        if isinstance(raw, dict):
+            missing = [locale for locale in locales if locale not in raw]
+            if missing:
+                self.report(
+                    codes.TAGLINE_MISSING_LOCALE,
+                    app_doc,
+                    ("tagline",),
+                    "app tagline",
+                    f"the tagline has no text for {', '.join(repr(m) for m in missing)}, "
+                    "a locale the app lists",
+                    "add " + ", ".join(f"{m}: ..." for m in missing) + " to the tagline",
+                )
+        return Label.of(raw)
 
     def _staged_entities(self) -> set[str]:
         # Pipelines are compiled by a later issue; that a pipeline names an entity is
@@ -395,7 +415,7 @@ class _Compiler:
         }
         for key in ("required", "unique", "readonly", "track_history", "searchable", "index",
                     "stored", "min", "max", "min_length", "max_length", "target", "currency",
-                    "precision", "pattern", "region", "result_type"):  # fmt: skip
+                    "precision", "pattern", "region", "result_type", "max_rows"):  # fmt: skip
             if key in raw:
                 values[key] = raw[key]
         values["readonly"] = bool(raw.get("readonly") or ftype.always_readonly)
@@ -512,6 +532,16 @@ class _Compiler:
                     f"pattern '{pattern}' {message}",
                     "for example 'OPP-{YYYY}-{0000}'",
                 )
+        if t == "child_table" and (fdef.max_rows or 0) > fieldtypes.MAX_ROWS_CEILING:
+            self.report(
+                codes.TOO_MANY_ROWS_ALLOWED,
+                doc,
+                path + ("max_rows",),
+                obj,
+                f"max_rows {fdef.max_rows:,} is above the ceiling of "
+                f"{fieldtypes.MAX_ROWS_CEILING:,} rows",
+                "rows beyond a few hundred belong in a separate entity with a link field",
+            )
         if t == "formula":
             for key in ("expression", "result_type"):
                 if key not in raw:

@@ -17,6 +17,7 @@ from runtime.definition.model import AppModel, Entity, Label
 from runtime.definition.pipelines import (
     GateRule,
     Pipeline,
+    RequiredField,
     Stage,
     pipeline_for_record,
     pipelines_for_entity,
@@ -127,6 +128,76 @@ def check_move(
     entered = pipeline.stages_entered(None if creating else from_stage, to_stage)
     gates = tuple(evaluate_gate(stage, values, old=old, user=user) for stage in entered)
     return MoveCheck(pipeline, from_stage, to_stage, True, gates)
+
+
+@dataclass(frozen=True)
+class Question:
+    """One field the move dialog asks for, and whether the move needs it filled."""
+
+    field: str
+    required: bool
+
+
+def move_questions(
+    pipeline: Pipeline,
+    entity: Entity,
+    from_stage: str | None,
+    to_stage: str,
+    values: Mapping[str, Any],
+    *,
+    old: Mapping[str, Any] | None = None,
+    user: Any = None,
+    asked: Iterable[str] = (),
+) -> tuple[Question, ...]:
+    """Everything one dialog asks for a move, at once, for the values typed so far.
+
+    ``asked`` (what earlier rounds showed) stays, so a choice is never dropped; then
+    the gates' blank fields and failed rules; then, to a fixed point, the fields whose
+    gate condition or entity ``required_if`` / ``visible_if`` / rule reads a field
+    already asked: choosing "Lost to a competitor" brings the competitor into the same
+    dialog. A field stays in the dialog only while its condition holds.
+    """
+    check = check_move(pipeline, from_stage, to_stage, values, old=old, user=user)
+    shown: dict[str, bool] = {}
+    for fid in (*asked, *check.asked_fields):
+        if fid not in shown:
+            shown[fid] = fid in check.missing
+    conditional: list[RequiredField] = []
+    for gate in check.gates:
+        for req in gate.stage.gate.required:
+            if req.condition is None:
+                if req.field in shown:
+                    shown[req.field] = True
+            else:
+                conditional.append(req)
+    changed = True
+    while changed:
+        changed = False
+        names = set(shown)
+        for req in conditional:
+            if req.condition.names & names and _holds(req.condition, values, old, user):
+                changed |= _ask(shown, req.field, True)
+        for f in entity.fields:
+            if f.visible_if is not None and not _holds(f.visible_if, values, old, user):
+                continue
+            if f.required_if is not None and f.required_if.names & names:
+                if _holds(f.required_if, values, old, user):
+                    changed |= _ask(shown, f.id, True)
+                    continue
+            if f.visible_if is not None and f.visible_if.names & names:
+                changed |= _ask(shown, f.id, bool(f.required))
+        for rule in entity.rules:
+            if rule.expression.names & names and not _holds(rule.expression, values, old, user):
+                for fid in rule.fields:
+                    changed |= _ask(shown, fid, False)
+    return tuple(Question(fid, required) for fid, required in shown.items())
+
+
+def _ask(shown: dict[str, bool], field_id: str, required: bool) -> bool:
+    """Add ``field_id`` to the dialog (or make it required); True when that changed."""
+    before = shown.get(field_id)
+    shown[field_id] = bool(before) or required
+    return before is None or (required and not before)
 
 
 # ------------------------------------------------------------------ errors
@@ -399,6 +470,7 @@ def idle_cutoff(stage: Stage, today: date) -> date | None:
 __all__ = [
     "GateResult",
     "MoveCheck",
+    "Question",
     "StageBlocked",
     "StageChange",
     "check_move",
@@ -408,6 +480,7 @@ __all__ = [
     "idle_days",
     "is_idle",
     "last_touch",
+    "move_questions",
     "plan_stage_change",
     "seconds_between",
     "time_in_stages",

@@ -22,6 +22,7 @@ class Principal:
     managed_team_ids: frozenset[int] = field(default_factory=frozenset)
     locale: str = "en"
     is_system: bool = False
+    session_version: int = 0  # see sys_users.session_version
 
     @property
     def team_ids(self) -> frozenset[int]:

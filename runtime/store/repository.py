@@ -752,10 +752,10 @@ class Repository:
                 raise self._conflict(
                     conn, plan, grant, record_id, int(row_version), current["row_version"]
                 )
-            self._check_field_permissions(plan, grant, values, current, ctx)
             needed = self._children_needed(plan, values)
-            if needed:
+            if needed:  # before the permission check: it compares rows with the stored ones
                 self._attach_children(conn, plan, [current], needed)
+            self._check_field_permissions(plan, grant, values, current, ctx)
             item = self._prepare(conn, user, plan, grant, values, current, ctx)
             self._validate(conn, user, plan, item, current)
             if item.errors:
@@ -1041,6 +1041,11 @@ class Repository:
             return
         refused = []
         for key, raw in values.items():
+            if key == "stage" and plan.entity.has_stage:
+                # the stage is a system column, but a role may make it read-only
+                if not grant.may_write_field(key) and raw != (current or {}).get(key):
+                    refused.append(key)
+                continue
             field = OWNER_FIELD if key == "owner_id" else plan.field_of_key(key)
             if field is None or grant.may_write_field(field.id):
                 continue
@@ -1541,8 +1546,7 @@ def _changes_value(
             rows = type_of(field).coerce(field, raw, ctx)
             if current is None:
                 return bool(rows)
-            old = [_row_values(r) for r in current.get(field.id) or []]
-            return [_row_values(r) for r in rows] != old
+            return _rows_change(plan, field, rows, current.get(field.id) or [], ctx)
         type_of(field).coerce_into(field, {key: raw}, out, ctx, current)
     except FieldInvalid:
         return True
@@ -1558,6 +1562,35 @@ def _changes_value(
                 return True
         return new != default_out.get(key)
     return new != current.get(key)
+
+
+def _rows_change(
+    plan: EntityPlan,
+    field: FieldDef,
+    rows: list[dict[str, Any]],
+    stored: list[Mapping[str, Any]],
+    ctx: CoerceContext,
+) -> bool:
+    """Would these rows add, remove, reorder or edit any stored row of ``field``?
+
+    Values are compared after coercion, so rows read from the API and sent back as
+    they were (9.99 for a stored Decimal) change nothing.
+    """
+    if len(rows) != len(stored):
+        return True
+    _, rows_plan = plan.children[field.id]
+    for row, old in zip(rows, stored, strict=True):
+        if row.get("id") != old.get("id"):
+            return True  # a new row (no id) in place of a stored one, or a reorder
+        for child in rows_plan.writable:
+            keys = [k for k in type_of(child).keys(child) if k in row]
+            if not keys:
+                continue  # left out: the stored value stays
+            out: dict[str, Any] = {}
+            type_of(child).coerce_into(child, row, out, ctx, old)
+            if any(k in out and out[k] != old.get(k) for k in keys):
+                return True
+    return False
 
 
 def _revive(field: FieldDef, value: Any, ctx: CoerceContext) -> Any:

@@ -83,6 +83,9 @@ users = Table(
     Column("is_active", Boolean, nullable=False, default=True),
     Column("created_at", UtcDateTime, nullable=False, default=utcnow),
     Column("last_login_at", UtcDateTime, nullable=True),
+    # Part of every session and remember cookie: raising it (sign-out, a new password,
+    # deactivation) ends all of them at once. API keys do not depend on it.
+    Column("session_version", Integer, nullable=False, default=1),
 )
 
 roles = Table(

@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import Flask, g, request
 from sqlalchemy import inspect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from runtime.definition import load_app
 from runtime.definition.model import AppModel
@@ -153,6 +154,11 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     app.after_request(_security_headers)
     register_blueprints(app)
+    proxies = int(settings["TRELLIS_PROXY_COUNT"] or 0)
+    if proxies > 0:
+        # Only then is X-Forwarded-For believed: the login limit counts per client
+        # address, and a client could otherwise name any address it likes.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     return app
 
 
@@ -178,6 +184,10 @@ def _security_headers(response):
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "SAMEORIGIN")
     headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != "static" and not (request.endpoint or "").endswith(".static"):
+        # Pages and JSON show one user's data (and CSRF tokens): no cache, shared or
+        # the browser's own (the back button after sign-out), may keep them.
+        headers.setdefault("Cache-Control", "no-store")
     if response.mimetype == "text/html":
         # Scripts only from our own static files (and nonce'd inline ones); styles may
         # be inline because Gridstack and ECharts set style attributes.

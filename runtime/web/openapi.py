@@ -23,7 +23,7 @@ from runtime.definition.filter_terms import (
     USER_TOKEN_OPERATORS,
 )
 from runtime.definition.model import AppModel, Entity, FieldDef
-from runtime.fieldtypes import BIGINT_MAX, type_of
+from runtime.fieldtypes import BIGINT_MAX, max_rows_of, type_of
 from runtime.web.query import (
     DEFAULT_PAGE_SIZE,
     MAX_IN_VALUES,
@@ -193,6 +193,7 @@ def input_schema(entity: Entity, locale: str = "en", *, partial: bool = False) -
                 "type": ["array", "null"],
                 "title": field.label.get(locale),
                 "description": "Every row of the table: rows left out are removed.",
+                "maxItems": max_rows_of(field),
                 "items": _row_input_schema(field, locale, partial=False),
             }
             continue

@@ -9,6 +9,7 @@ Routes (blueprint ``pipelines``):
 ``GET  /p/<pipeline>/records.json``    the filtered records (``?stage=``, ``?idle=1``)
 ``POST /p/<pipeline>/move``            move a record (JSON answer; 422 with the form)
 ``GET  /p/<pipeline>/gate``            the missing-fields form for ``record_id``/``to_stage``
+``POST /p/<pipeline>/gate-state``      that form again for the values typed (htmx, on change)
 ``GET  /p/path/<entity>/<id>``         the record page's path bar (htmx refresh)
 =====================================  =====================================================
 
@@ -27,9 +28,15 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.numbers import get_currency_symbol
+from babel.numbers import (
+    format_compact_currency,
+    format_compact_decimal,
+    get_currency_symbol,
+)
 from flask import Blueprint, Flask, abort, current_app, jsonify, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
+from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 
 from runtime.definition.model import Entity, FieldDef
@@ -41,23 +48,34 @@ from runtime.definition.pipelines import (
     pipelines_of,
 )
 from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from runtime.fieldtypes import CoerceContext
 from runtime.flows.pipeline import (
+    Question,
     format_duration,
     idle_days,
     is_idle,
     last_touch,
+    move_questions,
     time_in_stages,
 )
-from runtime.store.board_queries import BoardFilters, BoardQueries, StageTotals, as_mapping
+from runtime.store.board_queries import (
+    BoardFilters,
+    BoardQueries,
+    StageTotals,
+    add_totals,
+    as_mapping,
+)
+from runtime.store.permissions import record_in_scope
 from runtime.store.stage_history import entries_of
 from runtime.web import forms as F
-from runtime.web.i18n import get_locale
+from runtime.web.i18n import get_babel_locale, get_locale
 from runtime.web.i18n import gettext as _
 from runtime.web.templating import can_read_entity, record_url
 
 bp = Blueprint("pipelines", __name__)
 
 PAGE = 20  # cards per column load
+COMPACT_FROM = Decimal(10_000)  # totals from here on read "CN¥1.2M" / "¥125万"
 CLOSE_PERIODS = (
     "overdue",
     "this_month",
@@ -272,6 +290,70 @@ def money_text(value: Any, currency: str, locale: str) -> str:
     return f"{sign}{_currency_symbol(currency, locale)}{abs(number):,}"
 
 
+# --------------------------------------------------------------------------- totals
+
+
+@dataclass(frozen=True)
+class BoardSum:
+    """What the board's columns total for this reader: ``field`` (None: counts only),
+    whether a weighted figure makes sense, and the currency an empty column shows."""
+
+    field: str | None = None
+    label: Any = None
+    weighted: bool = False
+    currency: str | None = None
+
+
+def board_sum(pipeline: Pipeline, entity: Entity, queries: BoardQueries) -> BoardSum:
+    grant = _services().repo.grant(_principal(), entity.id)
+    fid = queries.sum_column(pipeline, grant)
+    if fid is None:
+        return BoardSum()
+    _column, currency = queries.currency_of(pipeline, fid)
+    return BoardSum(fid, entity.field(fid).label, pipeline.has_probabilities, currency)
+
+
+def compact_figure(value: Decimal, currency: str | None) -> Markup:
+    """One total that fits a column: compact from ten thousand on ("CN¥1.2M", in
+    Chinese "¥125万"), the full figure on hover."""
+    from runtime.web.templating import money_filter, number_filter
+
+    locale = get_babel_locale()
+    full = money_filter(value, currency, 0) if currency else number_filter(value, 0)
+    if abs(value) < COMPACT_FROM:
+        text = full
+    elif currency:
+        text = format_compact_currency(value, currency, locale=locale, fraction_digits=1)
+    else:
+        text = format_compact_decimal(value, locale=locale, fraction_digits=1)
+    return Markup('<span class="board-figure" title="{full}">{text}</span>').format(
+        full=full, text=text
+    )
+
+
+def board_figures(totals: StageTotals, key: str, summing: BoardSum) -> Markup:
+    """A column's (or the board's) ``amount`` or ``weighted`` total, one figure per
+    currency; an empty column reads zero in the field's currency."""
+    figures = []
+    for part in totals.sums:
+        value = part.amount if key == "amount" else part.weighted
+        if value is not None:
+            figures.append(compact_figure(value, part.currency))
+    if not figures:
+        figures.append(compact_figure(Decimal(0), summing.currency))
+    return Markup("").join(figures)
+
+
+def totals_html(totals: StageTotals, summing: BoardSum) -> dict[str, Any]:
+    """What a move sends back for one column (or the header): rendered, escaped figures."""
+    out: dict[str, Any] = {"count": totals.count}
+    if summing.field:
+        out["amount"] = str(board_figures(totals, "amount", summing))
+        if summing.weighted:
+            out["weighted"] = str(board_figures(totals, "weighted", summing))
+    return out
+
+
 # --------------------------------------------------------------------------- board
 
 
@@ -304,6 +386,24 @@ def _can_move(entity: Entity) -> bool:
     return bool(grant.unrestricted or grant.update)
 
 
+def _owner_team(user_id: int) -> int | None:
+    other = _services().users.principal(user_id)
+    return other.team_id if other is not None else None
+
+
+def may_move_record(entity: Entity, record: Mapping[str, Any]) -> bool:
+    """Whether the user may change this record's stage: update rights on the record
+    (its row scope) and write access to the stage; an archived record does not move."""
+    if record.get("archived_at"):
+        return False
+    grant = _services().repo.grant(_principal(), entity.id)
+    if grant.unrestricted:
+        return True
+    if not grant.may_write_field("stage"):
+        return False
+    return record_in_scope(grant.update, record, _principal(), _owner_team)
+
+
 @bp.get("/p/<pipeline_id>")
 def board(pipeline_id: str):
     pipeline, entity = _pipeline(pipeline_id)
@@ -324,11 +424,7 @@ def board(pipeline_id: str):
                 stage.retired,
             )
         )
-    open_totals = StageTotals(
-        sum(c.totals.count for c in columns),
-        sum((c.totals.amount for c in columns), Decimal(0)),
-        sum((c.totals.weighted for c in columns), Decimal(0)),
-    )
+    open_totals = add_totals(c.totals for c in columns)
     grant = _services().repo.grant(user, entity.id)
     options = {
         fid: [(o.id, o.label.get(get_locale())) for o in entity.field(fid).options]
@@ -351,7 +447,7 @@ def board(pipeline_id: str):
         teams=queries.teams(),
         close_periods=CLOSE_PERIODS,
         can_move=_can_move(entity),
-        currency=_services().model.default_currency,
+        summing=board_sum(pipeline, entity, queries),
         page_size=PAGE,
     )
 
@@ -407,6 +503,7 @@ def records_json(pipeline_id: str):
                     "title": card.title,
                     "stage": card.stage,
                     "amount": None if card.amount is None else str(card.amount),
+                    "currency": card.currency,
                     "close_date": card.close_date.isoformat() if card.close_date else None,
                     "owner": card.owner,
                     "idle": card.idle,
@@ -414,19 +511,87 @@ def records_json(pipeline_id: str):
                 }
             )
     totals = queries.totals(_principal(), pipeline, filters, today)
-    return jsonify({"pipeline": pipeline.id, "records": out, "totals": as_mapping(totals)})
+    summing = board_sum(pipeline, entity, queries)
+    return jsonify(
+        {
+            "pipeline": pipeline.id,
+            "sum": summing.field,
+            "records": out,
+            "totals": as_mapping(totals),
+        }
+    )
 
 
 # --------------------------------------------------------------------------- moves
 
 
-def _gate_fields(pipeline: Pipeline, entity: Entity) -> list[FieldDef]:
-    """Every field some gate of the pipeline can ask for (what a move form may send)."""
+KEEP_PREFIX = "keep-"  # a value typed for a field the dialog no longer shows
+
+
+def pipeline_gate_fields(pipeline: Pipeline) -> tuple[str, ...]:
+    """Every field some gate of the pipeline can ask for."""
     ids: dict[str, None] = {}
     for stage in pipeline.stages:
         for fid in stage.gate.field_ids:
             ids.setdefault(fid)
-    return [entity.field(f) for f in ids if entity.has_field(f)]
+    return tuple(ids)
+
+
+def _typed_values(entity: Entity) -> dict[str, Any]:
+    """What the move dialog sent: its fields, plus the values kept for fields it hid."""
+    form = request.form
+    typed = F.read_form(entity, entity.fields, form)
+    kept = MultiDict(
+        [
+            (key.removeprefix(KEEP_PREFIX), value)
+            for key, value in form.items(multi=True)
+            if key.startswith(KEEP_PREFIX) and key.removeprefix(KEEP_PREFIX) not in form
+        ]
+    )
+    return {**F.read_form(entity, entity.fields, kept), **typed}
+
+
+def _asked(entity: Entity, extra: Any = ()) -> list[str]:
+    """The fields earlier rounds of the dialog asked for (``ask`` inputs), then ``extra``."""
+    found: dict[str, None] = {}
+    for fid in [*request.form.getlist("ask"), *extra]:
+        if entity.has_field(fid) or fid == "owner_id":
+            found.setdefault(fid)
+    return list(found)
+
+
+def _canonical(entity: Entity, record: Mapping[str, Any], typed: Mapping[str, Any]):
+    services = _services()
+    ctx = CoerceContext(
+        default_currency=services.model.default_currency,
+        default_region=services.model.default_region,
+        locale=get_locale(),
+        timezone=_tz(),
+    )
+    return F.lenient_values(entity, typed, ctx, base=record)
+
+
+def dialog_questions(
+    pipeline: Pipeline,
+    entity: Entity,
+    record: Mapping[str, Any],
+    to_stage: str,
+    typed: Mapping[str, Any],
+    asked: list[str],
+) -> list[Question]:
+    """The dialog's fields for the values typed so far (see ``move_questions``)."""
+    return list(
+        move_questions(
+            pipeline,
+            entity,
+            record.get("stage"),
+            to_stage,
+            _canonical(entity, record, typed),
+            old=record,
+            user=_principal(),
+            asked=asked,
+        )
+    )
 
 
 def _tz():
@@ -455,11 +620,16 @@ def render_gate_form(
     message: str,
     values: Mapping[str, Any] | None = None,
 ) -> str:
+    """The move dialog: every field the move needs at once (``dialog_questions``), with
+    what was typed so far; it re-renders itself on change (``POST .../gate-state``)."""
     services = _services()
     user = _principal()
     grant = services.repo.grant(user, entity.id)
     access = F.field_access(services.model, user, entity, grant)
-    inputs_values = {**F.record_to_input(entity, record, _tz()), **(values or {})}
+    typed = dict(values or {})
+    questions = dialog_questions(pipeline, entity, record, to_stage, typed, asked)
+    inputs_values = {**F.record_to_input(entity, record, _tz()), **typed}
+    canonical = _canonical(entity, record, typed)
 
     def link_title(f: FieldDef, record_id: int) -> str:
         if f.type == "user":
@@ -469,7 +639,7 @@ def render_gate_form(
 
     inputs = F.FormInputs(
         values=inputs_values,
-        canonical=record,
+        canonical=canonical,
         old=record,
         user=F.user_mapping(user),
         access=access,
@@ -481,16 +651,27 @@ def render_gate_form(
         lookup_url=_lookup_url,
     )
     views = []
-    for fid in asked:
+    for question in questions:
+        fid = question.field
         if not entity.has_field(fid) or access.get(fid, "none") == "none":
             continue
         view = F.build_field(
-            entity.field(fid), fid, inputs_values, record, inputs, access.get(fid, "none")
+            entity.field(fid), fid, inputs_values, canonical, inputs, access.get(fid, "none")
         )
-        view.state = F.FieldState(visible=True, required=True, readonly=view.state.readonly)
+        view.state = F.FieldState(
+            visible=True, required=question.required, readonly=view.state.readonly
+        )
         if fid == pipeline.fields.loss_reason and pipeline.loss_reasons:
             view.options = [o for o in view.options if o[0] in pipeline.loss_reasons]
         views.append(view)
+    shown = {v.field.id for v in views}
+    kept = [
+        (f"{KEEP_PREFIX}{key}", value)
+        for key, value in typed.items()
+        if key not in shown
+        and key.removesuffix("_currency") not in shown
+        and not isinstance(value, list | dict)
+    ]
     target = pipeline.stage(to_stage)
     return render_template(
         "runtime/_gate_form.html",
@@ -500,6 +681,8 @@ def render_gate_form(
         title=str(record.get(entity.title_field) or f"#{record['id']}"),
         target=target,
         fields=views,
+        asked=[q.field for q in questions if q.field in asked or q.field in errors],
+        kept=kept,
         message=message,
         can_edit=all(v.kind != "readonly" for v in views),
     )
@@ -529,11 +712,25 @@ def move(pipeline_id: str):
         return jsonify(
             {"ok": False, "message": _("The record does not exist, or you cannot see it.")}
         ), 404
+    if not may_move_record(entity, record):
+        return jsonify(
+            {
+                "ok": False,
+                "code": "permission_denied",
+                "message": _("You may not move this record."),
+            }
+        ), 403
     from_stage = record.get("stage")
-    gate_fields = _gate_fields(pipeline, entity)
-    typed = F.read_form(entity, gate_fields, request.form)
+    typed = F.read_form(entity, entity.fields, request.form)
+    asked = _asked(entity)
+    # what a move may write: any gate's field, and whatever the dialog asked for
+    answerable = set(pipeline_gate_fields(pipeline))
+    if typed:
+        answerable |= {
+            q.field for q in dialog_questions(pipeline, entity, record, to_stage, typed, asked)
+        }
     grant = services.repo.grant(user, entity.id)
-    writable = {f.id for f in gate_fields if grant.unrestricted or grant.may_write_field(f.id)}
+    writable = {f for f in answerable if grant.unrestricted or grant.may_write_field(f)}
     values = F.to_repository_input(entity, typed, writable, _tz())
     row_version = _form_int("row_version")
     try:
@@ -560,17 +757,24 @@ def move(pipeline_id: str):
         ), 409
     except ValidationError as exc:
         messages = exc.as_dict(locale)
-        asked = [k for k in messages if entity.has_field(k)]
+        missing = [k for k in messages if entity.has_field(k)]
         body: dict[str, Any] = {
             "ok": False,
             "code": exc.code,
             "message": _error_text(exc, locale),
-            "missing": asked,
+            "missing": missing,
             "fields": messages,
         }
-        if asked:
+        if missing:
             body["form"] = render_gate_form(
-                pipeline, entity, record, to_stage, asked, messages, body["message"], typed
+                pipeline,
+                entity,
+                record,
+                to_stage,
+                _asked(entity, missing),
+                messages,
+                body["message"],
+                typed,
             )
         return jsonify(body), 422
     today = _today()
@@ -588,7 +792,10 @@ def move(pipeline_id: str):
             ent=entity,
             can_move=True,
         )
-    totals = _queries().totals(user, pipeline, filters, today)
+    queries = _queries()
+    totals = queries.totals(user, pipeline, filters, today)
+    summing = board_sum(pipeline, entity, queries)
+    open_stages, _closed = _board_columns(pipeline, totals)
     return jsonify(
         {
             "ok": True,
@@ -597,20 +804,14 @@ def move(pipeline_id: str):
             "stage": saved["stage"],
             "row_version": saved.get("row_version"),
             "card": card_html,
-            "totals": {k: _totals_text(v) for k, v in totals.items()},
+            "totals": {
+                s.id: totals_html(totals.get(s.id, StageTotals()), summing) for s in pipeline.stages
+            },
+            "summary": totals_html(
+                add_totals(totals.get(s.id, StageTotals()) for s in open_stages), summing
+            ),
         }
     )
-
-
-def _totals_text(totals: StageTotals) -> dict[str, Any]:
-    from runtime.web.templating import money_filter
-
-    currency = _services().model.default_currency
-    return {
-        "count": totals.count,
-        "amount": money_filter(totals.amount, currency, 0),
-        "weighted": money_filter(totals.weighted, currency, 0),
-    }
 
 
 def _form_int(name: str) -> int | None:
@@ -636,6 +837,24 @@ def gate(pipeline_id: str):
         pipeline, record.get("stage"), to_stage, record, old=record, user=_principal()
     )
     return render_gate_form(pipeline, entity, record, to_stage, list(check.asked_fields), {}, "")
+
+
+@bp.post("/p/<pipeline_id>/gate-state")
+def gate_state(pipeline_id: str):
+    """The move dialog again for what is typed so far (htmx, on change): fields that a
+    choice makes necessary appear in the same dialog and nothing typed is lost."""
+    pipeline, entity = _pipeline(pipeline_id)
+    record_id = _form_int("record_id")
+    to_stage = (request.form.get("to_stage") or "").strip()
+    if record_id is None or pipeline.stage(to_stage) is None:
+        abort(404)
+    try:
+        record = _services().repo.get(_principal(), entity.id, record_id)
+    except NotFound:
+        abort(404)
+    return render_gate_form(
+        pipeline, entity, record, to_stage, _asked(entity), {}, "", _typed_values(entity)
+    )
 
 
 # --------------------------------------------------------------------------- path bar
@@ -704,7 +923,6 @@ def path_context(entity_id: str, record: Mapping[str, Any]) -> dict[str, Any] | 
                 else "",
             }
         )
-    grant = services.repo.grant(_principal(), entity_id)
     return {
         "pipeline": pipeline,
         "entity": entity,
@@ -713,6 +931,11 @@ def path_context(entity_id: str, record: Mapping[str, Any]) -> dict[str, Any] | 
         "steps": steps,
         "won": pipeline.first_of_kind("won"),
         "lost": pipeline.first_of_kind("lost"),
+        # every closing stage, in pipeline order: two lost stages (Rejected, Withdrawn)
+        # are both reachable from the record page
+        "closing": [
+            s for s in pipeline.closed_stages if pipeline.allows(record.get("stage"), s.id)
+        ],
         "time_in_stage": format_duration((now - entered).total_seconds(), locale)
         if entered
         else "",
@@ -720,7 +943,7 @@ def path_context(entity_id: str, record: Mapping[str, Any]) -> dict[str, Any] | 
         "idle_days": idle_days(touched, today),
         "history": history,
         "reopenable": current is not None and current.is_closed and pipeline.transitions.reopen,
-        "can_move": bool(grant.unrestricted or grant.update) and not record.get("archived_at"),
+        "can_move": may_move_record(entity, record),
         "allows": lambda to: pipeline.allows(record.get("stage"), to),
     }
 
@@ -751,5 +974,8 @@ def board_texts() -> dict[str, str]:
 def register(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals.update(
-        pipeline_path=path_context, pipelines_of=pipelines_of, board_texts=board_texts
+        pipeline_path=path_context,
+        pipelines_of=pipelines_of,
+        board_texts=board_texts,
+        board_figures=board_figures,
     )

@@ -54,6 +54,7 @@ from werkzeug.routing import BuildError
 from runtime.definition.model import AppModel, Entity, FieldDef, Label, NavGroup, Option
 from runtime.errors import TrellisError
 from runtime.store.permissions import Permissions
+from runtime.web.avatars import initials
 from runtime.web.i18n import get_babel_locale, get_locale, locale_choices
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -408,6 +409,7 @@ def install_templating(app: Flask, app_dir: str | Path | None) -> None:
         safe_url=safe_url,
         badge_class=badge_class,
         badge_style=badge_style,
+        initials=initials,
     )
     app.jinja_env.globals.update(
         current_locale=get_locale,

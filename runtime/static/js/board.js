@@ -35,30 +35,32 @@
     var body = dialog.querySelector("[data-gate-body]");
     body.innerHTML = html; /* server-rendered, escaped template */
     if (window.htmx) window.htmx.process(body);
-    var form = body.querySelector("[data-gate-form]");
     dialog._onDone = onDone;
     if (!dialog.open) dialog.showModal();
     var first = body.querySelector("input:not([type=hidden]), select, textarea");
     if (first) first.focus();
-    if (form) {
-      form.addEventListener("submit", function (event) {
-        event.preventDefault();
-        var button = form.querySelector("[type=submit]");
-        if (button) button.disabled = true;
-        post(form.getAttribute("action"), new FormData(form)).then(function (data) {
-          if (data.ok) {
-            closeGate();
-            if (dialog._onDone) dialog._onDone(data);
-          } else if (data.form) {
-            openGate(data.form, dialog._onDone);
-          } else {
-            if (button) button.disabled = false;
-            window.trellis.toast(data.message || errorText(), "error");
-          }
-        });
-      });
-    }
   }
+
+  /* The dialog's form is replaced by the server on every change (htmx), so its
+     submit is handled here, once, for whichever form is in the dialog. */
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest && event.target.closest("[data-gate-form]");
+    if (!form || !dialog) return;
+    event.preventDefault();
+    var button = form.querySelector("[type=submit]");
+    if (button) button.disabled = true;
+    post(form.getAttribute("action"), new FormData(form)).then(function (data) {
+      if (data.ok) {
+        closeGate();
+        if (dialog._onDone) dialog._onDone(data);
+      } else if (data.form) {
+        openGate(data.form, dialog._onDone);
+      } else {
+        if (button) button.disabled = false;
+        window.trellis.toast(data.message || errorText(), "error");
+      }
+    });
+  });
 
   function closeGate() {
     if (dialog && dialog.open) dialog.close();
@@ -81,15 +83,27 @@
     return board.querySelector('[data-cards][data-stage="' + stage + '"]');
   }
 
-  function setTotals(totals) {
+  /* Totals come back rendered by the server (escaped figures, one per currency). */
+  function fill(el, value) {
+    if (value === undefined) return;
+    if (el.getAttribute("data-col-total") === "count" || el.getAttribute("data-total") === "count") el.textContent = value;
+    else el.innerHTML = value;
+  }
+
+  function setTotals(totals, summary) {
     board.querySelectorAll("[data-stage]").forEach(function (section) {
       if (!section.matches("section")) return;
-      var t = totals[section.getAttribute("data-stage")] || { count: 0, amount: "—", weighted: "—" };
+      var t = totals[section.getAttribute("data-stage")];
+      if (!t) return;
       section.querySelectorAll("[data-col-total]").forEach(function (el) {
-        var key = el.getAttribute("data-col-total");
-        if (t[key] !== undefined) el.textContent = t[key];
+        fill(el, t[el.getAttribute("data-col-total")]);
       });
     });
+    if (summary) {
+      document.querySelectorAll("[data-total]").forEach(function (el) {
+        fill(el, summary[el.getAttribute("data-total")]);
+      });
+    }
     board.querySelectorAll(".board-column [data-cards]").forEach(function (list) {
       var empty = list.querySelector("[data-empty]");
       var hasCards = !!list.querySelector("[data-card]");
@@ -112,7 +126,7 @@
       card.remove();
       fresh.focus();
     }
-    setTotals(data.totals || {});
+    setTotals(data.totals || {}, data.summary);
     var message = board.getAttribute("data-moved-text") || "";
     var label = target ? target.getAttribute("aria-label") : data.stage;
     window.trellis.toast(message.replace("{stage}", label || data.stage));
