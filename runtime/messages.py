@@ -31,6 +31,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "unknown_record": {"en": "No {entity} with id {value}.", "zh": "不存在 id 为 {value} 的{entity}。"},
     "unknown_user": {"en": "No active user with id {value}.", "zh": "不存在 id 为 {value} 的有效用户。"},
     "not_unique": {"en": "Another record already has this value.", "zh": "已有其他记录使用了此值。"},
+    "duplicate_of": {
+        "en": "{entity} “{title}” already has this value.",
+        "zh": "{entity}“{title}”已使用此值。",
+    },
+    "owner_required": {
+        "en": "A record needs an owner: choose one (or leave it as you).",
+        "zh": "记录必须有负责人：请选择一位（或保留为您自己）。",
+    },
     "readonly": {"en": "This field is read-only.", "zh": "此字段为只读。"},
     "no_write_permission": {
         "en": "You may not change this field.",
