@@ -164,6 +164,13 @@ def test_sort_by_stage_follows_the_pipeline_not_the_alphabet(app):
     assert titles(admin, "view=all&sort=-stage")[:2] == ["Hotel", "Echo"]
     response = admin.get("/api/v1/deal?sort=stage")
     assert [r["name"] for r in response.get_json()["data"]][:3] == ["Alpha", "Golf", "Foxtrot"]
+    # Keyset pages (the API's cursors) walk the same order.
+    walked, url = [], "/api/v1/deal?sort=stage&page_size=3"
+    while url:
+        body = admin.get(url).get_json()
+        walked += [r["name"] for r in body["data"]]
+        url = body["links"]["next"]
+    assert walked == order
 
 
 def test_openapi_documents_stage_kind_and_me(app):
