@@ -53,13 +53,13 @@ from runtime.fieldtypes import BIGINT_MAX, CoerceContext, FieldInvalid, type_of
 from runtime.store.keyset import StaleCursor
 from runtime.web.auth import public
 from runtime.web.cursors import codec_for
+from runtime.web.i18n import get_timezone
 from runtime.web.list_view import (
     IDLE_PARAM,
     ON_WORDS,
     has_idle,
     idle_record_ids,
     today_in,
-    zone_named,
 )
 from runtime.web.openapi import build_openapi, exposed_entities
 from runtime.web.query import CURSOR_PARAMS, QueryError, parse_list_query, system_fields
@@ -364,7 +364,7 @@ def list_records(entity_id: str):
     )
     filters = list(query.filters)
     if idle and (request.args.get(IDLE_PARAM) or "").strip().lower() in ON_WORDS:
-        zone = zone_named(current_app.config.get("TRELLIS_TIMEZONE"))
+        zone = get_timezone()
         filters.append(
             ("id", "in", idle_record_ids(_services(), principal, entity, today_in(zone)))
         )

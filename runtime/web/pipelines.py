@@ -26,7 +26,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel.numbers import (
     format_compact_currency,
@@ -68,7 +67,7 @@ from runtime.store.board_queries import (
 from runtime.store.permissions import record_in_scope
 from runtime.store.stage_history import entries_of
 from runtime.web import forms as F
-from runtime.web.i18n import get_babel_locale, get_locale
+from runtime.web.i18n import get_babel_locale, get_locale, get_timezone
 from runtime.web.i18n import gettext as _
 from runtime.web.templating import can_read_entity, record_url
 
@@ -99,11 +98,7 @@ def _principal():
 
 
 def _today() -> date:
-    try:
-        zone = ZoneInfo(current_app.config.get("TRELLIS_TIMEZONE") or "UTC")
-    except (KeyError, ValueError):
-        zone = UTC
-    return datetime.now(zone).date()
+    return datetime.now(get_timezone()).date()
 
 
 def _queries() -> BoardQueries:
@@ -615,10 +610,7 @@ def dialog_questions(
 
 
 def _tz():
-    try:
-        return ZoneInfo(current_app.config.get("TRELLIS_TIMEZONE") or "UTC")
-    except (KeyError, ValueError):
-        return UTC
+    return get_timezone()
 
 
 def _lookup_url(f: FieldDef) -> str:
