@@ -91,6 +91,11 @@ UNKNOWN_BOARD_SUM = Code("TRL-E053", "a pipeline's board sum names a field that 
 INVALID_BOARD_SUM = Code(
     "TRL-E054", "a pipeline's board sum names a field that is not a money or number field"
 )
+# The app itself (app.yaml)
+TAGLINE_MISSING_LOCALE = Code(
+    "TRL-E065", "the app's tagline has no text for one of the locales the app lists"
+)
+UNKNOWN_TIMEZONE = Code("TRL-E063", "app.yaml names a time zone that does not exist")
 # Limits (expressions, child tables)
 EXPRESSION_LIMIT = Code(
     "TRL-E068", "an expression holds a constant beyond the engine's limits (huge number or count)"
