@@ -48,6 +48,7 @@ OPTIONAL_BLUEPRINTS = (
     "runtime.web.records",
     "runtime.web.api",
     "runtime.web.pipelines",
+    "runtime.web.admin",
 )
 BLUEPRINT_MODULES = CORE_BLUEPRINTS + OPTIONAL_BLUEPRINTS
 
