@@ -95,6 +95,7 @@ INVALID_BOARD_SUM = Code(
 TAGLINE_MISSING_LOCALE = Code(
     "TRL-E065", "the app's tagline has no text for one of the locales the app lists"
 )
+UNKNOWN_TIMEZONE = Code("TRL-E063", "app.yaml names a time zone that does not exist")
 # Limits (expressions, child tables)
 EXPRESSION_LIMIT = Code(
     "TRL-E068", "an expression holds a constant beyond the engine's limits (huge number or count)"

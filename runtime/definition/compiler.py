@@ -18,6 +18,7 @@ from typing import Any
 from runtime import fieldtypes
 from runtime.errors import ExpressionError, ExpressionLimitError, Problem
 from runtime.expressions import CompiledExpression, compile_expression
+from runtime.timezones import DEFAULT_ZONE, is_zone
 
 from . import codes
 from .codes import Code
@@ -231,6 +232,7 @@ class _Compiler:
             source_dir=str(self.loaded.root),
             digest=self.loaded.digest,
             tagline=self._tagline(app_doc, locales),
+            timezone=self._timezone(app_doc),
         )
 
     def _tagline(self, app_doc: Document, locales: tuple[str, ...]) -> Label | None:
@@ -250,6 +252,22 @@ class _Compiler:
                     "add " + ", ".join(f"{m}: ..." for m in missing) + " to the tagline",
                 )
         return Label.of(raw)
+
+    def _timezone(self, doc: Document) -> str:
+        name = doc.data.get("timezone")
+        if name is None:
+            return DEFAULT_ZONE
+        if is_zone(name):
+            return str(name).strip()
+        self.report(
+            codes.UNKNOWN_TIMEZONE,
+            doc,
+            ("timezone",),
+            f"app '{doc.data['id']}'",
+            f"unknown time zone '{name}'",
+            _zone_hint(str(name)),
+        )
+        return DEFAULT_ZONE
 
     def _staged_entities(self) -> set[str]:
         # Pipelines are compiled by a later issue; that a pipeline names an entity is
@@ -1193,6 +1211,18 @@ def _find_cycle(graph: Mapping[str, list[str]], start: str) -> list[str]:
                 seen.add(nxt)
                 stack.append((nxt, trail + [nxt]))
     return []
+
+
+def _zone_hint(name: str) -> str:
+    """Suggest the IANA name closest to a mistyped one (``Asia/Shanghi``, ``shanghai``)."""
+    import zoneinfo
+
+    zones = zoneinfo.available_timezones()
+    by_city = {z.rsplit("/", 1)[-1].lower(): z for z in zones}
+    if name.strip().lower().replace(" ", "_") in by_city:
+        return f"did you mean '{by_city[name.strip().lower().replace(' ', '_')]}'?"
+    close = _did_you_mean(name, zones)
+    return close or "use an IANA time zone name such as 'Asia/Shanghai' or 'UTC'"
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -20,6 +20,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from runtime.definition.model import FieldDef, Label
 from runtime.errors import FieldMessage, NotFound, ValidationError
 from runtime.fieldtypes import CoerceContext, FieldInvalid, get_type
+from runtime.timezones import is_zone
 
 from . import system_tables as st
 from .database import Database
@@ -144,6 +145,7 @@ class UserService:
         roles: Iterable[str] = ("sales_rep",),
         team_id: int | None = None,
         locale: str = "en",
+        timezone: str | None = None,
         *,
         actor_id: int | None = None,
     ) -> int:
@@ -160,6 +162,10 @@ class UserService:
         name = (name or "").strip()
         if not name:
             errors["name"] = [FieldMessage("required")]
+        try:
+            timezone = self._check_timezone(timezone)
+        except ValidationError as exc:
+            errors.update(exc.errors)
         with self.db.engine.begin() as conn:
             if "email" not in errors:
                 taken = conn.execute(select(st.users.c.id).where(st.users.c.email == email)).first()
@@ -176,6 +182,7 @@ class UserService:
                     name=name,
                     password_hash=_hash_password(password) if password else None,
                     locale=locale or "en",
+                    timezone=timezone,
                     team_id=team_id,
                     is_active=True,
                     created_at=st.utcnow(),
@@ -306,6 +313,24 @@ class UserService:
                 update(st.users).where(st.users.c.id == user_id).values(locale=locale or "en")
             )
 
+    @staticmethod
+    def _check_timezone(timezone: str | None) -> str | None:
+        """An IANA zone name, or None for "the app's"; anything else is refused."""
+        timezone = (timezone or "").strip()
+        if not timezone:
+            return None
+        if not is_zone(timezone):
+            raise ValidationError(
+                {"timezone": [FieldMessage("unknown_timezone", {"value": timezone})]}
+            )
+        return timezone
+
+    def set_timezone(self, user_id: int, timezone: str | None) -> None:
+        """The user's own time zone; empty = follow the app's."""
+        timezone = self._check_timezone(timezone)
+        with self.db.engine.begin() as conn:
+            conn.execute(update(st.users).where(st.users.c.id == user_id).values(timezone=timezone))
+
     def get(self, user_id: int) -> dict[str, Any]:
         """The account row (without the password hash) plus its roles."""
         with self.db.engine.connect() as conn:
@@ -366,6 +391,7 @@ class UserService:
             team_id=row["team_id"],
             managed_team_ids=self._managed_teams(conn, user_id),
             locale=row["locale"] or "en",
+            timezone=row.get("timezone") or "",
             session_version=int(row["session_version"] or 0),
         )
 
