@@ -61,8 +61,9 @@ OWN_CHECKED_TYPES = frozenset(
     | {"date", "datetime"}
 )
 
-# Codes of problems that only say "this names a field": when the field itself failed
-# (an unknown type drops it), they are echoes of that one mistake and are not reported.
+# Codes of problems that only say "this names a field" (and any problem saying "... is
+# not a field", whatever its code): when the field itself failed (an unknown type drops
+# it), they are echoes of that one mistake and are not reported.
 REFERENCE_CODES = frozenset(
     {
         codes.UNKNOWN_ENTITY_FIELD.code,
@@ -174,7 +175,9 @@ class _Compiler:
 
     def _echoes_failed_field(self, code: Code, doc: Document | None, message: str) -> bool:
         """Whether the problem only names a field whose own definition failed."""
-        if code.code not in REFERENCE_CODES or not self.failed_fields:
+        if not self.failed_fields:
+            return False
+        if code.code not in REFERENCE_CODES and "is not a field" not in message:
             return False
         data = doc.data if doc is not None and isinstance(doc.data, dict) else {}
         entity = data.get("entity") if doc is not None and doc.kind != "entity" else data.get("id")
