@@ -186,9 +186,12 @@
     var picker = document.querySelector("#list-columns details");
     if (!picker) return;
     event.preventDefault();
-    picker.open = true;
-    picker.scrollIntoView({ block: "nearest" });
-    var first = picker.querySelector("input[type=checkbox]:not(:checked)") || picker.querySelector("input");
-    if (first) first.focus();
+    /* After this click: the shell closes menus on every click outside them. */
+    window.setTimeout(function () {
+      picker.open = true;
+      picker.scrollIntoView({ block: "nearest" });
+      var first = picker.querySelector("input[type=checkbox]:not(:checked)") || picker.querySelector("input");
+      if (first) first.focus();
+    }, 0);
   });
 })();
