@@ -204,3 +204,17 @@ def test_default_list_fits_1440_and_hints_at_more_columns(
         page.screenshot(path=str(screenshot_dir / f"list-1440-{lang}-columns.png"))
     finally:
         context.close()
+
+
+def test_owner_filter_offers_me_and_my_team_before_any_typing(page, list_server):
+    sign_in(page, list_server, "rep@example.com")
+    page.goto(list_server + "/e/opportunity?view=all")
+    owner = page.locator("details[data-filter]", has_text="Owner").first
+    owner.locator("summary").click()
+    options = owner.locator(".lookup-option")
+    assert options.first.inner_text().strip() == "Me"  # at once, no request needed
+    assert options.nth(1).inner_text().strip() == "My team"
+    options.first.click()
+    page.wait_for_selector(".chip:has-text('Me')")
+    assert "owner_id=me" in page.url
+    assert page.locator(".list-table tbody tr").count() == len(DEALS)  # the rep owns them all
