@@ -51,7 +51,7 @@ def deals(app, amounts: dict[str, str]) -> None:
 
 def amount_cell(html: str, name: str) -> str:
     row = next(r for r in re.findall(r"<tr\b.*?</tr>", html, re.S) if f">{name}<" in r)
-    cells = re.findall(r'<td class="num">(.*?)</td>', row, re.S)
+    cells = re.findall(r'<td[^>]*class="num"[^>]*>(.*?)</td>', row, re.S)
     assert cells, row
     return cells[0]
 

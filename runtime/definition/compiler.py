@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,12 @@ from runtime.timezones import DEFAULT_ZONE, is_zone
 
 from . import codes
 from .codes import Code
+from .filter_terms import (
+    STAGE_KIND_FILTER,
+    STAGE_KIND_OPERATORS,
+    STAGE_KIND_VALUES,
+    USER_FILTER_TOKENS,
+)
 from .loader import Document, JsonPath, LoadedApp, SourceFile, load_documents
 from .model import (
     AppModel,
@@ -54,6 +61,23 @@ OWN_CHECKED_TYPES = frozenset(
     | {"date", "datetime"}
 )
 
+# Codes of problems that only say "this names a field" (and any problem saying "... is
+# not a field", whatever its code): when the field itself failed (an unknown type drops
+# it), they are echoes of that one mistake and are not reported.
+REFERENCE_CODES = frozenset(
+    {
+        codes.UNKNOWN_ENTITY_FIELD.code,
+        codes.INVALID_EXPRESSION.code,
+        codes.SCOPE_NOT_SQL.code,
+        codes.UNKNOWN_FORM_FIELD.code,
+        codes.UNKNOWN_VIEW_FIELD.code,
+        codes.UNKNOWN_PERMISSION_FIELD.code,
+        codes.UNKNOWN_GATE_FIELD.code,
+        codes.INVALID_PIPELINE_SETTING.code,
+    }
+)
+_QUOTED_NAME = re.compile(r"'(?:old\.)?([a-z][a-z0-9_]*)'")
+
 # Kinds compiled into ``AppModel.extensions`` by later issues: kind -> step(context, docs).
 EXTENSION_STEPS: Mapping[str, Callable[[CompileContext, list[Document]], Any]] = {}
 
@@ -71,6 +95,7 @@ def compile_sources(
         return None, sort_problems(loaded.problems)
     compiler = _Compiler(loaded)
     model = compiler.compile()
+    compiler._note_echoes()
     if compiler.problems:
         return None, sort_problems(compiler.problems)
     return model, []
@@ -127,6 +152,9 @@ class _Compiler:
         self.problems: list[Problem] = []
         self.entity_ids: set[str] = set()
         self.staged: set[str] = set()
+        # entity id -> field id -> index in self.problems of the mistake that dropped it
+        self.failed_fields: dict[str, dict[str, int]] = {}
+        self.echoes: dict[int, int] = {}  # that index -> references not reported
 
     # -------------------------------------------------------------- reporting
 
@@ -139,9 +167,39 @@ class _Compiler:
         message: str,
         hint: str = "",
     ) -> None:
+        if self._echoes_failed_field(code, doc, message):
+            return
         file = doc.file if doc else ""
         line = doc.line(*path) if doc else 0
         self.problems.append(Problem(code.code, file, line, obj, message, hint))
+
+    def _echoes_failed_field(self, code: Code, doc: Document | None, message: str) -> bool:
+        """Whether the problem only names a field whose own definition failed."""
+        if not self.failed_fields:
+            return False
+        if code.code not in REFERENCE_CODES and "is not a field" not in message:
+            return False
+        data = doc.data if doc is not None and isinstance(doc.data, dict) else {}
+        entity = data.get("entity") if doc is not None and doc.kind != "entity" else data.get("id")
+        if isinstance(entity, str) and entity in self.entity_ids:
+            failed = self.failed_fields.get(entity, {})
+        else:  # roles and the like name several entities: any failed field counts
+            failed = {k: v for by_field in self.failed_fields.values() for k, v in by_field.items()}
+        causes = [failed[name] for name in _QUOTED_NAME.findall(message) if name in failed]
+        if not causes:
+            return False
+        self.echoes[causes[0]] = self.echoes.get(causes[0], 0) + 1
+        return True
+
+    def _note_echoes(self) -> None:
+        """Tell, on each failed field's problem, how many references wait on it."""
+        names = {i: f for by_field in self.failed_fields.values() for f, i in by_field.items()}
+        for index, count in self.echoes.items():
+            cause = self.problems[index]
+            what = "1 reference to it is" if count == 1 else f"{count} references to it are"
+            note = f"{what} checked again once '{names[index]}' is fixed"
+            hint = f"{cause.hint}; {note}" if cause.hint else note
+            self.problems[index] = dataclasses.replace(cause, hint=hint)
 
     def place(self, doc: Document, path: JsonPath) -> ModelPlace:
         return ModelPlace(doc.file, doc.line(*path))
@@ -384,7 +442,11 @@ class _Compiler:
         built: list[FieldDef] = []
         seen: set[str] = set()
         for index, raw in enumerate(raw_fields):
+            before = len(self.problems)
             fdef = self._field(doc, path + (index,), raw, scope)
+            if fdef is None and not scope.in_row and len(self.problems) > before:
+                entity_id = doc.data.get("id") if isinstance(doc.data, dict) else None
+                self.failed_fields.setdefault(str(entity_id), {})[raw["id"]] = before
             if fdef is not None and fdef.id not in seen:
                 seen.add(fdef.id)
                 built.append(fdef)
@@ -915,7 +977,9 @@ class _Compiler:
         filters: list[ViewFilter] = []
         for m, f in enumerate(raw.get("filters") or []):
             fpath = path + ("filters", m)
-            if self._view_field(
+            if f["field"] == STAGE_KIND_FILTER and not entity.has_field(STAGE_KIND_FILTER):
+                self._check_stage_kind_filter(doc, fpath, f, entity, obj)
+            elif self._view_field(
                 doc, fpath + ("field",), f["field"], entity, obj, "filter", sortable=True
             ):
                 self._check_filter(doc, fpath, f, entity, obj)
@@ -969,6 +1033,102 @@ class _Compiler:
             return False
         return True
 
+    def _stage_ids(self, entity_id: str) -> list[str]:
+        """The stage ids of the pipelines of ``entity_id`` (as written; they compile later)."""
+        found: dict[str, None] = {}
+        for doc in self.loaded.of_kind("pipeline"):
+            data = doc.data if isinstance(doc.data, dict) else {}
+            if data.get("entity") != entity_id:
+                continue
+            for stage in data.get("stages") or ():
+                if isinstance(stage, dict) and isinstance(stage.get("id"), str):
+                    found.setdefault(stage["id"])
+        return list(found)
+
+    def _check_stage_kind_filter(
+        self, doc: Document, path: JsonPath, raw: dict, entity: Entity, obj: str
+    ) -> None:
+        if not entity.has_stage:
+            self.report(
+                codes.STAGE_KIND_WITHOUT_PIPELINE,
+                doc,
+                path + ("field",),
+                obj,
+                f"'{entity.id}' has no pipeline, so its records have no stage kind",
+                "remove the filter, or add a pipeline for this entity",
+            )
+            return
+        op, value = raw["op"], raw.get("value")
+        if op not in STAGE_KIND_OPERATORS:
+            self.report(
+                codes.INVALID_STAGE_KIND,
+                doc,
+                path + ("op",),
+                obj,
+                f"operator '{op}' does not apply to stage_kind",
+                f"use one of: {', '.join(STAGE_KIND_OPERATORS)}",
+            )
+            return
+        values = value if isinstance(value, list) else [value]
+        if op == "in" and not isinstance(value, list) or op != "in" and isinstance(value, list):
+            self.report(
+                codes.INVALID_FILTER, doc, path + ("value",), obj,
+                "in needs a list of values" if op == "in" else f"{op} needs a single value",
+            )  # fmt: skip
+            return
+        for kind in values:
+            if kind not in STAGE_KIND_VALUES:
+                self.report(
+                    codes.INVALID_STAGE_KIND,
+                    doc,
+                    path + ("value",),
+                    obj,
+                    f"'{kind}' is not a stage kind",
+                    _did_you_mean(str(kind), STAGE_KIND_VALUES)
+                    or f"use one of: {', '.join(STAGE_KIND_VALUES)}",
+                )
+
+    def _check_filter_values(
+        self, doc: Document, path: JsonPath, raw: dict, entity: Entity, obj: str
+    ) -> None:
+        """Stage ids must exist; user fields take a user id, ``me`` or ``my_team``."""
+        fid, value = raw["field"], raw.get("value")
+        if raw["op"] == "isnull":
+            return
+        values = value if isinstance(value, list) else [value]
+        if fid == "stage" and entity.has_stage:
+            stages = self._stage_ids(entity.id)
+            for item in values:
+                if item not in stages:
+                    self.report(
+                        codes.UNKNOWN_FILTER_STAGE,
+                        doc,
+                        path + ("value",),
+                        obj,
+                        f"'{item}' is not a stage of a pipeline of '{entity.id}'",
+                        _did_you_mean(str(item), stages)
+                        or "to follow every open stage, filter on stage_kind: open",
+                    )
+            return
+        is_user = fid in ("owner_id", "created_by") or (
+            entity.has_field(fid) and entity.field(fid).type == "user"
+        )
+        if not is_user:
+            return
+        for item in values:
+            if isinstance(item, bool) or not (
+                (isinstance(item, int) and item > 0) or item in USER_FILTER_TOKENS
+            ):
+                self.report(
+                    codes.INVALID_USER_FILTER,
+                    doc,
+                    path + ("value",),
+                    obj,
+                    f"'{item}' is not a user id, me or my_team",
+                    _did_you_mean(str(item), USER_FILTER_TOKENS)
+                    or "use me (the viewer), my_team (the viewer's teams) or a user id",
+                )
+
     def _check_filter(
         self, doc: Document, path: JsonPath, raw: dict, entity: Entity, obj: str
     ) -> None:
@@ -997,6 +1157,8 @@ class _Compiler:
             problem = f"{op} needs a single value"
         if problem:
             self.report(codes.INVALID_FILTER, doc, path + ("value",), obj, problem)
+            return
+        self._check_filter_values(doc, path, raw, entity, obj)
 
     # -------------------------------------------------------------- roles and navigation
 
