@@ -286,3 +286,37 @@ def test_checklist_item_ids_are_unique_in_a_stage(tmp_path):
         "{id: phone, label: {en: Onsite scheduled, zh: 已安排现场面试}}",
     )
     assert "TRL-E051" in text
+
+
+def test_gate_state_brings_the_field_a_choice_needs_into_the_same_dialog(deals):
+    client, token = signed_in(deals, "rep@example.com")
+    deal = _new_deal(client, token)
+    blocked = post(client, token, "/p/sales/move", record_id=deal, to_stage="lost")
+    assert blocked.status_code == 422
+    form = blocked.get_json()["form"]
+    assert 'name="loss_reason"' in form and 'name="competitor"' not in form
+    assert 'hx-post="/p/sales/gate-state"' in form
+    state = post(
+        client, token, "/p/sales/gate-state",
+        record_id=deal, to_stage="lost", ask="loss_reason", loss_reason="competitor",
+    )  # fmt: skip
+    html = state.get_data(True)
+    assert state.status_code == 200
+    assert 'name="competitor"' in html and 'value="competitor" selected' in html
+    # a value typed for a field a later choice hides is kept for when it comes back
+    hidden = post(
+        client, token, "/p/sales/gate-state",
+        record_id=deal, to_stage="lost", ask="loss_reason", loss_reason="price", competitor="SAP",
+    ).get_data(True)  # fmt: skip
+    assert 'name="competitor"' not in hidden and 'name="keep-competitor" value="SAP"' in hidden
+    back = post(
+        client, token, "/p/sales/gate-state",
+        record_id=deal, to_stage="lost", ask="loss_reason", loss_reason="competitor",
+        **{"keep-competitor": "SAP"},
+    ).get_data(True)  # fmt: skip
+    assert re.search(r'name="competitor"[^>]*value="SAP"', back)
+    moved = post(
+        client, token, "/p/sales/move",
+        record_id=deal, to_stage="lost", ask="loss_reason", loss_reason="competitor", competitor="SAP",
+    )  # fmt: skip
+    assert moved.status_code == 200 and _record(deals, deal)["loss_reason"] == "competitor"
