@@ -29,6 +29,7 @@ test-postgres: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[bench]'

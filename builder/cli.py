@@ -121,24 +121,65 @@ def user() -> None:
 @click.option("--team", default=None, help="Team name (created if missing).")
 @click.option("--name", default=None)
 @click.option("--password", default=None, help="Prompted for when omitted.")
+@click.option("--locale", default=None, help="Interface language (e.g. en, zh; default: the app's first locale).")
+@click.option("--timezone", default=None, help="The user's own time zone, e.g. Asia/Tokyo (default: the app's).")
 @app_option
 @db_option
-def user_create(email, roles, team, name, password, app, database) -> None:
+def user_create(email, roles, team, name, password, locale, timezone, app, database) -> None:
     """Create a user with one or more roles."""
     from runtime.errors import ValidationError
 
-    _model, db, _repo, users = _services(app, database)
+    model, db, _repo, users = _services(app, database)
     db.create_or_upgrade()
+    if locale is not None and locale not in model.locales:
+        _fail(f"--locale: '{locale}' is not one of the app's locales ({', '.join(model.locales)})")
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     team_id = users.ensure_team(team) if team else None
     try:
-        user_id = users.create_user(email, name or email.split("@")[0], password, roles=list(roles), team_id=team_id)
+        user_id = users.create_user(
+            email,
+            name or email.split("@")[0],
+            password,
+            roles=list(roles),
+            team_id=team_id,
+            locale=locale or model.default_locale,
+            timezone=timezone,
+        )
     except ValidationError as exc:
         for field, messages in exc.as_dict().items():
             click.echo(f"error: {field}: {' '.join(messages)}", err=True)
         sys.exit(2)
     click.echo(f"user {user_id} created: {email}")
+
+
+def _user_id(users, email: str) -> int:
+    user_id = users.id_for_email(email)
+    if user_id is None:
+        _fail(f"no user with e-mail {email}")
+    return user_id
+
+
+@user.command("deactivate")
+@click.argument("email")
+@app_option
+@db_option
+def user_deactivate(email, app, database) -> None:
+    """Stop a user signing in; ends their sessions (their API keys stop working too)."""
+    _model, _db, _repo, users = _services(app, database)
+    users.set_active(_user_id(users, email), False)
+    click.echo(f"user {email} deactivated; their sessions have ended")
+
+
+@user.command("activate")
+@click.argument("email")
+@app_option
+@db_option
+def user_activate(email, app, database) -> None:
+    """Let a deactivated user sign in again (old sessions stay ended)."""
+    _model, _db, _repo, users = _services(app, database)
+    users.set_active(_user_id(users, email), True)
+    click.echo(f"user {email} activated")
 
 
 @main.group()
@@ -161,6 +202,45 @@ def apikey_create(email, name, app, database) -> None:
     click.echo(token)
 
 
+@apikey.command("list")
+@click.argument("email", required=False)
+@click.option("--all", "show_all", is_flag=True, help="Include revoked keys.")
+@app_option
+@db_option
+def apikey_list(email, show_all, app, database) -> None:
+    """List API keys (of one user, or everybody's): id, owner, name, created, last used."""
+    _model, _db, _repo, users = _services(app, database)
+    keys = users.api_keys(_user_id(users, email) if email else None)
+    if not show_all:
+        keys = [k for k in keys if k["revoked_at"] is None]
+    if not keys:
+        click.echo("no API keys")
+        return
+    click.echo(f"{'id':>5}  {'owner':<28} {'name':<20} {'created':<16} {'last used':<16} status")
+    for key in keys:
+        status = f"revoked {_when(key['revoked_at'])}" if key["revoked_at"] else "active"
+        click.echo(
+            f"{key['id']:>5}  {key['email']:<28} {key['name'] or '-':<20} "
+            f"{_when(key['created_at']):<16} {_when(key['last_used_at']) or 'never':<16} {status}"
+        )
+
+
+@apikey.command("revoke")
+@click.argument("key_id", type=int)
+@app_option
+@db_option
+def apikey_revoke(key_id, app, database) -> None:
+    """Revoke an API key by its id (see `trellis apikey list`); it stops working at once."""
+    _model, _db, _repo, users = _services(app, database)
+    if not users.revoke_api_key(key_id):
+        _fail(f"no live API key with id {key_id}")
+    click.echo(f"API key {key_id} revoked")
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -168,8 +248,9 @@ def apikey_create(email, name, app, database) -> None:
 def serve(host: str, port: int, debug: bool) -> None:
     """Run the development server (production: gunicorn 'runtime.web.wsgi:app')."""
     from runtime.web.app import create_app
+    from runtime.web.serving import run_dev_server
 
-    create_app().run(host=host, port=port, debug=debug)
+    run_dev_server(create_app(), host, port, debug)
 
 
 if __name__ == "__main__":

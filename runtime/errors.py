@@ -55,6 +55,12 @@ class ExpressionError(TrellisError):
         super().__init__(message)
 
 
+class ExpressionLimitError(ExpressionError):
+    """An expression input beyond a bound of the engine (huge text or number)."""
+
+    code = "expression_limit"
+
+
 @dataclass(frozen=True)
 class FieldMessage:
     """A translatable message about one field: a message code plus parameters."""

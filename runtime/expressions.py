@@ -12,9 +12,9 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, DecimalException
 from time import perf_counter
 from types import MappingProxyType
@@ -22,13 +22,20 @@ from typing import Any
 
 from simpleeval import InvalidExpression, SimpleEval, safe_add, safe_mult
 
-from runtime.errors import ExpressionError
+from runtime.errors import ExpressionError, ExpressionLimitError
 
 MAX_SOURCE_LENGTH = 1000
 MAX_DEPTH = 30
 MAX_LITERAL = 10**15
 MAX_STEPS = 10_000
 TIME_BUDGET_SECONDS = 0.25
+# One function call is a single step, so each function bounds its own input: the time
+# budget is only read between steps (int('1e1000000') alone once took 52 seconds).
+MAX_TEXT_LENGTH = 100_000  # characters a text function takes (simpleeval's cap for + and *)
+MAX_NUMBER_TEXT = 100  # characters of text that int() and float() read as a number
+MAX_DIGITS = 30  # digits before the point of a number int() or round() builds
+MAX_PLACES = 30  # digits round() may round to, either side of the point
+MAX_DAYS = 1_000_000  # days add_days() moves a date (about 2,700 years)
 
 USER_ATTRS = frozenset({"id", "team_id", "email", "name", "roles", "locale"})
 SQL_USER_ATTRS = frozenset({"id", "team_id", "email"})
@@ -57,6 +64,18 @@ def use_clock(clock: Callable[[], datetime]) -> Iterator[None]:
         yield
     finally:
         _CLOCK.reset(token)
+
+
+def clock_in_zone(zone_of: Callable[[], tzinfo]) -> Token:
+    """From now on in this context, today() and now() are the active clock's instant
+    seen in ``zone_of()`` (the web layer: the viewer's zone, so a Shanghai team's
+    ``=today()`` default is their today). Undo with ``restore_clock(token)``."""
+    outer = _CLOCK.get()
+    return _CLOCK.set(lambda: outer().astimezone(zone_of()))
+
+
+def restore_clock(token: Token) -> None:
+    _CLOCK.reset(token)
 
 
 # --------------------------------------------------------------------------- value helpers
@@ -107,6 +126,70 @@ def _numeric(value: Any) -> Any:
     return _to_decimal(value) if isinstance(value, float) else value
 
 
+# --------------------------------------------------------------------------- input bounds
+
+
+def _text_input(function: str, value: Any) -> None:
+    if isinstance(value, str) and len(value) > MAX_TEXT_LENGTH:
+        raise ExpressionLimitError(
+            f"{function}() takes text of at most {MAX_TEXT_LENGTH:,} characters, "
+            f"got {len(value):,}",
+            "shorten the text or the field it comes from",
+        )
+
+
+def _too_many_digits(value: Any, digits: int) -> bool:
+    """Whether |value| >= 10**digits, decided without building a huge number."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return False
+    if isinstance(value, Decimal):
+        return not value.is_finite() or (value != 0 and value.adjusted() >= digits)
+    if isinstance(value, float):
+        return value != value or abs(value) >= 10.0**digits
+    return value.bit_length() > 4 * digits or abs(value) >= 10**digits
+
+
+def _number_input(function: str, value: Any) -> None:
+    """Text read as a number is short, and the number has at most MAX_DIGITS digits."""
+    if isinstance(value, str):
+        if len(value.strip()) > MAX_NUMBER_TEXT:
+            raise ExpressionLimitError(
+                f"{function}() reads numbers of at most {MAX_NUMBER_TEXT} characters, "
+                f"got {len(value.strip()):,}"
+            )
+        try:
+            value = Decimal(value.strip())
+        except ArithmeticError:
+            return  # not a number: the function itself says so
+    if _too_many_digits(value, MAX_DIGITS):
+        raise ExpressionLimitError(
+            f"{function}() takes numbers below 10**{MAX_DIGITS}, got {_short_number(value)}"
+        )
+
+
+def _short_number(value: Any) -> str:
+    text = f"{value:.3e}" if isinstance(value, int) and value.bit_length() > 128 else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _whole_input(function: str, value: Any, bound: int, what: str) -> None:
+    """A count argument (places, days) lies within +-bound."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return
+    if _too_many_digits(value, len(str(bound))) or abs(value) > bound:
+        raise ExpressionLimitError(
+            f"{function}() {what.format(bound=f'{bound:,}')}, got {_short_number(value)}"
+        )
+
+
+def _places_input(function: str, value: Any) -> None:
+    _whole_input(function, value, MAX_PLACES, "rounds to at most {bound} places")
+
+
+def _days_input(function: str, value: Any) -> None:
+    _whole_input(function, value, MAX_DAYS, "moves a date by at most {bound} days")
+
+
 # --------------------------------------------------------------------------- functions
 
 
@@ -131,6 +214,7 @@ def days_since(d: date | None) -> int | None:
 
 
 def add_days(d: date | None, n: Any) -> date | None:
+    _days_input("add_days", n)
     if d is None or n is None:
         return None
     return d + timedelta(days=int(n))
@@ -149,14 +233,18 @@ def length(x: Any) -> int:
 
 
 def lower(s: Any) -> str | None:
+    _text_input("lower", s)
     return None if s is None else str(s).lower()
 
 
 def upper(s: Any) -> str | None:
+    _text_input("upper", s)
     return None if s is None else str(s).upper()
 
 
 def contains(haystack: Any, needle: Any) -> bool:
+    _text_input("contains", haystack)
+    _text_input("contains", needle)
     if haystack is None or needle is None:
         return False
     if isinstance(haystack, str):
@@ -165,6 +253,8 @@ def contains(haystack: Any, needle: Any) -> bool:
 
 
 def startswith(s: Any, prefix: Any) -> bool:
+    _text_input("startswith", s)
+    _text_input("startswith", prefix)
     if s is None or prefix is None:
         return False
     return str(s).startswith(str(prefix))
@@ -172,6 +262,8 @@ def startswith(s: Any, prefix: Any) -> bool:
 
 def round_half_up(x: Any, n: int = 0) -> Any:
     """Round half away from zero, as people do on paper (2.5 -> 3)."""
+    _number_input("round", x)
+    _places_input("round", n)
     if x is None:
         return None
     exact = x if isinstance(x, Decimal) else Decimal(repr(x))
@@ -213,6 +305,7 @@ def coalesce(*args: Any) -> Any:
 
 
 def to_int(x: Any) -> int | None:
+    _number_input("int", x)
     if x is None or x == "":
         return None
     try:
@@ -222,6 +315,7 @@ def to_int(x: Any) -> int | None:
 
 
 def to_float(x: Any) -> float | None:
+    _number_input("float", x)
     if x is None or x == "":
         return None
     try:
@@ -231,6 +325,9 @@ def to_float(x: Any) -> float | None:
 
 
 def to_str(x: Any) -> str:
+    _text_input("str", x)
+    if isinstance(x, int) and _too_many_digits(x, MAX_DIGITS * 10):
+        raise ExpressionLimitError(f"str() writes numbers below 10**{MAX_DIGITS * 10}")
     return "" if x is None else str(x)
 
 
@@ -291,6 +388,22 @@ def _arity(fn: Callable[..., Any]) -> tuple[int, int | None]:
 
 
 _ARITY = {name: _arity(fn) for name, fn in FUNCTIONS.items()}
+# The bound each argument position must keep, checked on literals when the model
+# compiles (so `int('1e1000000')` is refused by `trellis validate`) and on values at
+# run time.
+_INPUT_BOUNDS: Mapping[str, tuple[Callable[[str, Any], None] | None, ...]] = MappingProxyType(
+    {
+        "int": (_number_input,),
+        "float": (_number_input,),
+        "round": (_number_input, _places_input),
+        "add_days": (None, _days_input),
+        "lower": (_text_input,),
+        "upper": (_text_input,),
+        "str": (_text_input,),
+        "contains": (_text_input, _text_input),
+        "startswith": (_text_input, _text_input),
+    }
+)
 
 
 # --------------------------------------------------------------------------- operators
@@ -380,9 +493,10 @@ def _suggest(word: str, candidates: Iterable[str]) -> str:
 
 
 class _Refusal(Exception):
-    def __init__(self, node: ast.AST | None, message: str, hint: str = ""):
+    def __init__(self, node: ast.AST | None, message: str, hint: str = "", limit: bool = False):
         super().__init__(message)
         self.node, self.message, self.hint = node, message, hint
+        self.limit = limit  # a constant beyond a run-time bound (its own check code)
 
 
 _REFUSED_NODES = {
@@ -433,7 +547,9 @@ class _Checker:
         if not isinstance(value, int | float):
             raise _Refusal(node, f"{type(value).__name__} literals are not allowed")
         if abs(value) > MAX_LITERAL:
-            raise _Refusal(node, f"the number {value!r} is too large (limit 10**15)")
+            raise _Refusal(
+                node, f"the number {_short_number(value)} is too large (limit 10**15)", limit=True
+            )
 
     def _name(self, node: ast.Name) -> None:
         name = node.id
@@ -493,8 +609,19 @@ class _Checker:
         if node.keywords:
             raise _Refusal(node, f"{name}() takes no named arguments", "pass values in order")
         self._check_arity(node, name)
+        self._check_literal_inputs(node, name)
         self.found.functions.add(name)
         return node.args
+
+    def _check_literal_inputs(self, node: ast.Call, name: str) -> None:
+        for bound, arg in zip(_INPUT_BOUNDS.get(name, ()), node.args, strict=False):
+            value = _literal(arg)
+            if bound is None or value is _NOT_LITERAL:
+                continue
+            try:
+                bound(name, value)
+            except ExpressionLimitError as exc:
+                raise _Refusal(arg, exc.message, exc.hint, limit=True) from None
 
     def _check_arity(self, node: ast.Call, name: str) -> None:
         low, high = _ARITY[name]
@@ -545,6 +672,21 @@ class _Checker:
 
     def _tuple(self, node: ast.Tuple) -> list[ast.AST]:
         return node.elts
+
+
+_NOT_LITERAL = object()
+
+
+def _literal(node: ast.AST) -> Any:
+    """The value of a constant argument (``-5`` included), or _NOT_LITERAL."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        inner = _literal(node.operand)
+        if isinstance(inner, int | float) and not isinstance(inner, bool):
+            return -inner if isinstance(node.op, ast.USub) else inner
+        return _NOT_LITERAL
+    if isinstance(node, ast.Constant) and not isinstance(node.value, bytes | complex):
+        return node.value
+    return _NOT_LITERAL
 
 
 def _is_sequence_literal(node: ast.AST) -> bool:
@@ -611,7 +753,8 @@ def _analyse(source: str, allowed: frozenset[str]) -> tuple[ast.expr, _Analysis]
         checker.check(tree)
     except _Refusal as refusal:
         message = refusal.message + _place(refusal.node, source.strip())
-        raise ExpressionError(message, refusal.hint, source) from None
+        kind = ExpressionLimitError if refusal.limit else ExpressionError
+        raise kind(message, refusal.hint, source) from None
     return tree, checker.found
 
 
@@ -826,7 +969,7 @@ def compile_expression(source: str, names: Iterable[str], *, where: str = "") ->
         tree, found = _analyse(source, allowed)
     except ExpressionError as exc:
         if where:
-            raise ExpressionError(f"{where}: {exc.message}", exc.hint, source) from None
+            raise type(exc)(f"{where}: {exc.message}", exc.hint, source) from None
         raise
     return CompiledExpression(
         source=source,

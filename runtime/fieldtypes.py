@@ -1379,6 +1379,25 @@ class FormulaType(FieldType):
         return [] if field.expression is not None else ["needs an expression"]
 
 
+def _checked_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of one row; its id names a stored row (a whole number) or is absent/none."""
+    out = dict(row)
+    row_id = out.get("id")
+    if isinstance(row_id, str) and row_id.strip().isdigit():
+        out["id"] = row_id = int(row_id.strip())
+    if row_id is not None and (isinstance(row_id, bool) or not isinstance(row_id, int)):
+        raise _invalid("invalid_row_id")
+    return out
+
+
+DEFAULT_MAX_ROWS = 500  # rows of one child table in one record, unless max_rows says
+MAX_ROWS_CEILING = 10_000  # the most max_rows may allow
+
+
+def max_rows_of(field: FieldDef) -> int:
+    return field.max_rows or DEFAULT_MAX_ROWS
+
+
 class ChildTableType(FieldType):
     """Rows in their own table (owned by the repository); the field has no column here.
 
@@ -1388,7 +1407,7 @@ class ChildTableType(FieldType):
 
     name = "child_table"
     stored = False
-    props = COMMON_PROPS | {"fields"}
+    props = COMMON_PROPS | {"fields", "max_rows"}
     input_kind = "child-table"
     sortable = False
     operators = ()
@@ -1403,7 +1422,10 @@ class ChildTableType(FieldType):
                 raise _invalid("invalid_rows") from None
         if not isinstance(raw, list | tuple) or not all(isinstance(r, Mapping) for r in raw):
             raise _invalid("invalid_rows")
-        return [dict(row) for row in raw]
+        limit = max_rows_of(field)
+        if len(raw) > limit:
+            raise _invalid("too_many_rows", max=limit, count=len(raw))
+        return [_checked_row(row) for row in raw]
 
     def format_value(self, field, value, locale, *, currency=None, tzinfo=None):
         return str(len(value))
@@ -1415,7 +1437,11 @@ class ChildTableType(FieldType):
         }
         for child in field.fields:
             properties.update(type_of(child).json_properties(child))
-        return {"type": "array", "items": {"type": "object", "properties": properties}}
+        return {
+            "type": "array",
+            "maxItems": max_rows_of(field),
+            "items": {"type": "object", "properties": properties},
+        }
 
     def problems(self, field):
         if not field.fields:

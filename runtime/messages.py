@@ -31,6 +31,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "unknown_record": {"en": "No {entity} with id {value}.", "zh": "不存在 id 为 {value} 的{entity}。"},
     "unknown_user": {"en": "No active user with id {value}.", "zh": "不存在 id 为 {value} 的有效用户。"},
     "not_unique": {"en": "Another record already has this value.", "zh": "已有其他记录使用了此值。"},
+    "duplicate_of": {
+        "en": "{entity} “{title}” already has this value.",
+        "zh": "{entity}“{title}”已使用此值。",
+    },
+    "owner_required": {
+        "en": "A record needs an owner: choose one (or leave it as you).",
+        "zh": "记录必须有负责人：请选择一位（或保留为您自己）。",
+    },
     "readonly": {"en": "This field is read-only.", "zh": "此字段为只读。"},
     "no_write_permission": {
         "en": "You may not change this field.",
@@ -38,6 +46,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "unknown_field": {"en": "Unknown field.", "zh": "未知字段。"},
     "invalid_rows": {"en": "Expected a list of rows.", "zh": "应为行的列表。"},
+    "too_many_rows": {
+        "en": "At most {max} rows are allowed ({count} given).",
+        "zh": "最多允许 {max} 行（提交了 {count} 行）。",
+    },
+    "invalid_row_id": {
+        "en": "A row id must be a whole number (leave it out for a new row).",
+        "zh": "行 id 必须是整数（新行请不要填写 id）。",
+    },
     "number_too_large": {"en": "The number is too large.", "zh": "数字过大。"},
     "invalid_record_id": {"en": "Enter a record id (a whole number).", "zh": "请输入记录 id（整数）。"},
     "record_archived": {
@@ -47,6 +63,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "email_taken": {"en": "Another user already has this e-mail address.", "zh": "该电子邮箱已被其他用户使用。"},
     "unknown_role": {"en": "'{value}' is not a role of this app.", "zh": "“{value}”不是本应用的角色。"},
     "unknown_team": {"en": "No team with id {value}.", "zh": "不存在 id 为 {value} 的团队。"},
+    "unknown_timezone": {
+        "en": "'{value}' is not a time zone (use a name such as Asia/Shanghai).",
+        "zh": "“{value}”不是有效的时区（请使用如 Asia/Shanghai 的名称）。",
+    },
     "bool_true": {"en": "Yes", "zh": "是"},
     "bool_false": {"en": "No", "zh": "否"},
     "rule_failed": {"en": "{message}", "zh": "{message}"},

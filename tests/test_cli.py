@@ -73,6 +73,23 @@ def test_user_create_refuses_an_unknown_role_with_a_message(run):
     assert "roles:" in result.output and "wizard" in result.output
 
 
+def test_user_create_sets_the_users_own_time_zone_and_refuses_an_unknown_one(run, db_url):
+    run("init")
+    created = run("user", "create", "tokyo@example.com", "--role", "sales_rep",
+                  "--password", "long-password-1", "--timezone", "Asia/Tokyo")  # fmt: skip
+    assert created.exit_code == 0, created.output
+    db = Database(db_url, load_app(REFERENCE_APP))
+    from runtime.store.users import UserService
+
+    user = UserService(db).principal(int(created.output.split()[1]))
+    assert user.timezone == "Asia/Tokyo"
+    db.engine.dispose()
+    refused = run("user", "create", "mars@example.com", "--role", "sales_rep",
+                  "--password", "long-password-1", "--timezone", "Mars/Olympus")  # fmt: skip
+    assert refused.exit_code == 2
+    assert "timezone:" in refused.output and "Mars/Olympus" in refused.output
+
+
 def test_init_after_adding_a_field_keeps_every_value(run, db_url, tmp_path):
     app = tmp_path / "opportunity"
     shutil.copytree(REFERENCE_APP, app)
@@ -106,3 +123,63 @@ def test_init_after_adding_a_field_keeps_every_value(run, db_url, tmp_path):
     after_db.dispose()
     assert [tuple(v for k, v in r.items() if k != "loyalty_tier") for r in rows] == before
     assert all(r["loyalty_tier"] is None for r in rows)
+
+
+def _users(db_url):
+    from runtime.store.users import UserService
+
+    return UserService(Database(db_url, load_app(REFERENCE_APP)))
+
+
+def test_user_create_with_a_locale(run, db_url):
+    run("init")
+    created = run("user", "create", "li@example.com", "--role", "sales_rep", "--locale", "zh",
+                  "--password", "a-long-password")
+    assert created.exit_code == 0, created.output
+    users = _users(db_url)
+    assert users.get(users.id_for_email("li@example.com"))["locale"] == "zh"
+    refused = run("user", "create", "fr@example.com", "--role", "sales_rep", "--locale", "fr",
+                  "--password", "a-long-password")
+    assert refused.exit_code == 2
+    assert "--locale: 'fr' is not one of the app's locales (en, zh)" in refused.output
+    users.db.engine.dispose()
+
+
+def test_user_deactivate_and_activate(run, db_url):
+    run("init")
+    run("user", "create", "ops@example.com", "--role", "sales_rep", "--password", "a-long-password")
+    users = _users(db_url)
+    assert users.authenticate("ops@example.com", "a-long-password") is not None
+    result = run("user", "deactivate", "ops@example.com")
+    assert result.exit_code == 0, result.output
+    assert "deactivated" in result.output
+    assert users.authenticate("ops@example.com", "a-long-password") is None
+    assert run("user", "activate", "ops@example.com").exit_code == 0
+    assert users.authenticate("ops@example.com", "a-long-password") is not None
+    actions = [a["action"] for a in users.account_activity()]
+    assert actions[:2] == ["user.activated", "user.deactivated"]
+    missing = run("user", "deactivate", "ghost@example.com")
+    assert missing.exit_code == 2 and "no user with e-mail ghost@example.com" in missing.output
+    users.db.engine.dispose()
+
+
+def test_apikey_list_and_revoke(run, db_url):
+    run("init")
+    run("user", "create", "ops@example.com", "--role", "sales_rep", "--password", "a-long-password")
+    token = run("apikey", "create", "ops@example.com", "--name", "nightly sync").output.strip()
+    users = _users(db_url)
+    assert users.principal_for_api_key(token) is not None
+    listed = run("apikey", "list")
+    assert listed.exit_code == 0
+    row = next(line for line in listed.output.splitlines() if "nightly sync" in line)
+    assert "ops@example.com" in row and "active" in row and token not in listed.output
+    key_id = row.split()[0]
+    revoked = run("apikey", "revoke", key_id)
+    assert revoked.exit_code == 0, revoked.output
+    assert users.principal_for_api_key(token) is None
+    assert run("apikey", "list").output.strip() == "no API keys"
+    assert "revoked" in run("apikey", "list", "ops@example.com", "--all").output
+    again = run("apikey", "revoke", key_id)
+    assert again.exit_code == 2 and f"no live API key with id {key_id}" in again.output
+    assert users.account_activity()[0]["action"] == "apikey.revoked"
+    users.db.engine.dispose()

@@ -194,3 +194,30 @@ def test_retired_stage_keeps_its_place_but_is_not_active(tmp_path):
     assert "discovery" not in [s.id for s in sales.active_stages]
     assert sales.allows("discovery", "proposal")  # records in it can leave
     assert not sales.allows("lead", "discovery")  # nobody enters
+
+
+# ------------------------------------------------------------------ board: what columns sum
+
+
+def test_board_sum_defaults_to_the_amount_field_and_none_counts_only(tmp_path):
+    sales = pipelines_of(load_app(app_with(tmp_path)))["sales"]
+    assert sales.board_sum == "amount"
+    none = app_with(tmp_path / "n", lambda d: d.update(board={"sum": "none"}))
+    assert pipelines_of(load_app(none))["sales"].board_sum is None
+
+
+def test_board_sum_without_amount_uses_the_only_money_field(tmp_path):
+    app = app_with(tmp_path, lambda d: d["fields"].pop("amount"))
+    assert pipelines_of(load_app(app))["sales"].board_sum == "amount"
+
+
+def test_board_sum_naming_an_unknown_field_is_TRL_E053(tmp_path):
+    problems = check_app(app_with(tmp_path, lambda d: d.update(board={"sum": "amont"})))
+    assert [p.code for p in problems] == ["TRL-E053"]
+    assert "did you mean 'amount'?" in str(problems[0])
+
+
+def test_board_sum_naming_a_text_field_is_TRL_E054(tmp_path):
+    assert codes_of(app_with(tmp_path, lambda d: d.update(board={"sum": "name"}))) == [
+        "TRL-E054"
+    ]

@@ -203,9 +203,9 @@ def test_board_totals_count_sum_and_weight(env):
     move(env, new_deal(env, amount=2000), "discovery")
     queries = BoardQueries(env["db"])
     totals = queries.totals(env["rep"], env["sales"])
-    assert totals["lead"].count == 2 and totals["lead"].amount == 4000
-    assert totals["lead"].weighted == Decimal("400.00")
-    assert totals["discovery"].weighted == Decimal("500.00")
+    assert totals["lead"].count == 2 and totals["lead"].amount("CNY") == 4000
+    assert totals["lead"].weighted("CNY") == Decimal("400.00")
+    assert totals["discovery"].weighted("CNY") == Decimal("500.00")
 
 
 def test_board_filters_search_and_row_scope(env):

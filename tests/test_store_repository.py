@@ -205,11 +205,37 @@ def test_required_if_and_rules(store):
     assert list(caught.value.errors) == ["competitor"]
 
 
-def test_unique_field(store):
-    make_account(store, code="U-1")
+def test_unique_field_names_the_record_it_duplicates(store):
+    first = make_account(store, name="Acme Holdings", code="U-1")
     with pytest.raises(ValidationError) as caught:
         make_account(store, code="U-1")
+    [message] = caught.value.errors["code"]
+    assert message.code == "duplicate_of"
+    assert message.params["record_id"] == first["id"] and message.params["entity_id"] == "account"
+    assert caught.value.as_dict("en")["code"] == ["Account “Acme Holdings” already has this value."]
+    assert "“Acme Holdings”" in caught.value.as_dict("zh")["code"][0]
+
+
+def test_unique_field_held_by_an_unreadable_record_is_not_named(store):
+    make_account(store, name="West Secret", code="U-2")
+    with pytest.raises(ValidationError) as caught:
+        make_account(store, user=store.rep_b, code="U-2")  # another team: cannot read it
     assert [m.code for m in caught.value.errors["code"]] == ["not_unique"]
+    assert "West Secret" not in str(caught.value.as_dict("en"))
+
+
+def test_blank_owner_on_create_means_the_creator(store):
+    for blank in ("", None):
+        account = store.repo.create(store.rep_a, "account", {"name": f"Blank {blank!r}", "owner_id": blank})
+        assert account["owner_id"] == store.rep_a.id
+
+
+def test_clearing_the_owner_is_refused(store):
+    account = make_account(store)
+    with pytest.raises(ValidationError) as caught:
+        store.repo.update(store.rep_a, "account", account["id"], {"owner_id": None})
+    assert [m.code for m in caught.value.errors["owner_id"]] == ["owner_required"]
+    assert store.repo.get(store.rep_a, "account", account["id"])["owner_id"] == store.rep_a.id
 
 
 def test_readonly_field_refused_for_users_but_written_by_system(store):

@@ -483,7 +483,8 @@ def test_related_lists_appear_on_the_parent_with_a_prefilled_new_button(app):
     deals = page[page.index('id="related-deal-company"') :]
     deals = deals[: deals.index("</section>")]
     assert "Child deal" in deals and "Won" in deals
-    assert f'href="/e/deal/new?company={company["id"]}"' in deals
+    back = f"/e/company/{company['id']}"  # saving returns to this page
+    assert f'href="/e/deal/new?company={company["id"]}&amp;_return={back}"' in deals
     assert 'id="related-note-company"' in page
     # related records with a date appear in the timeline too
     timeline = page[page.index('id="timeline"') :]

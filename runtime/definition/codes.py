@@ -96,6 +96,21 @@ UNKNOWN_CHECKLIST_ITEM = Code(
     "TRL-E050", "a gate requires a checklist item that no stage has, or that two stages share"
 )
 DUPLICATE_CHECKLIST_ITEM = Code("TRL-E051", "a stage lists the same checklist item id twice")
+# Pipeline boards (pipelines/*.yaml ``board``)
+UNKNOWN_BOARD_SUM = Code("TRL-E053", "a pipeline's board sum names a field that does not exist")
+INVALID_BOARD_SUM = Code(
+    "TRL-E054", "a pipeline's board sum names a field that is not a money or number field"
+)
+# The app itself (app.yaml)
+TAGLINE_MISSING_LOCALE = Code(
+    "TRL-E065", "the app's tagline has no text for one of the locales the app lists"
+)
+UNKNOWN_TIMEZONE = Code("TRL-E063", "app.yaml names a time zone that does not exist")
+# Limits (expressions, child tables)
+EXPRESSION_LIMIT = Code(
+    "TRL-E068", "an expression holds a constant beyond the engine's limits (huge number or count)"
+)
+TOO_MANY_ROWS_ALLOWED = Code("TRL-E069", "a child table's max_rows is above the ceiling")
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 
 ALL_CODES: dict[str, Code] = {

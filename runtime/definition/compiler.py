@@ -16,8 +16,9 @@ from types import MappingProxyType
 from typing import Any
 
 from runtime import fieldtypes
-from runtime.errors import ExpressionError, Problem
+from runtime.errors import ExpressionError, ExpressionLimitError, Problem
 from runtime.expressions import CompiledExpression, compile_expression
+from runtime.timezones import DEFAULT_ZONE, is_zone
 
 from . import codes
 from .codes import Code
@@ -154,7 +155,8 @@ class _Compiler:
             return compile_expression(source, names, where=where)
         except ExpressionError as exc:
             message = exc.message.removeprefix(f"{where}: ")
-            self.report(codes.INVALID_EXPRESSION, doc, path, f"{obj} {what}", message, exc.hint)
+            code = codes.EXPRESSION_LIMIT if isinstance(exc, ExpressionLimitError) else codes.INVALID_EXPRESSION
+            self.report(code, doc, path, f"{obj} {what}", message, exc.hint)
             return None
 
     def unique(
@@ -229,7 +231,43 @@ class _Compiler:
             extensions=MappingProxyType(extensions),
             source_dir=str(self.loaded.root),
             digest=self.loaded.digest,
+            tagline=self._tagline(app_doc, locales),
+            timezone=self._timezone(app_doc),
         )
+
+    def _tagline(self, app_doc: Document, locales: tuple[str, ...]) -> Label | None:
+        raw = app_doc.data.get("tagline")
+        if raw is None:
+            return None
+        if isinstance(raw, dict):
+            missing = [locale for locale in locales if locale not in raw]
+            if missing:
+                self.report(
+                    codes.TAGLINE_MISSING_LOCALE,
+                    app_doc,
+                    ("tagline",),
+                    "app tagline",
+                    f"the tagline has no text for {', '.join(repr(m) for m in missing)}, "
+                    "a locale the app lists",
+                    "add " + ", ".join(f"{m}: ..." for m in missing) + " to the tagline",
+                )
+        return Label.of(raw)
+
+    def _timezone(self, doc: Document) -> str:
+        name = doc.data.get("timezone")
+        if name is None:
+            return DEFAULT_ZONE
+        if is_zone(name):
+            return str(name).strip()
+        self.report(
+            codes.UNKNOWN_TIMEZONE,
+            doc,
+            ("timezone",),
+            f"app '{doc.data['id']}'",
+            f"unknown time zone '{name}'",
+            _zone_hint(str(name)),
+        )
+        return DEFAULT_ZONE
 
     def _staged_entities(self) -> set[str]:
         # Pipelines are compiled by a later issue; that a pipeline names an entity is
@@ -389,7 +427,7 @@ class _Compiler:
         }
         for key in ("required", "unique", "readonly", "track_history", "searchable", "index",
                     "stored", "min", "max", "min_length", "max_length", "target", "currency",
-                    "precision", "pattern", "region", "result_type"):  # fmt: skip
+                    "precision", "pattern", "region", "result_type", "max_rows"):  # fmt: skip
             if key in raw:
                 values[key] = raw[key]
         values["readonly"] = bool(raw.get("readonly") or ftype.always_readonly)
@@ -506,6 +544,16 @@ class _Compiler:
                     f"pattern '{pattern}' {message}",
                     "for example 'OPP-{YYYY}-{0000}'",
                 )
+        if t == "child_table" and (fdef.max_rows or 0) > fieldtypes.MAX_ROWS_CEILING:
+            self.report(
+                codes.TOO_MANY_ROWS_ALLOWED,
+                doc,
+                path + ("max_rows",),
+                obj,
+                f"max_rows {fdef.max_rows:,} is above the ceiling of "
+                f"{fieldtypes.MAX_ROWS_CEILING:,} rows",
+                "rows beyond a few hundred belong in a separate entity with a link field",
+            )
         if t == "formula":
             for key in ("expression", "result_type"):
                 if key not in raw:
@@ -1163,6 +1211,18 @@ def _find_cycle(graph: Mapping[str, list[str]], start: str) -> list[str]:
                 seen.add(nxt)
                 stack.append((nxt, trail + [nxt]))
     return []
+
+
+def _zone_hint(name: str) -> str:
+    """Suggest the IANA name closest to a mistyped one (``Asia/Shanghi``, ``shanghai``)."""
+    import zoneinfo
+
+    zones = zoneinfo.available_timezones()
+    by_city = {z.rsplit("/", 1)[-1].lower(): z for z in zones}
+    if name.strip().lower().replace(" ", "_") in by_city:
+        return f"did you mean '{by_city[name.strip().lower().replace(' ', '_')]}'?"
+    close = _did_you_mean(name, zones)
+    return close or "use an IANA time zone name such as 'Asia/Shanghai' or 'UTC'"
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -100,6 +100,7 @@ class FieldDef:
     searchable: bool = False  # part of full-text search (default: text-like fields)
     index: bool = False
     fields: tuple[FieldDef, ...] = ()  # child_table: the row's fields
+    max_rows: int | None = None  # child_table: row limit (None: DEFAULT_MAX_ROWS)
     place: Place | None = None
 
     def option(self, option_id: str) -> Option | None:
@@ -246,6 +247,9 @@ class AppModel:
     extensions: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     source_dir: str = ""
     digest: str = ""  # sha256 of the source files: one compiled model per app version
+    # app.yaml ``tagline``: the sign-in page's sentence on what the app is for.
+    tagline: Label | None = None
+    timezone: str = "UTC"  # IANA zone date-times are shown in (TRELLIS_TIMEZONE overrides)
 
     def entity(self, entity_id: str) -> Entity:
         return self.entities[entity_id]

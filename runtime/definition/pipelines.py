@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from runtime.errors import ExpressionError
+from runtime.errors import ExpressionError, ExpressionLimitError
 from runtime.expressions import compile_expression
 
 from . import codes
@@ -47,6 +47,8 @@ FIELD_PARTS: Mapping[str, frozenset[str]] = MappingProxyType(
         "loss_reason": frozenset({"select"}),
     }
 )
+SUMMABLE_TYPES = frozenset({"money", "decimal", "integer"})  # what a board column may total
+NO_SUM = "none"  # ``board: {sum: none}``: columns count records only
 GATE_EXTRA_FIELDS = ("owner_id",)  # system columns a gate may require
 
 
@@ -176,6 +178,14 @@ class Pipeline:
     place: Place | None = None
     reopen_clears: tuple[str, ...] | None = None  # None: what the closing gate asked for
     kind_labels: Mapping[str, Label] = field(default_factory=lambda: DEFAULT_KIND_LABELS)
+    board_sum: str | None = None  # the field each board column totals; None: counts only
+
+    @property
+    def has_probabilities(self) -> bool:
+        """Whether a weighted total means anything (a probability field or stage values)."""
+        return self.fields.probability is not None or any(
+            s.probability is not None for s in self.stages
+        )
 
     def stage(self, stage_id: str | None) -> Stage | None:
         for stage in self.stages:
@@ -380,6 +390,7 @@ class _PipelineCompiler:
             place=Place(self.doc.file, self.doc.line()),
             reopen_clears=self._reopen_clears(),
             kind_labels=self._kind_labels(stages),
+            board_sum=self._board_sum(),
         )
         self._check_order(pipeline)
         if pipeline.open_stages:
@@ -485,6 +496,45 @@ class _PipelineCompiler:
                 continue
             labels[kind] = Label.of(label)
         return MappingProxyType(labels)
+
+    def _board_sum(self) -> str | None:
+        """``board.sum``: a field to total, ``none``; absent: ``fields.amount``, else the
+        entity's only money field, else none (a count only)."""
+        assert self.entity is not None
+        raw = (self.raw.get("board") or {}).get("sum")
+        if raw is None:
+            amount = (self.raw.get("fields") or {}).get("amount")
+            if amount and self.entity.has_field(amount):
+                return amount if self._summable(self.entity.field(amount)) else None
+            money = [f.id for f in self.entity.fields if f.type == "money"]
+            return money[0] if len(money) == 1 else None
+        if raw == NO_SUM:
+            return None
+        path = ("board", "sum")
+        if not self.entity.has_field(raw):
+            numbers = [f.id for f in self.entity.fields if self._summable(f)]
+            self.report(
+                codes.UNKNOWN_BOARD_SUM,
+                path,
+                f"board sum '{raw}' is not a field of entity '{self.raw['entity']}'",
+                _did_you_mean(raw, numbers)
+                or f"name a money or number field, or '{NO_SUM}' to count records only",
+            )
+            return None
+        fdef = self.entity.field(raw)
+        if not self._summable(fdef):
+            self.report(
+                codes.INVALID_BOARD_SUM,
+                path,
+                f"board sum '{raw}' is a {fdef.type} field; a column can only total numbers",
+                f"name a money, decimal or integer field, or '{NO_SUM}' to count records only",
+            )
+            return None
+        return raw
+
+    @staticmethod
+    def _summable(fdef: Any) -> bool:
+        return fdef.type in SUMMABLE_TYPES or fdef.result_type in SUMMABLE_TYPES
 
     def _option_ids(self, fid: str | None) -> tuple[str, ...]:
         if fid is None or self.entity is None or not self.entity.has_field(fid):
@@ -629,7 +679,9 @@ class _PipelineCompiler:
             return compile_expression(source, self.names, where=where)
         except ExpressionError as exc:
             self.report(
-                codes.INVALID_EXPRESSION,
+                codes.EXPRESSION_LIMIT
+                if isinstance(exc, ExpressionLimitError)
+                else codes.INVALID_EXPRESSION,
                 path,
                 exc.message.removeprefix(f"{where}: "),
                 exc.hint,

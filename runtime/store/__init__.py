@@ -3,6 +3,7 @@
 from . import stage_history as _stage_history  # noqa: F401,I001  (pipeline columns of sys_stage_history)
 from . import stage_checklist as _stage_checklist  # noqa: F401,I001  (sys_stage_checklist)
 from .database import Database, normalise_url
+from .keyset import Position, StaleCursor
 from .principal import SYSTEM, Principal
 from .repository import MAX_PAGE_SIZE, Page, Repository
 
@@ -11,7 +12,9 @@ __all__ = [
     "SYSTEM",
     "Database",
     "Page",
+    "Position",
     "Principal",
     "Repository",
+    "StaleCursor",
     "normalise_url",
 ]

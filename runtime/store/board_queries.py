@@ -56,10 +56,44 @@ class BoardFilters:
 
 
 @dataclass(frozen=True)
-class StageTotals:
-    count: int = 0
+class SumTotal:
+    """The total of a board's sum field in one currency (``None`` for a plain number)."""
+
+    currency: str | None
     amount: Decimal = Decimal(0)
-    weighted: Decimal = Decimal(0)
+    weighted: Decimal | None = None  # None when the pipeline has no probabilities
+
+
+@dataclass(frozen=True)
+class StageTotals:
+    """A column's count and, when the board sums a field, one total per currency
+    (amounts in different currencies are never added together)."""
+
+    count: int = 0
+    sums: tuple[SumTotal, ...] = ()
+
+    def amount(self, currency: str | None) -> Decimal:
+        return next((t.amount for t in self.sums if t.currency == currency), Decimal(0))
+
+    def weighted(self, currency: str | None) -> Decimal | None:
+        return next((t.weighted for t in self.sums if t.currency == currency), None)
+
+
+def add_totals(parts: Iterable[StageTotals]) -> StageTotals:
+    """Several columns' totals as one (the board's header): per currency, in first-seen order."""
+    count = 0
+    amounts: dict[str | None, Decimal] = {}
+    weights: dict[str | None, Decimal | None] = {}
+    for part in parts:
+        count += part.count
+        for t in part.sums:
+            amounts[t.currency] = amounts.get(t.currency, Decimal(0)) + t.amount
+            if t.weighted is None:
+                weights.setdefault(t.currency, None)
+            else:
+                weights[t.currency] = (weights.get(t.currency) or Decimal(0)) + t.weighted
+    ordered = sorted(amounts, key=lambda c: c or "")  # the order every column uses
+    return StageTotals(count, tuple(SumTotal(c, amounts[c], weights.get(c)) for c in ordered))
 
 
 def _midnight(day: date) -> datetime:
@@ -196,6 +230,24 @@ class BoardQueries:
 
     # ------------------------------------------------------------------ totals
 
+    def sum_column(self, pipeline: Pipeline, grant: Grant) -> str | None:
+        """The field the board totals, when this reader may see it."""
+        fid = pipeline.board_sum
+        table = self.db.tables[pipeline.entity]
+        return fid if self.readable(pipeline, grant, fid) and fid in table.c else None
+
+    def currency_of(self, pipeline: Pipeline, field_id: str) -> tuple[Any, str | None]:
+        """The column holding each record's currency of ``field_id`` (or None), and the
+        currency a record without one is in (the field's, else the app's; None for a
+        plain number field)."""
+        table = self.db.tables[pipeline.entity]
+        fdef = self.model.entities[pipeline.entity].field(field_id)
+        if "money" not in (fdef.type, fdef.result_type):
+            return None, None
+        key = f"{field_id}_currency"
+        column = table.c[key] if key in table.c else None
+        return column, fdef.currency or self.model.default_currency
+
     def totals(
         self,
         user: Principal,
@@ -204,40 +256,65 @@ class BoardQueries:
         today: date | None = None,
         conn: Connection | None = None,
     ) -> dict[str, StageTotals]:
-        """Count, sum of amount and weighted amount (amount x probability) per stage."""
+        """Count per stage and, when the board sums a field the reader may see, its sum
+        and weighted sum (amount x probability) per stage and currency."""
         today = today or date.today()
         grant = self.grant(user, pipeline)
         table = self.db.tables[pipeline.entity]
-        fields = pipeline.fields
-        amount = table.c[fields.amount] if self.readable(pipeline, grant, fields.amount) else None
-        columns = [table.c.stage, func.count().label("n")]
-        if amount is not None:
-            if self.readable(pipeline, grant, fields.probability):
-                probability = func.coalesce(
-                    table.c[fields.probability], self._stage_probability(pipeline)
-                )
-            else:
-                probability = self._stage_probability(pipeline)
-            columns += [
-                func.sum(amount).label("amount"),
-                func.sum(cast(amount, Numeric(20, 4)) * probability / 100).label("weighted"),
-            ]
-        query = (
-            select(*columns)
-            .where(*self.where(user, pipeline, grant, filters, today))
-            .group_by(table.c.stage)
-        )
+        where = self.where(user, pipeline, grant, filters, today)
+        counts = select(table.c.stage, func.count().label("n")).where(*where)
+        counts = counts.group_by(table.c.stage)
+        sum_field = self.sum_column(pipeline, grant)
+        weigh = pipeline.has_probabilities
         result: dict[str, StageTotals] = {}
+        sums: dict[str, dict[str | None, tuple[Decimal, Decimal | None]]] = {}
         with self._connection(conn) as c:
-            for row in c.execute(query):
+            if sum_field is not None:
+                amount = table.c[sum_field]
+                currency_column, fallback = self.currency_of(pipeline, sum_field)
+                columns = [table.c.stage, func.sum(amount).label("amount")]
+                if currency_column is not None:
+                    columns.append(currency_column.label("currency"))
+                if weigh:
+                    columns.append(
+                        func.sum(
+                            cast(amount, Numeric(20, 4)) * self._probability(pipeline, grant) / 100
+                        ).label("weighted")
+                    )
+                query = select(*columns).where(*where, amount.is_not(None))
+                group = [table.c.stage] + ([] if currency_column is None else [currency_column])
+                query = query.group_by(*group)
+                for row in c.execute(query):
+                    # a record without a currency is in the field's (or the app's) one
+                    parts = sums.setdefault(row.stage, {})
+                    code = row._mapping.get("currency") or fallback
+                    amount_so_far, weighted_so_far = parts.get(code, (Decimal(0), Decimal(0)))
+                    parts[code] = (
+                        amount_so_far + Decimal(str(row.amount or 0)),
+                        weighted_so_far + Decimal(str(row.weighted or 0)) if weigh else None,
+                    )
+            for row in c.execute(counts):
+                parts = sorted(sums.get(row.stage, {}).items(), key=lambda kv: kv[0] or "")
                 result[row.stage] = StageTotals(
                     int(row.n),
-                    Decimal(str(row.amount or 0)) if amount is not None else Decimal(0),
-                    Decimal(str(row.weighted or 0)).quantize(Decimal("0.01"))
-                    if amount is not None
-                    else Decimal(0),
+                    tuple(
+                        SumTotal(
+                            code,
+                            total.quantize(Decimal("0.01")),
+                            None if weighted is None else weighted.quantize(Decimal("0.01")),
+                        )
+                        for code, (total, weighted) in parts
+                    ),
                 )
         return result
+
+    def _probability(self, pipeline: Pipeline, grant: Grant) -> Any:
+        """The record's probability where the reader may see it, else its stage's."""
+        table = self.db.tables[pipeline.entity]
+        fid = pipeline.fields.probability
+        if self.readable(pipeline, grant, fid):
+            return func.coalesce(table.c[fid], self._stage_probability(pipeline))
+        return self._stage_probability(pipeline)
 
     def _stage_probability(self, pipeline: Pipeline) -> Any:
         table = self.db.tables[pipeline.entity]
@@ -249,6 +326,16 @@ class BoardQueries:
         return case(*whens, else_=0) if whens else literal(0)
 
     # ------------------------------------------------------------------ cards
+
+    def movable_column(self, user: Principal, pipeline: Pipeline, grant: Grant) -> Any:
+        """Per card, whether the reader may change its stage: write access to the stage
+        and the record within their update scope (the repository's own rules)."""
+        if grant.unrestricted:
+            return true()
+        if not grant.may_write_field("stage") or not grant.update:
+            return false()
+        scope = scope_clause(grant.update, self.db.tables[pipeline.entity], user)
+        return true() if scope is None else case((scope, true()), else_=false())
 
     def card_columns(self, pipeline: Pipeline, grant: Grant) -> list[str]:
         entity = self.model.entities[pipeline.entity]
@@ -290,6 +377,7 @@ class BoardQueries:
             table.c.owner_id,
             users.c.name.label("owner_name"),
             self.last_touch_column(pipeline, today).label("last_activity"),
+            self.movable_column(user, pipeline, grant).label("movable"),
             *[table.c[n] for n in names],
         ]
         query = (
@@ -360,10 +448,22 @@ def stage_ids(stages: Iterable[Stage]) -> list[str]:
 
 
 def as_mapping(totals: Mapping[str, StageTotals]) -> dict[str, dict[str, Any]]:
+    """Totals as JSON: ``{stage: {count, sums: [{currency, amount, weighted}]}}``, amounts
+    as decimal strings (``weighted`` null when the pipeline has no probabilities)."""
     return {
-        k: {"count": v.count, "amount": str(v.amount), "weighted": str(v.weighted)}
+        k: {
+            "count": v.count,
+            "sums": [
+                {
+                    "currency": t.currency,
+                    "amount": str(t.amount),
+                    "weighted": None if t.weighted is None else str(t.weighted),
+                }
+                for t in v.sums
+            ],
+        }
         for k, v in totals.items()
     }
 
 
-__all__ = ["BoardFilters", "BoardQueries", "StageTotals", "as_mapping"]
+__all__ = ["BoardFilters", "BoardQueries", "StageTotals", "SumTotal", "add_totals", "as_mapping"]

@@ -63,6 +63,7 @@ from runtime.fieldtypes import (
 from . import history
 from . import system_tables as st
 from .database import Database
+from .keyset import Position, SortKey, StaleCursor, normalise_sort, order_by, phases
 from .permissions import SYSTEM_GRANT, Grant, Permissions, scope_clause
 from .plan import (
     IGNORED_ON_WRITE,
@@ -85,10 +86,16 @@ Errors = dict[str, list[FieldMessage]]
 
 @dataclass(frozen=True)
 class Page:
+    """One page of a list. ``next_key`` / ``prev_key``: the positions to pass as
+    ``after`` / ``before`` for the pages on either side (None at either end)."""
+
     rows: list[dict[str, Any]]
     page: int
     page_size: int
     has_next: bool
+    has_prev: bool = False
+    next_key: Position | None = None
+    prev_key: Position | None = None
 
 
 def _empty(value: Any) -> bool:
@@ -207,9 +214,14 @@ class Repository:
         page_size: int = 50,
         fields: Iterable[str] | None = None,
         archived: bool | None = False,
+        after: Position | None = None,
+        before: Position | None = None,
     ) -> Page:
         """One page of readable records. No COUNT: ``has_next`` comes from one extra row.
 
+        ``after`` / ``before`` (a ``Position``, from a previous page's ``next_key`` /
+        ``prev_key``) page by keyset: the rows right after or before that row in this
+        sort, at the cost of page 1 however deep; without them ``page`` is an OFFSET.
         ``fields`` limits the fields returned (child tables are loaded only when asked
         for, or when all fields are); ``archived``: False = active only, True = archived
         only, None = both.
@@ -218,20 +230,58 @@ class Repository:
         grant = self.grant(user, entity_id)
         page = max(int(page or 1), 1)
         page_size = min(max(int(page_size or 50), 1), MAX_PAGE_SIZE)
+        keys = self._sort_keys(plan, grant, sort)
+        spec = tuple(k.name for k in keys)
+        anchor, backwards = (before, True) if before is not None else (after, False)
+        if after is not None and before is not None:
+            raise StaleCursor("before", "give after or before, not both")
+        if anchor is not None and (tuple(anchor.sort) != spec or len(anchor.values) != len(spec)):
+            raise StaleCursor("before" if backwards else "after")
+        if backwards:
+            keys = [k.flipped() for k in keys]
         view = plan.read_view(grant, frozenset(fields) if fields is not None else None)
-        query = select(*view.columns)
+        width = len(view.columns)
+        base = select(*view.columns, *[k.expr.label(f"_sort{i}") for i, k in enumerate(keys)])
         where = self._where(plan, grant, user, filters, search, archived)
         if where:
-            query = query.where(*where)
-        query = query.order_by(*self._order(plan, grant, sort))
-        query = query.limit(page_size + 1).offset((page - 1) * page_size)
+            base = base.where(*where)
+        base = base.order_by(*order_by(keys, nulls_clause=self.db.is_sqlite))
+        raw: list[Any] = []
+        names: list[str] = []
         with self.db.engine.connect() as conn:
-            result = conn.execute(query)
-            keys = result.keys()
-            raw = result.all()
-            has_next = len(raw) > page_size
-            rows = self._records(conn, plan, view, keys, raw[:page_size], user)
-        return Page(rows=rows, page=page, page_size=page_size, has_next=has_next)
+            if anchor is None:
+                query = base.limit(page_size + 1).offset((page - 1) * page_size)
+                result = conn.execute(query)
+                names = list(result.keys())[:width]
+                raw = result.all()
+            else:
+                # Each phase is one indexed range; the next runs only if this one ran short.
+                for clause in phases(keys, tuple(anchor.values)):
+                    result = conn.execute(base.where(clause).limit(page_size + 1 - len(raw)))
+                    names = list(result.keys())[:width]
+                    raw += result.all()
+                    if len(raw) > page_size:
+                        break
+            more = len(raw) > page_size
+            raw = raw[:page_size]
+            if backwards:
+                raw.reverse()
+            rows = self._records(conn, plan, view, names, [r[:width] for r in raw], user)
+        first = Position(spec, tuple(raw[0][width:])) if raw else None
+        last = Position(spec, tuple(raw[-1][width:])) if raw else None
+        if backwards:
+            has_next, has_prev = True, more
+        else:
+            has_next, has_prev = more, anchor is not None or page > 1
+        return Page(
+            rows=rows,
+            page=page,
+            page_size=page_size,
+            has_next=has_next,
+            has_prev=has_prev,
+            next_key=last if has_next else None,
+            prev_key=first if has_prev else None,
+        )
 
     def count(
         self,
@@ -497,16 +547,14 @@ class Repository:
             "gte": column >= coerced,
         }[op]
 
-    def _order(self, plan: EntityPlan, grant: Grant, sort: Sequence[str]) -> list[Any]:
+    def _sort_keys(self, plan: EntityPlan, grant: Grant, sort: Sequence[str]) -> list[SortKey]:
+        """The ORDER BY of a list as keys (``normalise_sort``: ``id`` last), each a column
+        the user may read; a hidden or unsortable field is refused like an unknown one."""
         table = plan.table
-        order = []
-        last_desc = True
-        for item in sort or ("-updated_at",):
+        keys = []
+        for item in normalise_sort(sort):
             desc = item.startswith("-")
             name = item.lstrip("-+")
-            if name == "id":
-                last_desc = desc
-                break
             if name in plan.system_keys:
                 column = table.c[name]
             else:
@@ -517,14 +565,8 @@ class Repository:
                 if sort_column is None:
                     raise ValidationError({name: [FieldMessage("unknown_field")]})
                 column = table.c[sort_column]
-            expr = column.desc() if desc else column.asc()
-            if column.nullable and self.db.is_sqlite:
-                # PostgreSQL's default: NULLs sort as if larger than any value.
-                expr = expr.nulls_first() if desc else expr.nulls_last()
-            order.append(expr)
-            last_desc = desc
-        order.append(table.c.id.desc() if last_desc else table.c.id.asc())
-        return order
+            keys.append(SortKey(item, column, desc, bool(column.nullable)))
+        return keys
 
     # ------------------------------------------------------------------ writes: create
 
@@ -720,10 +762,10 @@ class Repository:
                 raise self._conflict(
                     conn, plan, grant, record_id, int(row_version), current["row_version"]
                 )
-            self._check_field_permissions(plan, grant, values, current, ctx)
             needed = self._children_needed(plan, values)
-            if needed:
+            if needed:  # before the permission check: it compares rows with the stored ones
                 self._attach_children(conn, plan, [current], needed)
+            self._check_field_permissions(plan, grant, values, current, ctx)
             item = self._prepare(conn, user, plan, grant, values, current, ctx)
             self._validate(conn, user, plan, item, current)
             if item.errors:
@@ -1095,9 +1137,11 @@ class Repository:
         merged: dict[str, Any] = dict(current) if current is not None else {}
         merged.update(out)
         if creating:
-            if "owner_id" not in out:
+            if out.get("owner_id") is None:  # not given, or left blank: the creator owns it
                 merged["owner_id"] = user.actor_id
             self._apply_defaults(rows, merged, set(out), user, ctx, errors)
+        elif "owner_id" in out and out["owner_id"] is None and not system:
+            _add(errors, "owner_id", "owner_required")  # a record never loses its owner
         written = set(out)
         set_by_hooks: frozenset[str] = frozenset()
         if self.hooks:
@@ -1224,8 +1268,11 @@ class Repository:
             elif field.type == "user" and (creating or value != current.get(field.id)):
                 links.append(("", field.id, value))
             if field.unique and field.id not in errors:
-                if self._taken(conn, plan, field, value, None if creating else current["id"]):
-                    _add(errors, field.id, "not_unique")
+                taken = self._taken(conn, plan, field, value, None if creating else current["id"])
+                if taken is not None:
+                    errors.setdefault(field.id, []).append(
+                        self._duplicate_message(conn, user, plan, taken)
+                    )
         owner = values.get("owner_id")
         if (
             owner is not None
@@ -1289,12 +1336,43 @@ class Repository:
 
     def _taken(
         self, conn: Connection, plan: EntityPlan, field: FieldDef, value: Any, record_id: int | None
-    ) -> bool:
+    ) -> int | None:
+        """The id of another record holding ``value`` in the unique ``field``, if any."""
         table = plan.table
         query = select(table.c.id).where(table.c[field.id] == value)
         if record_id is not None:
             query = query.where(table.c.id != record_id)
-        return conn.execute(query.limit(1)).first() is not None
+        return conn.execute(query.order_by(table.c.id).limit(1)).scalar()
+
+    def _duplicate_message(
+        self, conn: Connection, user: Principal, plan: EntityPlan, record_id: int
+    ) -> FieldMessage:
+        """"Account “Acme” already has this value", naming (and letting the web edge link
+        to) the record it duplicates - only when the user may read that record and its
+        title; otherwise the plain message, so a refusal reveals nothing more."""
+        grant = self.grant(user, plan.entity.id)
+        title_field = plan.rows.by_id.get(plan.entity.title_field)
+        if title_field is None or not type_of(title_field).is_stored(title_field):
+            return FieldMessage("not_unique")
+        if not grant.may_read_field(title_field.id):
+            return FieldMessage("not_unique")
+        table = plan.table
+        query = select(table.c[title_field.id]).where(table.c.id == record_id)
+        clause = self._scope(plan, grant, "read", user)
+        if clause is not None:
+            query = query.where(clause)
+        row = conn.execute(query).first()
+        if row is None:
+            return FieldMessage("not_unique")
+        return FieldMessage(
+            "duplicate_of",
+            {
+                "entity": plan.entity.label,
+                "title": "" if row[0] is None else str(row[0]),
+                "entity_id": plan.entity.id,
+                "record_id": record_id,
+            },
+        )
 
     def _check_unique_within(
         self, plan: EntityPlan, prepared: list[_Prepared], errors: Errors
@@ -1514,8 +1592,7 @@ def _changes_value(
             rows = type_of(field).coerce(field, raw, ctx)
             if current is None:
                 return bool(rows)
-            old = [_row_values(r) for r in current.get(field.id) or []]
-            return [_row_values(r) for r in rows] != old
+            return _rows_change(plan, field, rows, current.get(field.id) or [], ctx)
         type_of(field).coerce_into(field, {key: raw}, out, ctx, current)
     except FieldInvalid:
         return True
@@ -1531,6 +1608,35 @@ def _changes_value(
                 return True
         return new != default_out.get(key)
     return new != current.get(key)
+
+
+def _rows_change(
+    plan: EntityPlan,
+    field: FieldDef,
+    rows: list[dict[str, Any]],
+    stored: list[Mapping[str, Any]],
+    ctx: CoerceContext,
+) -> bool:
+    """Would these rows add, remove, reorder or edit any stored row of ``field``?
+
+    Values are compared after coercion, so rows read from the API and sent back as
+    they were (9.99 for a stored Decimal) change nothing.
+    """
+    if len(rows) != len(stored):
+        return True
+    _, rows_plan = plan.children[field.id]
+    for row, old in zip(rows, stored, strict=True):
+        if row.get("id") != old.get("id"):
+            return True  # a new row (no id) in place of a stored one, or a reorder
+        for child in rows_plan.writable:
+            keys = [k for k in type_of(child).keys(child) if k in row]
+            if not keys:
+                continue  # left out: the stored value stays
+            out: dict[str, Any] = {}
+            type_of(child).coerce_into(child, row, out, ctx, old)
+            if any(k in out and out[k] != old.get(k) for k in keys):
+                return True
+    return False
 
 
 def _revive(field: FieldDef, value: Any, ctx: CoerceContext) -> Any:

@@ -1,4 +1,9 @@
-"""Accounts, teams and API keys: who may sign in, and the Principal each request acts as."""
+"""Accounts, teams and API keys: who may sign in, and the Principal each request acts as.
+
+Every change to an account, a team or a key is written to ``sys_audit`` (entity
+``sys_users``, ``sys_teams`` or ``sys_api_keys``) with the acting user (``actor_id``;
+``None`` for the command line and the demo loader), so the admin page can list it.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +20,17 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from runtime.definition.model import FieldDef, Label
 from runtime.errors import FieldMessage, NotFound, ValidationError
 from runtime.fieldtypes import CoerceContext, FieldInvalid, get_type
+from runtime.timezones import is_zone
 
 from . import system_tables as st
 from .database import Database
+from .history import write_audit
 from .principal import Principal
 from .sql_text import contains_pattern
 
 API_KEY_PREFIX = "trl_"
+# The audit trail's entity names for account changes (record ids are the rows' ids).
+AUDIT_ENTITIES = ("sys_users", "sys_teams", "sys_api_keys")
 
 
 def _hash_password(password: str) -> str:
@@ -50,7 +59,12 @@ class UserService:
     # ------------------------------------------------------------------ teams
 
     def create_team(
-        self, name: str, manager_id: int | None = None, parent_id: int | None = None
+        self,
+        name: str,
+        manager_id: int | None = None,
+        parent_id: int | None = None,
+        *,
+        actor_id: int | None = None,
     ) -> int:
         name = (name or "").strip()
         if not name:
@@ -64,19 +78,28 @@ class UserService:
                 raise ValidationError(
                     {"manager_id": [FieldMessage("unknown_user", {"value": manager_id})]}
                 )
-            return conn.execute(
+            team_id = conn.execute(
                 st.teams.insert()
                 .values(
                     name=name, manager_id=manager_id, parent_id=parent_id, created_at=st.utcnow()
                 )
                 .returning(st.teams.c.id)
             ).scalar_one()
+            _audit(conn, "sys_teams", team_id, "team.created", actor_id, {"name": name})
+            return team_id
 
-    def set_team_manager(self, team_id: int, manager_id: int | None) -> None:
+    def set_team_manager(
+        self, team_id: int, manager_id: int | None, *, actor_id: int | None = None
+    ) -> None:
         with self.db.engine.begin() as conn:
+            if manager_id is not None and not self._user_exists(conn, manager_id):
+                raise ValidationError(
+                    {"manager_id": [FieldMessage("unknown_user", {"value": manager_id})]}
+                )
             conn.execute(
                 update(st.teams).where(st.teams.c.id == team_id).values(manager_id=manager_id)
             )
+            _audit(conn, "sys_teams", team_id, "team.manager", actor_id, {"manager_id": manager_id})
 
     def teams(self) -> list[dict[str, Any]]:
         with self.db.engine.connect() as conn:
@@ -122,6 +145,9 @@ class UserService:
         roles: Iterable[str] = ("sales_rep",),
         team_id: int | None = None,
         locale: str = "en",
+        timezone: str | None = None,
+        *,
+        actor_id: int | None = None,
     ) -> int:
         """A new active user; ``password=None`` makes an account that cannot sign in."""
         errors: dict[str, list[FieldMessage]] = {}
@@ -136,6 +162,10 @@ class UserService:
         name = (name or "").strip()
         if not name:
             errors["name"] = [FieldMessage("required")]
+        try:
+            timezone = self._check_timezone(timezone)
+        except ValidationError as exc:
+            errors.update(exc.errors)
         with self.db.engine.begin() as conn:
             if "email" not in errors:
                 taken = conn.execute(select(st.users.c.id).where(st.users.c.email == email)).first()
@@ -152,6 +182,7 @@ class UserService:
                     name=name,
                     password_hash=_hash_password(password) if password else None,
                     locale=locale or "en",
+                    timezone=timezone,
                     team_id=team_id,
                     is_active=True,
                     created_at=st.utcnow(),
@@ -162,44 +193,101 @@ class UserService:
                 conn.execute(
                     st.user_roles.insert(), [{"user_id": user_id, "role_id": r} for r in roles]
                 )
+            _audit(
+                conn,
+                "sys_users",
+                user_id,
+                "user.created",
+                actor_id,
+                {"email": email, "roles": roles, "team_id": team_id},
+            )
         return user_id
 
-    def set_roles(self, user_id: int, roles: Iterable[str]) -> None:
+    def set_roles(self, user_id: int, roles: Iterable[str], *, actor_id: int | None = None) -> None:
         roles = self._check_roles(roles)
         with self.db.engine.begin() as conn:
+            self._require_user(conn, user_id)
             conn.execute(delete(st.user_roles).where(st.user_roles.c.user_id == user_id))
             if roles:
                 conn.execute(
                     st.user_roles.insert(), [{"user_id": user_id, "role_id": r} for r in roles]
                 )
+            _audit(conn, "sys_users", user_id, "user.roles", actor_id, {"roles": roles})
 
-    def set_team(self, user_id: int, team_id: int | None) -> None:
+    def set_team(self, user_id: int, team_id: int | None, *, actor_id: int | None = None) -> None:
         with self.db.engine.begin() as conn:
+            self._require_user(conn, user_id)
             if team_id is not None and not self._team_exists(conn, team_id):
                 raise ValidationError(
                     {"team_id": [FieldMessage("unknown_team", {"value": team_id})]}
                 )
             conn.execute(update(st.users).where(st.users.c.id == user_id).values(team_id=team_id))
+            _audit(conn, "sys_users", user_id, "user.team", actor_id, {"team_id": team_id})
 
-    def set_password(self, user_id: int, password: str | None) -> None:
+    def set_password(
+        self, user_id: int, password: str | None, *, actor_id: int | None = None
+    ) -> None:
+        """A new password (``None``: the account cannot sign in); ends every session."""
+        with self.db.engine.begin() as conn:
+            self._require_user(conn, user_id)
+            conn.execute(
+                update(st.users)
+                .where(st.users.c.id == user_id)
+                .values(
+                    password_hash=_hash_password(password) if password else None,
+                    session_version=_next_session_version(),
+                )
+            )
+            _audit(conn, "sys_users", user_id, "user.password", actor_id)
+
+    def set_active(self, user_id: int, active: bool, *, actor_id: int | None = None) -> None:
+        """Deactivating ends every session; a later activation does not revive them."""
+        with self.db.engine.begin() as conn:
+            self._require_user(conn, user_id)
+            conn.execute(
+                update(st.users)
+                .where(st.users.c.id == user_id)
+                .values(is_active=bool(active), session_version=_next_session_version())
+            )
+            action = "user.activated" if active else "user.deactivated"
+            _audit(conn, "sys_users", user_id, action, actor_id)
+
+    def end_sessions(self, user_id: int) -> None:
+        """Sign the user out everywhere: every session and remember cookie stops working."""
         with self.db.engine.begin() as conn:
             conn.execute(
                 update(st.users)
                 .where(st.users.c.id == user_id)
-                .values(password_hash=_hash_password(password) if password else None)
+                .values(session_version=_next_session_version())
             )
 
-    def set_active(self, user_id: int, active: bool) -> None:
-        with self.db.engine.begin() as conn:
-            conn.execute(
-                update(st.users).where(st.users.c.id == user_id).values(is_active=bool(active))
-            )
+    def _require_user(self, conn, user_id: int) -> None:
+        if not self._user_exists(conn, user_id):
+            raise NotFound(f"no user with id {user_id}")
 
     def set_locale(self, user_id: int, locale: str) -> None:
         with self.db.engine.begin() as conn:
             conn.execute(
                 update(st.users).where(st.users.c.id == user_id).values(locale=locale or "en")
             )
+
+    @staticmethod
+    def _check_timezone(timezone: str | None) -> str | None:
+        """An IANA zone name, or None for "the app's"; anything else is refused."""
+        timezone = (timezone or "").strip()
+        if not timezone:
+            return None
+        if not is_zone(timezone):
+            raise ValidationError(
+                {"timezone": [FieldMessage("unknown_timezone", {"value": timezone})]}
+            )
+        return timezone
+
+    def set_timezone(self, user_id: int, timezone: str | None) -> None:
+        """The user's own time zone; empty = follow the app's."""
+        timezone = self._check_timezone(timezone)
+        with self.db.engine.begin() as conn:
+            conn.execute(update(st.users).where(st.users.c.id == user_id).values(timezone=timezone))
 
     def get(self, user_id: int) -> dict[str, Any]:
         """The account row (without the password hash) plus its roles."""
@@ -261,6 +349,8 @@ class UserService:
             team_id=row["team_id"],
             managed_team_ids=self._managed_teams(conn, user_id),
             locale=row["locale"] or "en",
+            timezone=row.get("timezone") or "",
+            session_version=int(row["session_version"] or 0),
         )
 
     def _managed_teams(self, conn, user_id: int) -> frozenset[int]:
@@ -298,19 +388,29 @@ class UserService:
 
     # ------------------------------------------------------------------ API keys
 
-    def create_api_key(self, user_id: int, name: str = "") -> str:
+    def create_api_key(self, user_id: int, name: str = "", *, actor_id: int | None = None) -> str:
         """A new key; the token is returned once and only its sha256 is stored."""
         token = API_KEY_PREFIX + secrets.token_urlsafe(32)
         with self.db.engine.begin() as conn:
             if not self._user_exists(conn, user_id):
                 raise NotFound(f"no user with id {user_id}")
-            conn.execute(
-                st.api_keys.insert().values(
+            key_id = conn.execute(
+                st.api_keys.insert()
+                .values(
                     user_id=user_id,
                     name=name or "",
                     key_hash=hash_api_key(token),
                     created_at=st.utcnow(),
                 )
+                .returning(st.api_keys.c.id)
+            ).scalar_one()
+            _audit(
+                conn,
+                "sys_api_keys",
+                key_id,
+                "apikey.created",
+                actor_id,
+                {"user_id": user_id, "name": name or ""},
             )
         return token
 
@@ -330,23 +430,85 @@ class UserService:
             conn.execute(update(t).where(t.c.id == row.id).values(last_used_at=st.utcnow()))
             return self._principal(conn, row.user_id)
 
-    def api_keys(self, user_id: int) -> list[dict[str, Any]]:
+    def api_keys(self, user_id: int | None = None) -> list[dict[str, Any]]:
+        """Keys (never their hashes) of one user, or of everybody, with the owner's e-mail."""
         t = st.api_keys
+        stmt = (
+            select(
+                t.c.id,
+                t.c.user_id,
+                st.users.c.email,
+                t.c.name,
+                t.c.created_at,
+                t.c.last_used_at,
+                t.c.revoked_at,
+            )
+            .join(st.users, st.users.c.id == t.c.user_id)
+            .order_by(t.c.id)
+        )
+        if user_id is not None:
+            stmt = stmt.where(t.c.user_id == user_id)
         with self.db.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.c.id, t.c.name, t.c.created_at, t.c.last_used_at, t.c.revoked_at)
-                .where(t.c.user_id == user_id)
-                .order_by(t.c.id)
-            ).mappings()
-            return [dict(r) for r in rows]
+            return [dict(r) for r in conn.execute(stmt).mappings()]
 
-    def revoke_api_key(self, key_id: int, user_id: int | None = None) -> bool:
+    def revoke_api_key(
+        self, key_id: int, user_id: int | None = None, *, actor_id: int | None = None
+    ) -> bool:
+        """True when the key was live and is now revoked."""
         t = st.api_keys
         stmt = update(t).where(t.c.id == key_id, t.c.revoked_at.is_(None))
         if user_id is not None:
             stmt = stmt.where(t.c.user_id == user_id)
         with self.db.engine.begin() as conn:
-            return conn.execute(stmt.values(revoked_at=st.utcnow())).rowcount == 1
+            revoked = conn.execute(stmt.values(revoked_at=st.utcnow())).rowcount == 1
+            if revoked:
+                _audit(conn, "sys_api_keys", key_id, "apikey.revoked", actor_id)
+            return revoked
+
+    # ------------------------------------------------------------------ the admin page
+
+    def users_overview(self) -> list[dict[str, Any]]:
+        """Every account (no hashes) with its roles and team name, by name."""
+        t = st.users
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    t.c.id,
+                    t.c.email,
+                    t.c.name,
+                    t.c.locale,
+                    t.c.team_id,
+                    st.teams.c.name.label("team_name"),
+                    t.c.is_active,
+                    t.c.created_at,
+                    t.c.last_login_at,
+                )
+                .outerjoin(st.teams, st.teams.c.id == t.c.team_id)
+                .order_by(func.lower(t.c.name), t.c.id)
+            ).mappings()
+            users = [dict(r) for r in rows]
+            roles: dict[int, list[str]] = {}
+            for user_id, role_id in conn.execute(
+                select(st.user_roles.c.user_id, st.user_roles.c.role_id)
+            ):
+                roles.setdefault(user_id, []).append(role_id)
+        for user in users:
+            user["roles"] = sorted(roles.get(user["id"], ()))
+        return users
+
+    def account_activity(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest changes to accounts, teams and keys, with who made them."""
+        t = st.audit
+        actor = st.users.alias("actor")
+        stmt = (
+            select(t, actor.c.name.label("actor_name"))
+            .outerjoin(actor, actor.c.id == t.c.user_id)
+            .where(t.c.entity.in_(AUDIT_ENTITIES))
+            .order_by(t.c.id.desc())
+            .limit(max(1, min(int(limit), 500)))
+        )
+        with self.db.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
 
     # ------------------------------------------------------------------ lookups for the CLI
 
@@ -368,3 +530,14 @@ class UserService:
                 select(st.teams.c.id).where(st.teams.c.name == name.strip())
             ).scalar()
         return found if found is not None else self.create_team(name)
+
+
+def _next_session_version() -> Any:
+    # Computed in SQL so that two concurrent changes never land on the same version.
+    return st.users.c.session_version + 1
+
+
+def _audit(
+    conn, entity: str, record_id: int, action: str, actor_id: int | None, data: Any = None
+) -> None:
+    write_audit(conn, entity, record_id, action, user_id=actor_id, at=st.utcnow(), data=data)

@@ -21,17 +21,20 @@ from typing import Any
 
 from flask import Flask, g, request
 from sqlalchemy import inspect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from runtime.definition import load_app
 from runtime.definition.model import AppModel
 from runtime.events import EventBus
+from runtime.expressions import clock_in_zone, restore_clock
 from runtime.flows.pipeline_hook import write_hooks
 from runtime.store import Database, Repository
 from runtime.store.users import UserService
+from runtime.timezones import is_zone
 from runtime.web.auth import install_auth
 from runtime.web.config import flask_config, load_settings
 from runtime.web.errors import DatabaseNotInitialised, register_error_handlers
-from runtime.web.i18n import I18n
+from runtime.web.i18n import I18n, get_timezone
 from runtime.web.templating import install_templating
 
 log = logging.getLogger("trellis.web")
@@ -47,6 +50,7 @@ OPTIONAL_BLUEPRINTS = (
     "runtime.web.records",
     "runtime.web.api",
     "runtime.web.pipelines",
+    "runtime.web.preferences",
 )
 BLUEPRINT_MODULES = CORE_BLUEPRINTS + OPTIONAL_BLUEPRINTS
 
@@ -149,10 +153,23 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     install_templating(app, services.model.source_dir or _resolve_app_dir(settings["TRELLIS_APP"]))
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.before_request(_require_database)
+    app.before_request(_viewer_clock)
+    app.teardown_request(_restore_clock)
+    if settings["TRELLIS_TIMEZONE"] and not is_zone(settings["TRELLIS_TIMEZONE"]):
+        log.error(
+            "TRELLIS_TIMEZONE=%r is not a time zone (use a name such as Asia/Shanghai); "
+            "the app's own zone is used",
+            settings["TRELLIS_TIMEZONE"],
+        )
     install_auth(app)
     register_error_handlers(app)
     app.after_request(_security_headers)
     register_blueprints(app)
+    proxies = int(settings["TRELLIS_PROXY_COUNT"] or 0)
+    if proxies > 0:
+        # Only then is X-Forwarded-For believed: the login limit counts per client
+        # address, and a client could otherwise name any address it likes.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     return app
 
 
@@ -163,6 +180,20 @@ def _require_database() -> None:
 
     if not current_app.extensions["trellis"].check_ready():
         raise DatabaseNotInitialised()
+
+
+def _viewer_clock() -> None:
+    # today() / now() in expressions (defaults such as ``=today()``) follow the viewer.
+    g._trellis_clock = clock_in_zone(get_timezone)
+
+
+def _restore_clock(_exc: BaseException | None = None) -> None:
+    token = g.pop("_trellis_clock", None)
+    if token is not None:
+        try:
+            restore_clock(token)
+        except ValueError:  # created in another context (never in a normal request)
+            pass
 
 
 def csp_nonce() -> str:
@@ -178,6 +209,10 @@ def _security_headers(response):
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "SAMEORIGIN")
     headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != "static" and not (request.endpoint or "").endswith(".static"):
+        # Pages and JSON show one user's data (and CSRF tokens): no cache, shared or
+        # the browser's own (the back button after sign-out), may keep them.
+        headers.setdefault("Cache-Control", "no-store")
     if response.mimetype == "text/html":
         # Scripts only from our own static files (and nonce'd inline ones); styles may
         # be inline because Gridstack and ECharts set style attributes.

@@ -8,9 +8,15 @@
   checked for CSRF like any form post.
 * Every view needs a signed-in user unless it is a static file, ``/login``,
   ``/healthz`` or decorated with :func:`public` (for example public lead forms).
-* Failed logins are counted per e-mail and client address. The counter lives in
-  process memory by default, which is right for one process; with several workers
-  or hosts set ``TRELLIS_REDIS_URL`` so they share it (web workers keep no state).
+* Failed logins are counted per e-mail and client address, and per address alone
+  (so one address cannot try many e-mails). The counter lives in process memory by
+  default, which is right for one process; with several workers or hosts set
+  ``TRELLIS_REDIS_URL`` so they share it (web workers keep no state). The client
+  address is the socket's, or with ``TRELLIS_PROXY_COUNT`` set, the one the proxies
+  in front of Trellis put in ``X-Forwarded-For`` (see ``runtime.web.app``).
+* A session and a remember cookie carry the user's ``session_version``: sign-out, a
+  new password and deactivation raise it, which ends every session of that user on
+  every device. API keys are separate and stay valid until revoked.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -39,6 +46,7 @@ from flask import (
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 
+from runtime.web.avatars import initials
 from runtime.web.i18n import SESSION_KEY
 from runtime.web.i18n import gettext as _
 
@@ -84,15 +92,12 @@ class WebUser:
         return True
 
     def get_id(self) -> str:
-        return str(self.principal.id)
+        # Flask-Login keeps this in the session and signs it into the remember cookie.
+        return f"{self.principal.id}:{self.principal.session_version}"
 
     @property
     def initials(self) -> str:
-        name = (getattr(self.principal, "name", "") or self.principal.email or "?").strip()
-        parts = name.split()
-        if len(parts) >= 2 and parts[0].isascii():
-            return (parts[0][0] + parts[-1][0]).upper()
-        return name[:1].upper() if name[:1].isascii() else name[-2:]
+        return initials(getattr(self.principal, "name", "") or self.principal.email)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.principal, name)
@@ -169,14 +174,36 @@ class LoginThrottle:
     """Counts failed sign-ins per key. If the shared store is unreachable the limit is
     not enforced (and a warning is logged) rather than locking everybody out."""
 
-    def __init__(self, store: FailureStore, max_failures: int):
+    def __init__(self, store: FailureStore, max_failures: int, max_failures_per_address: int = 0):
         self.store = store
         self.max_failures = max_failures
+        self.max_failures_per_address = max_failures_per_address
 
     @staticmethod
     def key(email: str, address: str | None) -> str:
         raw = f"{email.strip().lower()}|{address or '-'}"
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    @staticmethod
+    def address_key(address: str | None) -> str:
+        raw = f"address|{address or '-'}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    def attempt_blocked(self, email: str, address: str | None) -> bool:
+        """Too many failures for this e-mail from this address, or from this address at all."""
+        if self.blocked(self.key(email, address)):
+            return True
+        limit = self.max_failures_per_address
+        return bool(limit) and self._call(self.store.count, self.address_key(address), 0) >= limit
+
+    def attempt_failed(self, email: str, address: str | None) -> None:
+        self.failed(self.key(email, address))
+        if self.max_failures_per_address:
+            self.failed(self.address_key(address))
+
+    def attempt_succeeded(self, email: str, address: str | None) -> None:
+        # The address count is kept: one good password must not reset a spray of guesses.
+        self.succeeded(self.key(email, address))
 
     def _call(self, method: Callable[[str], Any], key: str, default: Any = None) -> Any:
         try:
@@ -210,7 +237,11 @@ def make_throttle(config: dict[str, Any]) -> LoginThrottle:
         store = RedisFailureStore(config["TRELLIS_REDIS_URL"], window)
     else:
         store = MemoryFailureStore(window)
-    return LoginThrottle(store, int(config["TRELLIS_LOGIN_MAX_FAILURES"]))
+    return LoginThrottle(
+        store,
+        int(config["TRELLIS_LOGIN_MAX_FAILURES"]),
+        int(config.get("TRELLIS_LOGIN_MAX_FAILURES_PER_IP") or 0),
+    )
 
 
 # -- views -----------------------------------------------------------------------------
@@ -240,20 +271,24 @@ def login():
         email = (request.form.get("email") or "").strip()
         password = request.form.get("password") or ""
         throttle: LoginThrottle = current_app.extensions["trellis_login_throttle"]
-        key = throttle.key(email, request.remote_addr)
-        if throttle.blocked(key):
+        address = request.remote_addr
+        if throttle.attempt_blocked(email, address):
             abort(429)
         principal = _services().users.authenticate(email, password) if email and password else None
         if principal is None:
-            throttle.failed(key)
+            throttle.attempt_failed(email, address)
             error = _("The e-mail address or password is not correct.")
             status = 401
         else:
-            throttle.succeeded(key)
+            throttle.attempt_succeeded(email, address)
             locale = session.get(SESSION_KEY)
             session.clear()  # no state from before sign-in survives it
             if locale:
+                # The language picked on the login page becomes the user's own.
                 session[SESSION_KEY] = locale
+                if locale != principal.locale:
+                    _services().users.set_locale(principal.id, locale)
+                    principal = replace(principal, locale=locale)
             login_user(WebUser(principal), remember=bool(request.form.get("remember")))
             return redirect(_safe_next(request.form.get("next") or request.args.get("next")))
     from runtime.web.templating import render_screen
@@ -266,11 +301,20 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    principal = getattr(current_user, "principal", None)
+    if principal is not None and not current_user.via_api_key:
+        # Every copy of this user's session and remember cookie stops working, here
+        # and on every other device.
+        _services().users.end_sessions(principal.id)
     logout_user()
     locale = session.get(SESSION_KEY)
     session.clear()
     if locale:
         session[SESSION_KEY] = locale
+    if current_app.config["REMEMBER_COOKIE_NAME"] in request.cookies:
+        # logout_user() asked for the remember cookie's deletion with a session flag
+        # that session.clear() just wiped: ask again.
+        session["_remember"] = "clear"
     flash(_("You have signed out."), "success")
     return redirect(url_for("auth.login"))
 
@@ -371,11 +415,16 @@ def install_auth(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> WebUser | None:
+        """``"<id>:<session_version>"`` from the session or the remember cookie."""
+        raw_id, _sep, raw_version = str(user_id).partition(":")
         try:
-            principal = app.extensions["trellis"].users.principal(int(user_id))
+            principal = app.extensions["trellis"].users.principal(int(raw_id))
+            version = int(raw_version)
         except (TypeError, ValueError):
             return None
-        return WebUser(principal) if principal is not None else None
+        if principal is None or principal.session_version != version:
+            return None  # signed out everywhere, new password, or deactivated since
+        return WebUser(principal)
 
     login_manager.init_app(app)
     csrf.init_app(app)

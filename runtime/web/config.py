@@ -8,11 +8,13 @@ that run on one laptop with nothing else installed.
 | ``TRELLIS_SECRET_KEY`` | random, kept in ``instance/secret_key`` | signs sessions and CSRF tokens |
 | ``TRELLIS_REDIS_URL`` | unset | shared storage for login rate limits (and the job queue) |
 | ``TRELLIS_LOCALE`` | the app's default locale | interface locale when neither user nor browser says |
-| ``TRELLIS_TIMEZONE`` | ``UTC`` | time zone in which date-times are shown |
+| ``TRELLIS_TIMEZONE`` | empty (the app's ``timezone``) | time zone in which date-times are shown, unless a user picked their own |
 | ``TRELLIS_INSTANCE_PATH`` | ``instance`` | folder for the SQLite file and the generated secret key |
 | ``TRELLIS_SECURE_COOKIES`` | ``0`` | ``1`` behind HTTPS: cookies get the ``Secure`` flag |
 | ``TRELLIS_LOGIN_MAX_FAILURES`` | ``5`` | failed logins per e-mail and IP address ... |
 | ``TRELLIS_LOGIN_WINDOW_SECONDS`` | ``300`` | ... within this many seconds before answering 429 |
+| ``TRELLIS_LOGIN_MAX_FAILURES_PER_IP`` | ``20`` | failed logins from one address (any e-mail) in the window; ``0`` = no limit |
+| ``TRELLIS_PROXY_COUNT`` | ``0`` | reverse proxies in front of Trellis whose ``X-Forwarded-For`` / ``-Proto`` to trust |
 
 Production must set ``TRELLIS_SECRET_KEY``: the generated key is shared only by the
 workers of one host (they read the same file); workers on several hosts would each
@@ -35,11 +37,13 @@ DEFAULTS: dict[str, Any] = {
     "TRELLIS_SECRET_KEY": "",
     "TRELLIS_REDIS_URL": "",
     "TRELLIS_LOCALE": "",
-    "TRELLIS_TIMEZONE": "UTC",
+    "TRELLIS_TIMEZONE": "",
     "TRELLIS_INSTANCE_PATH": "instance",
     "TRELLIS_SECURE_COOKIES": False,
     "TRELLIS_LOGIN_MAX_FAILURES": 5,
     "TRELLIS_LOGIN_WINDOW_SECONDS": 300,
+    "TRELLIS_LOGIN_MAX_FAILURES_PER_IP": 20,
+    "TRELLIS_PROXY_COUNT": 0,
 }
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}

@@ -408,6 +408,7 @@ class FieldView:
     row_errors: list[list[str]] = field(default_factory=list)
     template_row: list[FieldView] = field(default_factory=list)
     columns: list[FieldDef] = field(default_factory=list)
+    duplicate: tuple[str, str] | None = None  # a unique value taken: (title, url) of the holder
 
     @property
     def dom_id(self) -> str:
@@ -483,6 +484,7 @@ class FormInputs:
     tz: tzinfo
     link_title: Any  # callable(field, id) -> str
     lookup_url: Any  # callable(field) -> str
+    duplicates: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # id -> (title, url)
 
 
 def build_form(entity: Entity, layout: FormLayout, inputs: FormInputs) -> FormContext:
@@ -543,6 +545,7 @@ def build_field(
         state=state,
         help=f.help.get(inputs.locale) if f.help else "",
         errors=list(inputs.errors.get(name, [])) if name == f.id else [],
+        duplicate=inputs.duplicates.get(name) if name == f.id else None,
     )
     if f.type in ("select", "multi_select"):
         view.options = [(o.id, o.label.get(inputs.locale), o.color) for o in f.options]

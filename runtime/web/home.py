@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
@@ -18,6 +17,7 @@ from sqlalchemy import text
 
 from runtime.definition.model import AppModel, Entity
 from runtime.errors import PermissionDenied
+from runtime.web.i18n import get_timezone
 from runtime.web.templating import can_read_entity, render_screen
 
 log = logging.getLogger("trellis.web")
@@ -129,13 +129,8 @@ def creatable_entities(model: AppModel, repo, principal) -> list[Entity]:
 
 
 def today() -> date:
-    """Today's date where the users are (``TRELLIS_TIMEZONE``)."""
-    name = current_app.config.get("TRELLIS_TIMEZONE") or "UTC"
-    try:
-        zone = ZoneInfo(name)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    return datetime.now(zone).date()
+    """Today's date where the viewer is (their zone, ``TRELLIS_TIMEZONE``, the app's)."""
+    return datetime.now(get_timezone()).date()
 
 
 @bp.route("/")

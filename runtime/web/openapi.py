@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from runtime.definition.model import AppModel, Entity, FieldDef
-from runtime.fieldtypes import BIGINT_MAX, type_of
+from runtime.fieldtypes import BIGINT_MAX, max_rows_of, type_of
+from runtime.web.cursors import MAX_CURSOR_LENGTH
 from runtime.web.query import (
     DEFAULT_PAGE_SIZE,
     MAX_IN_VALUES,
@@ -185,6 +186,7 @@ def input_schema(entity: Entity, locale: str = "en", *, partial: bool = False) -
                 "type": ["array", "null"],
                 "title": field.label.get(locale),
                 "description": "Every row of the table: rows left out are removed.",
+                "maxItems": max_rows_of(field),
                 "items": _row_input_schema(field, locale, partial=False),
             }
             continue
@@ -209,16 +211,41 @@ def input_schema(entity: Entity, locale: str = "en", *, partial: bool = False) -
 def list_schema(ref: str) -> dict[str, Any]:
     return {
         "type": "object",
-        "required": ["data", "page", "page_size", "has_next", "links"],
+        "required": [
+            "data",
+            "page",
+            "page_size",
+            "has_next",
+            "has_prev",
+            "next_cursor",
+            "prev_cursor",
+            "links",
+        ],
         "properties": {
             "data": {"type": "array", "items": {"$ref": ref}},
-            "page": {"type": "integer", "minimum": 1},
+            "page": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "description": "The page= asked for (1 without it); null when paging by cursor.",
+            },
             "page_size": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
             "has_next": {"type": "boolean"},
+            "has_prev": {"type": "boolean"},
+            "next_cursor": {
+                "type": ["string", "null"],
+                "description": "Pass as after= for the next page; null on the last page.",
+            },
+            "prev_cursor": {
+                "type": ["string", "null"],
+                "description": "Pass as before= for the previous page; null on the first.",
+            },
             "links": {
                 "type": "object",
-                "required": ["next"],
-                "properties": {"next": {"type": ["string", "null"]}},
+                "required": ["next", "prev"],
+                "properties": {
+                    "next": {"type": ["string", "null"]},
+                    "prev": {"type": ["string", "null"]},
+                },
             },
         },
     }
@@ -239,6 +266,19 @@ ERROR_SCHEMA: dict[str, Any] = {
                     "type": "object",
                     "description": "Field id (or __all__) -> messages in the request locale.",
                     "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+                "duplicates": {
+                    "type": "object",
+                    "description": "Unique field id -> the readable record that already has the value.",
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {
+                            "entity": {"type": "string"},
+                            "id": {"type": "integer"},
+                            "title": {"type": "string"},
+                            "url": {"type": "string"},
+                        },
+                    },
                 },
             },
         }
@@ -346,9 +386,31 @@ def list_parameters(entity: Entity) -> list[dict[str, Any]]:
             },
         },
         {
+            "name": "after",
+            "in": "query",
+            "required": False,
+            "description": (
+                "Keyset paging: the page after this cursor (next_cursor of a list response"
+                " with the same sort). A deep page costs what the first one costs."
+            ),
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CURSOR_LENGTH},
+        },
+        {
+            "name": "before",
+            "in": "query",
+            "required": False,
+            "description": "Keyset paging: the page before this cursor (prev_cursor).",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CURSOR_LENGTH},
+        },
+        {
             "name": "page",
             "in": "query",
             "required": False,
+            "deprecated": True,
+            "description": (
+                "OFFSET paging, kept for old clients: slower the deeper it goes, at most"
+                f" {MAX_PAGE}; not together with after/before. Use next_cursor instead."
+            ),
             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
         },
         {

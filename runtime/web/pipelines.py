@@ -27,11 +27,15 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from babel.numbers import get_currency_symbol
+from babel.numbers import (
+    format_compact_currency,
+    format_compact_decimal,
+    get_currency_symbol,
+)
 from flask import Blueprint, Flask, abort, current_app, jsonify, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 
@@ -57,17 +61,24 @@ from runtime.flows.pipeline import (
     time_in_stages,
 )
 from runtime.store import stage_checklist
-from runtime.store.board_queries import BoardFilters, BoardQueries, StageTotals, as_mapping
+from runtime.store.board_queries import (
+    BoardFilters,
+    BoardQueries,
+    StageTotals,
+    add_totals,
+    as_mapping,
+)
 from runtime.store.permissions import record_in_scope
 from runtime.store.stage_history import entries_of
 from runtime.web import forms as F
-from runtime.web.i18n import get_locale
+from runtime.web.i18n import get_babel_locale, get_locale, get_timezone
 from runtime.web.i18n import gettext as _
 from runtime.web.templating import can_read_entity, record_url
 
 bp = Blueprint("pipelines", __name__)
 
 PAGE = 20  # cards per column load
+COMPACT_FROM = Decimal(10_000)  # totals from here on read "CN¥1.2M" / "¥125万"
 CLOSE_PERIODS = (
     "overdue",
     "this_month",
@@ -91,11 +102,7 @@ def _principal():
 
 
 def _today() -> date:
-    try:
-        zone = ZoneInfo(current_app.config.get("TRELLIS_TIMEZONE") or "UTC")
-    except (KeyError, ValueError):
-        zone = UTC
-    return datetime.now(zone).date()
+    return datetime.now(get_timezone()).date()
 
 
 def _queries() -> BoardQueries:
@@ -194,6 +201,16 @@ class Card:
     idle_label: str = ""
     idle_title: str = ""
     amount_text: str = ""
+    movable: bool = True
+    fixed_reason: str = ""  # why the user may not move it (the card's tooltip)
+
+
+def fixed_reason(entity: Entity) -> str:
+    """Why this user may not move a card that is drawn fixed."""
+    grant = _services().repo.grant(_principal(), entity.id)
+    if not grant.unrestricted and not grant.may_write_field("stage"):
+        return _("Your role may not change the stage of these records.")
+    return _("You may not edit this record, so you cannot move it.")
 
 
 def build_cards(
@@ -210,6 +227,7 @@ def build_cards(
     locale = get_locale()
     default_currency = services.model.default_currency
     now = datetime.now(UTC)
+    reason = fixed_reason(entity) if any(not r.get("movable", True) for r in rows) else ""
     cards = []
     for row in rows:
         stage = pipeline.stage(row["stage"])
@@ -256,6 +274,8 @@ def build_cards(
                 if entered
                 else "",
                 extras=tuple(extras),
+                movable=bool(row.get("movable", True)),
+                fixed_reason="" if row.get("movable", True) else reason,
             )
         )
     return cards
@@ -280,6 +300,76 @@ def money_text(value: Any, currency: str, locale: str) -> str:
         return str(value)
     sign = "-" if number < 0 else ""
     return f"{sign}{_currency_symbol(currency, locale)}{abs(number):,}"
+
+
+# --------------------------------------------------------------------------- totals
+
+
+@dataclass(frozen=True)
+class BoardSum:
+    """What the board's columns total for this reader: ``field`` (None: counts only),
+    whether a weighted figure makes sense, and the currency an empty column shows."""
+
+    field: str | None = None
+    label: Any = None
+    weighted: bool = False
+    currency: str | None = None
+
+
+def board_sum(pipeline: Pipeline, entity: Entity, queries: BoardQueries) -> BoardSum:
+    grant = _services().repo.grant(_principal(), entity.id)
+    fid = queries.sum_column(pipeline, grant)
+    if fid is None:
+        return BoardSum()
+    _column, currency = queries.currency_of(pipeline, fid)
+    return BoardSum(fid, entity.field(fid).label, pipeline.has_probabilities, currency)
+
+
+def compact_figure(value: Decimal, currency: str | None) -> Markup:
+    """One total that fits a column: compact from ten thousand on ("CN¥1.2M", in
+    Chinese "¥125万"), the full figure on hover."""
+    from runtime.web.templating import money_filter, number_filter
+
+    locale = get_babel_locale()
+    full = money_filter(value, currency, 0) if currency else number_filter(value, 0)
+    if abs(value) < COMPACT_FROM:
+        text = full
+    else:
+        text = _compact(value, currency, locale, 0)
+        if sum(ch.isdigit() for ch in text) < 3:  # "CN¥1M" -> "CN¥1.2M"; "¥1369万" stays
+            text = _compact(value, currency, locale, 1)
+    return Markup('<span class="board-figure" title="{full}">{text}</span>').format(
+        full=full, text=text
+    )
+
+
+def _compact(value: Decimal, currency: str | None, locale: Any, digits: int) -> str:
+    if currency:
+        return format_compact_currency(value, currency, locale=locale, fraction_digits=digits)
+    return format_compact_decimal(value, locale=locale, fraction_digits=digits)
+
+
+def board_figures(totals: StageTotals, key: str, summing: BoardSum) -> Markup:
+    """A column's (or the board's) ``amount`` or ``weighted`` total, one figure per
+    currency; an empty column reads zero in the field's currency."""
+    figures = []
+    for part in totals.sums:
+        value = part.amount if key == "amount" else part.weighted
+        if value is not None:
+            figures.append(compact_figure(value, part.currency))
+    if not figures:
+        figures.append(compact_figure(Decimal(0), summing.currency))
+    return Markup("").join(figures)
+
+
+def totals_html(totals: StageTotals, summing: BoardSum) -> dict[str, Any]:
+    """What a move sends back for one column (or the header): rendered, escaped figures."""
+    out: dict[str, Any] = {"count": totals.count}
+    if summing.field:
+        out["amount"] = str(board_figures(totals, "amount", summing))
+        if summing.weighted:
+            out["weighted"] = str(board_figures(totals, "weighted", summing))
+    return out
 
 
 # --------------------------------------------------------------------------- board
@@ -367,11 +457,7 @@ def board(pipeline_id: str):
                 stage.retired,
             )
         )
-    open_totals = StageTotals(
-        sum(c.totals.count for c in columns),
-        sum((c.totals.amount for c in columns), Decimal(0)),
-        sum((c.totals.weighted for c in columns), Decimal(0)),
-    )
+    open_totals = add_totals(c.totals for c in columns)
     grant = _services().repo.grant(user, entity.id)
     options = {
         fid: [(o.id, o.label.get(get_locale())) for o in entity.field(fid).options]
@@ -394,7 +480,7 @@ def board(pipeline_id: str):
         teams=queries.teams(),
         close_periods=CLOSE_PERIODS,
         can_move=_can_move(entity),
-        currency=_services().model.default_currency,
+        summing=board_sum(pipeline, entity, queries),
         page_size=PAGE,
     )
 
@@ -450,14 +536,24 @@ def records_json(pipeline_id: str):
                     "title": card.title,
                     "stage": card.stage,
                     "amount": None if card.amount is None else str(card.amount),
+                    "currency": card.currency,
                     "close_date": card.close_date.isoformat() if card.close_date else None,
                     "owner": card.owner,
                     "idle": card.idle,
                     "idle_days": card.idle_days,
+                    "movable": card.movable,
                 }
             )
     totals = queries.totals(_principal(), pipeline, filters, today)
-    return jsonify({"pipeline": pipeline.id, "records": out, "totals": as_mapping(totals)})
+    summing = board_sum(pipeline, entity, queries)
+    return jsonify(
+        {
+            "pipeline": pipeline.id,
+            "sum": summing.field,
+            "records": out,
+            "totals": as_mapping(totals),
+        }
+    )
 
 
 # --------------------------------------------------------------------------- moves
@@ -533,10 +629,7 @@ def dialog_questions(
 
 
 def _tz():
-    try:
-        return ZoneInfo(current_app.config.get("TRELLIS_TIMEZONE") or "UTC")
-    except (KeyError, ValueError):
-        return UTC
+    return get_timezone()
 
 
 def _lookup_url(f: FieldDef) -> str:
@@ -766,7 +859,10 @@ def move(pipeline_id: str):
             ent=entity,
             can_move=True,
         )
-    totals = _queries().totals(user, pipeline, filters, today)
+    queries = _queries()
+    totals = queries.totals(user, pipeline, filters, today)
+    summing = board_sum(pipeline, entity, queries)
+    open_stages, _closed = _board_columns(pipeline, totals)
     return jsonify(
         {
             "ok": True,
@@ -775,20 +871,14 @@ def move(pipeline_id: str):
             "stage": saved["stage"],
             "row_version": saved.get("row_version"),
             "card": card_html,
-            "totals": {k: _totals_text(v) for k, v in totals.items()},
+            "totals": {
+                s.id: totals_html(totals.get(s.id, StageTotals()), summing) for s in pipeline.stages
+            },
+            "summary": totals_html(
+                add_totals(totals.get(s.id, StageTotals()) for s in open_stages), summing
+            ),
         }
     )
-
-
-def _totals_text(totals: StageTotals) -> dict[str, Any]:
-    from runtime.web.templating import money_filter
-
-    currency = _services().model.default_currency
-    return {
-        "count": totals.count,
-        "amount": money_filter(totals.amount, currency, 0),
-        "weighted": money_filter(totals.weighted, currency, 0),
-    }
 
 
 def _form_int(name: str) -> int | None:
@@ -1035,6 +1125,7 @@ def board_texts() -> dict[str, str]:
         "close": _("Expected close"),
         "owner": _("Owner"),
         "age": _("Time in this stage"),
+        "fixed": _("You may not move this record."),
     }
 
 
@@ -1056,4 +1147,5 @@ def register(app: Flask) -> None:
         pipelines_of=pipelines_of,
         board_texts=board_texts,
         stage_kind_text=stage_kind_text,
+        board_figures=board_figures,
     )

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_login import current_user
@@ -35,7 +35,7 @@ from runtime.fieldtypes import CoerceContext
 from runtime.store.permissions import record_in_scope
 from runtime.web import forms as F
 from runtime.web import record_view as RV
-from runtime.web.i18n import get_locale
+from runtime.web.i18n import get_locale, get_timezone
 from runtime.web.i18n import gettext as _
 from runtime.web.templating import can_read_entity, record_title, render_screen
 
@@ -58,10 +58,7 @@ def _principal():
 
 
 def _tz() -> tzinfo:
-    try:
-        return ZoneInfo(current_app.config.get("TRELLIS_TIMEZONE") or "UTC")
-    except (KeyError, ValueError):
-        return UTC
+    return get_timezone()
 
 
 def _entity(entity_id: str) -> Entity:
@@ -178,10 +175,11 @@ class FormPage:
     action: str
     cancel_url: str
     hidden: dict[str, str]  # prefilled values of fields not on the form
+    return_to: str = ""  # a same-site path to go back to after saving (``_return``)
 
 
 def _form_inputs(
-    entity: Entity, values, canonical, old, access, errors, titles: RV.Titles
+    entity: Entity, values, canonical, old, access, errors, titles: RV.Titles, duplicates=None
 ) -> F.FormInputs:
     return F.FormInputs(
         values=values,
@@ -195,6 +193,7 @@ def _form_inputs(
         tz=_tz(),
         link_title=titles.of,
         lookup_url=_lookup_url,
+        duplicates=duplicates or {},
     )
 
 
@@ -205,13 +204,16 @@ def _render_form(
     *,
     errors: Mapping[str, list[str]] | None = None,
     conflict: list[ConflictRow] | None = None,
+    duplicates: Mapping[str, tuple[str, str]] | None = None,
     status: int = 200,
 ):
     model = _services().model
     access = _access(entity)
     canonical = F.lenient_values(entity, values, _ctx(), base=page.record)
     titles = _titles()
-    inputs = _form_inputs(entity, values, canonical, page.record, access, errors, titles)
+    inputs = _form_inputs(
+        entity, values, canonical, page.record, access, errors, titles, duplicates
+    )
     form = F.build_form(entity, model.forms[entity.id], inputs)
     placed = {v.field.id for s in form.sections for v in s.fields}
     hidden = {k: v for k, v in page.hidden.items() if k not in placed}
@@ -230,6 +232,29 @@ def _render_form(
     return html, status
 
 
+RETURN_PARAM = "_return"
+MAX_RETURN_LENGTH = 2000
+
+
+def same_site_path(target: str | None) -> str:
+    """``target`` when it is a path on this site, else "": no scheme, no host, no
+    ``//`` or backslash (browsers read both as another host), no control characters."""
+    if not target or len(target) > MAX_RETURN_LENGTH or not target.startswith("/"):
+        return ""
+    if target.startswith(("//", "/\\")) or "\\" in target:
+        return ""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return ""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return ""
+    return target
+
+
+def _return_to() -> str:
+    return same_site_path(request.values.get(RETURN_PARAM))
+
+
 def _prefill(entity: Entity) -> dict[str, str]:
     """``?account=42`` on a new form: only plain writable fields, as typed."""
     found = {}
@@ -245,11 +270,19 @@ def new(entity: str):
     if not _grant(ent.id).create:
         abort(403)
     prefill = _prefill(ent) if request.method == "GET" else {}
+    back = _return_to()
     page = FormPage(
-        "new", None, None, url_for("records.new", entity=ent.id), _list_url(ent.id), prefill
+        "new",
+        None,
+        None,
+        url_for("records.new", entity=ent.id),
+        back or _list_url(ent.id),
+        prefill,
+        return_to=back,
     )
     if request.method == "GET":
         values = {**F.default_values(ent, F.user_mapping(_principal()), _tz()), **prefill}
+        values.setdefault(F.OWNER_FIELD.id, str(_principal().id))  # blank would mean you too
         return _render_form(ent, page, values)
     values = F.read_form(ent, _all_fields(ent), request.form)
     access = _access(ent)
@@ -259,7 +292,7 @@ def new(entity: str):
     try:
         record = _services().repo.create(_principal(), ent.id, data)
     except ValidationError as exc:
-        return _render_form(ent, page, values, errors=exc.as_dict(get_locale()), status=422)
+        return _invalid(ent, page, values, exc)
     flash(
         _(
             "%(entity)s “%(title)s” was created.",
@@ -269,8 +302,8 @@ def new(entity: str):
         "success",
     )
     if request.form.get("_next") == "new":
-        return redirect(url_for("records.new", entity=ent.id))
-    return redirect(_record_url(ent.id, record["id"]))
+        return redirect(url_for("records.new", entity=ent.id, **({RETURN_PARAM: back} if back else {})))
+    return redirect(back or _record_url(ent.id, record["id"]))
 
 
 @bp.route("/e/<entity>/<int:record_id>/edit", methods=["GET", "POST"])
@@ -280,8 +313,15 @@ def edit(entity: str, record_id: int):
     if not may("update", ent, record):
         abort(403)
     action = url_for("records.edit", entity=ent.id, record_id=record_id)
+    back = _return_to()
     page = FormPage(
-        "edit", record, record.get("row_version"), action, _record_url(ent.id, record_id), {}
+        "edit",
+        record,
+        record.get("row_version"),
+        action,
+        back or _record_url(ent.id, record_id),
+        {},
+        return_to=back,
     )
     if request.method == "GET":
         return _render_form(ent, page, F.record_to_input(ent, record, _tz()))
@@ -294,7 +334,7 @@ def edit(entity: str, record_id: int):
     try:
         saved = _services().repo.update(_principal(), ent.id, record_id, data, row_version=version)
     except ValidationError as exc:
-        return _render_form(ent, page, values, errors=exc.as_dict(get_locale()), status=422)
+        return _invalid(ent, page, values, exc)
     except ConflictError as exc:
         current = _get(ent, record_id)
         page.record, page.row_version = current, exc.current_version
@@ -304,7 +344,19 @@ def edit(entity: str, record_id: int):
         _("Your changes to “%(title)s” were saved.", title=record_title(ent, saved)),
         "success",
     )
-    return redirect(_record_url(ent.id, record_id))
+    return redirect(back or _record_url(ent.id, record_id))
+
+
+def _invalid(ent: Entity, page: FormPage, values: Mapping[str, Any], exc: ValidationError):
+    """The form again with every message, a duplicated value linking to its holder."""
+    duplicates = {
+        key: (str(m.params.get("title") or ""), _record_url(m.params["entity_id"], m.params["record_id"]))
+        for key, messages in exc.errors.items()
+        for m in messages
+        if m.code == "duplicate_of"
+    }
+    errors = exc.as_dict(get_locale())
+    return _render_form(ent, page, values, errors=errors, duplicates=duplicates, status=422)
 
 
 def _posted_version(record: Mapping[str, Any]) -> int:
@@ -399,7 +451,10 @@ def _row_previews(table: FieldDef, form, rows: list, inputs: F.FormInputs) -> li
 
 def _related_url(kind: str, entity_id: str, via: str, record_id: int) -> str:
     if kind == "new":
-        return url_for("records.new", entity=entity_id, **{via: record_id})
+        # Saving the new record goes back to the record page the "New" was clicked on.
+        parent = _services().model.entities[entity_id].field(via).target
+        back = {RETURN_PARAM: _record_url(parent, record_id)} if parent else {}
+        return url_for("records.new", entity=entity_id, **{via: record_id}, **back)
     return _list_url(entity_id, **{via: record_id})
 
 

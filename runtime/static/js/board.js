@@ -83,15 +83,27 @@
     return board.querySelector('[data-cards][data-stage="' + stage + '"]');
   }
 
-  function setTotals(totals) {
+  /* Totals come back rendered by the server (escaped figures, one per currency). */
+  function fill(el, value) {
+    if (value === undefined) return;
+    if (el.getAttribute("data-col-total") === "count" || el.getAttribute("data-total") === "count") el.textContent = value;
+    else el.innerHTML = value;
+  }
+
+  function setTotals(totals, summary) {
     board.querySelectorAll("[data-stage]").forEach(function (section) {
       if (!section.matches("section")) return;
-      var t = totals[section.getAttribute("data-stage")] || { count: 0, amount: "—", weighted: "—" };
+      var t = totals[section.getAttribute("data-stage")];
+      if (!t) return;
       section.querySelectorAll("[data-col-total]").forEach(function (el) {
-        var key = el.getAttribute("data-col-total");
-        if (t[key] !== undefined) el.textContent = t[key];
+        fill(el, t[el.getAttribute("data-col-total")]);
       });
     });
+    if (summary) {
+      document.querySelectorAll("[data-total]").forEach(function (el) {
+        fill(el, summary[el.getAttribute("data-total")]);
+      });
+    }
     board.querySelectorAll(".board-column [data-cards]").forEach(function (list) {
       var empty = list.querySelector("[data-empty]");
       var hasCards = !!list.querySelector("[data-card]");
@@ -114,7 +126,7 @@
       card.remove();
       fresh.focus();
     }
-    setTotals(data.totals || {});
+    setTotals(data.totals || {}, data.summary);
     var message = board.getAttribute("data-moved-text") || "";
     var label = target ? target.getAttribute("aria-label") : data.stage;
     window.trellis.toast(message.replace("{stage}", label || data.stage));
@@ -161,8 +173,10 @@
       list._sortable = window.Sortable.create(list, {
         group: { name: "board", pull: !list.hasAttribute("data-drop-only"), put: true },
         sort: false,
-        draggable: "[data-card]",
-        filter: "[data-move-menu], a",
+        /* fixed cards (the user may not move them) never start a drag; the title
+           link does, and a plain click on it still opens the record */
+        draggable: "[data-card]:not([data-fixed])",
+        filter: "[data-move-menu]",
         preventOnFilter: false,
         disabled: !canMove,
         animation: 150,
@@ -174,6 +188,7 @@
         onStart: function () { board.classList.add("is-dragging"); },
         onEnd: function (event) {
           board.classList.remove("is-dragging");
+          draggedAt = Date.now();
           if (event.from === event.to) return;
           var card = event.item;
           var stage = event.to.getAttribute("data-stage");
@@ -184,6 +199,15 @@
         }
       });
     }
+
+    /* The click that ends a drag started on the title must not open the record. */
+    var draggedAt = 0;
+    board.addEventListener("click", function (event) {
+      if (Date.now() - draggedAt < 400 && event.target.closest("[data-card] a")) {
+        event.preventDefault();
+        event.stopPropagation();
+      }
+    }, true);
 
     function setupAll() {
       board.querySelectorAll("[data-cards]").forEach(setupSortable);
@@ -206,7 +230,10 @@
       var index = columns.indexOf(list);
       if (event.shiftKey && (event.key === "ArrowRight" || event.key === "ArrowLeft")) {
         event.preventDefault();
-        if (!canMove) { window.trellis.toast(board.getAttribute("data-denied-text"), "error"); return; }
+        if (!canMove || card.hasAttribute("data-fixed")) {
+          window.trellis.toast(card.getAttribute("data-fixed") || board.getAttribute("data-denied-text"), "error");
+          return;
+        }
         var target = columns[index + (event.key === "ArrowRight" ? 1 : -1)];
         if (!target) return;
         var next = card.nextElementSibling;

@@ -246,12 +246,19 @@
     var message = target.getAttribute && target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) { event.preventDefault(); return; }
     if (target.matches && target.matches("[data-record-form]")) {
+      // A second Enter or click while the first save is on its way would create twice.
+      if (target.classList.contains("is-submitting")) { event.preventDefault(); return; }
       target.querySelectorAll("[data-rte]").forEach(function (box) {
         var editor = box.querySelector(".rte-editor"), source = box.querySelector(".rte-source");
         if (editor && source && !editor.hidden) source.value = editor.innerHTML;
       });
       target.classList.add("is-submitting");
     }
+  });
+
+  // Back to a form from the browser's page cache: it may be saved again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("[data-record-form].is-submitting").forEach(function (f) { f.classList.remove("is-submitting"); });
   });
 
   function start() {
