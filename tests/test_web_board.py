@@ -172,3 +172,16 @@ def test_the_fixed_card_reason_reads_in_chinese(app):
     add(app, "deal", name="Hana's deal", amount=100)
     html = signed_in(app, "co@example.com", locale="zh").get("/p/sales").get_data(True)
     assert 'data-fixed="您无权编辑此记录，因此不能移动它。"' in html
+
+
+def test_a_reader_who_may_not_see_the_sum_field_gets_counts_only(app):
+    app.extensions["trellis"].users.create_user(
+        "audit@example.com", "Ann", PASSWORD, roles=["auditor"]
+    )
+    add(app, "deal", name="Haier", amount=3000)
+    client = signed_in(app, "audit@example.com")
+    html = client.get("/p/sales").get_data(True)
+    assert "board-figure" not in html and "3,000" not in html
+    assert re.search(r'data-stage="lead".*?data-col-total="count">1<', html, re.S)
+    totals = client.get("/p/sales/records.json").get_json()["totals"]
+    assert totals["lead"] == {"count": 1, "sums": []}

@@ -111,6 +111,19 @@ EXPRESSION_LIMIT = Code(
     "TRL-E068", "an expression holds a constant beyond the engine's limits (huge number or count)"
 )
 TOO_MANY_ROWS_ALLOWED = Code("TRL-E069", "a child table's max_rows is above the ceiling")
+# List views: named filter terms (stage kinds, me / my team)
+STAGE_KIND_WITHOUT_PIPELINE = Code(
+    "TRL-E076", "a view filters on stage_kind, but no pipeline uses its entity"
+)
+INVALID_STAGE_KIND = Code(
+    "TRL-E077", "a stage_kind filter names an unknown kind or uses an operator it does not take"
+)
+UNKNOWN_FILTER_STAGE = Code(
+    "TRL-E078", "a view filter on stage names a stage no pipeline of the entity has"
+)
+INVALID_USER_FILTER = Code(
+    "TRL-E079", "a view filter on a user field has a value that is not a user id, me or my_team"
+)
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 
 ALL_CODES: dict[str, Code] = {

@@ -64,6 +64,14 @@ from . import history
 from . import system_tables as st
 from .database import Database
 from .keyset import Position, SortKey, StaleCursor, normalise_sort, order_by, phases
+from .list_terms import (
+    STAGE_KIND,
+    TermInvalid,
+    has_user_token,
+    stage_kind_clause,
+    stage_order_column,
+    user_token_clause,
+)
 from .permissions import SYSTEM_GRANT, Grant, Permissions, scope_clause
 from .plan import (
     IGNORED_ON_WRITE,
@@ -463,9 +471,11 @@ class Repository:
             else:
                 name, op, value = item
             try:
-                where.append(self._filter(plan, grant, name, op, value, ctx))
+                where.append(self._filter(plan, grant, name, op, value, ctx, user))
             except FieldInvalid as exc:
                 errors.setdefault(name, []).append(exc.message)
+            except TermInvalid:
+                errors.setdefault(name, []).append(FieldMessage("invalid"))
         if errors:
             raise ValidationError(errors)
         if search and search.strip() and plan.search_fields:
@@ -499,12 +509,27 @@ class Repository:
         return table.c[name], field
 
     def _filter(
-        self, plan: EntityPlan, grant: Grant, name: str, op: str, value: Any, ctx: CoerceContext
+        self,
+        plan: EntityPlan,
+        grant: Grant,
+        name: str,
+        op: str,
+        value: Any,
+        ctx: CoerceContext,
+        user: Principal | None = None,
     ) -> Any:
+        if name == STAGE_KIND and STAGE_KIND not in plan.table.c:
+            # Named term (runtime.store.list_terms): the stage's kind, from the pipelines.
+            return stage_kind_clause(self.db, plan.entity.id, plan.table, op, value)
         column, field = self._filter_target(plan, grant, name)
         ftype = type_of(field)
         if op not in FILTER_OPERATORS:
             raise FieldInvalid(FieldMessage("invalid"))
+        if field.type == "user" and user is not None and has_user_token(value):
+            # me / my_team: resolved for the reader, so one saved view serves everyone.
+            return user_token_clause(
+                column, op, value, user, lambda v: ftype.coerce(field, v, ctx)
+            )
         if op == "isnull":
             want_null = value not in (False, "false", "0", 0, "no")
             null = column.is_(None)
@@ -555,6 +580,15 @@ class Repository:
         for item in normalise_sort(sort):
             desc = item.startswith("-")
             name = item.lstrip("-+")
+            ranked = (
+                stage_order_column(self.db.model, plan.entity.id, table)
+                if name == "stage"
+                else None
+            )
+            if ranked is not None:
+                # Pipeline order, not the alphabet (list_terms); never NULL.
+                keys.append(SortKey(item, ranked, desc, False))
+                continue
             if name in plan.system_keys:
                 column = table.c[name]
             else:

@@ -14,6 +14,14 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from runtime.definition.filter_terms import (
+    STAGE_KIND_FILTER as STAGE_KIND,
+)
+from runtime.definition.filter_terms import (
+    STAGE_KIND_VALUES,
+    USER_FILTER_TOKENS,
+    USER_TOKEN_OPERATORS,
+)
 from runtime.definition.model import AppModel, Entity, FieldDef
 from runtime.fieldtypes import BIGINT_MAX, max_rows_of, type_of
 from runtime.web.cursors import MAX_CURSOR_LENGTH
@@ -341,6 +349,9 @@ def _filter_parameter(field: FieldDef, op: str) -> dict[str, Any]:
     suffix = next((s for s, o in SUFFIXES.items() if o == op), "")
     name = field.id if op == "eq" else f"{field.id}__{suffix}"
     value = _value_schema(field)
+    if field.type == "user" and op in USER_TOKEN_OPERATORS:
+        # me / my_team: the caller, or the members of the caller's teams.
+        value = {"oneOf": [value, {"type": "string", "enum": list(USER_FILTER_TOKENS)}]}
     param: dict[str, Any] = {"name": name, "in": "query", "required": False}
     if op == "isnull":
         param["schema"] = {"type": "boolean"}
@@ -364,6 +375,8 @@ def _filter_parameter(field: FieldDef, op: str) -> dict[str, Any]:
             value = {"type": "string", "minLength": 1, "maxLength": MAX_VALUE_LENGTH}
         param["schema"] = value
         param["description"] = f"{field.id} {op} value"
+    if field.type == "user" and op in USER_TOKEN_OPERATORS:
+        param["description"] += " (a user id, me, or my_team: the members of the caller's teams)"
     return param
 
 
@@ -435,7 +448,24 @@ def list_parameters(entity: Entity) -> list[dict[str, Any]]:
     ]
     for field in filterable_fields(entity).values():
         params.extend(_filter_parameter(field, op) for op in filter_operators(field))
+    if entity.has_stage and STAGE_KIND not in filterable_fields(entity):
+        params.extend(_stage_kind_parameters())
     return params
+
+
+def _stage_kind_parameters() -> list[dict[str, Any]]:
+    """``stage_kind=open``: records in any open (won, lost) stage of their pipeline."""
+    kind = {"type": "string", "enum": list(STAGE_KIND_VALUES)}
+    return [
+        {"name": STAGE_KIND, "in": "query", "required": False, "schema": kind,
+         "description": "Records in a stage of this kind (open, won or lost), in any pipeline; "
+                        "stages added later are included."},
+        {"name": f"{STAGE_KIND}__ne", "in": "query", "required": False, "schema": kind,
+         "description": "Records not in a stage of this kind."},
+        {"name": f"{STAGE_KIND}__in", "in": "query", "required": False, "style": "form",
+         "explode": False, "description": "Records in a stage of one of these kinds.",
+         "schema": {"type": "array", "items": kind, "minItems": 1, "maxItems": 3}},
+    ]  # fmt: skip
 
 
 ID_PARAMETER = {

@@ -19,6 +19,9 @@ Syntax (one parameter per condition, all conditions ANDed)::
                            with a cursor)
     page_size=50           1..MAX_PAGE_SIZE; more is an error
     q=text                 full-text search over the entity's search fields
+    stage_kind=open        records in any open stage (also won, lost; __in=won,lost; __ne)
+    owner_id=me            the signed-in user; owner_id=my_team: the members of their
+                           teams (any user field; also in __in lists and with __ne)
 
 Which operators a field accepts comes from its type (``FieldType.operators``); values
 are coerced by the type too, so ``amount__gte=1,000`` and ``close_date=2024/5/1`` work.
@@ -32,9 +35,16 @@ from types import MappingProxyType
 from typing import Any
 
 from runtime.definition.model import Entity, FieldDef, Label
+from runtime.definition.pipelines import STAGE_KINDS
 from runtime.errors import FieldMessage
 from runtime.fieldtypes import BIGINT_MAX, CoerceContext, FieldInvalid, type_of
 from runtime.store.keyset import Position, normalise_sort
+from runtime.store.list_terms import (
+    STAGE_KIND,
+    STAGE_KIND_OPERATORS,
+    USER_TOKEN_OPERATORS,
+    USER_TOKENS,
+)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -183,7 +193,22 @@ class _Parser:
             raise QueryError(param, f"operator '{op}' does not apply to this field ({allowed})")
         return field, op
 
+    def stage_kind(self, param: str, raw: str) -> tuple[str, str, Any]:
+        _, _, suffix = param.partition("__")
+        op = SUFFIXES.get(suffix, "eq") if suffix else "eq"
+        if suffix and suffix not in SUFFIXES or op not in STAGE_KIND_OPERATORS:
+            raise QueryError(param, "stage_kind takes =, __ne= or __in=")
+        kinds = [part.strip() for part in raw.split(",")]
+        bad = [k for k in kinds if k not in STAGE_KINDS]
+        if bad or (op != "in" and len(kinds) != 1):
+            raise QueryError(param, f"expected one of: {', '.join(STAGE_KINDS)}")
+        return STAGE_KIND, op, kinds if op == "in" else kinds[0]
+
     def condition(self, param: str, raw: str) -> tuple[str, str, Any]:
+        if self.entity.has_stage and param.partition("__")[0] == STAGE_KIND:
+            if STAGE_KIND not in self.fields:
+                self.check_text(param, raw)
+                return self.stage_kind(param, raw)
         field, op = self.split(param)
         self.check_text(param, raw)
         if op == "isnull":
@@ -202,6 +227,8 @@ class _Parser:
         return field.id, op, self.value(param, field, op, raw)
 
     def value(self, param: str, field: FieldDef, op: str, raw: str) -> Any:
+        if field.type == "user" and op in USER_TOKEN_OPERATORS and raw.strip() in USER_TOKENS:
+            return raw.strip()  # me / my_team: the repository resolves it for the reader
         if op == "contains" and field.type in ("multi_select",):
             # "has this option": one option id, checked like a single select.
             value = raw.strip()
