@@ -320,3 +320,10 @@ def test_gate_state_brings_the_field_a_choice_needs_into_the_same_dialog(deals):
         record_id=deal, to_stage="lost", ask="loss_reason", loss_reason="competitor", competitor="SAP",
     )  # fmt: skip
     assert moved.status_code == 200 and _record(deals, deal)["loss_reason"] == "competitor"
+
+
+def test_list_stage_kind_filter_uses_the_apps_words(hiring):
+    hr, _ = signed_in(hiring, "hr@example.com")
+    html = hr.get("/e/candidate?stage_kind=won").get_data(True)
+    assert "Hired" in html and "Not hired" in html
+    assert ">Won<" not in html and ">Lost<" not in html

@@ -177,7 +177,7 @@ class Pipeline:
     transitions: Transitions = field(default_factory=Transitions)
     place: Place | None = None
     reopen_clears: tuple[str, ...] | None = None  # None: what the closing gate asked for
-    kind_labels: Mapping[str, Label] = field(default_factory=lambda: DEFAULT_KIND_LABELS)
+    kind_labels: Mapping[str, Label] = field(default_factory=dict)  # the app's own words
     board_sum: str | None = None  # the field each board column totals; None: counts only
 
     @property
@@ -483,7 +483,7 @@ class _PipelineCompiler:
     def _kind_labels(self, stages: list[Stage]) -> Mapping[str, Label]:
         raw = self.raw.get("kind_labels") or {}
         kinds = {s.kind for s in stages}
-        labels = dict(DEFAULT_KIND_LABELS)
+        labels: dict[str, Label] = {}  # only what the app says; kind_label() falls back
         for kind, label in raw.items():
             if kind not in kinds:
                 self.report(
