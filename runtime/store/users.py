@@ -224,6 +224,48 @@ class UserService:
             conn.execute(update(st.users).where(st.users.c.id == user_id).values(team_id=team_id))
             _audit(conn, "sys_users", user_id, "user.team", actor_id, {"team_id": team_id})
 
+    def set_access(
+        self,
+        user_id: int,
+        team_id: int | None,
+        roles: Iterable[str],
+        *,
+        actor_id: int | None = None,
+    ) -> None:
+        """Team and roles in one go: both are checked before either changes."""
+        errors: dict[str, list[FieldMessage]] = {}
+        try:
+            roles = self._check_roles(roles)
+        except ValidationError as exc:
+            errors.update(exc.errors)
+        with self.db.engine.begin() as conn:
+            self._require_user(conn, user_id)
+            if team_id is not None and not self._team_exists(conn, team_id):
+                errors["team_id"] = [FieldMessage("unknown_team", {"value": team_id})]
+            if errors:
+                raise ValidationError(errors)
+            current = conn.execute(
+                select(st.users.c.team_id).where(st.users.c.id == user_id)
+            ).scalar()
+            if current != team_id:
+                conn.execute(
+                    update(st.users).where(st.users.c.id == user_id).values(team_id=team_id)
+                )
+                _audit(conn, "sys_users", user_id, "user.team", actor_id, {"team_id": team_id})
+            had = set(
+                conn.execute(
+                    select(st.user_roles.c.role_id).where(st.user_roles.c.user_id == user_id)
+                ).scalars()
+            )
+            if had != set(roles):
+                conn.execute(delete(st.user_roles).where(st.user_roles.c.user_id == user_id))
+                if roles:
+                    conn.execute(
+                        st.user_roles.insert(),
+                        [{"user_id": user_id, "role_id": r} for r in roles],
+                    )
+                _audit(conn, "sys_users", user_id, "user.roles", actor_id, {"roles": roles})
+
     def set_password(
         self, user_id: int, password: str | None, *, actor_id: int | None = None
     ) -> None:

@@ -50,6 +50,7 @@ OPTIONAL_BLUEPRINTS = (
     "runtime.web.records",
     "runtime.web.api",
     "runtime.web.pipelines",
+    "runtime.web.admin",
     "runtime.web.preferences",
 )
 BLUEPRINT_MODULES = CORE_BLUEPRINTS + OPTIONAL_BLUEPRINTS
