@@ -42,6 +42,7 @@ from runtime.definition.pipelines import (
 from runtime.errors import PermissionDenied
 from runtime.fieldtypes import CoerceContext, FieldInvalid, currency_key, type_of
 from runtime.store.list_terms import ME, MY_TEAM, STAGE_KIND
+from runtime.timezones import as_utc
 from runtime.web.query import (
     CURSOR_PARAMS,
     MAX_PAGE,
@@ -777,7 +778,7 @@ def _cell(env: ListEnv, f: FieldDef, record: Mapping[str, Any], links, names) ->
     if kind in NUMBER_TYPES:
         return Cell("num", text, value=value, currency=currency)
     if kind == "datetime" and isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        moment = as_utc(value) or value
         return Cell("date", text, value=moment.astimezone(env.timezone).replace(tzinfo=None))
     if kind == "date":
         return Cell("date", text, value=value)
