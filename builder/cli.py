@@ -122,9 +122,10 @@ def user() -> None:
 @click.option("--name", default=None)
 @click.option("--password", default=None, help="Prompted for when omitted.")
 @click.option("--locale", default=None, help="Interface language (e.g. en, zh; default: the app's first locale).")
+@click.option("--timezone", default=None, help="The user's own time zone, e.g. Asia/Tokyo (default: the app's).")
 @app_option
 @db_option
-def user_create(email, roles, team, name, password, locale, app, database) -> None:
+def user_create(email, roles, team, name, password, locale, timezone, app, database) -> None:
     """Create a user with one or more roles."""
     from runtime.errors import ValidationError
 
@@ -143,6 +144,7 @@ def user_create(email, roles, team, name, password, locale, app, database) -> No
             roles=list(roles),
             team_id=team_id,
             locale=locale or model.default_locale,
+            timezone=timezone,
         )
     except ValidationError as exc:
         for field, messages in exc.as_dict().items():

@@ -12,9 +12,9 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, DecimalException
 from time import perf_counter
 from types import MappingProxyType
@@ -64,6 +64,18 @@ def use_clock(clock: Callable[[], datetime]) -> Iterator[None]:
         yield
     finally:
         _CLOCK.reset(token)
+
+
+def clock_in_zone(zone_of: Callable[[], tzinfo]) -> Token:
+    """From now on in this context, today() and now() are the active clock's instant
+    seen in ``zone_of()`` (the web layer: the viewer's zone, so a Shanghai team's
+    ``=today()`` default is their today). Undo with ``restore_clock(token)``."""
+    outer = _CLOCK.get()
+    return _CLOCK.set(lambda: outer().astimezone(zone_of()))
+
+
+def restore_clock(token: Token) -> None:
+    _CLOCK.reset(token)
 
 
 # --------------------------------------------------------------------------- value helpers

@@ -63,6 +63,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "email_taken": {"en": "Another user already has this e-mail address.", "zh": "该电子邮箱已被其他用户使用。"},
     "unknown_role": {"en": "'{value}' is not a role of this app.", "zh": "“{value}”不是本应用的角色。"},
     "unknown_team": {"en": "No team with id {value}.", "zh": "不存在 id 为 {value} 的团队。"},
+    "unknown_timezone": {
+        "en": "'{value}' is not a time zone (use a name such as Asia/Shanghai).",
+        "zh": "“{value}”不是有效的时区（请使用如 Asia/Shanghai 的名称）。",
+    },
     "bool_true": {"en": "Yes", "zh": "是"},
     "bool_false": {"en": "No", "zh": "否"},
     "rule_failed": {"en": "{message}", "zh": "{message}"},

@@ -73,6 +73,23 @@ def test_user_create_refuses_an_unknown_role_with_a_message(run):
     assert "roles:" in result.output and "wizard" in result.output
 
 
+def test_user_create_sets_the_users_own_time_zone_and_refuses_an_unknown_one(run, db_url):
+    run("init")
+    created = run("user", "create", "tokyo@example.com", "--role", "sales_rep",
+                  "--password", "long-password-1", "--timezone", "Asia/Tokyo")  # fmt: skip
+    assert created.exit_code == 0, created.output
+    db = Database(db_url, load_app(REFERENCE_APP))
+    from runtime.store.users import UserService
+
+    user = UserService(db).principal(int(created.output.split()[1]))
+    assert user.timezone == "Asia/Tokyo"
+    db.engine.dispose()
+    refused = run("user", "create", "mars@example.com", "--role", "sales_rep",
+                  "--password", "long-password-1", "--timezone", "Mars/Olympus")  # fmt: skip
+    assert refused.exit_code == 2
+    assert "timezone:" in refused.output and "Mars/Olympus" in refused.output
+
+
 def test_init_after_adding_a_field_keeps_every_value(run, db_url, tmp_path):
     app = tmp_path / "opportunity"
     shutil.copytree(REFERENCE_APP, app)

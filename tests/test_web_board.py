@@ -108,10 +108,14 @@ def test_large_totals_read_compact_with_the_full_figure_on_hover(app):
     add(app, "deal", name="Haier", amount=123_456_789, amount_currency="CNY")
     html = signed_in(app).get("/p/sales").get_data(True)
     lead = html[html.index('data-stage="lead"') : html.index('data-stage="proposal"')]
-    assert figures(lead, "data-col-total") == [("CN¥123.5M", "CN¥123,456,789")]
+    assert figures(lead, "data-col-total") == [("CN¥123M", "CN¥123,456,789")]
     zh = signed_in(app, locale="zh").get("/p/sales").get_data(True)
     lead = zh[zh.index('data-stage="lead"') : zh.index('data-stage="proposal"')]
     assert figures(lead, "data-col-total") == [("¥1.2亿", "¥123,456,789")]
+    add(app, "deal", name="Midea", amount=1_250_000, amount_currency="USD")
+    html = signed_in(app, locale="en").get("/p/sales").get_data(True)
+    lead = html[html.index('data-stage="lead"') : html.index('data-stage="proposal"')]
+    assert figures(lead, "data-col-total")[1] == ("$1.2M", "$1,250,000")
 
 
 def test_a_move_answers_every_columns_totals_per_currency(app):
@@ -132,3 +136,52 @@ def test_a_move_answers_every_columns_totals_per_currency(app):
     assert ">CN¥0<" in totals["won"]["amount"]  # an empty column reads zero
     summary = response.get_json()["summary"]
     assert summary["count"] == 2 and ">CN¥3,000<" in summary["amount"]
+
+
+def test_cards_the_user_may_not_move_are_fixed_with_the_reason(app):
+    users = app.extensions["trellis"].users
+    coordinator = users.create_user("co@example.com", "Cai", PASSWORD, roles=["coordinator"])
+    theirs = add(app, "deal", name="Hana's deal", amount=100)
+    mine = app.extensions["trellis"].repo.create(
+        users.principal(coordinator), "deal", {"name": "Cai's deal", "amount": 100}
+    )
+    client = signed_in(app, "co@example.com")
+    html = client.get("/p/sales").get_data(True)
+    cards = dict(
+        re.findall(
+            r'<article class="board-card[^"]*"[^>]*data-id="(\d+)"(.*?)</article>', html, re.S
+        )
+    )
+    assert (
+        'data-fixed="You may not edit this record, so you cannot move it."'
+        in cards[str(theirs["id"])]
+    )
+    assert "data-move-menu" not in cards[str(theirs["id"])]
+    assert "data-fixed" not in cards[str(mine["id"])] and "data-move-menu" in cards[str(mine["id"])]
+    data = client.get("/p/sales/records.json").get_json()
+    movable = {r["title"]: r["movable"] for r in data["records"]}
+    assert movable == {"Hana's deal": False, "Cai's deal": True}
+    add(app, "project", name="MES rollout")
+    html = client.get("/p/delivery").get_data(True)
+    assert 'data-fixed="Your role may not change the stage of these records."' in html
+
+
+def test_the_fixed_card_reason_reads_in_chinese(app):
+    users = app.extensions["trellis"].users
+    users.create_user("co@example.com", "Cai", PASSWORD, roles=["coordinator"])
+    add(app, "deal", name="Hana's deal", amount=100)
+    html = signed_in(app, "co@example.com", locale="zh").get("/p/sales").get_data(True)
+    assert 'data-fixed="您无权编辑此记录，因此不能移动它。"' in html
+
+
+def test_a_reader_who_may_not_see_the_sum_field_gets_counts_only(app):
+    app.extensions["trellis"].users.create_user(
+        "audit@example.com", "Ann", PASSWORD, roles=["auditor"]
+    )
+    add(app, "deal", name="Haier", amount=3000)
+    client = signed_in(app, "audit@example.com")
+    html = client.get("/p/sales").get_data(True)
+    assert "board-figure" not in html and "3,000" not in html
+    assert re.search(r'data-stage="lead".*?data-col-total="count">1<', html, re.S)
+    totals = client.get("/p/sales/records.json").get_json()["totals"]
+    assert totals["lead"] == {"count": 1, "sums": []}

@@ -95,6 +95,7 @@ INVALID_BOARD_SUM = Code(
 TAGLINE_MISSING_LOCALE = Code(
     "TRL-E065", "the app's tagline has no text for one of the locales the app lists"
 )
+UNKNOWN_TIMEZONE = Code("TRL-E063", "app.yaml names a time zone that does not exist")
 # Limits (expressions, child tables)
 EXPRESSION_LIMIT = Code(
     "TRL-E068", "an expression holds a constant beyond the engine's limits (huge number or count)"
@@ -109,6 +110,19 @@ INVALID_FOLLOW_UP_FIELD = Code(
 )
 INVALID_FOLLOW_UP_TITLE = Code(
     "TRL-E062", "a follow-up's title names an unknown field, or a copied field does not match"
+)
+# List views: named filter terms (stage kinds, me / my team)
+STAGE_KIND_WITHOUT_PIPELINE = Code(
+    "TRL-E076", "a view filters on stage_kind, but no pipeline uses its entity"
+)
+INVALID_STAGE_KIND = Code(
+    "TRL-E077", "a stage_kind filter names an unknown kind or uses an operator it does not take"
+)
+UNKNOWN_FILTER_STAGE = Code(
+    "TRL-E078", "a view filter on stage names a stage no pipeline of the entity has"
+)
+INVALID_USER_FILTER = Code(
+    "TRL-E079", "a view filter on a user field has a value that is not a user id, me or my_team"
 )
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 

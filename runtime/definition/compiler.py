@@ -18,9 +18,16 @@ from typing import Any
 from runtime import fieldtypes
 from runtime.errors import ExpressionError, ExpressionLimitError, Problem
 from runtime.expressions import CompiledExpression, compile_expression
+from runtime.timezones import DEFAULT_ZONE, is_zone
 
 from . import codes
 from .codes import Code
+from .filter_terms import (
+    STAGE_KIND_FILTER,
+    STAGE_KIND_OPERATORS,
+    STAGE_KIND_VALUES,
+    USER_FILTER_TOKENS,
+)
 from .loader import Document, JsonPath, LoadedApp, SourceFile, load_documents
 from .model import (
     AppModel,
@@ -231,6 +238,7 @@ class _Compiler:
             source_dir=str(self.loaded.root),
             digest=self.loaded.digest,
             tagline=self._tagline(app_doc, locales),
+            timezone=self._timezone(app_doc),
         )
 
     def _tagline(self, app_doc: Document, locales: tuple[str, ...]) -> Label | None:
@@ -250,6 +258,22 @@ class _Compiler:
                     "add " + ", ".join(f"{m}: ..." for m in missing) + " to the tagline",
                 )
         return Label.of(raw)
+
+    def _timezone(self, doc: Document) -> str:
+        name = doc.data.get("timezone")
+        if name is None:
+            return DEFAULT_ZONE
+        if is_zone(name):
+            return str(name).strip()
+        self.report(
+            codes.UNKNOWN_TIMEZONE,
+            doc,
+            ("timezone",),
+            f"app '{doc.data['id']}'",
+            f"unknown time zone '{name}'",
+            _zone_hint(str(name)),
+        )
+        return DEFAULT_ZONE
 
     def _staged_entities(self) -> set[str]:
         # Pipelines are compiled by a later issue; that a pipeline names an entity is
@@ -897,7 +921,9 @@ class _Compiler:
         filters: list[ViewFilter] = []
         for m, f in enumerate(raw.get("filters") or []):
             fpath = path + ("filters", m)
-            if self._view_field(
+            if f["field"] == STAGE_KIND_FILTER and not entity.has_field(STAGE_KIND_FILTER):
+                self._check_stage_kind_filter(doc, fpath, f, entity, obj)
+            elif self._view_field(
                 doc, fpath + ("field",), f["field"], entity, obj, "filter", sortable=True
             ):
                 self._check_filter(doc, fpath, f, entity, obj)
@@ -951,6 +977,102 @@ class _Compiler:
             return False
         return True
 
+    def _stage_ids(self, entity_id: str) -> list[str]:
+        """The stage ids of the pipelines of ``entity_id`` (as written; they compile later)."""
+        found: dict[str, None] = {}
+        for doc in self.loaded.of_kind("pipeline"):
+            data = doc.data if isinstance(doc.data, dict) else {}
+            if data.get("entity") != entity_id:
+                continue
+            for stage in data.get("stages") or ():
+                if isinstance(stage, dict) and isinstance(stage.get("id"), str):
+                    found.setdefault(stage["id"])
+        return list(found)
+
+    def _check_stage_kind_filter(
+        self, doc: Document, path: JsonPath, raw: dict, entity: Entity, obj: str
+    ) -> None:
+        if not entity.has_stage:
+            self.report(
+                codes.STAGE_KIND_WITHOUT_PIPELINE,
+                doc,
+                path + ("field",),
+                obj,
+                f"'{entity.id}' has no pipeline, so its records have no stage kind",
+                "remove the filter, or add a pipeline for this entity",
+            )
+            return
+        op, value = raw["op"], raw.get("value")
+        if op not in STAGE_KIND_OPERATORS:
+            self.report(
+                codes.INVALID_STAGE_KIND,
+                doc,
+                path + ("op",),
+                obj,
+                f"operator '{op}' does not apply to stage_kind",
+                f"use one of: {', '.join(STAGE_KIND_OPERATORS)}",
+            )
+            return
+        values = value if isinstance(value, list) else [value]
+        if op == "in" and not isinstance(value, list) or op != "in" and isinstance(value, list):
+            self.report(
+                codes.INVALID_FILTER, doc, path + ("value",), obj,
+                "in needs a list of values" if op == "in" else f"{op} needs a single value",
+            )  # fmt: skip
+            return
+        for kind in values:
+            if kind not in STAGE_KIND_VALUES:
+                self.report(
+                    codes.INVALID_STAGE_KIND,
+                    doc,
+                    path + ("value",),
+                    obj,
+                    f"'{kind}' is not a stage kind",
+                    _did_you_mean(str(kind), STAGE_KIND_VALUES)
+                    or f"use one of: {', '.join(STAGE_KIND_VALUES)}",
+                )
+
+    def _check_filter_values(
+        self, doc: Document, path: JsonPath, raw: dict, entity: Entity, obj: str
+    ) -> None:
+        """Stage ids must exist; user fields take a user id, ``me`` or ``my_team``."""
+        fid, value = raw["field"], raw.get("value")
+        if raw["op"] == "isnull":
+            return
+        values = value if isinstance(value, list) else [value]
+        if fid == "stage" and entity.has_stage:
+            stages = self._stage_ids(entity.id)
+            for item in values:
+                if item not in stages:
+                    self.report(
+                        codes.UNKNOWN_FILTER_STAGE,
+                        doc,
+                        path + ("value",),
+                        obj,
+                        f"'{item}' is not a stage of a pipeline of '{entity.id}'",
+                        _did_you_mean(str(item), stages)
+                        or "to follow every open stage, filter on stage_kind: open",
+                    )
+            return
+        is_user = fid in ("owner_id", "created_by") or (
+            entity.has_field(fid) and entity.field(fid).type == "user"
+        )
+        if not is_user:
+            return
+        for item in values:
+            if isinstance(item, bool) or not (
+                (isinstance(item, int) and item > 0) or item in USER_FILTER_TOKENS
+            ):
+                self.report(
+                    codes.INVALID_USER_FILTER,
+                    doc,
+                    path + ("value",),
+                    obj,
+                    f"'{item}' is not a user id, me or my_team",
+                    _did_you_mean(str(item), USER_FILTER_TOKENS)
+                    or "use me (the viewer), my_team (the viewer's teams) or a user id",
+                )
+
     def _check_filter(
         self, doc: Document, path: JsonPath, raw: dict, entity: Entity, obj: str
     ) -> None:
@@ -979,6 +1101,8 @@ class _Compiler:
             problem = f"{op} needs a single value"
         if problem:
             self.report(codes.INVALID_FILTER, doc, path + ("value",), obj, problem)
+            return
+        self._check_filter_values(doc, path, raw, entity, obj)
 
     # -------------------------------------------------------------- roles and navigation
 
@@ -1193,6 +1317,18 @@ def _find_cycle(graph: Mapping[str, list[str]], start: str) -> list[str]:
                 seen.add(nxt)
                 stack.append((nxt, trail + [nxt]))
     return []
+
+
+def _zone_hint(name: str) -> str:
+    """Suggest the IANA name closest to a mistyped one (``Asia/Shanghi``, ``shanghai``)."""
+    import zoneinfo
+
+    zones = zoneinfo.available_timezones()
+    by_city = {z.rsplit("/", 1)[-1].lower(): z for z in zones}
+    if name.strip().lower().replace(" ", "_") in by_city:
+        return f"did you mean '{by_city[name.strip().lower().replace(' ', '_')]}'?"
+    close = _did_you_mean(name, zones)
+    return close or "use an IANA time zone name such as 'Asia/Shanghai' or 'UTC'"
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:

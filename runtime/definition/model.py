@@ -249,6 +249,7 @@ class AppModel:
     digest: str = ""  # sha256 of the source files: one compiled model per app version
     # app.yaml ``tagline``: the sign-in page's sentence on what the app is for.
     tagline: Label | None = None
+    timezone: str = "UTC"  # IANA zone date-times are shown in (TRELLIS_TIMEZONE overrides)
 
     def entity(self, entity_id: str) -> Entity:
         return self.entities[entity_id]

@@ -2,6 +2,7 @@
 
 from . import stage_history as _stage_history  # noqa: F401,I001  (pipeline columns of sys_stage_history)
 from .database import Database, normalise_url
+from .keyset import Position, StaleCursor
 from .principal import SYSTEM, Principal
 from .repository import MAX_PAGE_SIZE, Page, Repository
 
@@ -10,7 +11,9 @@ __all__ = [
     "SYSTEM",
     "Database",
     "Page",
+    "Position",
     "Principal",
     "Repository",
+    "StaleCursor",
     "normalise_url",
 ]

@@ -327,6 +327,16 @@ class BoardQueries:
 
     # ------------------------------------------------------------------ cards
 
+    def movable_column(self, user: Principal, pipeline: Pipeline, grant: Grant) -> Any:
+        """Per card, whether the reader may change its stage: write access to the stage
+        and the record within their update scope (the repository's own rules)."""
+        if grant.unrestricted:
+            return true()
+        if not grant.may_write_field("stage") or not grant.update:
+            return false()
+        scope = scope_clause(grant.update, self.db.tables[pipeline.entity], user)
+        return true() if scope is None else case((scope, true()), else_=false())
+
     def card_columns(self, pipeline: Pipeline, grant: Grant) -> list[str]:
         entity = self.model.entities[pipeline.entity]
         fields = pipeline.fields
@@ -367,6 +377,7 @@ class BoardQueries:
             table.c.owner_id,
             users.c.name.label("owner_name"),
             self.last_touch_column(pipeline, today).label("last_activity"),
+            self.movable_column(user, pipeline, grant).label("movable"),
             *[table.c[n] for n in names],
         ]
         query = (

@@ -21,6 +21,7 @@ class Principal:
     team_id: int | None = None
     managed_team_ids: frozenset[int] = field(default_factory=frozenset)
     locale: str = "en"
+    timezone: str = ""  # the user's own zone; "" = the app's
     is_system: bool = False
     session_version: int = 0  # see sys_users.session_version
 

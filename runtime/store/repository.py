@@ -63,6 +63,15 @@ from runtime.fieldtypes import (
 from . import history
 from . import system_tables as st
 from .database import Database
+from .keyset import Position, SortKey, StaleCursor, normalise_sort, order_by, phases
+from .list_terms import (
+    STAGE_KIND,
+    TermInvalid,
+    has_user_token,
+    stage_kind_clause,
+    stage_order_column,
+    user_token_clause,
+)
 from .permissions import SYSTEM_GRANT, Grant, Permissions, scope_clause
 from .plan import (
     IGNORED_ON_WRITE,
@@ -85,10 +94,16 @@ Errors = dict[str, list[FieldMessage]]
 
 @dataclass(frozen=True)
 class Page:
+    """One page of a list. ``next_key`` / ``prev_key``: the positions to pass as
+    ``after`` / ``before`` for the pages on either side (None at either end)."""
+
     rows: list[dict[str, Any]]
     page: int
     page_size: int
     has_next: bool
+    has_prev: bool = False
+    next_key: Position | None = None
+    prev_key: Position | None = None
 
 
 def _empty(value: Any) -> bool:
@@ -207,9 +222,14 @@ class Repository:
         page_size: int = 50,
         fields: Iterable[str] | None = None,
         archived: bool | None = False,
+        after: Position | None = None,
+        before: Position | None = None,
     ) -> Page:
         """One page of readable records. No COUNT: ``has_next`` comes from one extra row.
 
+        ``after`` / ``before`` (a ``Position``, from a previous page's ``next_key`` /
+        ``prev_key``) page by keyset: the rows right after or before that row in this
+        sort, at the cost of page 1 however deep; without them ``page`` is an OFFSET.
         ``fields`` limits the fields returned (child tables are loaded only when asked
         for, or when all fields are); ``archived``: False = active only, True = archived
         only, None = both.
@@ -218,20 +238,58 @@ class Repository:
         grant = self.grant(user, entity_id)
         page = max(int(page or 1), 1)
         page_size = min(max(int(page_size or 50), 1), MAX_PAGE_SIZE)
+        keys = self._sort_keys(plan, grant, sort)
+        spec = tuple(k.name for k in keys)
+        anchor, backwards = (before, True) if before is not None else (after, False)
+        if after is not None and before is not None:
+            raise StaleCursor("before", "give after or before, not both")
+        if anchor is not None and (tuple(anchor.sort) != spec or len(anchor.values) != len(spec)):
+            raise StaleCursor("before" if backwards else "after")
+        if backwards:
+            keys = [k.flipped() for k in keys]
         view = plan.read_view(grant, frozenset(fields) if fields is not None else None)
-        query = select(*view.columns)
+        width = len(view.columns)
+        base = select(*view.columns, *[k.expr.label(f"_sort{i}") for i, k in enumerate(keys)])
         where = self._where(plan, grant, user, filters, search, archived)
         if where:
-            query = query.where(*where)
-        query = query.order_by(*self._order(plan, grant, sort))
-        query = query.limit(page_size + 1).offset((page - 1) * page_size)
+            base = base.where(*where)
+        base = base.order_by(*order_by(keys, nulls_clause=self.db.is_sqlite))
+        raw: list[Any] = []
+        names: list[str] = []
         with self.db.engine.connect() as conn:
-            result = conn.execute(query)
-            keys = result.keys()
-            raw = result.all()
-            has_next = len(raw) > page_size
-            rows = self._records(conn, plan, view, keys, raw[:page_size], user)
-        return Page(rows=rows, page=page, page_size=page_size, has_next=has_next)
+            if anchor is None:
+                query = base.limit(page_size + 1).offset((page - 1) * page_size)
+                result = conn.execute(query)
+                names = list(result.keys())[:width]
+                raw = result.all()
+            else:
+                # Each phase is one indexed range; the next runs only if this one ran short.
+                for clause in phases(keys, tuple(anchor.values)):
+                    result = conn.execute(base.where(clause).limit(page_size + 1 - len(raw)))
+                    names = list(result.keys())[:width]
+                    raw += result.all()
+                    if len(raw) > page_size:
+                        break
+            more = len(raw) > page_size
+            raw = raw[:page_size]
+            if backwards:
+                raw.reverse()
+            rows = self._records(conn, plan, view, names, [r[:width] for r in raw], user)
+        first = Position(spec, tuple(raw[0][width:])) if raw else None
+        last = Position(spec, tuple(raw[-1][width:])) if raw else None
+        if backwards:
+            has_next, has_prev = True, more
+        else:
+            has_next, has_prev = more, anchor is not None or page > 1
+        return Page(
+            rows=rows,
+            page=page,
+            page_size=page_size,
+            has_next=has_next,
+            has_prev=has_prev,
+            next_key=last if has_next else None,
+            prev_key=first if has_prev else None,
+        )
 
     def count(
         self,
@@ -413,9 +471,11 @@ class Repository:
             else:
                 name, op, value = item
             try:
-                where.append(self._filter(plan, grant, name, op, value, ctx))
+                where.append(self._filter(plan, grant, name, op, value, ctx, user))
             except FieldInvalid as exc:
                 errors.setdefault(name, []).append(exc.message)
+            except TermInvalid:
+                errors.setdefault(name, []).append(FieldMessage("invalid"))
         if errors:
             raise ValidationError(errors)
         if search and search.strip() and plan.search_fields:
@@ -449,12 +509,27 @@ class Repository:
         return table.c[name], field
 
     def _filter(
-        self, plan: EntityPlan, grant: Grant, name: str, op: str, value: Any, ctx: CoerceContext
+        self,
+        plan: EntityPlan,
+        grant: Grant,
+        name: str,
+        op: str,
+        value: Any,
+        ctx: CoerceContext,
+        user: Principal | None = None,
     ) -> Any:
+        if name == STAGE_KIND and STAGE_KIND not in plan.table.c:
+            # Named term (runtime.store.list_terms): the stage's kind, from the pipelines.
+            return stage_kind_clause(self.db, plan.entity.id, plan.table, op, value)
         column, field = self._filter_target(plan, grant, name)
         ftype = type_of(field)
         if op not in FILTER_OPERATORS:
             raise FieldInvalid(FieldMessage("invalid"))
+        if field.type == "user" and user is not None and has_user_token(value):
+            # me / my_team: resolved for the reader, so one saved view serves everyone.
+            return user_token_clause(
+                column, op, value, user, lambda v: ftype.coerce(field, v, ctx)
+            )
         if op == "isnull":
             want_null = value not in (False, "false", "0", 0, "no")
             null = column.is_(None)
@@ -497,16 +572,23 @@ class Repository:
             "gte": column >= coerced,
         }[op]
 
-    def _order(self, plan: EntityPlan, grant: Grant, sort: Sequence[str]) -> list[Any]:
+    def _sort_keys(self, plan: EntityPlan, grant: Grant, sort: Sequence[str]) -> list[SortKey]:
+        """The ORDER BY of a list as keys (``normalise_sort``: ``id`` last), each a column
+        the user may read; a hidden or unsortable field is refused like an unknown one."""
         table = plan.table
-        order = []
-        last_desc = True
-        for item in sort or ("-updated_at",):
+        keys = []
+        for item in normalise_sort(sort):
             desc = item.startswith("-")
             name = item.lstrip("-+")
-            if name == "id":
-                last_desc = desc
-                break
+            ranked = (
+                stage_order_column(self.db.model, plan.entity.id, table)
+                if name == "stage"
+                else None
+            )
+            if ranked is not None:
+                # Pipeline order, not the alphabet (list_terms); never NULL.
+                keys.append(SortKey(item, ranked, desc, False))
+                continue
             if name in plan.system_keys:
                 column = table.c[name]
             else:
@@ -517,14 +599,8 @@ class Repository:
                 if sort_column is None:
                     raise ValidationError({name: [FieldMessage("unknown_field")]})
                 column = table.c[sort_column]
-            expr = column.desc() if desc else column.asc()
-            if column.nullable and self.db.is_sqlite:
-                # PostgreSQL's default: NULLs sort as if larger than any value.
-                expr = expr.nulls_first() if desc else expr.nulls_last()
-            order.append(expr)
-            last_desc = desc
-        order.append(table.c.id.desc() if last_desc else table.c.id.asc())
-        return order
+            keys.append(SortKey(item, column, desc, bool(column.nullable)))
+        return keys
 
     # ------------------------------------------------------------------ writes: create
 

@@ -79,6 +79,8 @@ users = Table(
     Column("name", String(200), nullable=False),
     Column("password_hash", String(255), nullable=True),
     Column("locale", String(16), nullable=False, default="en"),
+    # The user's own IANA zone; NULL = the app's (TRELLIS_TIMEZONE, then app.yaml).
+    Column("timezone", String(64), nullable=True),
     Column("team_id", BigInteger, ForeignKey("sys_teams.id"), nullable=True, index=True),
     Column("is_active", Boolean, nullable=False, default=True),
     Column("created_at", UtcDateTime, nullable=False, default=utcnow),

@@ -20,6 +20,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from runtime.definition.model import FieldDef, Label
 from runtime.errors import FieldMessage, NotFound, ValidationError
 from runtime.fieldtypes import CoerceContext, FieldInvalid, get_type
+from runtime.timezones import is_zone
 
 from . import system_tables as st
 from .database import Database
@@ -144,6 +145,7 @@ class UserService:
         roles: Iterable[str] = ("sales_rep",),
         team_id: int | None = None,
         locale: str = "en",
+        timezone: str | None = None,
         *,
         actor_id: int | None = None,
     ) -> int:
@@ -160,6 +162,10 @@ class UserService:
         name = (name or "").strip()
         if not name:
             errors["name"] = [FieldMessage("required")]
+        try:
+            timezone = self._check_timezone(timezone)
+        except ValidationError as exc:
+            errors.update(exc.errors)
         with self.db.engine.begin() as conn:
             if "email" not in errors:
                 taken = conn.execute(select(st.users.c.id).where(st.users.c.email == email)).first()
@@ -176,6 +182,7 @@ class UserService:
                     name=name,
                     password_hash=_hash_password(password) if password else None,
                     locale=locale or "en",
+                    timezone=timezone,
                     team_id=team_id,
                     is_active=True,
                     created_at=st.utcnow(),
@@ -216,6 +223,48 @@ class UserService:
                 )
             conn.execute(update(st.users).where(st.users.c.id == user_id).values(team_id=team_id))
             _audit(conn, "sys_users", user_id, "user.team", actor_id, {"team_id": team_id})
+
+    def set_access(
+        self,
+        user_id: int,
+        team_id: int | None,
+        roles: Iterable[str],
+        *,
+        actor_id: int | None = None,
+    ) -> None:
+        """Team and roles in one go: both are checked before either changes."""
+        errors: dict[str, list[FieldMessage]] = {}
+        try:
+            roles = self._check_roles(roles)
+        except ValidationError as exc:
+            errors.update(exc.errors)
+        with self.db.engine.begin() as conn:
+            self._require_user(conn, user_id)
+            if team_id is not None and not self._team_exists(conn, team_id):
+                errors["team_id"] = [FieldMessage("unknown_team", {"value": team_id})]
+            if errors:
+                raise ValidationError(errors)
+            current = conn.execute(
+                select(st.users.c.team_id).where(st.users.c.id == user_id)
+            ).scalar()
+            if current != team_id:
+                conn.execute(
+                    update(st.users).where(st.users.c.id == user_id).values(team_id=team_id)
+                )
+                _audit(conn, "sys_users", user_id, "user.team", actor_id, {"team_id": team_id})
+            had = set(
+                conn.execute(
+                    select(st.user_roles.c.role_id).where(st.user_roles.c.user_id == user_id)
+                ).scalars()
+            )
+            if had != set(roles):
+                conn.execute(delete(st.user_roles).where(st.user_roles.c.user_id == user_id))
+                if roles:
+                    conn.execute(
+                        st.user_roles.insert(),
+                        [{"user_id": user_id, "role_id": r} for r in roles],
+                    )
+                _audit(conn, "sys_users", user_id, "user.roles", actor_id, {"roles": roles})
 
     def set_password(
         self, user_id: int, password: str | None, *, actor_id: int | None = None
@@ -263,6 +312,24 @@ class UserService:
             conn.execute(
                 update(st.users).where(st.users.c.id == user_id).values(locale=locale or "en")
             )
+
+    @staticmethod
+    def _check_timezone(timezone: str | None) -> str | None:
+        """An IANA zone name, or None for "the app's"; anything else is refused."""
+        timezone = (timezone or "").strip()
+        if not timezone:
+            return None
+        if not is_zone(timezone):
+            raise ValidationError(
+                {"timezone": [FieldMessage("unknown_timezone", {"value": timezone})]}
+            )
+        return timezone
+
+    def set_timezone(self, user_id: int, timezone: str | None) -> None:
+        """The user's own time zone; empty = follow the app's."""
+        timezone = self._check_timezone(timezone)
+        with self.db.engine.begin() as conn:
+            conn.execute(update(st.users).where(st.users.c.id == user_id).values(timezone=timezone))
 
     def get(self, user_id: int) -> dict[str, Any]:
         """The account row (without the password hash) plus its roles."""
@@ -324,6 +391,7 @@ class UserService:
             team_id=row["team_id"],
             managed_team_ids=self._managed_teams(conn, user_id),
             locale=row["locale"] or "en",
+            timezone=row.get("timezone") or "",
             session_version=int(row["session_version"] or 0),
         )
 

@@ -6,7 +6,9 @@ the API adds is the HTTP contract, documented in ``runtime.web.openapi``:
 
 * ``GET /<entity>`` lists (filters, sort and paging from ``runtime.web.query``), with
   ``has_next`` from fetching one row more than the page: no COUNT. ``page_size`` over
-  200 is a 400 error, not silently clamped, so a client never misses rows.
+  200 is a 400 error, not silently clamped, so a client never misses rows. Paging is
+  by keyset: ``next_cursor`` / ``prev_cursor`` (signed, ``runtime.web.cursors``) go
+  back as ``after=`` / ``before=``; the old ``page=`` (OFFSET) still works, bounded.
 * ``POST /<entity>`` creates (201, ``Location``, ``ETag``); ``GET /<entity>/<id>``
   reads; ``PATCH`` needs ``If-Match: "<row_version>"`` or ``row_version`` in the body
   (428 without, 412 with the changed fields when stale); ``DELETE`` archives and
@@ -48,17 +50,19 @@ from runtime.errors import (
     ValidationError,
 )
 from runtime.fieldtypes import BIGINT_MAX, CoerceContext, FieldInvalid, type_of
+from runtime.store.keyset import StaleCursor
 from runtime.web.auth import public
+from runtime.web.cursors import codec_for
+from runtime.web.i18n import get_timezone
 from runtime.web.list_view import (
     IDLE_PARAM,
     ON_WORDS,
     has_idle,
     idle_record_ids,
     today_in,
-    zone_named,
 )
 from runtime.web.openapi import build_openapi, exposed_entities
-from runtime.web.query import QueryError, parse_list_query, system_fields
+from runtime.web.query import CURSOR_PARAMS, QueryError, parse_list_query, system_fields
 
 log = logging.getLogger("trellis.api")
 
@@ -317,9 +321,13 @@ def _record_response(record: Mapping[str, Any], status: int = 200, **headers: st
     return json_response(record, status, {**_etag(record), **headers})
 
 
-def _next_link(page: int) -> str:
-    args = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
-    args.append(("page", str(page)))
+def _page_link(param: str, cursor: str | None) -> str | None:
+    """This request's URL on the page after / before, by cursor (page= dropped)."""
+    if cursor is None:
+        return None
+    paging = ("page", *CURSOR_PARAMS)
+    args = [(k, v) for k, v in request.args.items(multi=True) if k not in paging]
+    args.append((param, cursor))
     return f"{request.path}?{urlencode(args)}"
 
 
@@ -345,16 +353,18 @@ def list_records(entity_id: str):
     locale = _locale(principal)
     # ?idle=1 (entities with a pipeline): records idle in their stage, as on the board.
     idle = has_idle(_model(), entity)
+    cursors = codec_for(current_app)
     query = parse_list_query(
         entity,
         request.args,
         ctx=_coerce_context(locale),
         readable=_readable_fields(principal, entity),
         ignore=(IDLE_PARAM,) if idle else (),
+        cursors=cursors,
     )
     filters = list(query.filters)
     if idle and (request.args.get(IDLE_PARAM) or "").strip().lower() in ON_WORDS:
-        zone = zone_named(current_app.config.get("TRELLIS_TIMEZONE"))
+        zone = get_timezone()
         filters.append(
             ("id", "in", idle_record_ids(_services(), principal, entity, today_in(zone)))
         )
@@ -369,14 +379,25 @@ def list_records(entity_id: str):
         search=query.search,
         page=query.page,
         page_size=query.page_size,
+        after=query.after,
+        before=query.before,
     )
+    by_cursor = query.after is not None or query.before is not None
+    next_cursor = cursors.encode(entity.id, "after", page.next_key) if page.next_key else None
+    prev_cursor = cursors.encode(entity.id, "before", page.prev_key) if page.prev_key else None
     return json_response(
         {
             "data": list(page.rows),
-            "page": query.page,
+            "page": None if by_cursor else query.page,
             "page_size": query.page_size,
             "has_next": bool(page.has_next),
-            "links": {"next": _next_link(query.page + 1) if page.has_next else None},
+            "has_prev": bool(page.has_prev),
+            "next_cursor": next_cursor,
+            "prev_cursor": prev_cursor,
+            "links": {
+                "next": _page_link("after", next_cursor),
+                "prev": _page_link("before", prev_cursor),
+            },
         }
     )
 
@@ -451,6 +472,11 @@ def _query_error(exc: QueryError):
     return json_response(
         error_body("bad_query", f"{exc.param}: {exc.message}", param=exc.param), 400
     )
+
+
+@bp.errorhandler(StaleCursor)
+def _stale_cursor(exc: StaleCursor):
+    return _query_error(QueryError(exc.param, exc.message))
 
 
 @bp.errorhandler(ValidationError)

@@ -26,14 +26,16 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from runtime.definition import load_app
 from runtime.definition.model import AppModel
 from runtime.events import EventBus
+from runtime.expressions import clock_in_zone, restore_clock
 from runtime.flows.follow_ups import install_follow_ups
 from runtime.flows.pipeline_hook import write_hooks
 from runtime.store import Database, Repository
 from runtime.store.users import UserService
+from runtime.timezones import is_zone
 from runtime.web.auth import install_auth
 from runtime.web.config import flask_config, load_settings
 from runtime.web.errors import DatabaseNotInitialised, register_error_handlers
-from runtime.web.i18n import I18n
+from runtime.web.i18n import I18n, get_timezone
 from runtime.web.templating import install_templating
 
 log = logging.getLogger("trellis.web")
@@ -49,6 +51,8 @@ OPTIONAL_BLUEPRINTS = (
     "runtime.web.records",
     "runtime.web.api",
     "runtime.web.pipelines",
+    "runtime.web.admin",
+    "runtime.web.preferences",
 )
 BLUEPRINT_MODULES = CORE_BLUEPRINTS + OPTIONAL_BLUEPRINTS
 
@@ -153,6 +157,14 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     install_templating(app, services.model.source_dir or _resolve_app_dir(settings["TRELLIS_APP"]))
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.before_request(_require_database)
+    app.before_request(_viewer_clock)
+    app.teardown_request(_restore_clock)
+    if settings["TRELLIS_TIMEZONE"] and not is_zone(settings["TRELLIS_TIMEZONE"]):
+        log.error(
+            "TRELLIS_TIMEZONE=%r is not a time zone (use a name such as Asia/Shanghai); "
+            "the app's own zone is used",
+            settings["TRELLIS_TIMEZONE"],
+        )
     install_auth(app)
     register_error_handlers(app)
     app.after_request(_security_headers)
@@ -172,6 +184,20 @@ def _require_database() -> None:
 
     if not current_app.extensions["trellis"].check_ready():
         raise DatabaseNotInitialised()
+
+
+def _viewer_clock() -> None:
+    # today() / now() in expressions (defaults such as ``=today()``) follow the viewer.
+    g._trellis_clock = clock_in_zone(get_timezone)
+
+
+def _restore_clock(_exc: BaseException | None = None) -> None:
+    token = g.pop("_trellis_clock", None)
+    if token is not None:
+        try:
+            restore_clock(token)
+        except ValueError:  # created in another context (never in a normal request)
+            pass
 
 
 def csp_nonce() -> str:

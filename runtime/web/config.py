@@ -8,7 +8,7 @@ that run on one laptop with nothing else installed.
 | ``TRELLIS_SECRET_KEY`` | random, kept in ``instance/secret_key`` | signs sessions and CSRF tokens |
 | ``TRELLIS_REDIS_URL`` | unset | shared storage for login rate limits (and the job queue) |
 | ``TRELLIS_LOCALE`` | the app's default locale | interface locale when neither user nor browser says |
-| ``TRELLIS_TIMEZONE`` | ``UTC`` | time zone in which date-times are shown |
+| ``TRELLIS_TIMEZONE`` | empty (the app's ``timezone``) | time zone in which date-times are shown, unless a user picked their own |
 | ``TRELLIS_INSTANCE_PATH`` | ``instance`` | folder for the SQLite file and the generated secret key |
 | ``TRELLIS_SECURE_COOKIES`` | ``0`` | ``1`` behind HTTPS: cookies get the ``Secure`` flag |
 | ``TRELLIS_LOGIN_MAX_FAILURES`` | ``5`` | failed logins per e-mail and IP address ... |
@@ -37,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "TRELLIS_SECRET_KEY": "",
     "TRELLIS_REDIS_URL": "",
     "TRELLIS_LOCALE": "",
-    "TRELLIS_TIMEZONE": "UTC",
+    "TRELLIS_TIMEZONE": "",
     "TRELLIS_INSTANCE_PATH": "instance",
     "TRELLIS_SECURE_COOKIES": False,
     "TRELLIS_LOGIN_MAX_FAILURES": 5,

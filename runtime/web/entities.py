@@ -36,7 +36,7 @@ from flask_login import current_user
 
 from runtime.errors import PermissionDenied
 from runtime.web import export as exporting
-from runtime.web.i18n import get_locale
+from runtime.web.i18n import get_locale, get_timezone
 from runtime.web.i18n import gettext as _
 from runtime.web.list_view import (
     ListEnv,
@@ -44,7 +44,6 @@ from runtime.web.list_view import (
     can_read,
     record_title_text,
     resolve_list_request,
-    zone_named,
 )
 from runtime.web.saved_views import register_routes, saved_view_store
 from runtime.web.templating import render_screen, screen_templates
@@ -64,7 +63,7 @@ def _env(entity_id: str) -> ListEnv:
         services=services,
         principal=current_user.principal,
         locale=get_locale(),
-        timezone=zone_named(current_app.config.get("TRELLIS_TIMEZONE")),
+        timezone=get_timezone(),
     )
     if not can_read(env, entity_id):
         raise PermissionDenied(f"may not read {entity_id}")

@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_login import current_user
@@ -23,7 +22,7 @@ from runtime.definition.model import AppModel, Entity, FieldDef
 from runtime.definition.pipelines import Pipeline, pipelines_for_entity
 from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from runtime.store.board_queries import BoardFilters, BoardQueries, StageTotals, add_totals
-from runtime.web.i18n import get_locale
+from runtime.web.i18n import get_locale, get_timezone
 from runtime.web.i18n import gettext as _
 from runtime.web.templating import can_read_entity, record_title, render_screen
 
@@ -284,13 +283,8 @@ def creatable_entities(model: AppModel, repo, principal) -> list[Entity]:
 
 
 def today() -> date:
-    """Today's date where the users are (``TRELLIS_TIMEZONE``)."""
-    name = current_app.config.get("TRELLIS_TIMEZONE") or "UTC"
-    try:
-        zone = ZoneInfo(name)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    return datetime.now(zone).date()
+    """Today's date where the viewer is (their zone, ``TRELLIS_TIMEZONE``, the app's)."""
+    return datetime.now(get_timezone()).date()
 
 
 @bp.route("/")

@@ -16,11 +16,15 @@ use ``%(name)s`` placeholders: ``_("Welcome back, %(name)s", name=user.name)``.
 The locale of a request is, in order: the signed-in user's saved locale, the locale
 an anonymous visitor picked with the switcher (kept in the session), the browser's
 ``Accept-Language``, then ``TRELLIS_LOCALE`` or the app's default locale.
+
+The time zone of a request (``get_timezone``) is, in order: the signed-in user's own
+(Preferences), ``TRELLIS_TIMEZONE``, the app's ``timezone``, then UTC.
 """
 
 from __future__ import annotations
 
 import io
+from datetime import tzinfo
 from pathlib import Path
 
 from babel import Locale
@@ -28,6 +32,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from flask import Flask, current_app, g, has_request_context, request, session
+
+from runtime.timezones import is_zone, zone_named
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 SOURCE_LOCALE = "en"  # the language the msgids are written in
@@ -115,6 +121,36 @@ def get_locale() -> str:
     return SOURCE_LOCALE
 
 
+def get_timezone() -> tzinfo:
+    """The zone the viewer sees date-times in: the signed-in user's own, else
+    ``TRELLIS_TIMEZONE``, else the app's (``timezone`` in app.yaml), else UTC."""
+    if has_request_context():
+        zone = g.get("timezone")
+        if zone is None:
+            zone = g.timezone = zone_named(*_zone_choices(viewer=True))
+        return zone
+    return zone_named(*_zone_choices(viewer=False))
+
+
+def app_timezone_name() -> str:
+    """The zone of users without their own: ``TRELLIS_TIMEZONE``, then app.yaml's."""
+    return next((z for z in _zone_choices(viewer=False) if z), "UTC")
+
+
+def _zone_choices(viewer: bool) -> list[str]:
+    names: list[str] = []
+    if viewer:
+        from flask_login import current_user
+
+        if current_user and current_user.is_authenticated:
+            names.append(getattr(current_user, "timezone", "") or "")
+    if current_app:
+        names.append(current_app.config.get("TRELLIS_TIMEZONE") or "")
+        services = current_app.extensions.get("trellis")
+        names.append(getattr(getattr(services, "model", None), "timezone", "") or "")
+    return [n for n in names if is_zone(n)]
+
+
 def get_babel_locale() -> Locale:
     return Locale.parse(get_locale())
 
@@ -161,6 +197,7 @@ __all__ = [
     "_",
     "get_babel_locale",
     "get_locale",
+    "get_timezone",
     "gettext",
     "lazy_gettext",
     "locale_choices",

@@ -32,9 +32,16 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from runtime.definition.model import AppModel, Entity, FieldDef, Label, ListView, Option
-from runtime.definition.pipelines import Pipeline, pipeline_for_record, pipelines_for_entity
+from runtime.definition.pipelines import (
+    STAGE_KINDS,
+    Pipeline,
+    Stage,
+    pipeline_for_record,
+    pipelines_for_entity,
+)
 from runtime.errors import PermissionDenied
 from runtime.fieldtypes import CoerceContext, FieldInvalid, currency_key, type_of
+from runtime.store.list_terms import ME, MY_TEAM, STAGE_KIND
 from runtime.web.query import (
     MAX_PAGE_SIZE,
     QueryError,
@@ -53,9 +60,13 @@ DATE_TYPES = frozenset({"date", "datetime"})
 TEXT_FILTER_TYPES = frozenset(
     {"text", "email", "phone", "url", "autonumber", "long_text", "rich_text"}
 )
-# System columns a user may add with the column chooser.
-CHOOSABLE_SYSTEM = ("owner_id", "created_at", "updated_at", "created_by")
+# System columns a user may add with the column chooser (stage ones only where they exist).
+CHOOSABLE_SYSTEM = (
+    "stage", "owner_id", "created_at", "updated_at", "created_by", "stage_entered_at",
+)  # fmt: skip
+STAGE_FILTER = "stage"  # the stage filter (stage kinds and stages) of pipeline entities
 MAX_COLUMNS = 30
+CARD_FIELDS = 4  # fields besides the title on a record's card at phone width
 MAX_QUERY_ERRORS = 10
 EMPTY = "—"
 
@@ -525,6 +536,11 @@ def fetch_page(
     the title) are read, so child tables and wide text stay in the database.
     """
     wanted = {c.id for c in req.columns} | {req.entity.title_field}
+    if any(c.id == "stage" for c in req.columns):
+        # A stage id shared by two pipelines is labelled by the record's own pipeline.
+        wanted |= {
+            p.selector.field for p in idle_pipelines(env.model, req.entity) if p.selector
+        }
     return env.repo.list(
         env.principal,
         req.entity.id,
@@ -625,6 +641,48 @@ def user_names(env: ListEnv, ids: set[Any]) -> dict[Any, str]:
         return {row.id: row.name or row.email for row in rows}
 
 
+# --------------------------------------------------------------------------- stages
+
+
+def stages_by_id(model: AppModel, entity: Entity) -> dict[str, tuple[Stage, ...]]:
+    """Stage id -> the stages of that id in the entity's pipelines (usually one)."""
+    found: dict[str, list[Stage]] = {}
+    for pipeline in idle_pipelines(model, entity):
+        for stage in pipeline.stages:
+            found.setdefault(stage.id, []).append(stage)
+    return {sid: tuple(stages) for sid, stages in found.items()}
+
+
+def stage_of(model: AppModel, entity: Entity, record: Mapping[str, Any]) -> Stage | None:
+    """The stage ``record`` is in, as its own pipeline defines it (label, colour, kind)."""
+    stage_id = record.get("stage")
+    candidates = stages_by_id(model, entity).get(str(stage_id)) if stage_id else None
+    if not candidates:
+        return None
+    first = candidates[0]
+    if all((s.label, s.color, s.kind) == (first.label, first.color, first.kind) for s in candidates):
+        return first
+    pipeline = pipeline_for_record(model, entity.id, record)
+    return (pipeline.stage(stage_id) if pipeline else None) or candidates[0]
+
+
+def stage_label(model: AppModel, entity: Entity, stage_id: str, locale: str) -> str:
+    stages = stages_by_id(model, entity).get(stage_id)
+    return stages[0].label.get(locale) if stages else stage_id
+
+
+def _stage_cell(env: ListEnv, entity: Entity, record: Mapping[str, Any]) -> Cell:
+    """The stage as a badge in the stage's colour (the path bar's), labelled per locale."""
+    value = record.get("stage")
+    if value in (None, ""):
+        return Cell("empty", EMPTY)
+    stage = stage_of(env.model, entity, record)
+    if stage is None:  # a stage removed from the metadata: its id, in gray
+        return Cell("badge", str(value), value=str(value))
+    text = stage.label.get(env.locale)
+    return Cell("badge", text, options=(Option(stage.id, stage.label, stage.color),), value=text)
+
+
 def present_rows(env: ListEnv, req: ListRequest, records: Sequence[Mapping[str, Any]]) -> list[Row]:
     """Format ``records`` for ``req.columns``; links and users resolved in batches."""
     links: dict[str, dict[Any, str]] = {}
@@ -641,7 +699,12 @@ def present_rows(env: ListEnv, req: ListRequest, records: Sequence[Mapping[str, 
     names = user_names(env, user_ids)
     rows = []
     for record in records:
-        cells = tuple(_cell(env, col, record, links, names) for col in req.columns)
+        cells = tuple(
+            _stage_cell(env, req.entity, record)
+            if col.id == "stage" and req.entity.has_stage
+            else _cell(env, col, record, links, names)
+            for col in req.columns
+        )
         rows.append(
             Row(
                 id=record.get("id"),
@@ -708,6 +771,7 @@ class ColumnHead:
     direction: str | None  # "asc" | "desc" | None
     sort_url: str
     is_title: bool = False
+    card_key: bool = True  # shown on the phone card (the title and the first few columns)
 
 
 @dataclass
@@ -733,6 +797,8 @@ class FilterControl:
     selected_label: str = ""
     active: bool = False
     input_type: str = "text"
+    kind_choices: list[Choice] = field(default_factory=list)  # stage: open / won / lost
+    quick_choices: list[Choice] = field(default_factory=list)  # user: me / my team
 
 
 @dataclass
@@ -785,6 +851,7 @@ class ListContext:
     query_string: str
     idle_supported: bool = False  # the entity has a pipeline: idle badge and filter
     idle_url: str = ""  # this list with the idle filter toggled
+    more_columns: int = 0  # columns the picker offers beyond the shown ones
 
     def as_json(self) -> dict[str, Any]:
         req = self.request
@@ -862,25 +929,40 @@ def build_filters(
     controls: list[FilterControl] = []
     chips: list[Chip] = []
     shown: set[str] = set()
-    for fid in req.view.filter_fields:
+    wanted = list(req.view.filter_fields)
+    if idle_pipelines(env.model, req.entity) and STAGE_FILTER not in wanted:
+        wanted.insert(0, STAGE_FILTER)  # every pipeline entity filters by stage
+    for fid in wanted:
         f = fields.get(fid)
         if f is None or fid not in req.readable or fid in shown:
             continue
         shown.add(fid)
-        control = _control(env, f, current, gettext)
+        if fid == STAGE_FILTER and idle_pipelines(env.model, req.entity):
+            control = _stage_control(env, req.entity, f, current, gettext)
+        else:
+            control = _control(env, f, current, gettext)
         if control is not None:
             controls.append(control)
     # A chip per user filter param (including ones not in the bar, e.g. from a link).
     for key, raw in req.filter_pairs:
         name, _, suffix = key.rpartition("__") if "__" in key else (key, "", "")
+        remaining = [(k, v) for k, v in req.filter_pairs if k != key]
+        if name == STAGE_KIND and name not in fields:
+            chips.append(
+                Chip(
+                    label=gettext("Stage"),
+                    text=_kind_chip_text(suffix, raw, gettext),
+                    remove_url=url_of(base, req.state_pairs(filter_pairs=remaining)),
+                )
+            )
+            continue
         f = fields.get(name)
         if f is None:
             continue
-        remaining = [(k, v) for k, v in req.filter_pairs if k != key]
         chips.append(
             Chip(
                 label=f.label.get(env.locale),
-                text=_chip_text(env, f, suffix, raw, gettext),
+                text=_chip_text(env, f, suffix, raw, gettext, req.entity),
                 remove_url=url_of(base, req.state_pairs(filter_pairs=remaining)),
             )
         )
@@ -893,6 +975,51 @@ def build_filters(
             )
         )
     return controls, chips
+
+
+def stage_kind_labels(gettext) -> dict[str, str]:
+    return {"open": gettext("Any open stage"), "won": gettext("Won"), "lost": gettext("Lost")}
+
+
+def _kind_chip_text(suffix: str, raw: str, gettext) -> str:
+    labels = stage_kind_labels(gettext)
+    text = ", ".join(labels.get(k.strip(), k) for k in raw.split(","))
+    return OP_TEXT["ne"] % text if suffix == "ne" else text
+
+
+def _stage_control(
+    env: ListEnv, entity: Entity, f: FieldDef, current: Mapping[str, str], gettext
+) -> FilterControl:
+    """One pill for stages: a stage kind (any open / won / lost) or chosen stages."""
+    kind_param, stage_param = f"{STAGE_KIND}__in", f"{f.id}__in"
+    kinds = set((current.get(kind_param) or current.get(STAGE_KIND) or "").split(","))
+    stages = set((current.get(stage_param) or current.get(f.id) or "").split(","))
+    labels = stage_kind_labels(gettext)
+    kind_choices = [Choice(k, labels[k], None, k in kinds) for k in STAGE_KINDS]
+    choices: list[Choice] = []
+    seen: set[str] = set()
+    ordered = sorted(
+        (s for p in idle_pipelines(env.model, entity) for s in p.stages if not s.retired),
+        key=lambda s: (STAGE_KINDS.index(s.kind), s.index),
+    )
+    for stage in ordered:
+        if stage.id not in seen:
+            seen.add(stage.id)
+            label = stage.label.get(env.locale)
+            choices.append(Choice(stage.id, label, stage.color, stage.id in stages))
+    active = any(c.selected for c in kind_choices + choices)
+    return FilterControl(
+        f.id, f.label.get(env.locale), "stage", {"kind": kind_param, "value": stage_param},
+        choices=choices, kind_choices=kind_choices, active=active,
+    )  # fmt: skip
+
+
+def user_quick_choices(value: str, gettext) -> list[Choice]:
+    """The choices at the top of every user filter: the viewer, and their team."""
+    return [
+        Choice(ME, gettext("Me"), None, value == ME),
+        Choice(MY_TEAM, gettext("My team"), None, value == MY_TEAM),
+    ]
 
 
 def _control(
@@ -941,8 +1068,12 @@ def _control(
             else:
                 selected = user_names(env, {record_id}).get(record_id, "")
         lookup = f"/e/{f.target}/lookup" if kind == "link" else "/users/lookup"
+        quick = user_quick_choices(value, gettext) if kind == "user" else []
+        if any(c.selected for c in quick):
+            selected = next(c.label for c in quick if c.selected)
         return FilterControl(f.id, label, "lookup", {"value": f.id}, values={"value": value},
-                             lookup_url=lookup, selected_label=selected, active=bool(value))  # fmt: skip
+                             lookup_url=lookup, selected_label=selected, active=bool(value),
+                             quick_choices=quick)  # fmt: skip
     if kind in TEXT_FILTER_TYPES:
         param = f"{f.id}__contains"
         value = current.get(param, "")
@@ -956,7 +1087,9 @@ OP_TEXT = {
 }  # fmt: skip
 
 
-def _chip_text(env: ListEnv, f: FieldDef, suffix: str, raw: str, gettext) -> str:
+def _chip_text(
+    env: ListEnv, f: FieldDef, suffix: str, raw: str, gettext, entity: Entity | None = None
+) -> str:
     kind = value_type(f)
     if suffix == "isnull":
         return (
@@ -974,8 +1107,12 @@ def _chip_text(env: ListEnv, f: FieldDef, suffix: str, raw: str, gettext) -> str
             shown.append(link_titles(env, f.target, {int(value)}).get(int(value), EMPTY))
         elif kind in NUMBER_TYPES or kind in DATE_TYPES:
             shown.append(_format_raw(env, f, value))
+        elif kind == "user" and value in (ME, MY_TEAM):
+            shown.append(gettext("Me") if value == ME else gettext("My team"))
         elif kind == "user" and _int_or_none(value) is not None:
             shown.append(user_names(env, {int(value)}).get(int(value), EMPTY))
+        elif f.id == "stage" and entity is not None:
+            shown.append(stage_label(env.model, entity, value, env.locale))
         else:
             shown.append(value)
     text = ", ".join(shown) if suffix != "between" else " – ".join(shown)
@@ -1022,6 +1159,8 @@ def build_list_context(
     sortable = set(sortable_fields(entity)) & req.readable
     title_col = next((c.id for c in req.columns if c.id == entity.title_field), req.columns[0].id)
     heads = []
+    others = [c.id for c in req.columns if c.id != title_col]
+    card_keys = {title_col, *others[:CARD_FIELDS]}
     for f in req.columns:
         direction, url = _sort_url(req, base_url, f)
         heads.append(
@@ -1033,6 +1172,7 @@ def build_list_context(
                 direction=direction,
                 sort_url=url,
                 is_title=f.id == title_col,
+                card_key=f.id in card_keys,
             )
         )
     chosen = {c.id for c in req.columns}
@@ -1085,6 +1225,7 @@ def build_list_context(
         query_string=urlencode(state),
         idle_supported=has_idle(env.model, entity),
         idle_url=url_of(base_url, req.state_pairs(idle=None if req.idle_only else "1")),
+        more_columns=sum(1 for c in column_choices if not c.selected),
     )
 
 

@@ -14,8 +14,17 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from runtime.definition.filter_terms import (
+    STAGE_KIND_FILTER as STAGE_KIND,
+)
+from runtime.definition.filter_terms import (
+    STAGE_KIND_VALUES,
+    USER_FILTER_TOKENS,
+    USER_TOKEN_OPERATORS,
+)
 from runtime.definition.model import AppModel, Entity, FieldDef
 from runtime.fieldtypes import BIGINT_MAX, max_rows_of, type_of
+from runtime.web.cursors import MAX_CURSOR_LENGTH
 from runtime.web.query import (
     DEFAULT_PAGE_SIZE,
     MAX_IN_VALUES,
@@ -210,16 +219,41 @@ def input_schema(entity: Entity, locale: str = "en", *, partial: bool = False) -
 def list_schema(ref: str) -> dict[str, Any]:
     return {
         "type": "object",
-        "required": ["data", "page", "page_size", "has_next", "links"],
+        "required": [
+            "data",
+            "page",
+            "page_size",
+            "has_next",
+            "has_prev",
+            "next_cursor",
+            "prev_cursor",
+            "links",
+        ],
         "properties": {
             "data": {"type": "array", "items": {"$ref": ref}},
-            "page": {"type": "integer", "minimum": 1},
+            "page": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "description": "The page= asked for (1 without it); null when paging by cursor.",
+            },
             "page_size": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
             "has_next": {"type": "boolean"},
+            "has_prev": {"type": "boolean"},
+            "next_cursor": {
+                "type": ["string", "null"],
+                "description": "Pass as after= for the next page; null on the last page.",
+            },
+            "prev_cursor": {
+                "type": ["string", "null"],
+                "description": "Pass as before= for the previous page; null on the first.",
+            },
             "links": {
                 "type": "object",
-                "required": ["next"],
-                "properties": {"next": {"type": ["string", "null"]}},
+                "required": ["next", "prev"],
+                "properties": {
+                    "next": {"type": ["string", "null"]},
+                    "prev": {"type": ["string", "null"]},
+                },
             },
         },
     }
@@ -315,6 +349,9 @@ def _filter_parameter(field: FieldDef, op: str) -> dict[str, Any]:
     suffix = next((s for s, o in SUFFIXES.items() if o == op), "")
     name = field.id if op == "eq" else f"{field.id}__{suffix}"
     value = _value_schema(field)
+    if field.type == "user" and op in USER_TOKEN_OPERATORS:
+        # me / my_team: the caller, or the members of the caller's teams.
+        value = {"oneOf": [value, {"type": "string", "enum": list(USER_FILTER_TOKENS)}]}
     param: dict[str, Any] = {"name": name, "in": "query", "required": False}
     if op == "isnull":
         param["schema"] = {"type": "boolean"}
@@ -338,6 +375,8 @@ def _filter_parameter(field: FieldDef, op: str) -> dict[str, Any]:
             value = {"type": "string", "minLength": 1, "maxLength": MAX_VALUE_LENGTH}
         param["schema"] = value
         param["description"] = f"{field.id} {op} value"
+    if field.type == "user" and op in USER_TOKEN_OPERATORS:
+        param["description"] += " (a user id, me, or my_team: the members of the caller's teams)"
     return param
 
 
@@ -360,9 +399,31 @@ def list_parameters(entity: Entity) -> list[dict[str, Any]]:
             },
         },
         {
+            "name": "after",
+            "in": "query",
+            "required": False,
+            "description": (
+                "Keyset paging: the page after this cursor (next_cursor of a list response"
+                " with the same sort). A deep page costs what the first one costs."
+            ),
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CURSOR_LENGTH},
+        },
+        {
+            "name": "before",
+            "in": "query",
+            "required": False,
+            "description": "Keyset paging: the page before this cursor (prev_cursor).",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CURSOR_LENGTH},
+        },
+        {
             "name": "page",
             "in": "query",
             "required": False,
+            "deprecated": True,
+            "description": (
+                "OFFSET paging, kept for old clients: slower the deeper it goes, at most"
+                f" {MAX_PAGE}; not together with after/before. Use next_cursor instead."
+            ),
             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
         },
         {
@@ -387,7 +448,24 @@ def list_parameters(entity: Entity) -> list[dict[str, Any]]:
     ]
     for field in filterable_fields(entity).values():
         params.extend(_filter_parameter(field, op) for op in filter_operators(field))
+    if entity.has_stage and STAGE_KIND not in filterable_fields(entity):
+        params.extend(_stage_kind_parameters())
     return params
+
+
+def _stage_kind_parameters() -> list[dict[str, Any]]:
+    """``stage_kind=open``: records in any open (won, lost) stage of their pipeline."""
+    kind = {"type": "string", "enum": list(STAGE_KIND_VALUES)}
+    return [
+        {"name": STAGE_KIND, "in": "query", "required": False, "schema": kind,
+         "description": "Records in a stage of this kind (open, won or lost), in any pipeline; "
+                        "stages added later are included."},
+        {"name": f"{STAGE_KIND}__ne", "in": "query", "required": False, "schema": kind,
+         "description": "Records not in a stage of this kind."},
+        {"name": f"{STAGE_KIND}__in", "in": "query", "required": False, "style": "form",
+         "explode": False, "description": "Records in a stage of one of these kinds.",
+         "schema": {"type": "array", "items": kind, "minItems": 1, "maxItems": 3}},
+    ]  # fmt: skip
 
 
 ID_PARAMETER = {

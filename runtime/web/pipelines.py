@@ -26,7 +26,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel.numbers import (
     format_compact_currency,
@@ -68,7 +67,7 @@ from runtime.store.board_queries import (
 from runtime.store.permissions import record_in_scope
 from runtime.store.stage_history import entries_of
 from runtime.web import forms as F
-from runtime.web.i18n import get_babel_locale, get_locale
+from runtime.web.i18n import get_babel_locale, get_locale, get_timezone
 from runtime.web.i18n import gettext as _
 from runtime.web.templating import can_read_entity, record_url
 
@@ -99,11 +98,7 @@ def _principal():
 
 
 def _today() -> date:
-    try:
-        zone = ZoneInfo(current_app.config.get("TRELLIS_TIMEZONE") or "UTC")
-    except (KeyError, ValueError):
-        zone = UTC
-    return datetime.now(zone).date()
+    return datetime.now(get_timezone()).date()
 
 
 def _queries() -> BoardQueries:
@@ -202,6 +197,16 @@ class Card:
     idle_label: str = ""
     idle_title: str = ""
     amount_text: str = ""
+    movable: bool = True
+    fixed_reason: str = ""  # why the user may not move it (the card's tooltip)
+
+
+def fixed_reason(entity: Entity) -> str:
+    """Why this user may not move a card that is drawn fixed."""
+    grant = _services().repo.grant(_principal(), entity.id)
+    if not grant.unrestricted and not grant.may_write_field("stage"):
+        return _("Your role may not change the stage of these records.")
+    return _("You may not edit this record, so you cannot move it.")
 
 
 def build_cards(
@@ -218,6 +223,7 @@ def build_cards(
     locale = get_locale()
     default_currency = services.model.default_currency
     now = datetime.now(UTC)
+    reason = fixed_reason(entity) if any(not r.get("movable", True) for r in rows) else ""
     cards = []
     for row in rows:
         stage = pipeline.stage(row["stage"])
@@ -264,6 +270,8 @@ def build_cards(
                 if entered
                 else "",
                 extras=tuple(extras),
+                movable=bool(row.get("movable", True)),
+                fixed_reason="" if row.get("movable", True) else reason,
             )
         )
     return cards
@@ -322,13 +330,19 @@ def compact_figure(value: Decimal, currency: str | None) -> Markup:
     full = money_filter(value, currency, 0) if currency else number_filter(value, 0)
     if abs(value) < COMPACT_FROM:
         text = full
-    elif currency:
-        text = format_compact_currency(value, currency, locale=locale, fraction_digits=1)
     else:
-        text = format_compact_decimal(value, locale=locale, fraction_digits=1)
+        text = _compact(value, currency, locale, 0)
+        if sum(ch.isdigit() for ch in text) < 3:  # "CN¥1M" -> "CN¥1.2M"; "¥1369万" stays
+            text = _compact(value, currency, locale, 1)
     return Markup('<span class="board-figure" title="{full}">{text}</span>').format(
         full=full, text=text
     )
+
+
+def _compact(value: Decimal, currency: str | None, locale: Any, digits: int) -> str:
+    if currency:
+        return format_compact_currency(value, currency, locale=locale, fraction_digits=digits)
+    return format_compact_decimal(value, locale=locale, fraction_digits=digits)
 
 
 def board_figures(totals: StageTotals, key: str, summing: BoardSum) -> Markup:
@@ -508,6 +522,7 @@ def records_json(pipeline_id: str):
                     "owner": card.owner,
                     "idle": card.idle,
                     "idle_days": card.idle_days,
+                    "movable": card.movable,
                 }
             )
     totals = queries.totals(_principal(), pipeline, filters, today)
@@ -595,10 +610,7 @@ def dialog_questions(
 
 
 def _tz():
-    try:
-        return ZoneInfo(current_app.config.get("TRELLIS_TIMEZONE") or "UTC")
-    except (KeyError, ValueError):
-        return UTC
+    return get_timezone()
 
 
 def _lookup_url(f: FieldDef) -> str:
@@ -968,6 +980,7 @@ def board_texts() -> dict[str, str]:
         "close": _("Expected close"),
         "owner": _("Owner"),
         "age": _("Time in this stage"),
+        "fixed": _("You may not move this record."),
     }
 
 

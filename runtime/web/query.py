@@ -12,8 +12,16 @@ Syntax (one parameter per condition, all conditions ANDed)::
     field__in=a,b,c        one of       field__contains=text  substring / has option
     field__isnull=true     is empty (false: is not empty)
     sort=-amount,name      "-" = descending; at most MAX_SORT_KEYS keys
-    page=1                 1-based;     page_size=50 (1..MAX_PAGE_SIZE; more is an error)
+    after=<cursor>         the page after a row (``next_cursor`` of a list response)
+    before=<cursor>        the page before a row (``prev_cursor``); keyset paging: a
+                           deep page costs what page 1 costs
+    page=1                 1-based OFFSET paging (deprecated, bounded by MAX_PAGE; not
+                           with a cursor)
+    page_size=50           1..MAX_PAGE_SIZE; more is an error
     q=text                 full-text search over the entity's search fields
+    stage_kind=open        records in any open stage (also won, lost; __in=won,lost; __ne)
+    owner_id=me            the signed-in user; owner_id=my_team: the members of their
+                           teams (any user field; also in __in lists and with __ne)
 
 Which operators a field accepts comes from its type (``FieldType.operators``); values
 are coerced by the type too, so ``amount__gte=1,000`` and ``close_date=2024/5/1`` work.
@@ -21,14 +29,22 @@ are coerced by the type too, so ``amount__gte=1,000`` and ``close_date=2024/5/1`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from runtime.definition.model import Entity, FieldDef, Label
+from runtime.definition.pipelines import STAGE_KINDS
 from runtime.errors import FieldMessage
 from runtime.fieldtypes import BIGINT_MAX, CoerceContext, FieldInvalid, type_of
+from runtime.store.keyset import Position, normalise_sort
+from runtime.store.list_terms import (
+    STAGE_KIND,
+    STAGE_KIND_OPERATORS,
+    USER_TOKEN_OPERATORS,
+    USER_TOKENS,
+)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -38,7 +54,8 @@ MAX_IN_VALUES = 100
 MAX_VALUE_LENGTH = 1000
 MAX_SEARCH_LENGTH = 200
 
-RESERVED_PARAMS = ("sort", "page", "page_size", "q")
+RESERVED_PARAMS = ("sort", "page", "page_size", "q", "after", "before")
+CURSOR_PARAMS = ("after", "before")
 
 # Query suffix -> repository operator. "eq" has no suffix (``field=value``).
 SUFFIXES: Mapping[str, str] = MappingProxyType(
@@ -120,6 +137,8 @@ class ListQuery:
     search: str | None = None
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
+    after: Position | None = None  # keyset paging (a decoded, checked cursor)
+    before: Position | None = None
 
 
 class QueryError(Exception):
@@ -174,7 +193,22 @@ class _Parser:
             raise QueryError(param, f"operator '{op}' does not apply to this field ({allowed})")
         return field, op
 
+    def stage_kind(self, param: str, raw: str) -> tuple[str, str, Any]:
+        _, _, suffix = param.partition("__")
+        op = SUFFIXES.get(suffix, "eq") if suffix else "eq"
+        if suffix and suffix not in SUFFIXES or op not in STAGE_KIND_OPERATORS:
+            raise QueryError(param, "stage_kind takes =, __ne= or __in=")
+        kinds = [part.strip() for part in raw.split(",")]
+        bad = [k for k in kinds if k not in STAGE_KINDS]
+        if bad or (op != "in" and len(kinds) != 1):
+            raise QueryError(param, f"expected one of: {', '.join(STAGE_KINDS)}")
+        return STAGE_KIND, op, kinds if op == "in" else kinds[0]
+
     def condition(self, param: str, raw: str) -> tuple[str, str, Any]:
+        if self.entity.has_stage and param.partition("__")[0] == STAGE_KIND:
+            if STAGE_KIND not in self.fields:
+                self.check_text(param, raw)
+                return self.stage_kind(param, raw)
         field, op = self.split(param)
         self.check_text(param, raw)
         if op == "isnull":
@@ -193,6 +227,8 @@ class _Parser:
         return field.id, op, self.value(param, field, op, raw)
 
     def value(self, param: str, field: FieldDef, op: str, raw: str) -> Any:
+        if field.type == "user" and op in USER_TOKEN_OPERATORS and raw.strip() in USER_TOKENS:
+            return raw.strip()  # me / my_team: the repository resolves it for the reader
         if op == "contains" and field.type in ("multi_select",):
             # "has this option": one option id, checked like a single select.
             value = raw.strip()
@@ -272,12 +308,16 @@ def parse_list_query(
     default_page_size: int = DEFAULT_PAGE_SIZE,
     max_page_size: int = MAX_PAGE_SIZE,
     ignore: Container[str] = (),
+    cursors: Any = None,
+    default_sort: Sequence[str] = (),
 ) -> ListQuery:
     """Read ``args`` (pairs, or a werkzeug MultiDict) into a ``ListQuery``.
 
     ``readable`` limits filters and sort keys to the fields the user may read, so a
     hidden field cannot be probed through a filter; a hidden field looks unknown.
     ``ignore`` names parameters the caller handles itself (the HTML view's ``view=``).
+    ``cursors`` (a ``runtime.web.cursors.CursorCodec``) decodes ``after`` / ``before``;
+    a cursor must have been made for this list's sort (``sort``, else ``default_sort``).
     """
     parser = _Parser(entity, ctx or CoerceContext(), readable, max_page_size)
     pairs = _pairs(args)
@@ -295,13 +335,38 @@ def parse_list_query(
     page_size = default_page_size
     if "page_size" in single:
         page_size = parser.integer("page_size", single["page_size"], 1, max_page_size)
+    sort = parser.sort(single["sort"]) if single.get("sort") else ()
+    positions = _cursors(entity, single, cursors, sort or tuple(default_sort))
     return ListQuery(
         filters=tuple(filters),
-        sort=parser.sort(single["sort"]) if single.get("sort") else (),
+        sort=sort,
         search=parser.search(single["q"]) if "q" in single else None,
         page=parser.integer("page", single["page"], 1, MAX_PAGE) if "page" in single else 1,
         page_size=page_size,
+        **positions,
     )
+
+
+def _cursors(
+    entity: Entity, single: Mapping[str, str], cursors: Any, sort: Sequence[str]
+) -> dict[str, Position]:
+    """``after`` / ``before`` decoded and checked against the list's sort."""
+    given = [p for p in CURSOR_PARAMS if p in single]
+    if not given:
+        return {}
+    if len(given) > 1:
+        raise QueryError("before", "give after or before, not both")
+    param = given[0]
+    if "page" in single:
+        raise QueryError("page", f"give page or {param}, not both")
+    if cursors is None:
+        raise QueryError(param, "cursors are not accepted here")
+    position = cursors.decode(param, single[param], entity.id)
+    if position.sort != normalise_sort(sort):
+        raise QueryError(
+            param, "was made for another sort of this list; start again from the first page"
+        )
+    return {param: position}
 
 
 def _pairs(args: Any) -> list[tuple[str, str]]:
@@ -316,6 +381,7 @@ def _pairs(args: Any) -> list[tuple[str, str]]:
 
 __all__ = [
     "BASE_SYSTEM_FIELDS",
+    "CURSOR_PARAMS",
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE",
     "MAX_PAGE_SIZE",

@@ -32,6 +32,7 @@ from runtime.fieldtypes import (
     sanitize_html,
     type_of,
 )
+from runtime.timezones import as_day, as_utc, local_date, start_of_day
 from runtime.web.forms import form_field, section_visible, user_mapping
 
 RELATED_LIMIT = 5
@@ -414,20 +415,35 @@ class TimelineEntry:
     to_id: str = ""
     spent: tuple[int, str] | None = None  # unit: day | hour | minute
     reopened: bool = False
+    # kind "related" with a date-only field: the calendar day it happened on, shown as
+    # "today" / "3 days ago" (``at`` is then only its place in the order).
+    day: date | None = None
 
 
 def _as_datetime(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """A stored instant (history, created_at, ...) as aware UTC."""
+    return as_utc(value)
+
+
+def related_moment(
+    row: Mapping[str, Any], when_field: FieldDef, tz: tzinfo
+) -> tuple[datetime | None, date | None]:
+    """When a related record happened: its instant, or for a date-only field its day.
+
+    A day is not an instant: midnight UTC of today is hours ago for a Shanghai team
+    ("7 hours ago" for a call logged a minute earlier). A record logged on the day it
+    names takes its creation time; any other day sorts at its midnight in ``tz``.
+    """
+    value = row.get(when_field.id)
+    if when_field.type == "datetime":
+        return as_utc(value), None
+    day = as_day(value)
+    if day is None:
+        return None, None
+    created = as_utc(row.get("created_at"))
+    if created is not None and local_date(created, tz) == day:
+        return created, None
+    return start_of_day(day, tz), day
 
 
 def _history_text(
@@ -496,9 +512,10 @@ def related_events(lists: list[RelatedList], fmt: Formatter, now: datetime) -> l
         )
         if when_field is None:
             continue
+        today = local_date(now, fmt.tz)
         for row in related.rows:
-            at = _as_datetime(row.get(when_field.id))
-            if at is None or at > now:
+            at, day = related_moment(row, when_field, fmt.tz)
+            if at is None or (day is not None and day > today) or (day is None and at > now):
                 continue
             entries.append(
                 TimelineEntry(
@@ -510,6 +527,7 @@ def related_events(lists: list[RelatedList], fmt: Formatter, now: datetime) -> l
                     entity_label=related.entity.label.get(fmt.locale),
                     icon="activity",
                     detail=fmt.text(when_field, row),
+                    day=day,
                 )
             )
     return entries

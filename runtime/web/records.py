@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_login import current_user
@@ -36,7 +35,7 @@ from runtime.fieldtypes import CoerceContext
 from runtime.store.permissions import record_in_scope
 from runtime.web import forms as F
 from runtime.web import record_view as RV
-from runtime.web.i18n import get_locale
+from runtime.web.i18n import get_locale, get_timezone
 from runtime.web.i18n import gettext as _
 from runtime.web.templating import can_read_entity, record_title, render_screen
 
@@ -59,10 +58,7 @@ def _principal():
 
 
 def _tz() -> tzinfo:
-    try:
-        return ZoneInfo(current_app.config.get("TRELLIS_TIMEZONE") or "UTC")
-    except (KeyError, ValueError):
-        return UTC
+    return get_timezone()
 
 
 def _entity(entity_id: str) -> Entity:

@@ -19,7 +19,7 @@ Filters (all follow the request's locale):
 ``money``          ``amount|money("CNY")`` (default: the app's currency)
 ``percent``        ``35|percent`` -> ``35%`` (the value is 0..100)
 ``date``           a ``date``/``datetime``/ISO string -> ``Mar 5, 2025`` / ``2025年3月5日``
-``datetime``       shown in ``TRELLIS_TIMEZONE``
+``datetime``       shown in the viewer's zone (``runtime.web.i18n.get_timezone``)
 ``ago``            ``3 hours ago`` / ``3小时前``
 ``safe_url``       passes http(s), mailto and relative URLs; anything else -> ``#``
 ``badge_class``    an option colour -> the CSS classes of a badge
@@ -38,11 +38,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timezone
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
@@ -54,8 +53,10 @@ from werkzeug.routing import BuildError
 from runtime.definition.model import AppModel, Entity, FieldDef, Label, NavGroup, Option
 from runtime.errors import TrellisError
 from runtime.store.permissions import Permissions
+from runtime.timezones import as_utc, today_in
 from runtime.web.avatars import initials
-from runtime.web.i18n import get_babel_locale, get_locale, locale_choices
+from runtime.web.i18n import get_babel_locale, get_locale, get_timezone, locale_choices
+from runtime.web.i18n import gettext as _
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES_DIR = ROOT / "templates"
@@ -316,17 +317,13 @@ def _parse_temporal(value: Any) -> date | datetime | None:
         return None
 
 
-def _timezone() -> ZoneInfo | timezone:
-    name = current_app.config.get("TRELLIS_TIMEZONE") or "UTC"
-    try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError):
-        return UTC
+def _timezone() -> tzinfo:
+    return get_timezone()
 
 
 def _aware(moment: datetime) -> datetime:
-    # The store keeps UTC; naive values from SQLite are UTC too.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    # The store keeps UTC; naive values from SQLite are UTC too (runtime.timezones).
+    return as_utc(moment) or moment
 
 
 def date_filter(value: Any, format: str = "medium") -> str:
@@ -349,16 +346,29 @@ def datetime_filter(value: Any, format: str = "medium") -> str:
     )
 
 
+JUST_NOW_SECONDS = 45  # closer than this (either way: clocks differ a little) is "just now"
+
+
 def ago_filter(value: Any) -> str:
+    """``3 hours ago`` for an instant; a date-only value counts calendar days in the
+    viewer's zone (``today``, ``yesterday``, ``3 days ago``), never hours from midnight UTC."""
     parsed = _parse_temporal(value)
     if parsed is None:
         return ""
+    locale = get_babel_locale()
     if not isinstance(parsed, datetime):
-        parsed = datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
+        days = (today_in(_timezone()) - parsed).days
+        if days == 0:
+            return _("today")
+        if days == 1:
+            return _("yesterday")
+        return babel_dates.format_timedelta(
+            timedelta(days=-days), add_direction=True, threshold=1.0, locale=locale
+        )
     delta = _aware(parsed) - datetime.now(UTC)
-    return babel_dates.format_timedelta(
-        delta, add_direction=True, threshold=1.0, locale=get_babel_locale()
-    )
+    if abs(delta.total_seconds()) < JUST_NOW_SECONDS:
+        return _("just now")
+    return babel_dates.format_timedelta(delta, add_direction=True, threshold=1.0, locale=locale)
 
 
 def safe_url(value: Any) -> str:

@@ -53,6 +53,9 @@ def seed_board(app) -> dict[str, int]:
         "rep@example.com", "Rita Rep", PASSWORD, roles=["sales_rep"], team_id=team
     )
     users.create_user("mkt@example.com", "Mia Marketing", PASSWORD, roles=["marketing"])
+    mate_id = users.create_user(
+        "tom@example.com", "Tom Teammate", PASSWORD, roles=["sales_rep"], team_id=team
+    )
     rep = users.principal(rep_id)
     status = services.model.entities["account"].field("customer_status").options[0].id
     account = repo.create(rep, "account", {"name": "海尔智家 Haier", "customer_status": status})[
@@ -91,6 +94,10 @@ def seed_board(app) -> dict[str, int]:
     repo.update(rep, "opportunity", ids["gated"], {"stage": "discovery"})
     repo.update(rep, "opportunity", ids["late"], {"stage": "quotation"})
     repo.update(SYSTEM, "opportunity", ids["other"], {"stage": "discovery"})
+    mate = users.principal(mate_id)
+    values = {"name": "Tom's own – Gree HVAC", "account": account, "amount": 90_000}
+    values.update(need="Chiller monitoring", timing="in_1_3_months")
+    ids["mine"] = repo.create(mate, "opportunity", {**values, "close_date": close})["id"]
     return ids
 
 
@@ -110,16 +117,19 @@ def column(page, stage):
     return page.locator(f'.board-column [data-cards][data-stage="{stage}"]')
 
 
-def drag(page, source, target):
-    """Mouse drag with intermediate steps (SortableJS runs in fallback mode)."""
+def drag(page, source, target, by=None):
+    """Mouse drag with intermediate steps (SortableJS runs in fallback mode), from the
+    card's footer or, with ``by``, from that part of it (e.g. its title link)."""
     source.scroll_into_view_if_needed()
     box = source.bounding_box()
     goal = target.bounding_box()
-    # grab the card's footer: the title is a link (a click opens the record)
-    start_y = box["y"] + box["height"] - 14
-    page.mouse.move(box["x"] + box["width"] / 2, start_y)
+    start_x, start_y = box["x"] + box["width"] / 2, box["y"] + box["height"] - 14
+    if by is not None:
+        part = source.locator(by).bounding_box()
+        start_x, start_y = part["x"] + min(part["width"] / 2, 40), part["y"] + part["height"] / 2
+    page.mouse.move(start_x, start_y)
     page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] / 2 + 10, start_y + 10, steps=4)
+    page.mouse.move(start_x + 10, start_y + 10, steps=4)
     x, y = goal["x"] + goal["width"] / 2, goal["y"] + min(goal["height"] / 2, 80)
     page.mouse.move(x, y, steps=12)
     page.mouse.move(x + 2, y + 4, steps=2)
@@ -194,3 +204,85 @@ def test_keyboard_move_and_chinese_board(page, board_server, screenshot_dir):
     )
     page.goto(base + f"/e/opportunity/{ids['gated']}")
     page.screenshot(path=str(screenshot_dir / "path-bar-en.png"), full_page=False)
+
+
+def moves_sent(page) -> list[str]:
+    sent: list[str] = []
+    page.on(
+        "request", lambda r: sent.append(r.url) if r.url.split("?")[0].endswith("/move") else None
+    )
+    return sent
+
+
+def test_card_the_user_may_not_move_is_fixed_with_the_reason(page, board_server):
+    """A teammate reads Rita's deals (team scope) but may update only their own."""
+    base, ids = board_server
+    sign_in(page, base, "tom@example.com")
+    page.goto(base + "/p/new_business")
+    theirs, mine = card(page, ids["ready"]), card(page, ids["mine"])
+    assert "is-fixed" in theirs.get_attribute("class")
+    reason = "You may not edit this record, so you cannot move it."
+    assert theirs.get_attribute("title") == reason
+    assert theirs.locator("[data-move-menu]").count() == 0
+    assert theirs.evaluate("el => getComputedStyle(el).cursor") == "default"
+    assert "is-fixed" not in mine.get_attribute("class")
+    assert mine.locator("[data-move-menu]").count() == 1
+    assert mine.evaluate("el => getComputedStyle(el).cursor") == "grab"
+    sent = moves_sent(page)
+    drag(page, theirs, column(page, "discovery"))
+    page.wait_for_timeout(500)
+    assert sent == []  # nothing was dropped, so nothing was refused after the drop
+    assert column(page, "qualification").locator(f'[data-id="{ids["ready"]}"]').count() == 1
+    theirs.focus()
+    page.keyboard.press("Shift+ArrowRight")
+    assert page.get_by_text(reason).last.is_visible()  # the keyboard says why, too
+    drag(page, mine, column(page, "discovery"))  # their own card still moves
+    page.wait_for_selector(
+        f'.board-column [data-stage="discovery"] [data-id="{ids["mine"]}"]:not(.is-saving)'
+    )
+
+
+def test_dragging_a_card_by_its_title_moves_it_and_a_click_opens_it(page, board_server):
+    base, ids = board_server
+    sign_in(page, base, "rep@example.com")
+    page.goto(base + "/p/new_business")
+    drag(page, card(page, ids["ready"]), column(page, "discovery"), by=".board-card-title")
+    page.wait_for_selector(
+        f'.board-column [data-stage="discovery"] [data-id="{ids["ready"]}"]:not(.is-saving)'
+    )
+    assert page.url.endswith("/p/new_business")  # the drop did not open the record
+    page.reload()
+    assert column(page, "discovery").locator(f'[data-id="{ids["ready"]}"]').count() == 1
+    with page.expect_navigation():
+        card(page, ids["ready"]).locator(".board-card-title").click()
+    assert page.url.endswith(f"/e/opportunity/{ids['ready']}")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_board_fits_a_phone_without_sideways_page_scroll(
+    chromium, board_server, screenshot_dir, lang
+):
+    """At 390 px the page itself never scrolls sideways; the columns scroll in their strip."""
+    base, _ids = board_server
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
+    page = context.new_page()
+    try:
+        sign_in(page, base, "rep@example.com")
+        page.evaluate(
+            """async (lang) => {
+                const body = new FormData(); body.append("locale", lang);
+                await window.trellis.fetch("/locale", {method: "POST", body});
+            }""",
+            lang,
+        )
+        page.goto(base + "/p/new_business")
+        assert page.locator(".board-stat").count() == 3  # count, amount, weighted
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        strip = page.locator(".board-columns")
+        assert strip.evaluate("el => el.scrollWidth > el.clientWidth")  # columns scroll inside
+        for stat in page.locator(".board-stat").all():
+            box = stat.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+        page.screenshot(path=str(screenshot_dir / f"board-390-{lang}.png"), full_page=True)
+    finally:
+        context.close()

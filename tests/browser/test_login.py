@@ -76,3 +76,38 @@ def test_keyboard_slash_focuses_search(page, live_server):
         page.keyboard.press("Enter")
     assert "/search?q=Globex" in page.url
     assert page.get_by_role("link", name="Globex Inc.").is_visible()
+
+
+def test_login_page_puts_the_cursor_in_the_email_field(page, live_server):
+    page.goto(live_server + "/login")
+    assert page.evaluate("document.activeElement && document.activeElement.id") == "f-email"
+    page.keyboard.type("rep@example.com")  # typing straight away fills the e-mail
+    assert page.locator("#f-email").input_value() == "rep@example.com"
+
+
+def test_language_picked_on_the_login_page_is_kept_after_sign_in(page, live_server, chromium):
+    page.goto(live_server + "/login")
+    with page.expect_navigation():
+        page.get_by_role("button", name="中文").click()
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    # The reload after choosing puts the cursor back in the e-mail field.
+    assert page.evaluate("document.activeElement.id") == "f-email"
+    page.locator("#f-email").fill("rep@example.com")
+    page.locator("#f-password").fill(PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="登录").click()
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.get_by_role("heading", name="欢迎回来，Rita Rep").is_visible()
+    # Saved on the account: a fresh browser with an English Accept-Language gets Chinese.
+    other = chromium.new_context(locale="en-US")
+    try:
+        fresh = other.new_page()
+        sign_in_page = fresh.goto(live_server + "/login")
+        assert sign_in_page is not None
+        fresh.locator("#f-email").fill("rep@example.com")
+        fresh.locator("#f-password").fill(PASSWORD)
+        with fresh.expect_navigation():
+            fresh.locator("form.stack button[type=submit]").click()
+        assert fresh.locator("html").get_attribute("lang") == "zh-CN"
+    finally:
+        other.close()

@@ -173,8 +173,10 @@
       list._sortable = window.Sortable.create(list, {
         group: { name: "board", pull: !list.hasAttribute("data-drop-only"), put: true },
         sort: false,
-        draggable: "[data-card]",
-        filter: "[data-move-menu], a",
+        /* fixed cards (the user may not move them) never start a drag; the title
+           link does, and a plain click on it still opens the record */
+        draggable: "[data-card]:not([data-fixed])",
+        filter: "[data-move-menu]",
         preventOnFilter: false,
         disabled: !canMove,
         animation: 150,
@@ -186,6 +188,7 @@
         onStart: function () { board.classList.add("is-dragging"); },
         onEnd: function (event) {
           board.classList.remove("is-dragging");
+          draggedAt = Date.now();
           if (event.from === event.to) return;
           var card = event.item;
           var stage = event.to.getAttribute("data-stage");
@@ -196,6 +199,15 @@
         }
       });
     }
+
+    /* The click that ends a drag started on the title must not open the record. */
+    var draggedAt = 0;
+    board.addEventListener("click", function (event) {
+      if (Date.now() - draggedAt < 400 && event.target.closest("[data-card] a")) {
+        event.preventDefault();
+        event.stopPropagation();
+      }
+    }, true);
 
     function setupAll() {
       board.querySelectorAll("[data-cards]").forEach(setupSortable);
@@ -218,7 +230,10 @@
       var index = columns.indexOf(list);
       if (event.shiftKey && (event.key === "ArrowRight" || event.key === "ArrowLeft")) {
         event.preventDefault();
-        if (!canMove) { window.trellis.toast(board.getAttribute("data-denied-text"), "error"); return; }
+        if (!canMove || card.hasAttribute("data-fixed")) {
+          window.trellis.toast(card.getAttribute("data-fixed") || board.getAttribute("data-denied-text"), "error");
+          return;
+        }
         var target = columns[index + (event.key === "ArrowRight" ? 1 : -1)];
         if (!target) return;
         var next = card.nextElementSibling;

@@ -87,21 +87,36 @@
     });
   }
 
+  /* Only the answer to the latest query is shown: a slow answer to an earlier (empty)
+     query must not replace the typed matches under the user's pointer. */
+  var sequence = 0;
+
   function search(box) {
     var input = box.querySelector("[data-lookup-input]");
     var list = box.querySelector("[data-lookup-results]");
     var url = box.getAttribute("data-url") + "?q=" + encodeURIComponent(input.value.trim());
+    var ticket = ++sequence;
+    box.setAttribute("data-lookup-ticket", String(ticket));
+    function show(results) {
+      if (box.getAttribute("data-lookup-ticket") === String(ticket)) renderResults(box, list, results);
+    }
     window.fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : { results: [] }; })
-      .then(function (body) { renderResults(box, list, (body && body.results) || []); })
-      .catch(function () { renderResults(box, list, []); });
+      .then(function (body) { show((body && body.results) || []); })
+      .catch(function () { show([]); });
   }
 
   var debouncedSearch = debounce(search, 220);
 
   document.addEventListener("input", function (event) {
     var input = event.target.closest("[data-lookup-input]");
-    if (input) { event.stopPropagation(); debouncedSearch(input.closest("[data-lookup]")); }
+    if (input) {
+      event.stopPropagation();
+      var box = input.closest("[data-lookup]");
+      box.setAttribute("data-lookup-ticket", "");  /* stale answers are dropped from now on */
+      box.querySelector("[data-lookup-results]").textContent = "";
+      debouncedSearch(box);
+    }
   }, true);
 
   /* The picker's search box is not a filter: keep its keystrokes from submitting. */
@@ -122,10 +137,10 @@
     var input = event.target.closest("[data-lookup-input]");
     if (input && event.key === "Enter") {
       event.preventDefault();
-      var first = input.closest("[data-lookup]").querySelector(".lookup-option");
+      var first = input.closest("[data-lookup]").querySelector("[data-lookup-results] .lookup-option");
       if (first) first.click();
     } else if (input && event.key === "ArrowDown") {
-      var option = input.closest("[data-lookup]").querySelector(".lookup-option");
+      var option = input.closest("[data-lookup]").querySelector("[data-lookup-results] .lookup-option");
       if (option) { event.preventDefault(); option.focus(); }
     } else if (event.target.classList && event.target.classList.contains("lookup-option")) {
       var li = event.target.parentElement;
@@ -150,12 +165,30 @@
         current.appendChild(document.createElement("span"));
         box.insertBefore(current, box.querySelector("[data-lookup-input]"));
       }
-      current.firstElementChild.textContent = option.textContent;
+      current.firstElementChild.textContent = option.textContent.trim();
     } else if (current) {
       current.remove();
     }
     box.querySelector("[data-lookup-results]").textContent = "";
     box.querySelector("[data-lookup-input]").value = "";
+    box.querySelectorAll(".lookup-option-quick").forEach(function (quick) {
+      var on = option !== null && quick.getAttribute("data-id") === hidden.value;
+      quick.classList.toggle("is-selected", on);
+      if (on) quick.setAttribute("aria-selected", "true"); else quick.removeAttribute("aria-selected");
+    });
     fire(hidden);
+  });
+
+  /* "+N more columns" opens the column picker. */
+  document.addEventListener("click", function (event) {
+    var more = event.target.closest("[data-open-columns]");
+    if (!more) return;
+    var picker = document.querySelector("#list-columns details");
+    if (!picker) return;
+    event.preventDefault();
+    picker.open = true;
+    picker.scrollIntoView({ block: "nearest" });
+    var first = picker.querySelector("input[type=checkbox]:not(:checked)") || picker.querySelector("input");
+    if (first) first.focus();
   });
 })();
