@@ -65,16 +65,20 @@ def main() -> None:
 @main.command()
 @click.argument("path", type=click.Path())
 def validate(path: str) -> None:
-    """Check an app folder; print one line per problem and exit non-zero if any."""
-    from runtime.definition import check_app
+    """Check an app folder; print one line per problem and exit non-zero if any.
+
+    Warnings (TRL-W...) name files the runtime does not read; they do not fail."""
+    from runtime.definition import app_warnings, check_app
 
     problems = check_app(path)
-    for problem in problems:
+    warnings = app_warnings(path)
+    for problem in [*problems, *warnings]:
         click.echo(str(problem))
+    noted = f", {len(warnings)} warning(s)" if warnings else ""
     if problems:
-        click.echo(f"{len(problems)} problem(s)", err=True)
+        click.echo(f"{len(problems)} problem(s){noted}", err=True)
         sys.exit(1)
-    click.echo(f"{path}: ok")
+    click.echo(f"{path}: ok{noted}")
 
 
 @main.command()

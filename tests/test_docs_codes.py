@@ -11,7 +11,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "check-codes.md"
 
 
 def documented_codes() -> list[str]:
-    return re.findall(r"^## (TRL-E\d{3})\s*$", DOC.read_text(encoding="utf-8"), re.MULTILINE)
+    return re.findall(r"^## (TRL-[EW]\d{3})\s*$", DOC.read_text(encoding="utf-8"), re.MULTILINE)
 
 
 def test_every_check_code_has_a_docs_heading():
@@ -27,7 +27,7 @@ def test_every_docs_heading_is_a_check_code():
 def test_codes_are_unique_and_well_formed():
     constants = [v for v in vars(codes).values() if isinstance(v, codes.Code)]
     assert len({c.code for c in constants}) == len(constants)
-    assert all(re.fullmatch(r"TRL-E\d{3}", c.code) and c.title for c in constants)
+    assert all(re.fullmatch(r"TRL-[EW]\d{3}", c.code) and c.title for c in constants)
     assert len(documented_codes()) == len(set(documented_codes()))
 
 

@@ -213,3 +213,48 @@ def test_validate_refuses_a_max_rows_above_the_ceiling(tmp_path):
     line = next(ln for ln in result.output.splitlines() if "max_rows" in ln)
     assert line.startswith("TRL-E069 limits/entities/quote.yaml:"), line
     assert "above the ceiling of 10,000" in line
+
+
+# --------------------------------------------------------------------------- 27 malformed input
+
+
+@pytest.mark.parametrize("row_id", [{"a": 1}, [1, 2], "abc", 1.5, True])
+def test_a_child_row_id_that_is_not_a_whole_number_is_a_422(api, row_id):
+    quote = api.create({"name": "Q", "notes": [{"text": "first"}]})
+    response = api.patch(quote, {"notes": [{"id": row_id, "text": "x"}]})
+    assert response.status_code == 422, response.get_data(as_text=True)[:300]
+    assert "row id must be a whole number" in _error(response)["fields"]["notes"][0]
+    response = api.call("POST", "/quote", json={"name": "Q", "notes": [{"id": row_id}]})
+    assert response.status_code == 422
+
+
+def test_a_child_row_id_as_digits_still_names_the_stored_row(api):
+    quote = api.create({"name": "Q", "notes": [{"text": "first"}]})
+    row_id = quote["notes"][0]["id"]
+    response = api.patch(quote, {"notes": [{"id": str(row_id), "text": "edited"}]})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["notes"] == [{"id": row_id, "position": 0, "text": "edited"}]
+
+
+@pytest.mark.parametrize("param", ["row_version", "row_version__gte", "row_version__in"])
+def test_a_version_filter_beyond_the_column_range_is_a_400(api, param):
+    api.create({"name": "Q"})
+    response = api.call("GET", f"/quote?{param}=2147483648")
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert _error(response)["code"] == "bad_query"
+    assert param in _error(response)["message"]
+    assert api.call("GET", "/quote?row_version=2147483647").get_json()["data"] == []
+    assert len(api.call("GET", "/quote?row_version=1").get_json()["data"]) == 1
+
+
+def test_a_huge_if_match_version_is_a_412_not_an_overflow(api):
+    quote = api.create({"name": "Q"})
+    response = api.call(
+        "PATCH",
+        f"/quote/{quote['id']}",
+        json={"name": "R"},
+        headers={"If-Match": '"9' + "9" * 17 + '"'},
+    )
+    assert response.status_code == 412, response.get_data(as_text=True)[:300]
+    response = api.call("PATCH", f"/quote/{quote['id']}", json={"name": "R", "row_version": 2**62})
+    assert response.status_code == 412

@@ -81,3 +81,54 @@ def test_find_users_for_pickers(store):
     assert set(found[0]) == {"id", "name", "email"}
     assert [u["name"] for u in store.users.find("Manager")] == ["Manager A"]
     assert store.users.find("100%") == []
+
+
+def test_session_version_rises_on_sign_out_password_and_deactivation(store):
+    users = store.users
+    uid = users.create_user("v@example.com", "Vera", "s3cret!", ["rep"])
+    first = users.principal(uid).session_version
+    users.end_sessions(uid)
+    users.set_password(uid, "another secret")
+    users.set_active(uid, False)
+    users.set_active(uid, True)
+    assert users.principal(uid).session_version == first + 4
+    users.set_locale(uid, "zh")  # not a security change: sessions stay
+    assert users.principal(uid).session_version == first + 4
+
+
+def test_every_account_change_is_audited_with_its_actor(store):
+    users = store.users
+    admin = users.create_user("boss@example.com", "Boss", "s3cret!", ["rep"])
+    uid = users.create_user("a@example.com", "Ann", "s3cret!", ["rep"], actor_id=admin)
+    team = users.create_team("Ops", actor_id=admin)
+    users.set_team_manager(team, uid, actor_id=admin)
+    users.set_access(uid, team, ["rep"], actor_id=admin)  # roles unchanged: only the team
+    users.set_password(uid, "new secret", actor_id=admin)
+    users.set_active(uid, False, actor_id=admin)
+    users.create_api_key(uid, "sync", actor_id=admin)
+    key_id = users.api_keys(uid)[0]["id"]
+    assert users.revoke_api_key(key_id, actor_id=admin)
+    assert not users.revoke_api_key(key_id, actor_id=admin)  # nothing changed: no entry
+    log = users.account_activity()
+    assert [(e["action"], e["entity"]) for e in log[:8]] == [
+        ("apikey.revoked", "sys_api_keys"),
+        ("apikey.created", "sys_api_keys"),
+        ("user.deactivated", "sys_users"),
+        ("user.password", "sys_users"),
+        ("user.team", "sys_users"),
+        ("team.manager", "sys_teams"),
+        ("team.created", "sys_teams"),
+        ("user.created", "sys_users"),
+    ]
+    assert {e["actor_name"] for e in log[:8]} == {"Boss"}
+    assert log[4]["data"] == {"team_id": team}
+    assert log[-1]["user_id"] is None  # created without an actor: the system
+
+
+def test_set_access_checks_team_and_roles_before_changing_either(store):
+    users = store.users
+    uid = users.create_user("b@example.com", "Ben", "s3cret!", ["rep"])
+    with pytest.raises(ValidationError) as caught:
+        users.set_access(uid, 987654, ["wizard"])
+    assert set(caught.value.errors) == {"team_id", "roles"}
+    assert users.get(uid)["roles"] == ["rep"] and users.get(uid)["team_id"] is None

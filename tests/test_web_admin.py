@@ -42,7 +42,12 @@ def test_non_admins_get_403_and_no_navigation_link(app):
     rep = app.test_client()
     login(rep)
     assert 'href="/admin"' not in rep.get("/").text
-    for path in ("/admin", "/admin/teams", "/admin/keys", f"/admin/users/{app.config['ids']['rep']}"):
+    for path in (
+        "/admin",
+        "/admin/teams",
+        "/admin/keys",
+        f"/admin/users/{app.config['ids']['rep']}",
+    ):
         assert rep.get(path).status_code == 403, path
     token = page_token(rep)
     refused = rep.post(
@@ -62,9 +67,7 @@ def test_admins_see_the_link_and_every_user(admin):
 
 
 def test_posts_need_the_csrf_token(app, admin):
-    response = admin.post(
-        f"/admin/users/{app.config['ids']['rep']}/active", data={"active": "0"}
-    )
+    response = admin.post(f"/admin/users/{app.config['ids']['rep']}/active", data={"active": "0"})
     assert response.status_code == 400
     assert app.extensions["trellis"].users.get(app.config["ids"]["rep"])["is_active"] is True
 
@@ -88,7 +91,11 @@ def test_admin_creates_a_user_who_can_sign_in(app, admin):
     assert created["roles"] == ["presales", "sales_rep"] and created["locale"] == "zh"
     assert login(app.test_client(), "sam@example.com", NEW_PASSWORD).status_code == 302
     log = activity(admin)
-    assert "Ada Admin" in log and "created the user" in log and "Sam Sales &lt;sam@example.com&gt;" in log
+    assert (
+        "Ada Admin" in log
+        and "created the user" in log
+        and "Sam Sales &lt;sam@example.com&gt;" in log
+    )
 
 
 def test_bad_new_user_is_a_422_naming_each_field(admin):
@@ -104,7 +111,12 @@ def test_bad_new_user_is_a_422_naming_each_field(admin):
     second = post(
         admin,
         "/admin/users",
-        {"name": "Again", "email": "rep@example.com", "password": NEW_PASSWORD, "roles": ["sales_rep"]},
+        {
+            "name": "Again",
+            "email": "rep@example.com",
+            "password": NEW_PASSWORD,
+            "roles": ["sales_rep"],
+        },
     )
     assert second.status_code == 422
     assert "Another user already has this e-mail address." in second.text
@@ -141,7 +153,9 @@ def test_reset_password_ends_sessions_and_the_new_one_works(app, admin):
     page = f"/admin/users/{rep_id}"
     mismatch = post(admin, f"{page}/password", {"password": NEW_PASSWORD, "confirm": "x"}, page)
     assert mismatch.status_code == 422 and "The two passwords differ." in mismatch.text
-    done = post(admin, f"{page}/password", {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, page)
+    done = post(
+        admin, f"{page}/password", {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, page
+    )
     assert done.status_code == 302
     assert rep.get("/").status_code == 302
     assert login(app.test_client(), password=PASSWORD).status_code == 401
@@ -158,12 +172,19 @@ def test_admin_resetting_their_own_password_stays_signed_in(app, admin):
 def test_assign_team_and_roles(app, admin):
     users = app.extensions["trellis"].users
     rep_id = app.config["ids"]["rep"]
-    created = post(admin, "/admin/teams", {"name": "East China Sales", "manager_id": str(app.config["ids"]["admin"])}, "/admin/teams")
+    created = post(
+        admin,
+        "/admin/teams",
+        {"name": "East China Sales", "manager_id": str(app.config["ids"]["admin"])},
+        "/admin/teams",
+    )
     assert created.status_code == 302
     team_id = next(t["id"] for t in users.teams() if t["name"] == "East China Sales")
     assert "East China Sales" in admin.get("/admin/teams").text
     page = f"/admin/users/{rep_id}"
-    saved = post(admin, f"{page}/access", {"team_id": str(team_id), "roles": ["sales_manager"]}, page)
+    saved = post(
+        admin, f"{page}/access", {"team_id": str(team_id), "roles": ["sales_manager"]}, page
+    )
     assert saved.status_code == 302
     user = users.get(rep_id)
     assert user["team_id"] == team_id and user["roles"] == ["sales_manager"]
@@ -176,7 +197,10 @@ def test_unknown_role_or_team_is_a_422(app, admin):
     page = f"/admin/users/{app.config['ids']['rep']}"
     response = post(admin, f"{page}/access", {"team_id": "999", "roles": ["wizard"]}, page)
     assert response.status_code == 422
-    assert "&#39;wizard&#39; is not a role of this app." in response.text or "'wizard' is not a role" in response.text
+    assert (
+        "&#39;wizard&#39; is not a role of this app." in response.text
+        or "'wizard' is not a role" in response.text
+    )
     self_page = f"/admin/users/{app.config['ids']['admin']}"
     demote = post(admin, f"{self_page}/access", {"roles": ["sales_rep"]}, self_page)
     assert demote.status_code == 422

@@ -124,9 +124,7 @@ def test_api_keys_survive_sign_out(app, client):
     key = app.extensions["trellis"].users.create_api_key(app.config["rep_id"], name="sync")
     login(client)
     sign_out(client)
-    response = app.test_client().get(
-        "/api/v1/account", headers={"Authorization": f"Bearer {key}"}
-    )
+    response = app.test_client().get("/api/v1/account", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200
 
 
@@ -164,7 +162,10 @@ def test_forwarded_for_is_ignored_without_a_proxy_count(db_url, tmp_path):
     for n in range(3):  # a new made-up X-Forwarded-For each time does not help
         spoof = {"X-Forwarded-For": f"192.0.2.{n}"}
         assert attempt(client, f"g{n}@example.com", headers=spoof).status_code == 401
-    assert attempt(client, "g9@example.com", headers={"X-Forwarded-For": "192.0.2.99"}).status_code == 429
+    assert (
+        attempt(client, "g9@example.com", headers={"X-Forwarded-For": "192.0.2.99"}).status_code
+        == 429
+    )
     app.extensions["trellis"].db.engine.dispose()
 
 
@@ -265,7 +266,9 @@ def test_login_page_focuses_the_email_field(client):
 
 def test_language_picked_on_the_login_page_is_kept_after_sign_in(app, client):
     page = client.get("/login")
-    client.post("/locale", data={"locale": "zh", "csrf_token": csrf_from(page.text), "next": "/login"})
+    client.post(
+        "/locale", data={"locale": "zh", "csrf_token": csrf_from(page.text), "next": "/login"}
+    )
     assert 'lang="zh-CN"' in client.get("/login").text
     assert login(client).status_code == 302
     home = client.get("/")
@@ -310,7 +313,10 @@ def test_avatar_in_the_top_bar_shows_clean_initials(app):
     client = app.test_client()
     login(client, email="sarah@example.com")
     html = client.get("/").text
-    avatars = [part.split("<", 1)[0] for part in html.split('class="avatar avatar-md" aria-hidden="true">')[1:]]
+    avatars = [
+        part.split("<", 1)[0]
+        for part in html.split('class="avatar avatar-md" aria-hidden="true">')[1:]
+    ]
     assert avatars and set(avatars) == {"SL"}
 
 
@@ -351,9 +357,7 @@ def test_a_tagline_missing_a_locale_is_reported(tmp_path):
     shutil.copytree(FIXTURES / "recruiting", app_dir)
     path = app_dir / "app.yaml"
     text = path.read_text(encoding="utf-8")
-    path.write_text(
-        text.replace(", zh: 每位候选人和每场面试，一处掌握。}", "}"), encoding="utf-8"
-    )
+    path.write_text(text.replace(", zh: 每位候选人和每场面试，一处掌握。}", "}"), encoding="utf-8")
     problems = check_app(app_dir)
     assert [p.code for p in problems] == ["TRL-E065"]
     assert "'zh'" in problems[0].message and "app.yaml" in problems[0].file

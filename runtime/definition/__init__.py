@@ -16,11 +16,11 @@ from runtime.errors import DefinitionError, Problem
 from . import codes
 from . import follow_ups as _follow_ups  # noqa: F401  (registers the follow-up compile step)
 from . import pipelines as _pipelines  # noqa: F401  (registers the pipelines compile step)
-from .compiler import compile_sources
-from .loader import digest_of, read_sources
+from .compiler import EXTENSION_STEPS, compile_sources
+from .loader import KINDS, digest_of, read_sources, unread_files
 from .model import AppModel
 
-__all__ = ["AppModel", "DefinitionError", "Problem", "check_app", "load_app"]
+__all__ = ["AppModel", "DefinitionError", "Problem", "app_warnings", "check_app", "load_app"]
 
 _CACHE_SIZE = 16
 _cache: OrderedDict[tuple[str, str], AppModel] = OrderedDict()
@@ -50,6 +50,31 @@ def check_app(path: str | os.PathLike[str]) -> list[Problem]:
                 "please report this with the app folder",
             )
         ]
+
+
+def app_warnings(path: str | os.PathLike[str]) -> list[Problem]:
+    """What in the app folder is not used, though the app runs: files Trellis does not
+    read (``TRL-W001``, ``TRL-W002``) and folders of kinds not compiled yet (``TRL-W003``)."""
+    app_dir = Path(path).resolve()
+    warnings = unread_files(app_dir)
+    sources, _problems = read_sources(app_dir)
+    compiled = {"app", "roles", "entity", "form", "view"}
+    compiled |= {getattr(step, "kind", kind) for kind, step in EXTENSION_STEPS.items()}
+    folders = {k.name: k.location for k in KINDS}
+    for source in sources:
+        if source.kind.name not in compiled:
+            warnings.append(
+                Problem(
+                    codes.UNCOMPILED_KIND.code,
+                    source.file,
+                    0,
+                    "file",
+                    f"not used: this version of Trellis does not compile "
+                    f"'{folders[source.kind.name]}/' yet",
+                    "the file is only checked for well-formed YAML or JSON",
+                )
+            )
+    return sorted(warnings, key=lambda p: p.file)
 
 
 def _load(path: str | os.PathLike[str]) -> tuple[AppModel | None, list[Problem]]:

@@ -126,6 +126,11 @@ INVALID_USER_FILTER = Code(
 )
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 
+# Warnings: the app still runs, but something in its folder is not what it seems
+UNREAD_FILE = Code("TRL-W001", "a file in the app folder is not read (unknown folder or name)")
+UNREAD_SUFFIX = Code("TRL-W002", "a file in a metadata folder is not .yaml, .yml or .json")
+UNCOMPILED_KIND = Code("TRL-W003", "a metadata folder this version of Trellis does not use yet")
+
 ALL_CODES: dict[str, Code] = {
     value.code: value for value in list(globals().values()) if isinstance(value, Code)
 }

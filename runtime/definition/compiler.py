@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,23 @@ OWN_CHECKED_TYPES = frozenset(
     | {"date", "datetime"}
 )
 
+# Codes of problems that only say "this names a field" (and any problem saying "... is
+# not a field", whatever its code): when the field itself failed (an unknown type drops
+# it), they are echoes of that one mistake and are not reported.
+REFERENCE_CODES = frozenset(
+    {
+        codes.UNKNOWN_ENTITY_FIELD.code,
+        codes.INVALID_EXPRESSION.code,
+        codes.SCOPE_NOT_SQL.code,
+        codes.UNKNOWN_FORM_FIELD.code,
+        codes.UNKNOWN_VIEW_FIELD.code,
+        codes.UNKNOWN_PERMISSION_FIELD.code,
+        codes.UNKNOWN_GATE_FIELD.code,
+        codes.INVALID_PIPELINE_SETTING.code,
+    }
+)
+_QUOTED_NAME = re.compile(r"'(?:old\.)?([a-z][a-z0-9_]*)'")
+
 # Kinds compiled into ``AppModel.extensions`` by later issues: kind -> step(context, docs).
 EXTENSION_STEPS: Mapping[str, Callable[[CompileContext, list[Document]], Any]] = {}
 
@@ -77,6 +95,7 @@ def compile_sources(
         return None, sort_problems(loaded.problems)
     compiler = _Compiler(loaded)
     model = compiler.compile()
+    compiler._note_echoes()
     if compiler.problems:
         return None, sort_problems(compiler.problems)
     return model, []
@@ -133,6 +152,9 @@ class _Compiler:
         self.problems: list[Problem] = []
         self.entity_ids: set[str] = set()
         self.staged: set[str] = set()
+        # entity id -> field id -> index in self.problems of the mistake that dropped it
+        self.failed_fields: dict[str, dict[str, int]] = {}
+        self.echoes: dict[int, int] = {}  # that index -> references not reported
 
     # -------------------------------------------------------------- reporting
 
@@ -145,9 +167,39 @@ class _Compiler:
         message: str,
         hint: str = "",
     ) -> None:
+        if self._echoes_failed_field(code, doc, message):
+            return
         file = doc.file if doc else ""
         line = doc.line(*path) if doc else 0
         self.problems.append(Problem(code.code, file, line, obj, message, hint))
+
+    def _echoes_failed_field(self, code: Code, doc: Document | None, message: str) -> bool:
+        """Whether the problem only names a field whose own definition failed."""
+        if not self.failed_fields:
+            return False
+        if code.code not in REFERENCE_CODES and "is not a field" not in message:
+            return False
+        data = doc.data if doc is not None and isinstance(doc.data, dict) else {}
+        entity = data.get("entity") if doc is not None and doc.kind != "entity" else data.get("id")
+        if isinstance(entity, str) and entity in self.entity_ids:
+            failed = self.failed_fields.get(entity, {})
+        else:  # roles and the like name several entities: any failed field counts
+            failed = {k: v for by_field in self.failed_fields.values() for k, v in by_field.items()}
+        causes = [failed[name] for name in _QUOTED_NAME.findall(message) if name in failed]
+        if not causes:
+            return False
+        self.echoes[causes[0]] = self.echoes.get(causes[0], 0) + 1
+        return True
+
+    def _note_echoes(self) -> None:
+        """Tell, on each failed field's problem, how many references wait on it."""
+        names = {i: f for by_field in self.failed_fields.values() for f, i in by_field.items()}
+        for index, count in self.echoes.items():
+            cause = self.problems[index]
+            what = "1 reference to it is" if count == 1 else f"{count} references to it are"
+            note = f"{what} checked again once '{names[index]}' is fixed"
+            hint = f"{cause.hint}; {note}" if cause.hint else note
+            self.problems[index] = dataclasses.replace(cause, hint=hint)
 
     def place(self, doc: Document, path: JsonPath) -> ModelPlace:
         return ModelPlace(doc.file, doc.line(*path))
@@ -390,7 +442,11 @@ class _Compiler:
         built: list[FieldDef] = []
         seen: set[str] = set()
         for index, raw in enumerate(raw_fields):
+            before = len(self.problems)
             fdef = self._field(doc, path + (index,), raw, scope)
+            if fdef is None and not scope.in_row and len(self.problems) > before:
+                entity_id = doc.data.get("id") if isinstance(doc.data, dict) else None
+                self.failed_fields.setdefault(str(entity_id), {})[raw["id"]] = before
             if fdef is not None and fdef.id not in seen:
                 seen.add(fdef.id)
                 built.append(fdef)

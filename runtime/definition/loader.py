@@ -180,6 +180,58 @@ def read_sources(app_dir: Path) -> tuple[list[SourceFile], list[Problem]]:
     return sources, problems
 
 
+def unread_files(app_dir: Path) -> list[Problem]:
+    """A warning for every file of the app folder that ``read_sources`` leaves out.
+
+    Hidden files and folders (``.git``, ``.DS_Store``) are not part of the app.
+    """
+    if not app_dir.is_dir():
+        return []
+    name = app_dir.name
+    singles = {f"{k.location}{s}" for k in KINDS if k.single for s in SUFFIXES}
+    folders = {k.location for k in KINDS if not k.single}
+    warnings = []
+    for path in sorted(app_dir.rglob("*")):
+        rel = path.relative_to(app_dir)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        code, message, hint = _why_unread(rel, singles, folders)
+        if code is not None:
+            warnings.append(_problem(code, f"{name}/{rel.as_posix()}", 0, "file", message, hint))
+    return warnings
+
+
+def _why_unread(
+    rel: Path, singles: set[str], folders: set[str]
+) -> tuple[Code | None, str, str]:
+    parts = rel.parts
+    layout = (
+        f"Trellis reads {', '.join(sorted(singles & {'app.yaml', 'roles.yaml'}))} and the "
+        f"folders {', '.join(sorted(f + '/' for f in folders))}"
+    )
+    if len(parts) == 1:
+        if parts[0] in singles:
+            return None, "", ""
+        return codes.UNREAD_FILE, "not read: not a metadata file name", layout
+    if parts[0] not in folders:
+        close = difflib.get_close_matches(parts[0], sorted(folders), n=1)
+        hint = f"did you mean '{close[0]}/'?" if close else layout
+        return codes.UNREAD_FILE, f"not read: '{parts[0]}/' is not a metadata folder", hint
+    if len(parts) > 2:
+        return (
+            codes.UNREAD_FILE,
+            f"not read: subfolders of '{parts[0]}/' are not read",
+            f"move the file up into '{parts[0]}/'",
+        )
+    if rel.suffix not in SUFFIXES:
+        return (
+            codes.UNREAD_SUFFIX,
+            f"not read: '{rel.suffix or rel.name}' files are not metadata",
+            "only .yaml, .yml and .json files are read; rename or remove it",
+        )
+    return None, "", ""
+
+
 def digest_of(sources: Iterable[SourceFile]) -> str:
     """sha256 over the sorted relative paths and bytes: one value per app version."""
     h = hashlib.sha256()
@@ -443,7 +495,9 @@ def _schema_problems(doc: Document, error: SchemaError) -> list[Problem]:
                 doc.line(*path, key),
                 obj,
                 f"unknown property '{key}'",
-                _did_you_mean(key, allowed) or _comma_hint(key),
+                _split_by_comma_hint(error.instance, key)
+                or _did_you_mean(key, allowed)
+                or _comma_hint(key),
             )
             for key in extras
         ]
@@ -531,6 +585,21 @@ def _comma_hint(key: str) -> str:
     if " " in key or key[:1].isdigit():
         return "inside {...} a comma ends the value: put text that contains commas in quotes"
     return ""
+
+
+def _split_by_comma_hint(mapping: dict, key: str) -> str:
+    """``{en: Reason, details, zh: ...}`` reads as en: Reason plus an empty key 'details'."""
+    if mapping.get(key) is not None:
+        return ""
+    keys = list(mapping)
+    before = keys[keys.index(key) - 1] if keys.index(key) > 0 else None
+    if before is None or not isinstance(mapping[before], str):
+        return "inside {...} a comma ends the value: put text that contains commas in quotes"
+    joined = f"{mapping[before]}, {key}".replace('"', '\\"')
+    return (
+        "inside {...} a comma ends the value: put text that contains commas in quotes, "
+        f'e.g. {before}: "{joined}"'
+    )
 
 
 def _json_type(value: Any) -> str:

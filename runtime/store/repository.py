@@ -1004,6 +1004,9 @@ class Repository:
         current: int,
     ) -> ConflictError:
         """The error for a stale version, naming only changes the user may read."""
+        # A version from "the future" saw everything; clamping also keeps a 19-digit
+        # version out of SQL, where the 32-bit row_version column would overflow.
+        seen = min(seen, current)
         changes = {
             key: change
             for key, change in history.changes_since(conn, plan.entity.id, record_id, seen).items()

@@ -160,7 +160,9 @@ def _page(tab: str, status: int = 200, **context: Any):
             users_by_id=users_by_id,
             teams=teams,
             teams_by_id=teams_by_id,
-            team_sizes={t["id"]: sum(1 for u in overview if u["team_id"] == t["id"]) for t in teams},
+            team_sizes={
+                t["id"]: sum(1 for u in overview if u["team_id"] == t["id"]) for t in teams
+            },
             roles=_role_choices(),
             role_counts=role_counts,
             keys=users.api_keys() if tab == "keys" else [],

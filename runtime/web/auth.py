@@ -253,7 +253,8 @@ def _services():
 
 def _safe_next(target: str | None) -> str:
     """Only same-site paths, so a crafted link cannot bounce a user elsewhere."""
-    if target:
+    # Control characters (CR/LF) cannot go into a Location header: they once gave a 500.
+    if target and target.isprintable():
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
             return target

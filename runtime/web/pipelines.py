@@ -144,8 +144,12 @@ def close_period(name: str, today: date) -> tuple[date | None, date | None]:
 
 
 def _int_arg(name: str) -> int | None:
-    raw = (request.args.get(name) or "").strip()
-    return int(raw) if raw.isdigit() else None
+    return _whole_number((request.args.get(name) or "").strip())
+
+
+def _whole_number(raw: str) -> int | None:
+    """A database id or version (1 to 18 ASCII digits); None for anything else."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
 
 def read_filters(pipeline: Pipeline, today: date) -> tuple[BoardFilters, dict[str, str]]:
@@ -745,6 +749,14 @@ def move(pipeline_id: str):
     writable = {f for f in answerable if grant.unrestricted or grant.may_write_field(f)}
     values = F.to_repository_input(entity, typed, writable, _tz())
     row_version = _form_int("row_version")
+    if row_version is None and (request.form.get("row_version") or "").strip():
+        return jsonify(
+            {
+                "ok": False,
+                "code": "bad_request",
+                "message": _("The record version is not valid. Reload the board."),
+            }
+        ), 400
     try:
         saved = services.repo.update(
             user, entity.id, record_id, {**values, "stage": to_stage}, row_version=row_version
@@ -827,8 +839,7 @@ def move(pipeline_id: str):
 
 
 def _form_int(name: str) -> int | None:
-    raw = (request.form.get(name) or "").strip()
-    return int(raw) if raw.isdigit() else None
+    return _whole_number((request.form.get(name) or "").strip())
 
 
 @bp.get("/p/<pipeline_id>/gate")

@@ -75,6 +75,16 @@ TRUE_WORDS = frozenset({"true", "1", "yes"})
 FALSE_WORDS = frozenset({"false", "0", "no"})
 
 
+# row_version is a 32-bit column: a larger filter value overflows on PostgreSQL.
+INT32_MAX = 2**31 - 1
+_INT32_SYSTEM_FIELDS = frozenset({"row_version"})
+
+
+def _limit(field: FieldDef) -> int:
+    """The largest magnitude a filter value may have to fit the field's column."""
+    return INT32_MAX if field.id in _INT32_SYSTEM_FIELDS and field.readonly else BIGINT_MAX
+
+
 def _system_field(field_id: str, type_name: str, en: str, zh: str, **kw: Any) -> FieldDef:
     return FieldDef(
         id=field_id,
@@ -93,7 +103,7 @@ BASE_SYSTEM_FIELDS: tuple[FieldDef, ...] = (
     _system_field("updated_at", "datetime", "Updated", "更新时间"),
     _system_field("created_by", "user", "Created by", "创建人"),
     _system_field("owner_id", "user", "Owner", "负责人"),
-    _system_field("row_version", "integer", "Version", "版本", min=1),
+    _system_field("row_version", "integer", "Version", "版本", min=1, max=INT32_MAX),
     _system_field("archived_at", "datetime", "Archived", "归档时间"),
 )
 STAGE_SYSTEM_FIELDS: tuple[FieldDef, ...] = (
@@ -251,7 +261,7 @@ class _Parser:
         if value is None or isinstance(value, list):
             # Empty input, or a multi-value type: neither is a single comparable value.
             raise QueryError(param, f"expected a value (or use {field.id}__isnull=true)")
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > BIGINT_MAX:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _limit(field):
             raise QueryError(param, FieldMessage("number_too_large").text(self.ctx.locale))
         return value
 
