@@ -86,6 +86,16 @@ AMBIGUOUS_PIPELINE = Code("TRL-E046", "two pipelines of one entity claim the sam
 INVALID_PIPELINE_SETTING = Code(
     "TRL-E047", "a pipeline setting does not fit the field it names (type or option)"
 )
+INVALID_REOPEN_CLEARS = Code(
+    "TRL-E048", "a pipeline's reopen_clears names an unknown field or one that cannot be emptied"
+)
+UNUSED_KIND_LABEL = Code(
+    "TRL-E049", "a pipeline's kind_labels names a stage kind that none of its stages has"
+)
+UNKNOWN_CHECKLIST_ITEM = Code(
+    "TRL-E050", "a gate requires a checklist item that no stage has, or that two stages share"
+)
+DUPLICATE_CHECKLIST_ITEM = Code("TRL-E051", "a stage lists the same checklist item id twice")
 # Pipeline boards (pipelines/*.yaml ``board``)
 UNKNOWN_BOARD_SUM = Code("TRL-E053", "a pipeline's board sum names a field that does not exist")
 INVALID_BOARD_SUM = Code(

@@ -29,6 +29,7 @@ from runtime.events import EventBus
 from runtime.expressions import clock_in_zone, restore_clock
 from runtime.flows.follow_ups import install_follow_ups
 from runtime.flows.pipeline_hook import write_hooks
+from runtime.resources import shipped_dir
 from runtime.store import Database, Repository
 from runtime.store.users import UserService
 from runtime.timezones import is_zone
@@ -79,8 +80,11 @@ class Services:
 
 def _resolve_app_dir(path: str) -> Path:
     candidate = Path(path)
-    if not candidate.is_absolute() and not candidate.exists() and (ROOT / candidate).exists():
-        return ROOT / candidate  # the default works from any working directory
+    if not candidate.is_absolute() and not candidate.exists():
+        # The default works from any working directory, in a checkout or a wheel install.
+        for root in (ROOT, shipped_dir("app_definitions").parent):
+            if (root / candidate).exists():
+                return root / candidate
     return candidate
 
 
