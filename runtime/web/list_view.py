@@ -982,7 +982,14 @@ def build_filters(
             chips.append(
                 Chip(
                     label=gettext("Stage"),
-                    text=_kind_chip_text(suffix, raw, gettext),
+                    text=_kind_chip_text(
+                        suffix,
+                        raw,
+                        gettext,
+                        stage_kind_labels(
+                            gettext, idle_pipelines(env.model, req.entity), env.locale
+                        ),
+                    ),
                     remove_url=url_of(base, req.state_pairs(filter_pairs=remaining)),
                 )
             )
@@ -1008,12 +1015,18 @@ def build_filters(
     return controls, chips
 
 
-def stage_kind_labels(gettext) -> dict[str, str]:
-    return {"open": gettext("Any open stage"), "won": gettext("Won"), "lost": gettext("Lost")}
+def stage_kind_labels(gettext, pipelines: tuple[Pipeline, ...] = (), locale: str = "en") -> dict:
+    """Names of the stage kinds; the app's own words (a pipeline's ``kind_labels``,
+    "Hired" rather than "Won") when its pipelines give them."""
+    labels = {"open": gettext("Any open stage"), "won": gettext("Won"), "lost": gettext("Lost")}
+    for kind in ("won", "lost"):
+        own = next((p.kind_labels[kind] for p in pipelines if kind in p.kind_labels), None)
+        if own is not None:
+            labels[kind] = own.get(locale)
+    return labels
 
 
-def _kind_chip_text(suffix: str, raw: str, gettext) -> str:
-    labels = stage_kind_labels(gettext)
+def _kind_chip_text(suffix: str, raw: str, gettext, labels: Mapping[str, str]) -> str:
     text = ", ".join(labels.get(k.strip(), k) for k in raw.split(","))
     return OP_TEXT["ne"] % text if suffix == "ne" else text
 
@@ -1025,14 +1038,13 @@ def _stage_control(
     kind_param, stage_param = f"{STAGE_KIND}__in", f"{f.id}__in"
     kinds = set((current.get(kind_param) or current.get(STAGE_KIND) or "").split(","))
     stages = set((current.get(stage_param) or current.get(f.id) or "").split(","))
-    labels = stage_kind_labels(gettext)
+    labels = stage_kind_labels(gettext, idle_pipelines(env.model, entity), env.locale)
     kind_choices = [Choice(k, labels[k], None, k in kinds) for k in STAGE_KINDS]
     choices: list[Choice] = []
     seen: set[str] = set()
-    ordered = sorted(
-        (s for p in idle_pipelines(env.model, entity) for s in p.stages if not s.retired),
-        key=lambda s: (STAGE_KINDS.index(s.kind), s.index),
-    )
+    # Pipeline by pipeline (the default one first), each in its own stage order.
+    pipelines = sorted(idle_pipelines(env.model, entity), key=lambda p: not p.is_default)
+    ordered = [s for p in pipelines for s in p.stages if not s.retired]
     for stage in ordered:
         if stage.id not in seen:
             seen.add(stage.id)

@@ -54,6 +54,7 @@ from werkzeug.routing import BuildError
 
 from runtime.definition.model import AppModel, Entity, FieldDef, Label, NavGroup, Option
 from runtime.errors import TrellisError
+from runtime.resources import shipped_dir
 from runtime.store.permissions import Permissions
 from runtime.timezones import as_utc, today_in
 from runtime.web.avatars import initials
@@ -61,7 +62,7 @@ from runtime.web.i18n import get_babel_locale, get_locale, get_timezone, locale_
 from runtime.web.i18n import gettext as _
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-TEMPLATES_DIR = ROOT / "templates"
+TEMPLATES_DIR = shipped_dir("templates")
 
 # Option colours the stylesheet knows by name (see .badge-* in trellis.css).
 BADGE_COLORS = frozenset(
