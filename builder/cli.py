@@ -21,7 +21,9 @@ def database_url(explicit: str | None = None) -> str:
 
 
 def app_path(explicit: str | None = None) -> str:
-    return explicit or os.environ.get("TRELLIS_APP") or DEFAULT_APP
+    from runtime.resources import default_app
+
+    return explicit or os.environ.get("TRELLIS_APP") or default_app()
 
 
 def _fail(message: str) -> None:

@@ -75,6 +75,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "进入“{stage}”阶段前，请填写：{fields}。",
     },
     "stage_rule_failed": {"en": "{stage}: {message}", "zh": "{stage}：{message}"},
+    "stage_checklist_open": {
+        "en": "To enter {stage}, tick off: {items}.",
+        "zh": "进入“{stage}”阶段前，请完成：{items}。",
+    },
     "stage_not_allowed": {
         "en": "A record cannot move from {from} to {to}.",
         "zh": "记录不能从“{from}”直接转到“{to}”。",

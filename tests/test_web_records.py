@@ -109,9 +109,11 @@ def test_new_form_has_the_right_input_for_every_field_type(app):
     html = text(client.get("/e/deal/new"))
     assert 'type="text"' in control(html, "name") and 'maxlength="120"' in control(html, "name")
     assert control(html, "notes").startswith("<textarea")
-    assert 'type="number"' in control(html, "quantity") and 'step="1"' in control(html, "quantity")
-    assert 'type="number"' in control(html, "ratio") and 'step="0.01"' in control(html, "ratio")
-    assert 'type="number"' in control(html, "amount")
+    # grouped while typing (js/number_input.js): text inputs with a numeric keyboard
+    quantity, ratio = control(html, "quantity"), control(html, "ratio")
+    assert 'data-number-input="integer"' in quantity and 'inputmode="numeric"' in quantity
+    assert 'data-number-input="decimal"' in ratio and 'inputmode="decimal"' in ratio
+    assert 'data-number-input="decimal"' in control(html, "amount")
     currency = re.search(r'<select[^>]*name="amount_currency".*?</select>', html, re.S).group(0)
     assert ">CNY</option>" in currency and ">USD</option>" in currency
     assert 'max="100"' in control(html, "probability") or "probability" not in html

@@ -86,6 +86,16 @@ AMBIGUOUS_PIPELINE = Code("TRL-E046", "two pipelines of one entity claim the sam
 INVALID_PIPELINE_SETTING = Code(
     "TRL-E047", "a pipeline setting does not fit the field it names (type or option)"
 )
+INVALID_REOPEN_CLEARS = Code(
+    "TRL-E048", "a pipeline's reopen_clears names an unknown field or one that cannot be emptied"
+)
+UNUSED_KIND_LABEL = Code(
+    "TRL-E049", "a pipeline's kind_labels names a stage kind that none of its stages has"
+)
+UNKNOWN_CHECKLIST_ITEM = Code(
+    "TRL-E050", "a gate requires a checklist item that no stage has, or that two stages share"
+)
+DUPLICATE_CHECKLIST_ITEM = Code("TRL-E051", "a stage lists the same checklist item id twice")
 # Pipeline boards (pipelines/*.yaml ``board``)
 UNKNOWN_BOARD_SUM = Code("TRL-E053", "a pipeline's board sum names a field that does not exist")
 INVALID_BOARD_SUM = Code(
@@ -101,6 +111,16 @@ EXPRESSION_LIMIT = Code(
     "TRL-E068", "an expression holds a constant beyond the engine's limits (huge number or count)"
 )
 TOO_MANY_ROWS_ALLOWED = Code("TRL-E069", "a child table's max_rows is above the ceiling")
+# Follow-ups (an entity's ``follow_up``)
+UNKNOWN_FOLLOW_UP_FIELD = Code(
+    "TRL-E060", "a follow-up names an entity or field that does not exist"
+)
+INVALID_FOLLOW_UP_FIELD = Code(
+    "TRL-E061", "a follow-up names a field of the wrong type (date, link back, user, option)"
+)
+INVALID_FOLLOW_UP_TITLE = Code(
+    "TRL-E062", "a follow-up's title names an unknown field, or a copied field does not match"
+)
 # List views: named filter terms (stage kinds, me / my team)
 STAGE_KIND_WITHOUT_PIPELINE = Code(
     "TRL-E076", "a view filters on stage_kind, but no pipeline uses its entity"

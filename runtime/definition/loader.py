@@ -25,14 +25,13 @@ from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 
 from runtime.errors import Problem
+from runtime.resources import shipped_dir
 
 from . import codes
 from .codes import Code
 from .reserved import ID_PATTERN
 
-SCHEMAS_DIR = Path(
-    os.environ.get("TRELLIS_SCHEMAS_DIR") or Path(__file__).resolve().parents[2] / "schemas"
-)
+SCHEMAS_DIR = Path(os.environ.get("TRELLIS_SCHEMAS_DIR") or shipped_dir("schemas"))
 SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 2_000_000
 MAX_NODES = 200_000

@@ -26,6 +26,15 @@ from .reserved import BASE_SYSTEM_COLUMNS, STAGE_COLUMNS
 
 EXTENSION_KEY = "pipelines"
 STAGE_KINDS = ("open", "won", "lost")
+# What the runtime calls each kind of stage when the app does not say (``kind_labels``):
+# neutral words, so an app that is not about sales does not talk about deals.
+DEFAULT_KIND_LABELS: Mapping[str, Label] = MappingProxyType(
+    {
+        "open": Label(MappingProxyType({"en": "In progress", "zh": "进行中"})),
+        "won": Label(MappingProxyType({"en": "Successful", "zh": "成功"})),
+        "lost": Label(MappingProxyType({"en": "Unsuccessful", "zh": "未成功"})),
+    }
+)
 DEFAULT_COLORS = {"open": "blue", "won": "green", "lost": "gray"}
 # Field parts a pipeline can name, and the field types each accepts.
 FIELD_PARTS: Mapping[str, frozenset[str]] = MappingProxyType(
@@ -66,10 +75,12 @@ class GateRule:
 class Gate:
     required: tuple[RequiredField, ...] = ()
     rules: tuple[GateRule, ...] = ()
+    # checklist items that must be ticked first, as (stage id, item id)
+    checklist: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not self.required and not self.rules
+        return not self.required and not self.rules and not self.checklist
 
     @property
     def field_ids(self) -> tuple[str, ...]:
@@ -165,6 +176,8 @@ class Pipeline:
     idle: IdleSource | None = None
     transitions: Transitions = field(default_factory=Transitions)
     place: Place | None = None
+    reopen_clears: tuple[str, ...] | None = None  # None: what the closing gate asked for
+    kind_labels: Mapping[str, Label] = field(default_factory=dict)  # the app's own words
     board_sum: str | None = None  # the field each board column totals; None: counts only
 
     @property
@@ -195,6 +208,26 @@ class Pipeline:
     @property
     def initial_stage(self) -> Stage:
         return self.open_stages[0]
+
+    def kind_label(self, kind: str) -> Label:
+        """The app's word for a kind of stage ("Hired"), or a neutral default."""
+        return self.kind_labels.get(kind) or DEFAULT_KIND_LABELS.get(kind) or Label.of(None, kind)
+
+    def cleared_on_reopen(self, closed: Stage) -> tuple[str, ...]:
+        """Fields emptied when a record leaves ``closed`` for an open stage: the
+        ``reopen_clears`` list, else what the closing gate asked for (the pipeline's own
+        amount, dates, probability and forecast fields excepted: they describe the deal,
+        not the close)."""
+        if self.reopen_clears is not None:
+            return self.reopen_clears
+        kept = {
+            self.fields.amount,
+            self.fields.close_date,
+            self.fields.probability,
+            self.fields.forecast_category,
+            "owner_id",
+        }
+        return tuple(f for f in closed.gate.field_ids if f not in kept)
 
     def first_of_kind(self, kind: str) -> Stage | None:
         return next((s for s in self.active_stages if s.kind == kind), None)
@@ -355,6 +388,8 @@ class _PipelineCompiler:
             idle=self._idle(),
             transitions=transitions,
             place=Place(self.doc.file, self.doc.line()),
+            reopen_clears=self._reopen_clears(),
+            kind_labels=self._kind_labels(stages),
             board_sum=self._board_sum(),
         )
         self._check_order(pipeline)
@@ -415,6 +450,52 @@ class _PipelineCompiler:
                 continue
             values[part] = fid
         return PipelineFields(**values)
+
+    def _reopen_clears(self) -> tuple[str, ...] | None:
+        if "reopen_clears" not in self.raw:
+            return None
+        assert self.entity is not None
+        found = []
+        for n, fid in enumerate(self.raw.get("reopen_clears") or ()):
+            path = ("reopen_clears", n)
+            if not self.entity.has_field(fid):
+                self.report(
+                    codes.INVALID_REOPEN_CLEARS,
+                    path,
+                    f"reopen_clears names '{fid}', which is not a field of entity "
+                    f"'{self.raw['entity']}'",
+                    _did_you_mean(fid, self.field_ids),
+                )
+                continue
+            f = self.entity.field(fid)
+            if f.required or f.type in ("formula", "autonumber", "child_table"):
+                why = "is required" if f.required else f"is a {f.type} field"
+                self.report(
+                    codes.INVALID_REOPEN_CLEARS,
+                    path,
+                    f"reopen_clears names '{fid}', which {why} and cannot be emptied",
+                    "list only optional fields the close asked for",
+                )
+                continue
+            found.append(fid)
+        return tuple(found)
+
+    def _kind_labels(self, stages: list[Stage]) -> Mapping[str, Label]:
+        raw = self.raw.get("kind_labels") or {}
+        kinds = {s.kind for s in stages}
+        labels: dict[str, Label] = {}  # only what the app says; kind_label() falls back
+        for kind, label in raw.items():
+            if kind not in kinds:
+                self.report(
+                    codes.UNUSED_KIND_LABEL,
+                    ("kind_labels", kind),
+                    f"kind_labels names '{kind}', but no stage of this pipeline is of kind "
+                    f"'{kind}'",
+                    f"remove it, or add a stage with 'kind: {kind}'",
+                )
+                continue
+            labels[kind] = Label.of(label)
+        return MappingProxyType(labels)
 
     def _board_sum(self) -> str | None:
         """``board.sum``: a field to total, ``none``; absent: ``fields.amount``, else the
@@ -545,6 +626,19 @@ class _PipelineCompiler:
         raw_stages = self.raw["stages"]
         seen: dict[str, int] = {}
         stages: list[Stage] = []
+        self.checklist_index: dict[str, list[str]] = {}  # item id -> stages listing it
+        for index, raw in enumerate(raw_stages):
+            ids: set[str] = set()
+            for n, item in enumerate(raw.get("checklist") or ()):
+                if item["id"] in ids:
+                    self.report(
+                        codes.DUPLICATE_CHECKLIST_ITEM,
+                        ("stages", index, "checklist", n, "id"),
+                        f"stage '{raw['id']}' lists checklist item '{item['id']}' twice",
+                        "give each item of a stage its own id",
+                    )
+                ids.add(item["id"])
+                self.checklist_index.setdefault(item["id"], []).append(raw["id"])
         for index, raw in enumerate(raw_stages):
             path: JsonPath = ("stages", index)
             sid = raw["id"]
@@ -629,7 +723,30 @@ class _PipelineCompiler:
                 rules.append(
                     GateRule(rule["id"], compiled, Label.of(rule["message"]), tuple(fields))
                 )
-        return Gate(tuple(required), tuple(rules))
+        return Gate(tuple(required), tuple(rules), self._gate_checklist(path, raw))
+
+    def _gate_checklist(self, path: JsonPath, raw: dict) -> tuple[tuple[str, str], ...]:
+        """``item`` (unique in the pipeline) or ``stage.item`` -> (stage id, item id)."""
+        found: list[tuple[str, str]] = []
+        for n, ref in enumerate(raw.get("checklist") or ()):
+            stage_id, _, item_id = ref.rpartition(".")
+            owners = self.checklist_index.get(item_id, [])
+            if stage_id and stage_id in owners:
+                found.append((stage_id, item_id))
+                continue
+            if not stage_id and len(owners) == 1:
+                found.append((owners[0], item_id))
+                continue
+            if not stage_id and owners:
+                message = f"checklist item '{item_id}' is listed by stages {', '.join(owners)}"
+                hint = f"name it as '{owners[0]}.{item_id}'"
+            else:
+                message = f"no stage has checklist item '{ref}'"
+                hint = _did_you_mean(item_id, self.checklist_index) or (
+                    "list the item under a stage's 'checklist' first"
+                )
+            self.report(codes.UNKNOWN_CHECKLIST_ITEM, path + ("checklist", n), message, hint)
+        return tuple(found)
 
     # -------------------------------------------------------------- transitions
 

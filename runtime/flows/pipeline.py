@@ -39,10 +39,11 @@ class GateResult:
     stage: Stage
     missing: tuple[str, ...] = ()
     failed: tuple[GateRule, ...] = ()
+    unchecked: tuple[tuple[str, str], ...] = ()  # checklist items (stage, item) not ticked
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.failed
+        return not self.missing and not self.failed and not self.unchecked
 
 
 def evaluate_gate(
@@ -51,8 +52,10 @@ def evaluate_gate(
     *,
     old: Mapping[str, Any] | None = None,
     user: Any = None,
+    ticked: frozenset[tuple[str, str]] = frozenset(),
 ) -> GateResult:
-    """Check the gate of ``stage`` against the record as it would be saved (``values``)."""
+    """Check the gate of ``stage`` against the record as it would be saved (``values``)
+    and the checklist items ticked on it (``ticked``: (stage, item) pairs)."""
     missing: list[str] = []
     for req in stage.gate.required:
         if req.condition is not None and not _holds(req.condition, values, old, user):
@@ -62,7 +65,8 @@ def evaluate_gate(
     failed = tuple(
         rule for rule in stage.gate.rules if not _holds(rule.expression, values, old, user)
     )
-    return GateResult(stage, tuple(missing), failed)
+    unchecked = tuple(pair for pair in stage.gate.checklist if pair not in ticked)
+    return GateResult(stage, tuple(missing), failed, unchecked)
 
 
 def _holds(expression: Any, values: Mapping[str, Any], old: Any, user: Any) -> bool:
@@ -99,6 +103,14 @@ class MoveCheck:
         return tuple(rule for gate in self.gates for rule in gate.failed)
 
     @property
+    def unchecked(self) -> tuple[tuple[str, str], ...]:
+        found: dict[tuple[str, str], None] = {}
+        for gate in self.gates:
+            for pair in gate.unchecked:
+                found.setdefault(pair)
+        return tuple(found)
+
+    @property
     def asked_fields(self) -> tuple[str, ...]:
         """What the missing-fields form asks for: blank fields, then the failed rules' fields."""
         found: dict[str, None] = dict.fromkeys(self.missing)
@@ -117,6 +129,7 @@ def check_move(
     old: Mapping[str, Any] | None = None,
     user: Any = None,
     creating: bool = False,
+    ticked: frozenset[tuple[str, str]] = frozenset(),
 ) -> MoveCheck:
     """Transition rules, then the gates of every stage the move enters."""
     target = pipeline.stage(to_stage)
@@ -126,7 +139,9 @@ def check_move(
     if not allowed:
         return MoveCheck(pipeline, from_stage, to_stage, False)
     entered = pipeline.stages_entered(None if creating else from_stage, to_stage)
-    gates = tuple(evaluate_gate(stage, values, old=old, user=user) for stage in entered)
+    gates = tuple(
+        evaluate_gate(stage, values, old=old, user=user, ticked=ticked) for stage in entered
+    )
     return MoveCheck(pipeline, from_stage, to_stage, True, gates)
 
 
@@ -219,6 +234,14 @@ def _field_label(entity: Entity, field_id: str) -> Label:
     return Label.of(None, field_id.replace("_", " ").capitalize())
 
 
+def checklist_item_label(pipeline: Pipeline, stage_id: str, item_id: str) -> Label:
+    stage = pipeline.stage(stage_id)
+    for item in stage.checklist if stage else ():
+        if item.id == item_id:
+            return item.label
+    return Label.of(None, item_id)
+
+
 class StageBlocked(ValidationError):
     """A stage change refused by a gate: every blank field and failed rule at once.
 
@@ -247,6 +270,18 @@ class StageBlocked(ValidationError):
         for rule in check.failed:
             parts.append(
                 FieldMessage("stage_rule_failed", {"stage": stage_label, "message": rule.message})
+            )
+        if check.unchecked:
+            parts.append(
+                FieldMessage(
+                    "stage_checklist_open",
+                    {
+                        "stage": stage_label,
+                        "items": _joined(
+                            [checklist_item_label(check.pipeline, s, i) for s, i in check.unchecked]
+                        ),
+                    },
+                )
             )
         errors[STAGE] = parts
         for fid in check.missing:
@@ -313,6 +348,7 @@ def plan_stage_change(
     *,
     user: Any = None,
     now: datetime | None = None,
+    ticked: frozenset[tuple[str, str]] = frozenset(),
 ) -> StageChange | None:
     """What a create (``old`` None) or update implies for the stage; raises
     ``ValidationError`` (``StageBlocked`` for a gate) when the move is refused.
@@ -344,7 +380,14 @@ def plan_stage_change(
     elif requested == from_stage:
         return None
     check = check_move(
-        pipeline, from_stage, requested, merged, old=old, user=user, creating=creating
+        pipeline,
+        from_stage,
+        requested,
+        merged,
+        old=old,
+        user=user,
+        creating=creating,
+        ticked=ticked,
     )
     if not check.allowed:
         raise transition_refused(pipeline, from_stage, requested)
@@ -369,6 +412,12 @@ def plan_stage_change(
         elif (old or {}).get(fields.closed_date) is not None:
             updates[fields.closed_date] = None  # reopened
     reopened = bool(source is not None and source.is_closed and target.is_open)
+    if reopened:
+        # what the close asked for no longer holds (a reopened deal was not lost to
+        # anyone); the old values stay in the field history
+        for fid in pipeline.cleared_on_reopen(source):
+            if fid not in changes and not is_blank(merged.get(fid)):
+                updates[fid] = None
     return StageChange(pipeline, from_stage, target.id, MappingProxyType(updates), reopened)
 
 
@@ -474,6 +523,7 @@ __all__ = [
     "StageBlocked",
     "StageChange",
     "check_move",
+    "checklist_item_label",
     "evaluate_gate",
     "format_duration",
     "idle_cutoff",

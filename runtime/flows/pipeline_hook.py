@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from runtime.definition.model import AppModel, Entity
-from runtime.definition.pipelines import pipeline_for_record, pipelines_for_entity
+from runtime.definition.pipelines import pipeline_for_record, pipelines_for_entity, pipelines_of
 from runtime.errors import ValidationError
-from runtime.store import stage_history
+from runtime.store import stage_checklist, stage_history
 from runtime.store.principal import Principal
 from runtime.store.write_hooks import PendingWrite
 
@@ -30,13 +30,21 @@ class PipelineHook:
             for e in model.entities.values()
             if e.has_stage and pipelines_for_entity(model, e.id)
         )
+        self.checklist_gates = any(
+            stage.gate.checklist for p in pipelines_of(model).values() for stage in p.stages
+        )
 
     def before_write(self, conn: Connection, write: PendingWrite) -> None:
         if write.entity.id not in self.entities:
             return
         try:
             change = plan_stage_change(
-                self.model, write.entity, write.current, write.changes, user=write.user
+                self.model,
+                write.entity,
+                write.current,
+                write.changes,
+                user=write.user,
+                ticked=self._ticked(conn, write),
             )
         except ValidationError as exc:
             write.add_errors(exc.errors)
@@ -46,6 +54,14 @@ class PipelineHook:
         for key, value in change.updates.items():
             if key != STAGE_ENTERED_AT:  # the repository stamps it with the write's time
                 write.set(key, value)
+
+    def _ticked(self, conn: Connection, write: PendingWrite) -> frozenset[tuple[str, str]]:
+        """The record's ticked checklist items, read only when a gate could ask."""
+        if write.current is None or not write.changes.get(STAGE):
+            return frozenset()
+        if not self.checklist_gates:
+            return frozenset()
+        return stage_checklist.ticked_items(conn, write.entity.id, write.current["id"])
 
     def stage_history_values(
         self,

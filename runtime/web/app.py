@@ -27,7 +27,9 @@ from runtime.definition import load_app
 from runtime.definition.model import AppModel
 from runtime.events import EventBus
 from runtime.expressions import clock_in_zone, restore_clock
+from runtime.flows.follow_ups import install_follow_ups
 from runtime.flows.pipeline_hook import write_hooks
+from runtime.resources import shipped_dir
 from runtime.store import Database, Repository
 from runtime.store.users import UserService
 from runtime.timezones import is_zone
@@ -78,8 +80,11 @@ class Services:
 
 def _resolve_app_dir(path: str) -> Path:
     candidate = Path(path)
-    if not candidate.is_absolute() and not candidate.exists() and (ROOT / candidate).exists():
-        return ROOT / candidate  # the default works from any working directory
+    if not candidate.is_absolute() and not candidate.exists():
+        # The default works from any working directory, in a checkout or a wheel install.
+        for root in (ROOT, shipped_dir("app_definitions").parent):
+            if (root / candidate).exists():
+                return root / candidate
     return candidate
 
 
@@ -102,7 +107,9 @@ def build_services(settings: Mapping[str, Any]) -> Services:
     db = Database(url, model)
     bus = EventBus()
     repo = Repository(db, bus, hooks=write_hooks(model))  # pipelines: gates, stage history
-    return Services(model=model, db=db, repo=repo, users=UserService(db), bus=bus)
+    users = UserService(db)
+    install_follow_ups(model, repo, bus, users)  # follow-up dates keep their tasks
+    return Services(model=model, db=db, repo=repo, users=users, bus=bus)
 
 
 def register_blueprints(app: Flask, modules: Iterable[str] = BLUEPRINT_MODULES) -> list[str]:

@@ -31,11 +31,13 @@ from flask import (
     jsonify,
     render_template,
     request,
+    stream_with_context,
 )
 from flask_login import current_user
 
 from runtime.errors import PermissionDenied
 from runtime.web import export as exporting
+from runtime.web.cursors import codec_for
 from runtime.web.i18n import get_locale, get_timezone
 from runtime.web.i18n import gettext as _
 from runtime.web.list_view import (
@@ -64,6 +66,7 @@ def _env(entity_id: str) -> ListEnv:
         principal=current_user.principal,
         locale=get_locale(),
         timezone=get_timezone(),
+        cursors=codec_for(current_app),
     )
     if not can_read(env, entity_id):
         raise PermissionDenied(f"may not read {entity_id}")
@@ -131,7 +134,9 @@ def export_csv(entity: str):
             yield first
         yield from rows
 
-    response = Response(exporting.stream_csv(headers, chained()), mimetype="text/csv")
+    # Rows are read batch by batch while the response is sent, inside this request.
+    body = stream_with_context(exporting.stream_csv(headers, chained()))
+    response = Response(body, mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = (
         f'attachment; filename="{exporting.export_filename(entity, "csv")}"'

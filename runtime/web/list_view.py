@@ -42,7 +42,10 @@ from runtime.definition.pipelines import (
 from runtime.errors import PermissionDenied
 from runtime.fieldtypes import CoerceContext, FieldInvalid, currency_key, type_of
 from runtime.store.list_terms import ME, MY_TEAM, STAGE_KIND
+from runtime.timezones import as_utc
 from runtime.web.query import (
+    CURSOR_PARAMS,
+    MAX_PAGE,
     MAX_PAGE_SIZE,
     QueryError,
     parse_list_query,
@@ -51,7 +54,7 @@ from runtime.web.query import (
 )
 
 # Query parameters the list screen reads itself; the rest are filters for the parser.
-CONTROL_PARAMS = ("view", "columns", "archived", "saved", "page", "page_size")
+CONTROL_PARAMS = ("view", "columns", "archived", "saved", "page", "page_size", "after", "before")
 STATE_ORDER = ("view", "saved", "q", "sort", "columns", "archived", "idle", "page_size")
 IDLE_PARAM = "idle"  # ?idle=1: records idle in their stage only (entities with a pipeline)
 ON_WORDS = ("1", "true", "yes", "on")
@@ -82,6 +85,7 @@ class ListEnv:
     principal: Any  # runtime.store.Principal
     locale: str = "en"
     timezone: tzinfo = UTC
+    cursors: Any = None  # runtime.web.cursors.CursorCodec: keyset Next/Previous links
 
     @property
     def model(self):
@@ -178,6 +182,8 @@ class ListRequest:
     readable: frozenset[str]
     errors: tuple[str, ...] = ()
     idle_only: bool = False  # ?idle=1 (only where the entity has a pipeline)
+    after: Any = None  # keyset paging: a runtime.store.Position (then page is a label)
+    before: Any = None
 
     def state_pairs(self, **changes: Any) -> list[tuple[str, str]]:
         """The query string that reproduces this list (page excluded), with changes.
@@ -325,12 +331,16 @@ def resolve_list_request(
     show_archived = (_first(pairs, "archived") or "").lower() in ("1", "true", "yes", "on")
 
     # Filters, search, sort and paging through the API's parser, dropping bad params.
+    # With a cursor (after/before), page= only labels the page ("Page 3").
     candidates = normalise_filter_pairs(pairs)
-    for key in ("q", "sort", "page_size", "page"):
+    by_cursor = env.cursors is not None and any(_first(pairs, k) for k in CURSOR_PARAMS)
+    for key in ("q", "sort", "page_size", *CURSOR_PARAMS, *(() if by_cursor else ("page",))):
         value = _first(pairs, key)
         if value is not None and value.strip():
             candidates.append((key, value))
     default_size = max(1, min(view.page_size or 50, MAX_PAGE_SIZE))
+    sortable = set(sortable_fields(entity)) & readable
+    default_sort = tuple(s for s in view.sort if s.lstrip("-") in sortable)
     query = None
     for _ in range(MAX_QUERY_ERRORS + 1):
         try:
@@ -340,6 +350,8 @@ def resolve_list_request(
                 ctx=env.coerce_context(),
                 readable=readable,
                 default_page_size=default_size,
+                cursors=env.cursors,
+                default_sort=default_sort,
             )
             break
         except QueryError as exc:
@@ -348,14 +360,15 @@ def resolve_list_request(
     if query is None:  # pragma: no cover - every failing parameter is removed above
         query = parse_list_query(entity, [], default_page_size=default_size)
     filter_pairs = tuple(
-        (k, v) for k, v in candidates if k not in ("q", "sort", "page_size", "page")
+        (k, v) for k, v in candidates if k not in ("q", "sort", "page_size", "page", *CURSOR_PARAMS)
     )
+    page_number = query.page
+    if query.after is not None or query.before is not None:
+        page_number = min(max(_int_or_none(_first(pairs, "page")) or 2, 1), MAX_PAGE)
 
     columns = _choose_columns(pairs, view, fields, readable, entity)
     custom_columns = bool(_first(pairs, "columns"))
 
-    sortable = set(sortable_fields(entity)) & readable
-    default_sort = tuple(s for s in view.sort if s.lstrip("-") in sortable)
     sort = query.sort or default_sort
 
     filters = _view_filters(view, show_archived, readable)
@@ -371,7 +384,7 @@ def resolve_list_request(
         filter_pairs=filter_pairs,
         sort=sort,
         search=query.search,
-        page=query.page,
+        page=page_number,
         page_size=query.page_size,
         show_archived=show_archived,
         custom_columns=custom_columns,
@@ -379,6 +392,8 @@ def resolve_list_request(
         readable=frozenset(readable),
         errors=tuple(errors),
         idle_only=idle_only,
+        after=query.after,
+        before=query.before,
     )
 
 
@@ -528,9 +543,17 @@ def mark_idle(env: ListEnv, entity: Entity, rows: list[Row]) -> list[Row]:
 
 
 def fetch_page(
-    env: ListEnv, req: ListRequest, *, page: int | None = None, page_size: int | None = None
+    env: ListEnv,
+    req: ListRequest,
+    *,
+    page: int | None = None,
+    page_size: int | None = None,
+    after: Any = None,
 ):
     """One ``repo.list`` call: the repository applies scope and field permissions.
+
+    The request's cursor (``after`` / ``before``) picks the page by keyset; an explicit
+    ``page`` or ``after`` (exports walking every page) replaces it.
 
     Archived records are left out unless the toggle is on; only the shown fields (and
     the title) are read, so child tables and wide text stay in the database.
@@ -541,16 +564,24 @@ def fetch_page(
         wanted |= {
             p.selector.field for p in idle_pipelines(env.model, req.entity) if p.selector
         }
+    by_cursor = req.after is not None or req.before is not None
+    if after is not None:
+        keys = {"after": after}
+    elif page is None and by_cursor:
+        keys = {"after": req.after} if req.after is not None else {"before": req.before}
+    else:
+        keys = {}
     return env.repo.list(
         env.principal,
         req.entity.id,
         filters=list(req.filters),
         sort=list(req.sort),
         search=req.search,
-        page=page or req.page,
+        page=1 if after is not None or (page is None and by_cursor) else page or req.page,
         page_size=page_size or req.page_size,
         fields=sorted(f.id for f in req.entity.fields if f.id in wanted),
         archived=None if req.show_archived else False,
+        **keys,
     )
 
 
@@ -747,7 +778,7 @@ def _cell(env: ListEnv, f: FieldDef, record: Mapping[str, Any], links, names) ->
     if kind in NUMBER_TYPES:
         return Cell("num", text, value=value, currency=currency)
     if kind == "datetime" and isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        moment = as_utc(value) or value
         return Cell("date", text, value=moment.astimezone(env.timezone).replace(tzinfo=None))
     if kind == "date":
         return Cell("date", text, value=value)
@@ -951,7 +982,14 @@ def build_filters(
             chips.append(
                 Chip(
                     label=gettext("Stage"),
-                    text=_kind_chip_text(suffix, raw, gettext),
+                    text=_kind_chip_text(
+                        suffix,
+                        raw,
+                        gettext,
+                        stage_kind_labels(
+                            gettext, idle_pipelines(env.model, req.entity), env.locale
+                        ),
+                    ),
                     remove_url=url_of(base, req.state_pairs(filter_pairs=remaining)),
                 )
             )
@@ -977,12 +1015,18 @@ def build_filters(
     return controls, chips
 
 
-def stage_kind_labels(gettext) -> dict[str, str]:
-    return {"open": gettext("Any open stage"), "won": gettext("Won"), "lost": gettext("Lost")}
+def stage_kind_labels(gettext, pipelines: tuple[Pipeline, ...] = (), locale: str = "en") -> dict:
+    """Names of the stage kinds; the app's own words (a pipeline's ``kind_labels``,
+    "Hired" rather than "Won") when its pipelines give them."""
+    labels = {"open": gettext("Any open stage"), "won": gettext("Won"), "lost": gettext("Lost")}
+    for kind in ("won", "lost"):
+        own = next((p.kind_labels[kind] for p in pipelines if kind in p.kind_labels), None)
+        if own is not None:
+            labels[kind] = own.get(locale)
+    return labels
 
 
-def _kind_chip_text(suffix: str, raw: str, gettext) -> str:
-    labels = stage_kind_labels(gettext)
+def _kind_chip_text(suffix: str, raw: str, gettext, labels: Mapping[str, str]) -> str:
     text = ", ".join(labels.get(k.strip(), k) for k in raw.split(","))
     return OP_TEXT["ne"] % text if suffix == "ne" else text
 
@@ -994,14 +1038,13 @@ def _stage_control(
     kind_param, stage_param = f"{STAGE_KIND}__in", f"{f.id}__in"
     kinds = set((current.get(kind_param) or current.get(STAGE_KIND) or "").split(","))
     stages = set((current.get(stage_param) or current.get(f.id) or "").split(","))
-    labels = stage_kind_labels(gettext)
+    labels = stage_kind_labels(gettext, idle_pipelines(env.model, entity), env.locale)
     kind_choices = [Choice(k, labels[k], None, k in kinds) for k in STAGE_KINDS]
     choices: list[Choice] = []
     seen: set[str] = set()
-    ordered = sorted(
-        (s for p in idle_pipelines(env.model, entity) for s in p.stages if not s.retired),
-        key=lambda s: (STAGE_KINDS.index(s.kind), s.index),
-    )
+    # Pipeline by pipeline (the default one first), each in its own stage order.
+    pipelines = sorted(idle_pipelines(env.model, entity), key=lambda p: not p.is_default)
+    ordered = [s for p in pipelines for s in p.stages if not s.retired]
     for stage in ordered:
         if stage.id not in seen:
             seen.add(stage.id)
@@ -1153,8 +1196,10 @@ def build_list_context(
     locale = env.locale
     state = req.state_pairs()
 
-    def page_url(n: int) -> str:
-        return url_of(base_url, state + ([("page", str(n))] if n > 1 else []))
+    def page_url(n: int, *cursor: tuple[str, str]) -> str:
+        return url_of(base_url, state + ([("page", str(n))] if n > 1 else []) + list(cursor))
+
+    prev_url, next_url, current_url, page_number = _pager_urls(env, req, page, page_url)
 
     sortable = set(sortable_fields(entity)) & req.readable
     title_col = next((c.id for c in req.columns if c.id == entity.title_field), req.columns[0].id)
@@ -1193,7 +1238,6 @@ def build_list_context(
                                   sv.id == req.saved_id, saved_id=sv.id))  # fmt: skip
     controls, chips = build_filters(env, req, base_url, gettext)
     hidden = [(k, v) for k, v in state if k in ("view", "saved", "sort", "columns", "page_size")]
-    current_url = page_url(req.page)
     return ListContext(
         entity=entity,
         request=req,
@@ -1203,11 +1247,11 @@ def build_list_context(
         columns=heads,
         column_choices=column_choices,
         rows=rows,
-        page=req.page,
+        page=page_number,
         page_size=req.page_size,
         has_next=bool(page.has_next),
-        prev_url=page_url(req.page - 1) if req.page > 1 else None,
-        next_url=page_url(req.page + 1) if page.has_next else None,
+        prev_url=prev_url,
+        next_url=next_url,
         url=current_url,
         base_url=base_url,
         state=hidden,
@@ -1227,6 +1271,39 @@ def build_list_context(
         idle_url=url_of(base_url, req.state_pairs(idle=None if req.idle_only else "1")),
         more_columns=sum(1 for c in column_choices if not c.selected),
     )
+
+
+def _pager_urls(env: ListEnv, req: ListRequest, page: Any, page_url: Any):
+    """Previous / next / this page's URLs and the page's number.
+
+    With a cursor codec the links carry keyset cursors (``after`` / ``before``, and
+    ``page`` only as the label); the step back to page 1 is the plain first page.
+    Without one (or for old ``page=`` bookmarks on the first request) OFFSET pages.
+    """
+    number = req.page
+    if req.before is not None and not page.has_prev:
+        number = 1  # walked back to the start sooner than the label said
+    if env.cursors is None:
+        prev_url = page_url(number - 1) if number > 1 else None
+        next_url = page_url(number + 1) if page.has_next else None
+        return prev_url, next_url, page_url(number), number
+    entity_id = req.entity.id
+    next_url = prev_url = None
+    if page.has_next and page.next_key is not None:
+        token = env.cursors.encode(entity_id, "after", page.next_key)
+        next_url = page_url(number + 1, ("after", token))
+    if number > 1 and page.has_prev:
+        if number == 2:
+            prev_url = page_url(1)
+        elif page.prev_key is not None:
+            token = env.cursors.encode(entity_id, "before", page.prev_key)
+            prev_url = page_url(number - 1, ("before", token))
+    current: list[tuple[str, str]] = []
+    if req.after is not None and number > 1:
+        current = [("after", env.cursors.encode(entity_id, "after", req.after))]
+    elif req.before is not None and number > 1:
+        current = [("before", env.cursors.encode(entity_id, "before", req.before))]
+    return prev_url, next_url, page_url(number, *current), number
 
 
 def label_text(label: Label | None, locale: str) -> str:

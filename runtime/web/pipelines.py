@@ -11,6 +11,7 @@ Routes (blueprint ``pipelines``):
 ``GET  /p/<pipeline>/gate``            the missing-fields form for ``record_id``/``to_stage``
 ``POST /p/<pipeline>/gate-state``      that form again for the values typed (htmx, on change)
 ``GET  /p/path/<entity>/<id>``         the record page's path bar (htmx refresh)
+``POST /p/checklist/<entity>/<id>``    tick or untick a stage checklist item (JSON)
 =====================================  =====================================================
 
 Every move goes through ``repo.update`` like any other write: the pipeline write hook
@@ -50,6 +51,8 @@ from runtime.errors import ConflictError, NotFound, PermissionDenied, Validation
 from runtime.fieldtypes import CoerceContext
 from runtime.flows.pipeline import (
     Question,
+    check_move,
+    checklist_item_label,
     format_duration,
     idle_days,
     is_idle,
@@ -57,6 +60,7 @@ from runtime.flows.pipeline import (
     move_questions,
     time_in_stages,
 )
+from runtime.store import stage_checklist
 from runtime.store.board_queries import (
     BoardFilters,
     BoardQueries,
@@ -409,6 +413,21 @@ def _owner_team(user_id: int) -> int | None:
     return other.team_id if other is not None else None
 
 
+def may_update_record(entity: Entity, record: Mapping[str, Any]) -> bool:
+    """Update rights on this record (its row scope); an archived record is read-only."""
+    if record.get("archived_at"):
+        return False
+    grant = _services().repo.grant(_principal(), entity.id)
+    if grant.unrestricted:
+        return True
+    return record_in_scope(grant.update, record, _principal(), _owner_team)
+
+
+def _ticked(entity_id: str, record_id: int) -> frozenset[tuple[str, str]]:
+    with _services().db.engine.connect() as conn:
+        return stage_checklist.ticked_items(conn, entity_id, record_id)
+
+
 def may_move_record(entity: Entity, record: Mapping[str, Any]) -> bool:
     """Whether the user may change this record's stage: update rights on the record
     (its row scope) and write access to the stage; an archived record does not move."""
@@ -680,6 +699,24 @@ def render_gate_form(
         if fid == pipeline.fields.loss_reason and pipeline.loss_reasons:
             view.options = [o for o in view.options if o[0] in pipeline.loss_reasons]
         views.append(view)
+    check = check_move(
+        pipeline,
+        record.get("stage"),
+        to_stage,
+        canonical,
+        old=record,
+        user=user,
+        ticked=_ticked(entity.id, record["id"]),
+    )
+    ticking = set(request.form.getlist("checklist")) if request.method == "POST" else set()
+    checklist = [
+        {
+            "value": f"{stage_id}.{item_id}",
+            "label": checklist_item_label(pipeline, stage_id, item_id).get(get_locale()),
+            "checked": f"{stage_id}.{item_id}" in ticking,
+        }
+        for stage_id, item_id in check.unchecked
+    ]
     shown = {v.field.id for v in views}
     kept = [
         (f"{KEEP_PREFIX}{key}", value)
@@ -699,6 +736,7 @@ def render_gate_form(
         fields=views,
         asked=[q.field for q in questions if q.field in asked or q.field in errors],
         kept=kept,
+        checklist=checklist,
         message=message,
         can_edit=all(v.kind != "readonly" for v in views),
     )
@@ -757,6 +795,10 @@ def move(pipeline_id: str):
                 "message": _("The record version is not valid. Reload the board."),
             }
         ), 400
+    for ref in request.form.getlist("checklist"):
+        stage_id, _dot, item_id = ref.partition(".")
+        if _checklist_item(pipeline, stage_id, item_id) is not None:
+            _tick(pipeline, entity, record_id, stage_id, item_id, True)
     try:
         saved = services.repo.update(
             user, entity.id, record_id, {**values, "stage": to_stage}, row_version=row_version
@@ -789,7 +831,20 @@ def move(pipeline_id: str):
             "missing": missing,
             "fields": messages,
         }
-        if missing:
+        unchecked = (
+            check_move(
+                pipeline,
+                from_stage,
+                to_stage,
+                record,
+                old=record,
+                user=user,
+                ticked=_ticked(entity.id, record_id),
+            ).unchecked
+            if "stage" in messages
+            else ()
+        )
+        if missing or unchecked:
             body["form"] = render_gate_form(
                 pipeline,
                 entity,
@@ -854,10 +909,14 @@ def gate(pipeline_id: str):
         record = _services().repo.get(_principal(), entity.id, record_id)
     except NotFound:
         abort(404)
-    from runtime.flows.pipeline import check_move
-
     check = check_move(
-        pipeline, record.get("stage"), to_stage, record, old=record, user=_principal()
+        pipeline,
+        record.get("stage"),
+        to_stage,
+        record,
+        old=record,
+        user=_principal(),
+        ticked=_ticked(entity.id, record["id"]),
     )
     return render_gate_form(pipeline, entity, record, to_stage, list(check.asked_fields), {}, "")
 
@@ -946,11 +1005,14 @@ def path_context(entity_id: str, record: Mapping[str, Any]) -> dict[str, Any] | 
                 else "",
             }
         )
+    ticks = _checklist_state(entity_id, record["id"], locale)
     return {
         "pipeline": pipeline,
         "entity": entity,
         "record": record,
         "current": current,
+        "checklist": ticks,
+        "can_tick": may_update_record(entity, record),
         "steps": steps,
         "won": pipeline.first_of_kind("won"),
         "lost": pipeline.first_of_kind("lost"),
@@ -969,6 +1031,89 @@ def path_context(entity_id: str, record: Mapping[str, Any]) -> dict[str, Any] | 
         "can_move": may_move_record(entity, record),
         "allows": lambda to: pipeline.allows(record.get("stage"), to),
     }
+
+
+def _checklist_state(entity_id: str, record_id: int, locale: str) -> dict[str, dict[str, Any]]:
+    """"stage.item" -> {checked, by, at} for the record's latest tick of each item."""
+    with _services().db.engine.connect() as conn:
+        rows = stage_checklist.read_ticks(conn, entity_id, record_id)
+    return {
+        f"{stage}.{item}": {
+            "checked": bool(row["checked"]),
+            "by": row.get("changed_by_name") or "",
+            "at": row["changed_at"],
+        }
+        for (stage, item), row in stage_checklist.current_state(rows).items()
+    }
+
+
+def _checklist_item(pipeline: Pipeline, stage_id: str, item_id: str) -> Any:
+    stage = pipeline.stage(stage_id)
+    return next((i for i in stage.checklist if i.id == item_id), None) if stage else None
+
+
+def _tick(
+    pipeline: Pipeline, entity: Entity, record_id: int, stage_id: str, item_id: str, checked: bool
+) -> dict[str, Any]:
+    with _services().db.engine.begin() as conn:
+        return stage_checklist.record_tick(
+            conn,
+            entity=entity.id,
+            record_id=record_id,
+            pipeline=pipeline.id,
+            stage=stage_id,
+            item=item_id,
+            checked=checked,
+            user_id=_principal().actor_id,
+        )
+
+
+@bp.post("/p/checklist/<entity_id>/<int:record_id>")
+def checklist(entity_id: str, record_id: int):
+    """Tick (``checked=1``) or untick one key action of a stage, on the record: who and
+    when are kept, the timeline shows it, and a gate may require it."""
+    services = _services()
+    entity = services.model.entities.get(entity_id)
+    if entity is None or not entity.has_stage:
+        abort(404)
+    try:
+        record = services.repo.get(_principal(), entity_id, record_id)
+    except NotFound:
+        return jsonify(
+            {"ok": False, "message": _("The record does not exist, or you cannot see it.")}
+        ), 404
+    pipeline = pipeline_for_record(services.model, entity_id, record)
+    stage_id = (request.form.get("stage") or "").strip()
+    item_id = (request.form.get("item") or "").strip()
+    if pipeline is None or _checklist_item(pipeline, stage_id, item_id) is None:
+        return jsonify(
+            {
+                "ok": False,
+                "code": "unknown_checklist_item",
+                "fields": {"item": [_("No such checklist item in this stage.")]},
+                "message": _("No such checklist item in this stage."),
+            }
+        ), 422
+    if not may_update_record(entity, record):
+        return jsonify(
+            {
+                "ok": False,
+                "code": "permission_denied",
+                "message": _("You may not change this record's checklist."),
+            }
+        ), 403
+    checked = (request.form.get("checked") or "").strip().lower() in ("1", "true", "on", "yes")
+    row = _tick(pipeline, entity, record_id, stage_id, item_id, checked)
+    return jsonify(
+        {
+            "ok": True,
+            "stage": stage_id,
+            "item": item_id,
+            "checked": checked,
+            "by": _principal().name,
+            "at": row["changed_at"].isoformat(),
+        }
+    )
 
 
 @bp.get("/p/path/<entity_id>/<int:record_id>")
@@ -995,11 +1140,23 @@ def board_texts() -> dict[str, str]:
     }
 
 
+def stage_kind_text(pipeline: Pipeline | None, kind: str) -> str:
+    """The app's word for a kind of stage in the user's language ("Hired", "录用"):
+    ``kind_labels`` of the pipeline, else a neutral default."""
+    if pipeline is None:
+        from runtime.definition.pipelines import DEFAULT_KIND_LABELS
+
+        label = DEFAULT_KIND_LABELS.get(kind)
+        return label.get(get_locale()) if label else kind
+    return pipeline.kind_label(kind).get(get_locale())
+
+
 def register(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals.update(
         pipeline_path=path_context,
         pipelines_of=pipelines_of,
         board_texts=board_texts,
+        stage_kind_text=stage_kind_text,
         board_figures=board_figures,
     )

@@ -415,6 +415,7 @@ class TimelineEntry:
     to_id: str = ""
     spent: tuple[int, str] | None = None  # unit: day | hour | minute
     reopened: bool = False
+    checked: bool = False  # kind "checklist": ticked (True) or unticked
     # kind "related" with a date-only field: the calendar day it happened on, shown as
     # "today" / "3 days ago" (``at`` is then only its place in the order).
     day: date | None = None
@@ -565,6 +566,41 @@ def read_stage_rows(fmt: Formatter, entity: Entity, record: Mapping[str, Any]) -
         return read_stage_history(conn, entity.id, int(record["id"]))
 
 
+def checklist_entries(fmt: Formatter, entity: Entity, record: Mapping[str, Any]) -> list:
+    """One entry per tick or untick of a stage's key action: who, which item, when."""
+    model = fmt.titles.model
+    db = getattr(fmt.titles.repo, "db", None)
+    if db is None or record.get("id") is None:
+        return []
+    from runtime.flows.pipeline import checklist_item_label
+    from runtime.store.stage_checklist import read_ticks
+
+    with db.engine.connect() as conn:
+        rows = read_ticks(conn, entity.id, int(record["id"]))
+    entries = []
+    for row in rows:
+        pipeline = pipelines_of(model).get(row["pipeline"])
+        label = (
+            checklist_item_label(pipeline, row["stage"], row["item"])
+            if pipeline is not None
+            else None
+        )
+        stage = pipeline.stage(row["stage"]) if pipeline is not None else None
+        entries.append(
+            TimelineEntry(
+                "checklist",
+                _as_datetime(row["changed_at"]),
+                row.get("changed_by_name") or fmt.titles.user(row.get("changed_by")),
+                icon="check" if row["checked"] else "x",
+                title=label.get(fmt.locale) if label else row["item"],
+                to_stage=stage,
+                to_id=row["stage"],
+                checked=bool(row["checked"]),
+            )
+        )
+    return entries
+
+
 def _stage_of(
     model: AppModel, entity: Entity, pipeline: Pipeline | None, stage_id: Any
 ) -> Stage | None:
@@ -680,6 +716,7 @@ def timeline(
     if entity.has_stage and pipelines_for_entity(fmt.titles.model, entity.id):
         history, moves = _without_stage_fields(entity, record, history, stage_rows, fmt)
         moves += stage_entries(entity, record, list(stage_rows), fmt)
+        moves += checklist_entries(fmt, entity, record)
     entries = history_entries(entity, history, record, access, fmt)
     kinds = {e.kind for e in entries}
     entries.extend(moves)  # before "created": a tie in time keeps the move on top

@@ -17,6 +17,7 @@ Filters (all follow the request's locale):
 ``label``          a ``Label`` / ``{en:, zh:}`` dict / string -> text
 ``number``         ``1234.5|number`` -> ``1,234.5``; ``|number(2)`` fixes digits
 ``money``          ``amount|money("CNY")`` (default: the app's currency)
+``money_compact``  tight spots: ``¥350万`` / ``¥1.2亿`` in Chinese, full figure in ``title``
 ``percent``        ``35|percent`` -> ``35%`` (the value is 0..100)
 ``date``           a ``date``/``datetime``/ISO string -> ``Mar 5, 2025`` / ``2025年3月5日``
 ``datetime``       shown in the viewer's zone (``runtime.web.i18n.get_timezone``)
@@ -48,10 +49,12 @@ from babel import numbers as babel_numbers
 from flask import Flask, current_app, render_template, url_for
 from flask_login import current_user
 from jinja2 import ChoiceLoader, FileSystemLoader
+from markupsafe import Markup
 from werkzeug.routing import BuildError
 
 from runtime.definition.model import AppModel, Entity, FieldDef, Label, NavGroup, Option
 from runtime.errors import TrellisError
+from runtime.resources import shipped_dir
 from runtime.store.permissions import Permissions
 from runtime.timezones import as_utc, today_in
 from runtime.web.avatars import initials
@@ -59,7 +62,7 @@ from runtime.web.i18n import get_babel_locale, get_locale, get_timezone, locale_
 from runtime.web.i18n import gettext as _
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-TEMPLATES_DIR = ROOT / "templates"
+TEMPLATES_DIR = shipped_dir("templates")
 
 # Option colours the stylesheet knows by name (see .badge-* in trellis.css).
 BADGE_COLORS = frozenset(
@@ -293,6 +296,49 @@ def money_filter(value: Any, currency: str | None = None, digits: int | None = N
     )
 
 
+COMPACT_FROM = 10_000  # 1万: below it the full figure is short enough anywhere
+# Locales whose readers count large amounts in 万 / 亿 (ten thousands, hundred millions).
+WAN_LOCALES = frozenset({"zh", "ja"})
+
+
+def compact_number(number: Decimal, currency: str | None, locale: Any) -> str:
+    """``¥350万`` / ``¥1.2亿`` (``CN¥3.5M`` in English): whole units, one decimal when
+    that would leave fewer than three digits, so the figure keeps two significant ones."""
+
+    def render(digits: int) -> str:
+        if currency:
+            return babel_numbers.format_compact_currency(
+                number, currency, locale=locale, fraction_digits=digits
+            )
+        return babel_numbers.format_compact_decimal(number, locale=locale, fraction_digits=digits)
+
+    text = render(0)
+    if sum(ch.isdigit() for ch in text) < 3:
+        text = render(1)
+    return text
+
+
+def money_compact_filter(
+    value: Any, currency: str | None = None, full: str | None = None, everywhere: bool = False
+) -> Markup:
+    """A money amount for tight spots (list cells, cards, home panels): in Chinese from
+    1万 on ``¥350万`` / ``¥1.2亿``, elsewhere the usual figure (``everywhere=True``
+    compacts in every language: ``CN¥3.5M``). The full figure is always on hover
+    (``title``); ``full`` passes a figure already formatted by the field type."""
+    number = _to_decimal(value)
+    if number is None:
+        return Markup("") if value is None else Markup("{}").format(value)
+    full_text = full or money_filter(number, currency)
+    locale = get_babel_locale()
+    if abs(number) < COMPACT_FROM or not (everywhere or locale.language in WAN_LOCALES):
+        return Markup('<span class="money">{}</span>').format(full_text)
+    if not currency:
+        services = current_app.extensions.get("trellis")
+        currency = services.model.default_currency if services else "USD"
+    text = compact_number(number, currency, locale)
+    return Markup('<span class="money money-compact" title="{}">{}</span>').format(full_text, text)
+
+
 def percent_filter(value: Any, digits: int = 0) -> str:
     number = _to_decimal(value)
     if number is None:
@@ -412,6 +458,7 @@ def install_templating(app: Flask, app_dir: str | Path | None) -> None:
         label=label_filter,
         number=number_filter,
         money=money_filter,
+        money_compact=money_compact_filter,
         percent=percent_filter,
         date=date_filter,
         datetime=datetime_filter,

@@ -173,3 +173,28 @@ def test_no_path_bar_buttons_for_a_user_who_cannot_move(page, recruiting_server,
         [base + "/p/hiring/move", ids["Ada"]],
     )
     assert answer[0] == 403 and answer[1]["code"] == "permission_denied"
+
+
+def test_checklist_ticked_in_one_browser_shows_in_another(chromium, recruiting_server):
+    base, ids = recruiting_server
+    with_stage = f"/e/candidate/{ids['Ada']}"
+    first = chromium.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
+    second = chromium.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
+    try:
+        page = first.new_page()
+        sign_in(page, base, "hr@example.com")
+        page.goto(base + with_stage)
+        page.locator('#path-bar [data-move-to="interview"]').click()
+        page.wait_for_selector('[data-checklist-item="phone"]')
+        with page.expect_response("**/p/checklist/**"):
+            page.get_by_label("Phone screen done").check()
+        other = second.new_page()
+        sign_in(other, base, "view@example.com")
+        other.goto(base + with_stage)
+        box = other.get_by_label("Phone screen done")
+        assert box.is_checked() and box.is_disabled()
+        assert not other.get_by_label("Onsite scheduled").is_checked()
+        assert "Hana HR" in other.locator("#path-bar .path-checklist").inner_text()
+    finally:
+        first.close()
+        second.close()

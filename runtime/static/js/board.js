@@ -340,13 +340,31 @@
         }
       });
     });
-    /* Checklist ticks are a personal aid, kept in this browser. */
-    path.querySelectorAll("[data-checklist]").forEach(function (box) {
-      var key = "trellis.checklist." + box.getAttribute("data-checklist");
-      try { box.checked = window.localStorage.getItem(key) === "1"; } catch (e) { /* private mode */ }
-      box.addEventListener("change", function () {
-        try { window.localStorage.setItem(key, box.checked ? "1" : "0"); } catch (e) { /* ignore */ }
+    /* Checklist ticks are kept on the record (who and when), for everyone. */
+    var list = path.querySelector("[data-checklist-url]");
+    if (list) {
+      list.addEventListener("change", function (event) {
+        var box = event.target.closest("[data-checklist-item]");
+        if (!box) return;
+        var body = new FormData();
+        body.append("stage", box.getAttribute("data-checklist-stage"));
+        body.append("item", box.getAttribute("data-checklist-item"));
+        body.append("checked", box.checked ? "1" : "0");
+        box.disabled = true;
+        post(list.getAttribute("data-checklist-url"), body).then(function (data) {
+          box.disabled = false;
+          var by = box.closest("li").querySelector("[data-tick-by]");
+          if (!data.ok) {
+            box.checked = !box.checked;
+            window.trellis.toast(data.message || errorText(), "error");
+            return;
+          }
+          if (by) {
+            by.hidden = !data.checked;
+            by.textContent = data.by;
+          }
+        });
       });
-    });
+    }
   }
 })();
