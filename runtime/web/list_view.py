@@ -1042,10 +1042,9 @@ def _stage_control(
     kind_choices = [Choice(k, labels[k], None, k in kinds) for k in STAGE_KINDS]
     choices: list[Choice] = []
     seen: set[str] = set()
-    ordered = sorted(
-        (s for p in idle_pipelines(env.model, entity) for s in p.stages if not s.retired),
-        key=lambda s: (STAGE_KINDS.index(s.kind), s.index),
-    )
+    # Pipeline by pipeline (the default one first), each in its own stage order.
+    pipelines = sorted(idle_pipelines(env.model, entity), key=lambda p: not p.is_default)
+    ordered = [s for p in pipelines for s in p.stages if not s.retired]
     for stage in ordered:
         if stage.id not in seen:
             seen.add(stage.id)

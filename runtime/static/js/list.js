@@ -43,6 +43,10 @@
     });
     var current = details.querySelector("[data-lookup-current]");
     if (current) current.remove();
+    details.querySelectorAll(".lookup-option-quick.is-selected").forEach(function (quick) {
+      quick.classList.remove("is-selected");
+      quick.removeAttribute("aria-selected");
+    });
     refreshFilter(details);
     var form = details.closest("form");
     if (form) fire(form);
@@ -157,7 +161,9 @@
     var hidden = box.querySelector("[data-lookup-value]");
     hidden.value = option ? option.getAttribute("data-id") : "";
     var current = box.querySelector("[data-lookup-current]");
-    if (option) {
+    if (option && option.classList.contains("lookup-option-quick")) {
+      if (current) current.remove();  /* the highlighted quick choice says it */
+    } else if (option) {
       if (!current) {
         current = document.createElement("p");
         current.className = "lookup-current";
@@ -186,9 +192,12 @@
     var picker = document.querySelector("#list-columns details");
     if (!picker) return;
     event.preventDefault();
-    picker.open = true;
-    picker.scrollIntoView({ block: "nearest" });
-    var first = picker.querySelector("input[type=checkbox]:not(:checked)") || picker.querySelector("input");
-    if (first) first.focus();
+    /* After this click: the shell closes menus on every click outside them. */
+    window.setTimeout(function () {
+      picker.open = true;
+      picker.scrollIntoView({ block: "nearest" });
+      var first = picker.querySelector("input[type=checkbox]:not(:checked)") || picker.querySelector("input");
+      if (first) first.focus();
+    }, 0);
   });
 })();
