@@ -15,7 +15,8 @@ TRELLIS_BENCH_POSTGRES_URL is set), measured in the same run:
 
     .venv/bin/python benchmarks/bench_keyset.py [--rows 200000] [--db benchmarks/data/bench_keyset.db]
         [--repeat 7]
-    TRELLIS_BENCH_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/bench ... (adds PostgreSQL)
+    TRELLIS_BENCH_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/bench ... (adds PostgreSQL;
+        --postgres-only skips SQLite)
 """
 
 from __future__ import annotations
@@ -201,12 +202,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--db", default=str(ROOT / "benchmarks" / "data" / "bench_keyset.db"))
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--postgres-only", action="store_true", help="skip the SQLite run")
     args = parser.parse_args()
     if args.rows < EXPORT_BIG + DEEP * PAGE:
         parser.error(f"--rows must be at least {EXPORT_BIG + DEEP * PAGE:,}")
     db_path = Path(args.db).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    run(f"sqlite:///{db_path}", args.rows, args.repeat, "SQLite")
+    if not args.postgres_only:
+        run(f"sqlite:///{db_path}", args.rows, args.repeat, "SQLite")
     postgres = os.environ.get("TRELLIS_BENCH_POSTGRES_URL")
     if postgres:
         run(postgres, args.rows, args.repeat, "PostgreSQL")
