@@ -278,7 +278,8 @@ class Repository:
         first = Position(spec, tuple(raw[0][width:])) if raw else None
         last = Position(spec, tuple(raw[-1][width:])) if raw else None
         if backwards:
-            has_next, has_prev = True, more
+            # The anchor row follows (unless nothing at all is left before it).
+            has_next, has_prev = bool(raw), more
         else:
             has_next, has_prev = more, anchor is not None or page > 1
         return Page(
