@@ -269,6 +269,8 @@ def test_home_shows_my_open_pipeline_and_what_closes_this_month(app):
     pipeline = pipeline[: pipeline.index("</section>")]
     assert re.search(r'home-figure-value">2<', pipeline)
     assert "¥80,000" in pipeline and "999,999" not in pipeline
+    # the largest open records, biggest first, only the user's
+    assert pipeline.index("Closing soon") < pipeline.index("Later deal") and "Teammate" not in pipeline
     closing = home[home.index('data-panel="closing-this-month"') :]
     closing = closing[: closing.index("</section>")]
     assert re.search(r'home-figure-value">1<', closing) and "¥50,000" in closing
