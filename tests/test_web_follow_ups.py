@@ -223,6 +223,7 @@ def test_complete_a_task_from_home_with_htmx(app):
     assert response.status_code == 200
     row = response.get_data(as_text=True)
     assert f'id="home-task-{task["id"]}"' in row and "is-done" in row and "Done" in row
+    assert '<p class="stat-value" id="stat-open" hx-swap-oob="true">0</p>' in row
     stored = _repo(app).get(_me(app), "task", task["id"])
     assert stored["status"] == "done" and stored["completed_at"] is not None
     assert f'id="home-task-{task["id"]}"' not in client.get("/").get_data(as_text=True)

@@ -352,6 +352,7 @@ def complete_task(task_id: int):
             today=today(),
             done=not error,
             error=error,
+            counts=(open_tasks(services.model, services.repo, principal, today()) or panel).counts,
         )
     if error:
         flash(error, "error")
