@@ -6,6 +6,8 @@ never shifted, and an unknown zone is refused by the checker and the Preferences
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import shutil
 from datetime import UTC, date, datetime, timedelta
@@ -207,6 +209,36 @@ def test_users_own_zone_from_preferences_changes_list_and_record_but_not_dates(a
     )[1]
     client.post("/preferences", data={"timezone": "", "locale": "en", "csrf_token": token})
     assert "Mar 5, 2026, 10:35" in client.get(f"/e/task/{task_id}").get_data(True)
+
+
+def test_csv_export_gives_date_times_in_the_viewers_zone_and_dates_unshifted(app):
+    completed_task(app)
+    client = signed_in(app)
+    rows = list(
+        csv.reader(io.StringIO(client.get("/e/task/export.csv?view=all").data.decode("utf-8-sig")))
+    )
+    row = dict(zip(rows[0], next(r for r in rows[1:] if "Send the quote" in r), strict=True))
+    assert row["Completed at"].startswith("2026-03-05 10:35")  # Shanghai
+    assert row["Due date"] == "2026-03-05"
+
+
+def test_an_older_database_gets_the_users_timezone_column_on_upgrade(db_url, tmp_path):
+    from sqlalchemy import inspect, text
+
+    from runtime.definition import load_app
+    from runtime.store import Database
+
+    app = build(db_url, tmp_path)
+    db = app.extensions["trellis"].db
+    with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE sys_users DROP COLUMN timezone"))
+    db.engine.dispose()
+    upgraded = Database(db_url, load_app(REFERENCE_APP))
+    report = upgraded.create_or_upgrade()
+    assert "sys_users.timezone" in report["added_columns"]
+    with upgraded.engine.connect() as conn:
+        assert "timezone" in {c["name"] for c in inspect(conn).get_columns("sys_users")}
+    upgraded.engine.dispose()
 
 
 def test_preferences_refuse_an_unknown_zone_naming_the_field_and_switch_language(app):

@@ -14,6 +14,7 @@ from pathlib import Path
 from runtime.errors import DefinitionError, Problem
 
 from . import codes
+from . import follow_ups as _follow_ups  # noqa: F401  (registers the follow-up compile step)
 from . import pipelines as _pipelines  # noqa: F401  (registers the pipelines compile step)
 from .compiler import EXTENSION_STEPS, compile_sources
 from .loader import KINDS, digest_of, read_sources, unread_files

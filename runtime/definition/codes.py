@@ -111,6 +111,16 @@ EXPRESSION_LIMIT = Code(
     "TRL-E068", "an expression holds a constant beyond the engine's limits (huge number or count)"
 )
 TOO_MANY_ROWS_ALLOWED = Code("TRL-E069", "a child table's max_rows is above the ceiling")
+# Follow-ups (an entity's ``follow_up``)
+UNKNOWN_FOLLOW_UP_FIELD = Code(
+    "TRL-E060", "a follow-up names an entity or field that does not exist"
+)
+INVALID_FOLLOW_UP_FIELD = Code(
+    "TRL-E061", "a follow-up names a field of the wrong type (date, link back, user, option)"
+)
+INVALID_FOLLOW_UP_TITLE = Code(
+    "TRL-E062", "a follow-up's title names an unknown field, or a copied field does not match"
+)
 # List views: named filter terms (stage kinds, me / my team)
 STAGE_KIND_WITHOUT_PIPELINE = Code(
     "TRL-E076", "a view filters on stage_kind, but no pipeline uses its entity"

@@ -27,6 +27,7 @@ from runtime.definition import load_app
 from runtime.definition.model import AppModel
 from runtime.events import EventBus
 from runtime.expressions import clock_in_zone, restore_clock
+from runtime.flows.follow_ups import install_follow_ups
 from runtime.flows.pipeline_hook import write_hooks
 from runtime.resources import shipped_dir
 from runtime.store import Database, Repository
@@ -106,7 +107,9 @@ def build_services(settings: Mapping[str, Any]) -> Services:
     db = Database(url, model)
     bus = EventBus()
     repo = Repository(db, bus, hooks=write_hooks(model))  # pipelines: gates, stage history
-    return Services(model=model, db=db, repo=repo, users=UserService(db), bus=bus)
+    users = UserService(db)
+    install_follow_ups(model, repo, bus, users)  # follow-up dates keep their tasks
+    return Services(model=model, db=db, repo=repo, users=users, bus=bus)
 
 
 def register_blueprints(app: Flask, modules: Iterable[str] = BLUEPRINT_MODULES) -> list[str]:

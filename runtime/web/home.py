@@ -1,24 +1,30 @@
-"""The home page (my open tasks, recently updated records), global search, /healthz.
+"""The home page (my open tasks, my open pipeline, what closes this month, recently
+updated records), completing a task from it, global search, /healthz.
 
 Everything here is driven by metadata: the entities come from the app's navigation,
-and the task list appears only when the model has a ``task`` entity.
+the task list appears only when the model has a ``task`` entity, and the pipeline
+panels only for entities a pipeline runs on.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import text
+from werkzeug.routing import BuildError
 
-from runtime.definition.model import AppModel, Entity
-from runtime.errors import PermissionDenied
-from runtime.web.i18n import get_timezone
-from runtime.web.templating import can_read_entity, render_screen
+from runtime.definition.model import AppModel, Entity, FieldDef
+from runtime.definition.pipelines import Pipeline, pipelines_for_entity
+from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from runtime.store.board_queries import BoardFilters, BoardQueries, StageTotals, add_totals
+from runtime.web.i18n import get_locale, get_timezone
+from runtime.web.i18n import gettext as _
+from runtime.web.templating import can_read_entity, record_title, render_screen
 
 log = logging.getLogger("trellis.web")
 
@@ -27,8 +33,11 @@ bp = Blueprint("home", __name__)
 TASK_ENTITY = "task"
 # Status options that mean "finished"; any other option counts as open.
 CLOSED_STATUSES = frozenset({"done", "completed", "closed", "cancelled", "canceled", "resolved"})
+# The option a task completed from home gets: the first of these its status offers.
+DONE_STATUSES = ("done", "completed", "closed", "resolved")
 RECENT_LIMIT = 5
 SEARCH_LIMIT = 5
+CLOSING_LIMIT = 5
 
 
 @dataclass
@@ -40,6 +49,34 @@ class EntityRows:
     columns: list[Any] = field(default_factory=list)  # FieldDefs shown beside the title
     due_field: Any = None  # tasks: the FieldDef of the due date, if any
     counts: dict[str, int] = field(default_factory=dict)  # tasks: open / due_today / overdue
+    related: dict[int, RelatedRecord] = field(default_factory=dict)  # tasks: row id -> parent
+    can_complete: bool = False  # tasks: the status has a "done" option
+
+
+@dataclass(frozen=True)
+class RelatedRecord:
+    """The record a task belongs to (its first filled link), as its reader may see it."""
+
+    entity: Entity
+    id: int
+    title: str
+
+
+@dataclass
+class PipelinePanel:
+    """The signed-in user's open records of one pipeline entity, and those closing this
+    month: counts, totals per currency (never added across currencies), a few rows."""
+
+    entity: Entity
+    pipeline: Pipeline
+    open_totals: StageTotals
+    closing_totals: StageTotals
+    closing_rows: list[dict[str, Any]]
+    close_field: FieldDef | None
+    amount_field: FieldDef | None
+    month_start: date
+    month_end: date
+    board_url: str = ""  # the kanban of the pipeline, when the board screen is mounted
 
 
 def _services():
@@ -86,7 +123,7 @@ def open_tasks(model: AppModel, repo, principal, today: date) -> EntityRows | No
     if status is not None:
         open_ids = [o.id for o in status.options if o.id not in CLOSED_STATUSES]
         filters.append((status.id, "in", open_ids))
-    due = next((f for f in entity.fields if f.type in ("date", "datetime") and "due" in f.id), None)
+    due = _due_field(entity)
     sort = [due.id, "-updated_at"] if due else ["-updated_at"]
     try:
         page = repo.list(principal, TASK_ENTITY, filters=filters, sort=sort, page_size=10)
@@ -99,9 +136,126 @@ def open_tasks(model: AppModel, repo, principal, today: date) -> EntityRows | No
                 )
     except PermissionDenied:
         return None
+    panel = _task_panel(entity, list(page.rows))
+    panel.counts = counts
+    panel.related = related_records(model, repo, principal, entity, panel.rows)
+    return panel
+
+
+def _due_field(entity: Entity) -> FieldDef | None:
+    return next((f for f in entity.fields if f.type in ("date", "datetime") and "due" in f.id), None)
+
+
+def _task_panel(entity: Entity, rows: list[dict[str, Any]]) -> EntityRows:
+    """The task table's rows and columns: due date, status, priority."""
+    due = _due_field(entity)
+    status = next((f for f in entity.fields if f.id == "status" and f.options), None)
     columns = [f for f in (due, status) if f is not None]
     columns += [f for f in entity.fields if f.id == "priority"]
-    return EntityRows(entity, list(page.rows), columns, due_field=due, counts=counts)
+    return EntityRows(
+        entity, rows, columns, due_field=due, can_complete=done_option(entity) is not None
+    )
+
+
+def related_records(
+    model: AppModel, repo, principal, entity: Entity, rows: list[dict[str, Any]]
+) -> dict[int, RelatedRecord]:
+    """For each row, the record its first filled link field names (in field order),
+    with its title; records the user may not read are left out. One query per target."""
+    links = [f for f in entity.fields if f.type == "link" and f.target in model.entities]
+    wanted: dict[int, tuple[str, int]] = {}
+    for row in rows:
+        for f in links:
+            if row.get(f.id) is not None and can_read_entity(model, principal, f.target):
+                wanted[row["id"]] = (f.target, int(row[f.id]))
+                break
+    titles: dict[str, dict[int, str]] = {}
+    for target in {t for t, _id in wanted.values()}:
+        ids = [i for t, i in wanted.values() if t == target]
+        titles[target] = repo.titles(principal, target, ids)
+    return {
+        row_id: RelatedRecord(model.entities[target], record_id, titles[target][record_id])
+        for row_id, (target, record_id) in wanted.items()
+        if record_id in titles[target]
+    }
+
+
+def done_option(entity: Entity) -> str | None:
+    status = next((f for f in entity.fields if f.id == "status" and f.options), None)
+    if status is None:
+        return None
+    ids = [o.id for o in status.options]
+    return next((d for d in DONE_STATUSES if d in ids), None)
+
+
+def _month(day: date) -> tuple[date, date]:
+    start = day.replace(day=1)
+    following = (start + timedelta(days=32)).replace(day=1)
+    return start, following - timedelta(days=1)
+
+
+def pipeline_panels(model: AppModel, services, principal, day: date) -> list[PipelinePanel]:
+    """One panel per pipeline entity in the navigation the user may read."""
+    panels = []
+    queries = BoardQueries(services.db, services.repo.permissions)
+    start, end = _month(day)
+    for entity_id in navigation_entities(model):
+        pipelines = pipelines_for_entity(model, entity_id)
+        if not pipelines or not can_read_entity(model, principal, entity_id):
+            continue
+        try:
+            panel = _pipeline_panel(model, services.repo, queries, principal, pipelines, day)
+        except PermissionDenied:
+            continue
+        panel.month_start, panel.month_end = start, end
+        try:
+            panel.board_url = url_for("pipelines.board", pipeline_id=panel.pipeline.id)
+        except BuildError:
+            panel.board_url = ""
+        panels.append(panel)
+    return panels
+
+
+def _pipeline_panel(model, repo, queries, principal, pipelines, day: date) -> PipelinePanel:
+    start, end = _month(day)
+    mine = BoardFilters(owner_id=principal.id)
+    closing = BoardFilters(owner_id=principal.id, close_from=start, close_to=end)
+    open_parts, closing_parts, open_stages = [], [], []
+    for pipeline in pipelines:
+        stages = {s.id for s in pipeline.stages if s.kind == "open"}
+        open_stages += [s for s in stages if s not in open_stages]
+        for filters, parts in ((mine, open_parts), (closing, closing_parts)):
+            totals = queries.totals(principal, pipeline, filters, day)
+            parts += [t for stage, t in totals.items() if stage in stages]
+    first = pipelines[0]
+    entity = model.entities[first.entity]
+    grant = repo.grant(principal, entity.id)
+    close = first.fields.close_date
+    close_field = entity.field(close) if close and grant.may_read_field(close) else None
+    amount_id = queries.sum_column(first, queries.grant(principal, first))
+    amount_field = entity.field(amount_id) if amount_id else None
+    rows: list[dict[str, Any]] = []
+    if close_field is not None:
+        filters = [
+            ("owner_id", "eq", principal.id),
+            ("stage", "in", sorted(open_stages)),
+            (close_field.id, "between", [start.isoformat(), end.isoformat()]),
+        ]
+        page = repo.list(
+            principal, entity.id, filters=filters, sort=[close_field.id], page_size=CLOSING_LIMIT
+        )
+        rows = list(page.rows)
+    return PipelinePanel(
+        entity=entity,
+        pipeline=first,
+        open_totals=add_totals(open_parts),
+        closing_totals=add_totals(closing_parts),
+        closing_rows=rows,
+        close_field=close_field,
+        amount_field=amount_field,
+        month_start=start,
+        month_end=end,
+    )
 
 
 def recent_records(model: AppModel, repo, principal) -> list[EntityRows]:
@@ -142,9 +296,57 @@ def index():
         "home",
         today=day,
         tasks=open_tasks(services.model, services.repo, principal, day),
+        pipelines=pipeline_panels(services.model, services, principal, day),
         recent=recent_records(services.model, services.repo, principal),
         creatable=creatable_entities(services.model, services.repo, principal),
     )
+
+
+@bp.post("/tasks/<int:task_id>/complete")
+def complete_task(task_id: int):
+    """Mark one of the home page's tasks done (status, and the completion time when the
+    task has one), through the repository as the user; htmx swaps the row in place."""
+    services = _services()
+    entity = services.model.entities.get(TASK_ENTITY)
+    done = done_option(entity) if entity is not None else None
+    if done is None:
+        abort(404)
+    principal = current_user.principal
+    values: dict[str, Any] = {"status": done}
+    stamp = next((f for f in entity.fields if f.type == "datetime" and f.id == "completed_at"), None)
+    if stamp is not None:
+        values[stamp.id] = datetime.now(UTC).isoformat()
+    try:
+        task = services.repo.get(principal, TASK_ENTITY, task_id)
+    except NotFound:
+        abort(404)
+    error = ""
+    try:
+        task = services.repo.update(principal, TASK_ENTITY, task_id, values)
+    except PermissionDenied:
+        error = _("You may not change this task.")
+    except ValidationError as exc:
+        error = " ".join(m for ms in exc.as_dict(get_locale()).values() for m in ms)
+    except ConflictError:
+        error = _("Someone else changed this task meanwhile; reload the page.")
+    if request.headers.get("HX-Request"):
+        # 200 even when refused: htmx swaps only successful answers, and the row says why.
+        panel = _task_panel(entity, [task])
+        panel.related = related_records(services.model, services.repo, principal, entity, [task])
+        return render_screen(
+            "_home_task_row",
+            entity=entity.id,
+            tasks=panel,
+            row=task,
+            today=today(),
+            done=not error,
+            error=error,
+        )
+    if error:
+        flash(error, "error")
+    else:
+        flash(_("Task “%(title)s” is done.", title=record_title(entity, task)), "success")
+    return redirect(url_for("home.index"))
 
 
 @bp.route("/search")
