@@ -1,6 +1,7 @@
 """Run every benchmark in sequence with the same Python: bench_repository.py, bench_web.py,
-bench_board.py. --rows (and --db) go to the two that use the big opportunity database;
-bench_board.py builds its own board data.
+bench_board.py, bench_keyset.py. --rows (and --db) go to the two that use the big
+opportunity database; bench_board.py builds its own board data, bench_keyset.py its own
+200,000-opportunity database (benchmarks/data/bench_keyset.db).
 
     .venv/bin/python benchmarks/run_all.py [--rows 1000000] [--db benchmarks/data/bench.db]
 """
@@ -30,6 +31,7 @@ def main() -> int:
         ("bench_repository.py", shared),
         ("bench_web.py", shared),
         ("bench_board.py", []),
+        ("bench_keyset.py", []),
     ]
     failed = []
     for script, extra in runs:

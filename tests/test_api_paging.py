@@ -169,3 +169,21 @@ def test_page_offset_paging_still_works_and_links_move_on_to_cursors(api):
     assert third["data"] == _get(api, "/deal?sort=amount&page_size=3&page=3")["data"]
     assert third["has_next"] is False and third["next_cursor"] is None
     assert _get(api, second["links"]["prev"])["data"] == first["data"]
+
+
+def test_openapi_lists_the_cursor_parameters_and_response_fields(api):
+    document = api.call("GET", "/openapi.json", who=None).get_json()
+    operation = document["paths"]["/deal"]["get"]
+    params = {p["name"]: p for p in operation["parameters"]}
+    assert params["after"]["schema"]["type"] == "string"
+    assert params["before"]["schema"]["maxLength"] >= 1000
+    assert params["page"]["deprecated"] is True
+    assert "400" in operation["responses"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        schema = document["components"]["schemas"][name]
+    for key in ("next_cursor", "prev_cursor", "has_prev"):
+        assert key in schema["required"] and key in schema["properties"]
+    assert schema["properties"]["page"]["type"] == ["integer", "null"]
+    assert "prev" in schema["properties"]["links"]["properties"]

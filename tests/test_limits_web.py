@@ -131,3 +131,23 @@ def test_a_board_move_with_a_stale_long_version_is_a_conflict(board_app):
         headers={"Accept": "application/json", "X-CSRFToken": _token(client, "/p/sales")},
     )
     assert response.status_code == 409, response.get_data(as_text=True)[:300]
+
+
+# --------------------------------------------------------------------------- row limits on the form
+
+
+@pytest.mark.parametrize(("locale", "text"), [("en", "At most 5 rows"), ("zh", "最多允许 5 行")])
+def test_the_new_quote_form_refuses_more_lines_than_allowed(limits_app, locale, text):
+    client = limits_app.test_client()
+    _sign_in(client, "admin@example.com")
+    client.post("/locale", data={"locale": locale, "csrf_token": _token(client, "/e/quote/new")})
+    data = {"name": "Big", "lines-present": "1", "csrf_token": _token(client, "/e/quote/new")}
+    for n in range(6):
+        data[f"lines-{n}-product"] = f"P{n}"
+        data[f"lines-{n}-qty"] = "1"
+    response = client.post("/e/quote/new", data=data)
+    assert response.status_code == 422
+    assert text in response.get_data(as_text=True)
+    repo = limits_app.extensions["trellis"].repo
+    admin = limits_app.extensions["trellis"].users.authenticate("admin@example.com", PASSWORD)
+    assert repo.count(admin, "quote") == 0

@@ -54,6 +54,7 @@ from werkzeug.routing import BuildError
 
 from runtime.definition.model import AppModel, Entity, FieldDef, Label, NavGroup, Option
 from runtime.errors import TrellisError
+from runtime.fieldtypes import max_rows_of
 from runtime.resources import shipped_dir
 from runtime.store.permissions import Permissions
 from runtime.timezones import as_utc, today_in
@@ -479,6 +480,7 @@ def install_templating(app: Flask, app_dir: str | Path | None) -> None:
         record_title=record_title,
         field_option=field_option,
         icon_name=icon_name,
+        max_rows_of=max_rows_of,
     )
 
     @app.context_processor

@@ -44,11 +44,20 @@
     });
     var empty = table.querySelector("[data-empty]");
     if (empty) empty.hidden = rows.length > 0;
+    /* The server refuses more than max_rows rows: stop adding at the limit. */
+    var max = parseInt(table.getAttribute("data-max-rows") || "0", 10);
+    var full = max > 0 && rows.length >= max;
+    var add = table.querySelector("[data-add-row]");
+    if (add) add.disabled = full;
+    var note = table.querySelector("[data-row-limit]");
+    if (note) note.hidden = !full;
   }
 
   function addRow(table) {
     var template = table.querySelector("template[data-row-template]");
     if (!template) return;
+    var max = parseInt(table.getAttribute("data-max-rows") || "0", 10);
+    if (max > 0 && table.querySelectorAll("[data-rows] > tr[data-row]").length >= max) return;
     var index = parseInt(table.getAttribute("data-next-index") || "0", 10);
     /* Indices only need to be unique: the server reads rows in document order. */
     while (table.querySelector('[name^="' + table.getAttribute("data-child-table") + "-" + index + '-"]')) index++;
