@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -223,6 +223,7 @@ def test_complete_a_task_from_home_with_htmx(app):
     assert response.status_code == 200
     row = response.get_data(as_text=True)
     assert f'id="home-task-{task["id"]}"' in row and "is-done" in row and "Done" in row
+    assert '<p class="stat-value" id="stat-open" hx-swap-oob="true">0</p>' in row
     stored = _repo(app).get(_me(app), "task", task["id"])
     assert stored["status"] == "done" and stored["completed_at"] is not None
     assert f'id="home-task-{task["id"]}"' not in client.get("/").get_data(as_text=True)
@@ -250,8 +251,17 @@ def test_a_task_the_user_cannot_see_cannot_be_completed(app):
     assert client.post(f"/tasks/{task['id']}/complete", data={"csrf_token": token}).status_code == 404
 
 
+def _today_there(app) -> date:
+    """Today where the app's users are (home counts "this month" in their zone)."""
+    from runtime.web.i18n import get_timezone
+
+    with app.app_context():
+        return datetime.now(get_timezone()).date()
+
+
 def test_home_shows_my_open_pipeline_and_what_closes_this_month(app):
-    month_end = (TODAY.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    today = _today_there(app)
+    month_end = (today.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     _deal(app, "Closing soon", close=month_end, amount=50000)
     _deal(app, "Later deal", close=month_end + timedelta(days=40), amount=30000)
     _deal(app, "Teammate deal", close=month_end, amount=999999, who="mate")
@@ -260,6 +270,8 @@ def test_home_shows_my_open_pipeline_and_what_closes_this_month(app):
     pipeline = pipeline[: pipeline.index("</section>")]
     assert re.search(r'home-figure-value">2<', pipeline)
     assert "¥80,000" in pipeline and "999,999" not in pipeline
+    # the largest open records, biggest first, only the user's
+    assert pipeline.index("Closing soon") < pipeline.index("Later deal") and "Teammate" not in pipeline
     closing = home[home.index('data-panel="closing-this-month"') :]
     closing = closing[: closing.index("</section>")]
     assert re.search(r'home-figure-value">1<', closing) and "¥50,000" in closing
@@ -267,7 +279,7 @@ def test_home_shows_my_open_pipeline_and_what_closes_this_month(app):
 
 
 def test_home_panels_in_chinese(app):
-    deal = _deal(app, "华东区 ERP 升级项目", close=TODAY, amount=2450000)
+    deal = _deal(app, "华东区 ERP 升级项目", close=_today_there(app), amount=2450000)
     _task(app, "准备投标文件", opportunity=deal["id"])
     client = sign_in(app)
     client.post("/locale", data={"locale": "zh", "csrf_token": _csrf(client.get("/").get_data(as_text=True))})

@@ -118,6 +118,8 @@ def test_stage_column_is_offered_and_shows_labels_in_the_stage_colour(app):
     assert ">proposal<" not in body
     rows = admin.get("/e/deal.json?view=all&columns=name,stage&sort=name").get_json()["rows"]
     assert {r["title"]: r["cells"]["stage"] for r in rows}["Bravo"] == "Proposal"
+    export = admin.get("/e/deal/export.csv?view=all&columns=name,stage&sort=name")
+    assert "Bravo,Proposal" in export.get_data(as_text=True).replace("\r", "")
 
     chinese = signed_in(app, "zh@example.com")
     body = chinese.get("/e/deal?view=all&columns=name,stage").get_data(as_text=True)
@@ -224,6 +226,8 @@ def test_reference_views_follow_stage_kinds_not_stage_ids():
     assert ("stage_kind", "eq", "open") in {(f.field, f.op, f.value) for f in views["open"].filters}
     assert ("stage_kind", "eq", "lost") in {(f.field, f.op, f.value) for f in views["lost"].filters}
     assert ("owner_id", "eq", "me") in {(f.field, f.op, f.value) for f in views["mine"].filters}
+    tasks = {v.id: v for v in model.views["task"]}
+    assert ("assignee", "eq", "me") in [(f.field, f.op, f.value) for f in tasks["mine"].filters]
     for view in views.values():
         assert all(f.field != "stage" for f in view.filters), view.id
 
@@ -338,3 +342,13 @@ def test_valid_named_filters_compile(tmp_path):
     )
     model = load_app(_app_with_views(tmp_path, filters))
     assert [f.field for f in model.views["deal"][0].filters] == ["stage_kind", "owner_id", "stage"]
+
+
+def test_user_picker_lists_the_viewers_team_first(app):
+    rita = signed_in(app, "rita@example.com")
+    names = [r["title"] for r in rita.get("/users/lookup?q=").get_json()["results"]]
+    assert names[:2] == ["Ray East", "Rita East"]  # then everyone else, by name
+    assert names.index("Ada Admin") > 1
+    assert [r["title"] for r in rita.get("/users/lookup?q=walt").get_json()["results"]] == [
+        "Walt West"
+    ]

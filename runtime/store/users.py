@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from runtime.definition.model import FieldDef, Label
@@ -414,8 +414,13 @@ class UserService:
             pending.extend(children.get(team_id, ()))
         return frozenset(found)
 
-    def find(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Active users whose name or e-mail contains ``query`` (for user pickers)."""
+    def find(
+        self, query: str, limit: int = 20, *, team_ids: Iterable[int] = ()
+    ) -> list[dict[str, Any]]:
+        """Active users whose name or e-mail contains ``query`` (for user pickers).
+
+        Members of ``team_ids`` (the asking user's teams) come first, so the people a
+        user picks most are at the top before anything is typed."""
         t = st.users
         stmt = select(t.c.id, t.c.name, t.c.email).where(t.c.is_active.is_(True))
         text = (query or "").strip()
@@ -424,7 +429,11 @@ class UserService:
             stmt = stmt.where(
                 or_(t.c.name.ilike(pattern, escape="\\"), t.c.email.ilike(pattern, escape="\\"))
             )
-        stmt = stmt.order_by(func.lower(t.c.name), t.c.id).limit(max(1, min(int(limit), 200)))
+        order = [func.lower(t.c.name), t.c.id]
+        teams = sorted({int(i) for i in team_ids})
+        if teams:
+            order.insert(0, case((t.c.team_id.in_(teams), 0), else_=1))
+        stmt = stmt.order_by(*order).limit(max(1, min(int(limit), 200)))
         with self.db.engine.connect() as conn:
             return [dict(r) for r in conn.execute(stmt).mappings()]
 

@@ -72,6 +72,8 @@ class PipelinePanel:
     open_totals: StageTotals
     closing_totals: StageTotals
     closing_rows: list[dict[str, Any]]
+    largest_rows: list[dict[str, Any]]  # the user's biggest open records
+    stage_labels: dict[str, Any]  # stage id -> Label, over the entity's pipelines
     close_field: FieldDef | None
     amount_field: FieldDef | None
     month_start: date
@@ -234,6 +236,13 @@ def _pipeline_panel(model, repo, queries, principal, pipelines, day: date) -> Pi
     close_field = entity.field(close) if close and grant.may_read_field(close) else None
     amount_id = queries.sum_column(first, queries.grant(principal, first))
     amount_field = entity.field(amount_id) if amount_id else None
+    mine_open = [("owner_id", "eq", principal.id), ("stage", "in", sorted(open_stages))]
+    largest: list[dict[str, Any]] = []
+    if amount_field is not None:
+        page = repo.list(
+            principal, entity.id, filters=mine_open, sort=[f"-{amount_field.id}"], page_size=3
+        )
+        largest = list(page.rows)
     rows: list[dict[str, Any]] = []
     if close_field is not None:
         filters = [
@@ -251,6 +260,8 @@ def _pipeline_panel(model, repo, queries, principal, pipelines, day: date) -> Pi
         open_totals=add_totals(open_parts),
         closing_totals=add_totals(closing_parts),
         closing_rows=rows,
+        largest_rows=largest,
+        stage_labels={s.id: s.label for p in reversed(pipelines) for s in p.stages},
         close_field=close_field,
         amount_field=amount_field,
         month_start=start,
@@ -341,6 +352,7 @@ def complete_task(task_id: int):
             today=today(),
             done=not error,
             error=error,
+            counts=(open_tasks(services.model, services.repo, principal, today()) or panel).counts,
         )
     if error:
         flash(error, "error")

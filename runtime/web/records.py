@@ -561,7 +561,10 @@ def restore(entity: str, record_id: int):
 @bp.get("/users/lookup")
 def user_lookup():
     query = request.args.get("q", "").strip()[:100]
-    rows = _services().users.find(query, limit=USER_LOOKUP_LIMIT)
+    principal = _principal()
+    rows = _services().users.find(
+        query, limit=USER_LOOKUP_LIMIT, team_ids=getattr(principal, "team_ids", ())
+    )
     return jsonify(
         {
             "results": [

@@ -66,10 +66,12 @@ def test_follow_up_logged_from_a_deal_appears_on_home_and_is_completed_there(
     page.set_viewport_size({"width": 1440, "height": 1200})
     page.screenshot(path=str(screenshot_dir / "home-follow-up-en.png"), full_page=True)
 
+    open_before = int(page.locator("#stat-open").inner_text())
     with page.expect_response(lambda r: "/complete" in r.url and r.request.method == "POST"):
         row.get_by_role("button", name=re.compile("Complete")).click()
     expect(row).to_have_class(re.compile(r"\bis-done\b"))
     expect(row.get_by_role("status")).to_be_visible()
+    expect(page.locator("#stat-open")).to_have_text(str(open_before - 1))  # the figure follows
     expect(row.locator(".badge-text").first).to_have_text("Done")  # the status column says it too
     page.reload()
     expect(page.locator("tr.home-task", has_text="Pricing call with procurement")).to_have_count(0)
