@@ -155,7 +155,9 @@ def bench_exports(url: str, repeat: int) -> None:
             seconds = statistics.median(times)
             per_row[(kind, cap)] = seconds / cap * 1000
             batches, by_cursor = len(calls), sum(calls)
-            _s, _c, peak = export_once(client, kind, measure_memory=kind == "csv")
+            peak = 0
+            if kind == "csv":
+                _s, _c, peak = export_once(client, kind, measure_memory=True)
             shown = f"{count - 1:,} rows" if kind == "csv" else f"{count / 1e6:.1f} MB"
             memory = f", Python memory peak {peak / 1e6:.1f} MB" if kind == "csv" else ""
             print(f"  {kind} {cap:>7,} rows: {seconds:7.2f} s, {per_row[(kind, cap)] * 1000:6.1f} µs/row,"
@@ -187,12 +189,13 @@ def bench_batches(repo, admin) -> None:
     print(f"  by keyset {t_keyset:.2f} s | by OFFSET {t_offset:.2f} s ({t_offset / t_keyset:.1f}x)")
 
 
-def run(url: str, rows: int, repeat: int, label: str) -> None:
+def run(url: str, rows: int, repeat: int, label: str, exports_only: bool = False) -> None:
     db, repo, admin_id = build_database(url, rows)
     admin = repo.principal(admin_id)
     print(f"== {label}: {rows:,} opportunities ({url})")
-    bench_pages(repo, admin, repeat)
-    bench_batches(repo, admin)
+    if not exports_only:
+        bench_pages(repo, admin, repeat)
+        bench_batches(repo, admin)
     db.engine.dispose()
     bench_exports(url, repeat)
 
@@ -203,16 +206,17 @@ def main() -> None:
     parser.add_argument("--db", default=str(ROOT / "benchmarks" / "data" / "bench_keyset.db"))
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--postgres-only", action="store_true", help="skip the SQLite run")
+    parser.add_argument("--exports-only", action="store_true", help="only (b)")
     args = parser.parse_args()
     if args.rows < EXPORT_BIG + DEEP * PAGE:
         parser.error(f"--rows must be at least {EXPORT_BIG + DEEP * PAGE:,}")
     db_path = Path(args.db).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     if not args.postgres_only:
-        run(f"sqlite:///{db_path}", args.rows, args.repeat, "SQLite")
+        run(f"sqlite:///{db_path}", args.rows, args.repeat, "SQLite", args.exports_only)
     postgres = os.environ.get("TRELLIS_BENCH_POSTGRES_URL")
     if postgres:
-        run(postgres, args.rows, args.repeat, "PostgreSQL")
+        run(postgres, args.rows, args.repeat, "PostgreSQL", args.exports_only)
 
 
 if __name__ == "__main__":

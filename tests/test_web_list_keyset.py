@@ -247,3 +247,16 @@ def test_csv_export_streams_batch_by_batch(app, monkeypatch):
     assert len(spy.calls) == 8
     text = b"".join(received).decode("utf-8-sig")
     assert len(list(csv.reader(io.StringIO(text)))) == 1 + 400
+
+
+def test_export_stops_at_the_row_cap(app, monkeypatch):
+    from runtime.web import export
+
+    monkeypatch.setattr(export, "CHUNK", 40)
+    monkeypatch.setattr(export, "MAX_ROWS", 90)
+    _seed(app, 130)
+    admin = login(app, "admin@example.com")
+    text = admin.get("/e/deal/export.csv?view=all&sort=name").data.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len(rows) == 1 + 90
+    assert [r[rows[0].index("Name")] for r in rows[1:]] == [f"Deal {n:04d}" for n in range(90)]

@@ -48,8 +48,10 @@ def export_headers(req: ListRequest, locale: str, gettext: Callable[..., str]) -
     return headers
 
 
-def iter_cells(env: ListEnv, req: ListRequest, max_rows: int = MAX_ROWS) -> Iterator[list[Cell]]:
-    """Every row of the view from the first, as cells: ``CHUNK`` rows per keyset batch."""
+def iter_cells(env: ListEnv, req: ListRequest, max_rows: int | None = None) -> Iterator[list[Cell]]:
+    """Every row of the view from the first, as cells: ``CHUNK`` rows per keyset batch,
+    at most ``max_rows`` (default ``MAX_ROWS``)."""
+    max_rows = MAX_ROWS if max_rows is None else max_rows
     req = replace(req, after=None, before=None, page=1)  # the whole view, not this page
     emitted = 0
     after = None
@@ -86,7 +88,7 @@ def _plain(cell: Cell, with_currency: bool) -> list[Any]:
     return values
 
 
-def export_rows(env: ListEnv, req: ListRequest, max_rows: int = MAX_ROWS) -> Iterator[list[Any]]:
+def export_rows(env: ListEnv, req: ListRequest, max_rows: int | None = None) -> Iterator[list[Any]]:
     money = [value_type(c) == "money" for c in req.columns]
     for cells in iter_cells(env, req, max_rows):
         out: list[Any] = []
