@@ -226,6 +226,8 @@ def test_reference_views_follow_stage_kinds_not_stage_ids():
     assert ("stage_kind", "eq", "open") in {(f.field, f.op, f.value) for f in views["open"].filters}
     assert ("stage_kind", "eq", "lost") in {(f.field, f.op, f.value) for f in views["lost"].filters}
     assert ("owner_id", "eq", "me") in {(f.field, f.op, f.value) for f in views["mine"].filters}
+    tasks = {v.id: v for v in model.views["task"]}
+    assert ("assignee", "eq", "me") in [(f.field, f.op, f.value) for f in tasks["mine"].filters]
     for view in views.values():
         assert all(f.field != "stage" for f in view.filters), view.id
 

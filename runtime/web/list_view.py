@@ -883,6 +883,7 @@ class ListContext:
     idle_supported: bool = False  # the entity has a pipeline: idle badge and filter
     idle_url: str = ""  # this list with the idle filter toggled
     more_columns: int = 0  # columns the picker offers beyond the shown ones
+    sort_choices: list[Choice] = field(default_factory=list)  # phones; value: the sorted URL
 
     def as_json(self) -> dict[str, Any]:
         req = self.request
@@ -1220,6 +1221,14 @@ def build_list_context(
                 card_key=f.id in card_keys,
             )
         )
+    # Phones show cards without a header row: a select offers the same sorts.
+    current_sort = req.sort[0] if req.sort else ""
+    sort_choices = [
+        Choice(url_of(base_url, req.state_pairs(sort=key)), f"{f.label.get(locale)} {arrow}",
+               None, key == current_sort)
+        for f in req.columns if f.id in sortable
+        for key, arrow in ((f.id, "↑"), ("-" + f.id, "↓"))
+    ]  # fmt: skip
     chosen = {c.id for c in req.columns}
     ordered = list(req.columns) + [
         f for f in column_candidates(entity, req.readable) if f.id not in chosen
@@ -1270,6 +1279,7 @@ def build_list_context(
         idle_supported=has_idle(env.model, entity),
         idle_url=url_of(base_url, req.state_pairs(idle=None if req.idle_only else "1")),
         more_columns=sum(1 for c in column_choices if not c.selected),
+        sort_choices=sort_choices,
     )
 
 

@@ -28,11 +28,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from babel.numbers import (
-    format_compact_currency,
-    format_compact_decimal,
-    get_currency_symbol,
-)
+from babel.numbers import get_currency_symbol
 from flask import Blueprint, Flask, abort, current_app, jsonify, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
@@ -332,25 +328,17 @@ def board_sum(pipeline: Pipeline, entity: Entity, queries: BoardQueries) -> Boar
 def compact_figure(value: Decimal, currency: str | None) -> Markup:
     """One total that fits a column: compact from ten thousand on ("CN¥1.2M", in
     Chinese "¥125万"), the full figure on hover."""
-    from runtime.web.templating import money_filter, number_filter
+    from runtime.web.templating import compact_number, money_filter, number_filter
 
     locale = get_babel_locale()
     full = money_filter(value, currency, 0) if currency else number_filter(value, 0)
     if abs(value) < COMPACT_FROM:
         text = full
     else:
-        text = _compact(value, currency, locale, 0)
-        if sum(ch.isdigit() for ch in text) < 3:  # "CN¥1M" -> "CN¥1.2M"; "¥1369万" stays
-            text = _compact(value, currency, locale, 1)
+        text = compact_number(value, currency, locale)  # "CN¥1.2M", "¥1369万"
     return Markup('<span class="board-figure" title="{full}">{text}</span>').format(
         full=full, text=text
     )
-
-
-def _compact(value: Decimal, currency: str | None, locale: Any, digits: int) -> str:
-    if currency:
-        return format_compact_currency(value, currency, locale=locale, fraction_digits=digits)
-    return format_compact_decimal(value, locale=locale, fraction_digits=digits)
 
 
 def board_figures(totals: StageTotals, key: str, summing: BoardSum) -> Markup:

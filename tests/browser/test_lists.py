@@ -171,6 +171,16 @@ def test_phone_list_shows_cards_without_sideways_scroll(
         )
         assert label.strip('"') in ("Account", "客户")
         page.screenshot(path=str(screenshot_dir / f"list-390-{lang}.png"), full_page=True)
+        # No header row to click: the sort select orders the cards.
+        select = page.locator("[data-sort-select] select")
+        assert select.is_visible()
+        amount = "Amount ↓" if lang == "en" else "金额 ↓"  # largest first
+        option = select.locator("option", has_text=amount)
+        with page.expect_navigation():
+            select.select_option(option.get_attribute("value"))
+        assert "sort=-amount" in page.url
+        amounts = page.locator(".list-table tbody td.num").all_inner_texts()
+        assert "2,344,740" in amounts[0] or "234万" in amounts[0]  # zh may say 万
     finally:
         context.close()
 

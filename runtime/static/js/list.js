@@ -185,6 +185,14 @@
     fire(hidden);
   });
 
+  /* The phone's sort select: each option is the list's URL in that order. */
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest("[data-sort-select] select");
+    if (!select || !select.value) return;
+    event.stopPropagation();
+    window.location.assign(select.value);
+  }, true);
+
   /* "+N more columns" opens the column picker. */
   document.addEventListener("click", function (event) {
     var more = event.target.closest("[data-open-columns]");
