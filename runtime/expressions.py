@@ -20,7 +20,7 @@ from time import perf_counter
 from types import MappingProxyType
 from typing import Any
 
-from simpleeval import InvalidExpression, SimpleEval, safe_add, safe_mult
+from simpleeval import InvalidExpression, SimpleEval
 
 from runtime.errors import ExpressionError, ExpressionLimitError
 
@@ -436,6 +436,34 @@ def _arithmetic(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     return run
 
 
+def _sized(value: Any) -> bool:
+    return isinstance(value, str | list | tuple)
+
+
+def _too_long(what: str, length: int) -> ExpressionLimitError:
+    return ExpressionLimitError(
+        f"{what} would build text or a list too long: {length:,} items "
+        f"(the limit is {MAX_TEXT_LENGTH:,})",
+        "shorten the text, or repeat it fewer times",
+    )
+
+
+def _times(a: Any, b: Any) -> Any:
+    """``*``, with text and lists repeated only up to MAX_TEXT_LENGTH (checked first)."""
+    for sequence, count in ((a, b), (b, a)):
+        if _sized(sequence) and isinstance(count, int) and count > 0:
+            if len(sequence) and count > MAX_TEXT_LENGTH // len(sequence):
+                raise _too_long("*", count * len(sequence))
+    return a * b
+
+
+def _plus(a: Any, b: Any) -> Any:
+    """``+``, with joined text and lists kept within MAX_TEXT_LENGTH."""
+    if _sized(a) and _sized(b) and len(a) + len(b) > MAX_TEXT_LENGTH:
+        raise _too_long("+", len(a) + len(b))
+    return a + b
+
+
 def _modulo(a: Any, b: Any) -> Any:
     if isinstance(a, str):
         # '%999999999d' % 1 would build a huge string: text formatting is not offered.
@@ -452,9 +480,9 @@ def _member(item: Any, container: Any) -> bool:
 
 
 _OPERATORS: dict[type, Callable[..., Any]] = {
-    ast.Add: _arithmetic(safe_add),
+    ast.Add: _arithmetic(_plus),
     ast.Sub: _arithmetic(op.sub),
-    ast.Mult: _arithmetic(safe_mult),
+    ast.Mult: _arithmetic(_times),
     ast.Div: _arithmetic(op.truediv),
     ast.FloorDiv: _arithmetic(op.floordiv),
     ast.Mod: _arithmetic(_modulo),

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import shutil
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from builder.cli import main
+from runtime.errors import ExpressionError
+from runtime.expressions import compile_expression
 from runtime.fieldtypes import DEFAULT_MAX_ROWS
 from tests.conftest import make_web_app
 
@@ -258,3 +261,25 @@ def test_a_huge_if_match_version_is_a_412_not_an_overflow(api):
     assert response.status_code == 412, response.get_data(as_text=True)[:300]
     response = api.call("PATCH", f"/quote/{quote['id']}", json={"name": "R", "row_version": 2**62})
     assert response.status_code == 412
+
+
+@pytest.mark.parametrize(
+    ("source", "values", "fragment"),
+    [
+        ("name * n", {"name": "ab", "n": 10**15}, "2,000,000,000,000,000 items"),
+        ("n * lines", {"lines": [{}] * 10, "n": 10**12}, "10,000,000,000,000 items"),
+        ("name + name", {"name": "x" * 60_000}, "120,000 items"),
+        ("add_days(d, n)", {"d": None, "n": Decimal("1e100000")}, "at most 1,000,000 days"),
+        ("round(n, 2)", {"n": Decimal("1e40")}, "round() takes numbers below 10**30"),
+        ("lower(name)", {"name": "x" * 100_001}, "at most 100,000 characters"),
+        ("float(name)", {"name": "1" * 101}, "at most 100 characters"),
+    ],
+)
+def test_each_function_and_repeat_bounds_its_input_and_says_which_bound(source, values, fragment):
+    compiled = compile_expression(source, ["name", "n", "lines", "d"])
+    started = time.perf_counter()
+    with pytest.raises(ExpressionError) as caught:
+        compiled.evaluate(values)
+    assert fragment in caught.value.message
+    assert "(the limit is 100,000)" in caught.value.message or "*" not in source
+    assert time.perf_counter() - started < 0.05
