@@ -125,6 +125,31 @@ def test_activity_logged_from_a_deal_returns_to_the_deal(app):
     assert [a["subject"] for a in activities.rows] == ["Discovery call"]
 
 
+def test_save_and_new_from_a_deal_keeps_the_deal_and_the_way_back(app):
+    _, deal = _deal(app)
+    client = sign_in(app)
+    back = f"/e/opportunity/{deal['id']}"
+    form = client.get(f"/e/activity/new?opportunity={deal['id']}&_return={back}").get_data(as_text=True)
+    response = client.post(
+        "/e/activity/new",
+        data={
+            "csrf_token": _csrf(form),
+            "kind": "call",
+            "subject": "First call",
+            "activity_date": date.today().isoformat(),
+            "opportunity": str(deal["id"]),
+            "_return": back,
+            "_next": "new",
+        },
+    )
+    location = response.headers["Location"]
+    assert "/e/activity/new?" in location
+    assert f"opportunity={deal['id']}" in location and "_return=/e/opportunity/" in location
+    again = client.get(location).get_data(as_text=True)
+    assert f'name="opportunity" value="{deal["id"]}"' in again
+    assert f'name="_return" value="{back}"' in again
+
+
 @pytest.mark.parametrize(
     "target",
     [

@@ -302,7 +302,7 @@ def new(entity: str):
         "success",
     )
     if request.form.get("_next") == "new":
-        return redirect(url_for("records.new", entity=ent.id, **({RETURN_PARAM: back} if back else {})))
+        return redirect(url_for("records.new", entity=ent.id, **_next_new_args(ent, values, back)))
     return redirect(back or _record_url(ent.id, record["id"]))
 
 
@@ -345,6 +345,19 @@ def edit(entity: str, record_id: int):
         "success",
     )
     return redirect(back or _record_url(ent.id, record_id))
+
+
+def _next_new_args(ent: Entity, values: Mapping[str, Any], back: str) -> dict[str, str]:
+    """"Save & new" from a related list: the next form again links to the same records
+    and returns to the same page."""
+    if not back:
+        return {}
+    links = {
+        f.id: str(values[f.id]).strip()
+        for f in ent.fields
+        if f.type == "link" and str(values.get(f.id) or "").strip().isdigit()
+    }
+    return {**links, RETURN_PARAM: back}
 
 
 def _invalid(ent: Entity, page: FormPage, values: Mapping[str, Any], exc: ValidationError):
