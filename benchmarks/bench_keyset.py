@@ -57,8 +57,9 @@ def deep_cursor(repo, admin, sort: list[str], pages: int):
     """The position after page ``pages - 1``, reached by walking the cursors."""
     page = repo.list(admin, "opportunity", sort=sort, page_size=PAGE, fields=["name"])
     for _ in range(pages - 2):
-        page = repo.list(admin, "opportunity", sort=sort, page_size=PAGE, fields=["name"],
-                         after=page.next_key)
+        page = repo.list(
+            admin, "opportunity", sort=sort, page_size=PAGE, fields=["name"], after=page.next_key
+        )
     return page.next_key
 
 
@@ -84,23 +85,33 @@ def bench_pages(repo, admin, repeat: int) -> None:
         t_first = median_ms(first, repeat)
         t_keyset = median_ms(keyset, repeat)
         t_offset = median_ms(offset, max(3, repeat // 2))
-        print(f"  sort {sort[0]:<12} page 1 {t_first:7.2f} ms | page {DEEP:,} keyset {t_keyset:7.2f} ms"
-              f" ({t_keyset / t_first:.2f}x, target <= 1.5x) | page {DEEP:,} OFFSET {t_offset:8.2f} ms"
-              f" ({t_offset / t_first:.1f}x) | same rows: {same}")
+        print(
+            f"  sort {sort[0]:<12} page 1 {t_first:7.2f} ms | page {DEEP:,} keyset {t_keyset:7.2f} ms"
+            f" ({t_keyset / t_first:.2f}x, target <= 1.5x) | page {DEEP:,} OFFSET {t_offset:8.2f} ms"
+            f" ({t_offset / t_first:.1f}x) | same rows: {same}"
+        )
 
 
 def make_app(url: str, instance: Path):
     from runtime.web.app import create_app
 
-    return create_app({"TRELLIS_DATABASE_URL": url, "TRELLIS_APP": str(APP),
-                       "TRELLIS_INSTANCE_PATH": str(instance), "TRELLIS_SECRET_KEY": "bench-keyset"})
+    return create_app(
+        {
+            "TRELLIS_DATABASE_URL": url,
+            "TRELLIS_APP": str(APP),
+            "TRELLIS_INSTANCE_PATH": str(instance),
+            "TRELLIS_SECRET_KEY": "bench-keyset",
+        }
+    )
 
 
 def logged_in_client(app):
     client = app.test_client()
     html = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
-    answer = client.post("/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf_token": token})
+    answer = client.post(
+        "/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf_token": token}
+    )
     assert answer.status_code == 302, answer.get_data(as_text=True)[:300]
     return client
 
@@ -160,10 +171,14 @@ def bench_exports(url: str, repeat: int) -> None:
                 _s, _c, peak = export_once(client, kind, measure_memory=True)
             shown = f"{count - 1:,} rows" if kind == "csv" else f"{count / 1e6:.1f} MB"
             memory = f", Python memory peak {peak / 1e6:.1f} MB" if kind == "csv" else ""
-            print(f"  {kind} {cap:>7,} rows: {seconds:7.2f} s, {per_row[(kind, cap)] * 1000:6.1f} µs/row,"
-                  f" {batches} repo.list batches ({by_cursor} by cursor), {shown}{memory}")
+            print(
+                f"  {kind} {cap:>7,} rows: {seconds:7.2f} s, {per_row[(kind, cap)] * 1000:6.1f} µs/row,"
+                f" {batches} repo.list batches ({by_cursor} by cursor), {shown}{memory}"
+            )
         ratio = per_row[(kind, EXPORT_BIG)] / per_row[(kind, EXPORT_SMALL)]
-        print(f"  {kind}: per-row cost at {EXPORT_BIG:,} / at {EXPORT_SMALL:,} rows = {ratio:.2f}x (target <= 1.5x)")
+        print(
+            f"  {kind}: per-row cost at {EXPORT_BIG:,} / at {EXPORT_SMALL:,} rows = {ratio:.2f}x (target <= 1.5x)"
+        )
     repo.list = original
     app.extensions["trellis"].db.engine.dispose()
 

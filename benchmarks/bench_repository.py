@@ -29,7 +29,16 @@ from runtime.events import EventBus  # noqa: E402
 from runtime.store import Database, Repository  # noqa: E402
 from runtime.store.users import UserService  # noqa: E402
 
-REGIONS = ["east_china", "north_china", "south_china", "central_china", "southwest", "northwest", "northeast", "overseas"]
+REGIONS = [
+    "east_china",
+    "north_china",
+    "south_china",
+    "central_china",
+    "southwest",
+    "northwest",
+    "northeast",
+    "overseas",
+]
 APP = ROOT / "app_definitions" / "opportunity"
 
 
@@ -44,7 +53,9 @@ def build_database(url: str, rows: int) -> tuple[Database, Repository, int]:
             select(db.sys.users.c.id).where(db.sys.users.c.email == "bench-admin@example.com")
         ).scalar()
     if admin_id is None:
-        admin_id = users.create_user("bench-admin@example.com", "Bench Admin", "bench-pass-1", roles=["admin"])
+        admin_id = users.create_user(
+            "bench-admin@example.com", "Bench Admin", "bench-pass-1", roles=["admin"]
+        )
     opp = db.tables["opportunity"]
     acc = db.tables["account"]
     with db.engine.connect() as conn:
@@ -58,8 +69,14 @@ def build_database(url: str, rows: int) -> tuple[Database, Repository, int]:
         conn.execute(
             insert(acc),
             [
-                {"name": f"Account {i}", "owner_id": admin_id, "created_by": admin_id,
-                 "created_at": now, "updated_at": now, "row_version": 1}
+                {
+                    "name": f"Account {i}",
+                    "owner_id": admin_id,
+                    "created_by": admin_id,
+                    "created_at": now,
+                    "updated_at": now,
+                    "row_version": 1,
+                }
                 for i in range(1000)
             ],
         )
@@ -71,14 +88,25 @@ def build_database(url: str, rows: int) -> tuple[Database, Repository, int]:
         for i in range(start, min(rows, start + batch)):
             created = now - timedelta(minutes=i)
             amount = Decimal(rng.randrange(10_000, 5_000_000))
-            chunk.append({
-                "number": f"OPP-B-{i:07d}", "name": f"Deal {i}", "account": rng.choice(account_ids),
-                "amount": amount, "amount_currency": "CNY",
-                "close_date": date.today() + timedelta(days=rng.randrange(-200, 200)),
-                "probability": Decimal(10), "expected_revenue": amount / 10,
-                "region": rng.choice(REGIONS), "owner_id": admin_id, "created_by": admin_id,
-                "created_at": created, "updated_at": created, "row_version": 1, **stage_cols,
-            })
+            chunk.append(
+                {
+                    "number": f"OPP-B-{i:07d}",
+                    "name": f"Deal {i}",
+                    "account": rng.choice(account_ids),
+                    "amount": amount,
+                    "amount_currency": "CNY",
+                    "close_date": date.today() + timedelta(days=rng.randrange(-200, 200)),
+                    "probability": Decimal(10),
+                    "expected_revenue": amount / 10,
+                    "region": rng.choice(REGIONS),
+                    "owner_id": admin_id,
+                    "created_by": admin_id,
+                    "created_at": created,
+                    "updated_at": created,
+                    "row_version": 1,
+                    **stage_cols,
+                }
+            )
         with db.engine.begin() as conn:
             conn.execute(insert(opp), chunk)
     return db, Repository(db, EventBus()), admin_id
@@ -106,14 +134,22 @@ def main() -> None:
     columns = [c for c in opp.c if c.name != "description"]
 
     def repo_list():
-        repo.list(admin, "opportunity", filters=[("region", "eq", "east_china")], sort=["-amount"], page=3, page_size=50)
+        repo.list(
+            admin,
+            "opportunity",
+            filters=[("region", "eq", "east_china")],
+            sort=["-amount"],
+            page=3,
+            page_size=50,
+        )
 
     def core_list():
         query = (
             select(*columns)
             .where(opp.c.region == "east_china", opp.c.archived_at.is_(None))
             .order_by(opp.c.amount.desc(), opp.c.id.desc())
-            .limit(51).offset(100)
+            .limit(51)
+            .offset(100)
         )
         with db.engine.connect() as conn:
             [dict(r._mapping) for r in conn.execute(query)]
@@ -122,32 +158,58 @@ def main() -> None:
     t_repo_list = timed(repo_list, args.repeat)
     t_core_list = timed(core_list, args.repeat)
 
-    account_id = db.engine.connect().execute(select(db.tables["account"].c.id).limit(1)).scalar_one()
+    account_id = (
+        db.engine.connect().execute(select(db.tables["account"].c.id).limit(1)).scalar_one()
+    )
     counter = iter(range(10**9))
 
     def repo_create():
         n = next(counter)
-        repo.create(admin, "opportunity", {"name": f"Bench {n}", "account": account_id, "amount": 1000,
-                                           "close_date": date.today().isoformat(), "region": "east_china"})
+        repo.create(
+            admin,
+            "opportunity",
+            {
+                "name": f"Bench {n}",
+                "account": account_id,
+                "amount": 1000,
+                "close_date": date.today().isoformat(),
+                "region": "east_china",
+            },
+        )
 
     def core_create():
         n = next(counter)
         now = datetime.now(UTC)
         with db.engine.begin() as conn:
-            conn.execute(insert(opp).values(name=f"Plain {n}", account=account_id, amount=Decimal(1000),
-                                            amount_currency="CNY", close_date=date.today(), region="east_china",
-                                            owner_id=admin_id, created_by=admin_id, created_at=now,
-                                            updated_at=now, row_version=1))
+            conn.execute(
+                insert(opp).values(
+                    name=f"Plain {n}",
+                    account=account_id,
+                    amount=Decimal(1000),
+                    amount_currency="CNY",
+                    close_date=date.today(),
+                    region="east_china",
+                    owner_id=admin_id,
+                    created_by=admin_id,
+                    created_at=now,
+                    updated_at=now,
+                    row_version=1,
+                )
+            )
 
     repo_create(), core_create()
     t_repo_create = timed(repo_create, args.repeat)
     t_core_create = timed(core_create, args.repeat)
 
     print(f"rows: {args.rows:,} opportunities (SQLite, {args.db})")
-    print(f"list page of 50 (filter region, sort -amount): repository {t_repo_list*1000:.2f} ms, "
-          f"core {t_core_list*1000:.2f} ms, ratio {t_repo_list/t_core_list:.2f}x (target <= 1.5x)")
-    print(f"create one record: repository {t_repo_create*1000:.2f} ms, core insert {t_core_create*1000:.2f} ms, "
-          f"ratio {t_repo_create/t_core_create:.2f}x (target <= 3x)")
+    print(
+        f"list page of 50 (filter region, sort -amount): repository {t_repo_list * 1000:.2f} ms, "
+        f"core {t_core_list * 1000:.2f} ms, ratio {t_repo_list / t_core_list:.2f}x (target <= 1.5x)"
+    )
+    print(
+        f"create one record: repository {t_repo_create * 1000:.2f} ms, core insert {t_core_create * 1000:.2f} ms, "
+        f"ratio {t_repo_create / t_core_create:.2f}x (target <= 3x)"
+    )
 
 
 if __name__ == "__main__":

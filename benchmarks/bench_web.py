@@ -120,7 +120,9 @@ def main() -> None:
     assert f"/e/opportunity/{ours[0]}" in html, "the HTML page does not show the first record"
 
     # ---- (3) plain SQL on the same file -----------------------------------------------
-    table_columns = [r[1] for r in sqlite3.connect(db_path).execute("PRAGMA table_info(ent_opportunity)")]
+    table_columns = [
+        r[1] for r in sqlite3.connect(db_path).execute("PRAGMA table_info(ent_opportunity)")
+    ]
     columns = [c for c in table_columns if c in body["data"][0]]
     sql = (
         f"SELECT {', '.join(columns)} FROM ent_opportunity "
@@ -180,10 +182,14 @@ def main() -> None:
     print(f"  (2) HTML {PAGE_URL}: {t_page:.2f} ms")
     print(f"  (3) plain SQL (sqlite3, {len(columns)} columns, LIMIT 51): {t_sql:.2f} ms")
     print(f"  (4) Datasette {ds_url}: {t_ds:.2f} ms")
-    print(f"      Datasette without count/facets (&_nocount=1&_nofacet=1&_nosuggest=1): {t_ds_lean:.2f} ms")
+    print(
+        f"      Datasette without count/facets (&_nocount=1&_nofacet=1&_nosuggest=1): {t_ds_lean:.2f} ms"
+    )
     print(f"API / plain SQL   {t_api / t_sql:.2f}x (target <= 2x)")
-    print(f"API / Datasette   {t_api / t_ds:.2f}x (target <= 1x); "
-          f"vs Datasette without count/facets {t_api / t_ds_lean:.2f}x")
+    print(
+        f"API / Datasette   {t_api / t_ds:.2f}x (target <= 1x); "
+        f"vs Datasette without count/facets {t_api / t_ds_lean:.2f}x"
+    )
     print(f"page / plain SQL  {t_page / t_sql:.2f}x")
 
     if args.profile or t_api / t_sql > 2 or t_api / t_ds > 1:

@@ -55,8 +55,18 @@ def _services(app: str | None, database: str | None):
     return model, db, Repository(db, EventBus(), hooks=write_hooks(model)), UserService(db)
 
 
-app_option = click.option("--app", "app", default=None, help="App folder (default: TRELLIS_APP or app_definitions/opportunity).")
-db_option = click.option("--database", "database", default=None, help="Database URL (default: TRELLIS_DATABASE_URL or sqlite:///instance/trellis.db).")
+app_option = click.option(
+    "--app",
+    "app",
+    default=None,
+    help="App folder (default: TRELLIS_APP or app_definitions/opportunity).",
+)
+db_option = click.option(
+    "--database",
+    "database",
+    default=None,
+    help="Database URL (default: TRELLIS_DATABASE_URL or sqlite:///instance/trellis.db).",
+)
 
 
 @click.group()
@@ -127,8 +137,16 @@ def user() -> None:
 @click.option("--team", default=None, help="Team name (created if missing).")
 @click.option("--name", default=None)
 @click.option("--password", default=None, help="Prompted for when omitted.")
-@click.option("--locale", default=None, help="Interface language (e.g. en, zh; default: the app's first locale).")
-@click.option("--timezone", default=None, help="The user's own time zone, e.g. Asia/Tokyo (default: the app's).")
+@click.option(
+    "--locale",
+    default=None,
+    help="Interface language (e.g. en, zh; default: the app's first locale).",
+)
+@click.option(
+    "--timezone",
+    default=None,
+    help="The user's own time zone, e.g. Asia/Tokyo (default: the app's).",
+)
 @app_option
 @db_option
 def user_create(email, roles, team, name, password, locale, timezone, app, database) -> None:

@@ -26,11 +26,26 @@ MESSAGES: dict[str, dict[str, str]] = {
     "unknown_option": {"en": "'{value}' is not one of the choices.", "zh": "“{value}”不是可选项。"},
     "invalid_email": {"en": "Enter a valid e-mail address.", "zh": "请输入有效的电子邮箱。"},
     "invalid_phone": {"en": "Enter a valid phone number.", "zh": "请输入有效的电话号码。"},
-    "invalid_url": {"en": "Enter a valid URL (http or https).", "zh": "请输入有效的网址（http 或 https）。"},
-    "invalid_currency": {"en": "'{value}' is not an allowed currency.", "zh": "“{value}”不是允许的币种。"},
-    "unknown_record": {"en": "No {entity} with id {value}.", "zh": "不存在 id 为 {value} 的{entity}。"},
-    "unknown_user": {"en": "No active user with id {value}.", "zh": "不存在 id 为 {value} 的有效用户。"},
-    "not_unique": {"en": "Another record already has this value.", "zh": "已有其他记录使用了此值。"},
+    "invalid_url": {
+        "en": "Enter a valid URL (http or https).",
+        "zh": "请输入有效的网址（http 或 https）。",
+    },
+    "invalid_currency": {
+        "en": "'{value}' is not an allowed currency.",
+        "zh": "“{value}”不是允许的币种。",
+    },
+    "unknown_record": {
+        "en": "No {entity} with id {value}.",
+        "zh": "不存在 id 为 {value} 的{entity}。",
+    },
+    "unknown_user": {
+        "en": "No active user with id {value}.",
+        "zh": "不存在 id 为 {value} 的有效用户。",
+    },
+    "not_unique": {
+        "en": "Another record already has this value.",
+        "zh": "已有其他记录使用了此值。",
+    },
     "duplicate_of": {
         "en": "{entity} “{title}” already has this value.",
         "zh": "{entity}“{title}”已使用此值。",
@@ -55,13 +70,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "行 id 必须是整数（新行请不要填写 id）。",
     },
     "number_too_large": {"en": "The number is too large.", "zh": "数字过大。"},
-    "invalid_record_id": {"en": "Enter a record id (a whole number).", "zh": "请输入记录 id（整数）。"},
+    "invalid_record_id": {
+        "en": "Enter a record id (a whole number).",
+        "zh": "请输入记录 id（整数）。",
+    },
     "record_archived": {
         "en": "This record is archived; restore it before changing it.",
         "zh": "此记录已归档，请先恢复再修改。",
     },
-    "email_taken": {"en": "Another user already has this e-mail address.", "zh": "该电子邮箱已被其他用户使用。"},
-    "unknown_role": {"en": "'{value}' is not a role of this app.", "zh": "“{value}”不是本应用的角色。"},
+    "email_taken": {
+        "en": "Another user already has this e-mail address.",
+        "zh": "该电子邮箱已被其他用户使用。",
+    },
+    "unknown_role": {
+        "en": "'{value}' is not a role of this app.",
+        "zh": "“{value}”不是本应用的角色。",
+    },
     "unknown_team": {"en": "No team with id {value}.", "zh": "不存在 id 为 {value} 的团队。"},
     "unknown_timezone": {
         "en": "'{value}' is not a time zone (use a name such as Asia/Shanghai).",

@@ -194,7 +194,9 @@ def _snapshot(conn: Connection, schema: str) -> _PostgresTemplate:
     )
     rows = {}
     for table in tables:
-        found = [dict(r._mapping) for r in conn.execute(text(f'SELECT * FROM "{schema}"."{table}"'))]
+        found = [
+            dict(r._mapping) for r in conn.execute(text(f'SELECT * FROM "{schema}"."{table}"'))
+        ]
         if found:
             rows[table] = found
     sequences = {

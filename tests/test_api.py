@@ -236,9 +236,15 @@ def add_users(app) -> tuple[dict[str, str], dict[str, int]]:
     west = users.create_team("West")
     ids = {
         "admin": users.create_user("admin@example.com", "Admin", "admin-pass-1", roles=["admin"]),
-        "rep1": users.create_user("rep1@example.com", "Rep One", "rep-pass-11", roles=["rep"], team_id=east),
-        "rep2": users.create_user("rep2@example.com", "Rep Two", "rep-pass-22", roles=["rep"], team_id=east),
-        "rep3": users.create_user("rep3@example.com", "Rep Three", "rep-pass-33", roles=["rep"], team_id=west),
+        "rep1": users.create_user(
+            "rep1@example.com", "Rep One", "rep-pass-11", roles=["rep"], team_id=east
+        ),
+        "rep2": users.create_user(
+            "rep2@example.com", "Rep Two", "rep-pass-22", roles=["rep"], team_id=east
+        ),
+        "rep3": users.create_user(
+            "rep3@example.com", "Rep Three", "rep-pass-33", roles=["rep"], team_id=west
+        ),
     }
     keys = {name: users.create_api_key(uid, name="tests") for name, uid in ids.items()}
     return keys, ids
@@ -302,7 +308,9 @@ def test_list_filters_sorts_and_pages_without_counting(api):
         [(100, "open"), (250, "won"), (400, "open"), (900, "lost"), (50, "won")]
     ):
         notes = "gone" if status == "lost" else None
-        api.create("deal", {"name": f"Deal {n}", "amount": amount, "status": status, "notes": notes})
+        api.create(
+            "deal", {"name": f"Deal {n}", "amount": amount, "status": status, "notes": notes}
+        )
 
     def names(query: str) -> list[str]:
         response = api.call("GET", f"/deal?{query}")
@@ -331,9 +339,19 @@ def test_list_filters_sorts_and_pages_without_counting(api):
 
 @pytest.mark.parametrize(
     "query",
-    ["colour=red", "amount__gte=lots", "amount__near=1", "sort=colour", "page=0",
-     "page_size=201", "page_size=abc", "page=99999999999999999999999", "name=%00",
-     "close_date=yesterday", "id=9223372036854775808"],  # fmt: skip
+    [
+        "colour=red",
+        "amount__gte=lots",
+        "amount__near=1",
+        "sort=colour",
+        "page=0",
+        "page_size=201",
+        "page_size=abc",
+        "page=99999999999999999999999",
+        "name=%00",
+        "close_date=yesterday",
+        "id=9223372036854775808",
+    ],  # fmt: skip
 )
 def test_bad_list_query_is_a_400_naming_the_parameter(api, query):
     response = api.call("GET", f"/deal?{query}")
@@ -384,7 +402,9 @@ def test_update_needs_if_match_and_a_stale_version_is_412_with_the_changed_field
 def test_a_412_never_shows_fields_the_user_may_not_read(api):
     deal = api.create("deal", {"name": "Shared"}, who="rep1")
     path = f"/deal/{deal['id']}"
-    changed = api.call("PATCH", path, "admin", json={"secret": "hush", "quantity": 2, "row_version": 1})
+    changed = api.call(
+        "PATCH", path, "admin", json={"secret": "hush", "quantity": 2, "row_version": 1}
+    )
     assert changed.status_code == 200, changed.get_json()
     stale = api.call("PATCH", path, "rep1", json={"name": "Mine", "row_version": 1})
     assert stale.status_code == 412

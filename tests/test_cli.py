@@ -55,8 +55,17 @@ def test_validate_a_missing_folder_is_an_error_not_a_traceback(tmp_path):
 
 def test_init_then_user_and_api_key(run):
     assert run("init").exit_code == 0
-    created = run("user", "create", "ops@example.com", "--role", "sales_rep", "--team", "Ops",
-                  "--password", "a-long-password")
+    created = run(
+        "user",
+        "create",
+        "ops@example.com",
+        "--role",
+        "sales_rep",
+        "--team",
+        "Ops",
+        "--password",
+        "a-long-password",
+    )
     assert created.exit_code == 0, created.output
     key = run("apikey", "create", "ops@example.com")
     assert key.exit_code == 0
@@ -68,7 +77,9 @@ def test_init_then_user_and_api_key(run):
 
 def test_user_create_refuses_an_unknown_role_with_a_message(run):
     run("init")
-    result = run("user", "create", "x@example.com", "--role", "wizard", "--password", "long-password-1")
+    result = run(
+        "user", "create", "x@example.com", "--role", "wizard", "--password", "long-password-1"
+    )
     assert result.exit_code == 2
     assert "roles:" in result.output and "wizard" in result.output
 
@@ -133,13 +144,31 @@ def _users(db_url):
 
 def test_user_create_with_a_locale(run, db_url):
     run("init")
-    created = run("user", "create", "li@example.com", "--role", "sales_rep", "--locale", "zh",
-                  "--password", "a-long-password")
+    created = run(
+        "user",
+        "create",
+        "li@example.com",
+        "--role",
+        "sales_rep",
+        "--locale",
+        "zh",
+        "--password",
+        "a-long-password",
+    )
     assert created.exit_code == 0, created.output
     users = _users(db_url)
     assert users.get(users.id_for_email("li@example.com"))["locale"] == "zh"
-    refused = run("user", "create", "fr@example.com", "--role", "sales_rep", "--locale", "fr",
-                  "--password", "a-long-password")
+    refused = run(
+        "user",
+        "create",
+        "fr@example.com",
+        "--role",
+        "sales_rep",
+        "--locale",
+        "fr",
+        "--password",
+        "a-long-password",
+    )
     assert refused.exit_code == 2
     assert "--locale: 'fr' is not one of the app's locales (en, zh)" in refused.output
     users.db.engine.dispose()

@@ -62,7 +62,9 @@ def fuzz_target(tmp_path_factory):
         }
     )
     services = app.extensions["trellis"]
-    admin_id = services.users.create_user("admin@example.com", "Admin", "admin-pass-1", roles=["admin"])
+    admin_id = services.users.create_user(
+        "admin@example.com", "Admin", "admin-pass-1", roles=["admin"]
+    )
     headers = {"Authorization": f"Bearer {services.users.create_api_key(admin_id)}"}
     client = app.test_client()
     ids: dict[str, list[int]] = {"company": [], "deal": []}

@@ -218,6 +218,4 @@ def test_board_sum_naming_an_unknown_field_is_TRL_E053(tmp_path):
 
 
 def test_board_sum_naming_a_text_field_is_TRL_E054(tmp_path):
-    assert codes_of(app_with(tmp_path, lambda d: d.update(board={"sum": "name"}))) == [
-        "TRL-E054"
-    ]
+    assert codes_of(app_with(tmp_path, lambda d: d.update(board={"sum": "name"}))) == ["TRL-E054"]

@@ -226,7 +226,9 @@ def test_unique_field_held_by_an_unreadable_record_is_not_named(store):
 
 def test_blank_owner_on_create_means_the_creator(store):
     for blank in ("", None):
-        account = store.repo.create(store.rep_a, "account", {"name": f"Blank {blank!r}", "owner_id": blank})
+        account = store.repo.create(
+            store.rep_a, "account", {"name": f"Blank {blank!r}", "owner_id": blank}
+        )
         assert account["owner_id"] == store.rep_a.id
 
 

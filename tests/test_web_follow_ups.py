@@ -51,13 +51,17 @@ def _csrf(html: str) -> str:
 def sign_in(app, who="rep"):
     client = app.test_client()
     token = _csrf(client.get("/login").get_data(as_text=True))
-    client.post("/login", data={"email": f"{who}@example.com", "password": PASSWORD, "csrf_token": token})
+    client.post(
+        "/login", data={"email": f"{who}@example.com", "password": PASSWORD, "csrf_token": token}
+    )
     return client
 
 
 def _deal(app, name="Acme CRM rollout", close=None, amount=180000, who="rep"):
     me = _me(app, who)
-    account = _repo(app).create(me, "account", {"name": f"{name} Co", "customer_status": "prospect"})
+    account = _repo(app).create(
+        me, "account", {"name": f"{name} Co", "customer_status": "prospect"}
+    )
     close = close or TODAY + timedelta(days=60)
     return _repo(app).create(
         me,
@@ -98,7 +102,9 @@ def test_next_follow_up_on_the_form_creates_a_task_for_the_owner_on_home(app):
     due = TODAY + timedelta(days=3)
     response = _log_activity(client, deal, due)
     assert response.status_code == 302
-    activity = _repo(app).list(_me(app), "activity", filters=[("opportunity", "eq", deal["id"])]).rows[0]
+    activity = (
+        _repo(app).list(_me(app), "activity", filters=[("opportunity", "eq", deal["id"])]).rows[0]
+    )
     [task] = _follow_ups(app, activity["id"])
     assert task["due_date"] == due and task["status"] == "open"
     assert task["assignee"] == task["owner_id"] == app.config["ids"]["rep"]
@@ -146,7 +152,12 @@ def test_follow_up_through_the_api_creates_and_moves_the_task(app):
     first = TODAY + timedelta(days=2)
     response = api.post(
         "/api/v1/activity",
-        json={"kind": "visit", "subject": "On-site demo", "opportunity": deal["id"], "next_follow_up": first.isoformat()},
+        json={
+            "kind": "visit",
+            "subject": "On-site demo",
+            "opportunity": deal["id"],
+            "next_follow_up": first.isoformat(),
+        },
         headers=headers,
     )
     assert response.status_code == 201, response.get_json()
@@ -176,7 +187,9 @@ def test_a_finished_follow_up_stays_done_and_a_new_date_creates_a_new_task(app):
     deal = _deal(app)
     me = _me(app)
     activity = _repo(app).create(
-        me, "activity", {"subject": "Call", "opportunity": deal["id"], "next_follow_up": TODAY.isoformat()}
+        me,
+        "activity",
+        {"subject": "Call", "opportunity": deal["id"], "next_follow_up": TODAY.isoformat()},
     )
     [task] = _follow_ups(app, activity["id"])
     _repo(app).update(me, "task", task["id"], {"status": "done"})
@@ -192,7 +205,9 @@ def test_a_follow_up_logged_by_a_teammate_goes_to_the_activity_owner(app):
     themselves gets it; another user's home does not list it."""
     deal = _deal(app)
     _repo(app).create(
-        _me(app), "activity", {"subject": "Pricing call", "opportunity": deal["id"], "next_follow_up": TODAY.isoformat()}
+        _me(app),
+        "activity",
+        {"subject": "Pricing call", "opportunity": deal["id"], "next_follow_up": TODAY.isoformat()},
     )
     mate_home = sign_in(app, "mate").get("/").get_data(as_text=True)
     assert "Follow up: Pricing call" not in mate_home
@@ -207,7 +222,13 @@ def _task(app, subject="Send the quote", **values):
     return _repo(app).create(
         me,
         "task",
-        {"subject": subject, "due_date": TODAY.isoformat(), "status": "open", "assignee": me.id, **values},
+        {
+            "subject": subject,
+            "due_date": TODAY.isoformat(),
+            "status": "open",
+            "assignee": me.id,
+            **values,
+        },
     )
 
 
@@ -218,7 +239,9 @@ def test_complete_a_task_from_home_with_htmx(app):
     home = client.get("/").get_data(as_text=True)
     assert f'hx-post="/tasks/{task["id"]}/complete"' in home
     response = client.post(
-        f"/tasks/{task['id']}/complete", data={"csrf_token": _csrf(home)}, headers={"HX-Request": "true"}
+        f"/tasks/{task['id']}/complete",
+        data={"csrf_token": _csrf(home)},
+        headers={"HX-Request": "true"},
     )
     assert response.status_code == 200
     row = response.get_data(as_text=True)
@@ -241,14 +264,18 @@ def test_complete_a_task_from_home_without_javascript_and_without_csrf(app):
 
 
 def test_a_task_the_user_cannot_see_cannot_be_completed(app):
-    other = app.extensions["trellis"].users.create_user("far@example.com", "Far Away", PASSWORD, ["sales_rep"])
+    other = app.extensions["trellis"].users.create_user(
+        "far@example.com", "Far Away", PASSWORD, ["sales_rep"]
+    )
     far = _repo(app).principal(other)
     task = _repo(app).create(
         far, "task", {"subject": "Theirs", "due_date": TODAY.isoformat(), "assignee": other}
     )
     client = sign_in(app)
     token = _csrf(client.get("/").get_data(as_text=True))
-    assert client.post(f"/tasks/{task['id']}/complete", data={"csrf_token": token}).status_code == 404
+    assert (
+        client.post(f"/tasks/{task['id']}/complete", data={"csrf_token": token}).status_code == 404
+    )
 
 
 def _today_there(app) -> date:
@@ -271,18 +298,25 @@ def test_home_shows_my_open_pipeline_and_what_closes_this_month(app):
     assert re.search(r'home-figure-value">2<', pipeline)
     assert "¥80,000" in pipeline and "999,999" not in pipeline
     # the largest open records, biggest first, only the user's
-    assert pipeline.index("Closing soon") < pipeline.index("Later deal") and "Teammate" not in pipeline
+    assert (
+        pipeline.index("Closing soon") < pipeline.index("Later deal") and "Teammate" not in pipeline
+    )
     closing = home[home.index('data-panel="closing-this-month"') :]
     closing = closing[: closing.index("</section>")]
     assert re.search(r'home-figure-value">1<', closing) and "¥50,000" in closing
-    assert "Closing soon" in closing and "Later deal" not in closing and "Teammate deal" not in closing
+    assert (
+        "Closing soon" in closing and "Later deal" not in closing and "Teammate deal" not in closing
+    )
 
 
 def test_home_panels_in_chinese(app):
     deal = _deal(app, "华东区 ERP 升级项目", close=_today_there(app), amount=2450000)
     _task(app, "准备投标文件", opportunity=deal["id"])
     client = sign_in(app)
-    client.post("/locale", data={"locale": "zh", "csrf_token": _csrf(client.get("/").get_data(as_text=True))})
+    client.post(
+        "/locale",
+        data={"locale": "zh", "csrf_token": _csrf(client.get("/").get_data(as_text=True))},
+    )
     home = client.get("/").get_data(as_text=True)
     assert "我的未结业务" in home and "本月结束" in home and "关联对象" in home
     assert "华东区 ERP 升级项目" in home[home.index('id="home-task-') :]

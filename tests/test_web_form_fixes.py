@@ -26,7 +26,9 @@ def app(db_url, tmp_path):
     west = users.create_team("West")
     app.config["ids"] = {
         "rep": users.create_user("rep@example.com", "Rita Rep", PASSWORD, ["sales_rep"], east),
-        "other": users.create_user("other@example.com", "Olga Other", PASSWORD, ["sales_rep"], west),
+        "other": users.create_user(
+            "other@example.com", "Olga Other", PASSWORD, ["sales_rep"], west
+        ),
     }
     yield app
     app.extensions["trellis"].db.engine.dispose()
@@ -63,10 +65,14 @@ def _api_key(app, who="rep") -> dict[str, str]:
 
 def _deal(app, name="Acme CRM rollout"):
     rep = _principal(app)
-    account = _repo(app).create(rep, "account", {"name": f"{name} Co", "customer_status": "prospect"})
+    account = _repo(app).create(
+        rep, "account", {"name": f"{name} Co", "customer_status": "prospect"}
+    )
     close = (date.today() + timedelta(days=30)).isoformat()
     deal = _repo(app).create(
-        rep, "opportunity", {"name": name, "account": account["id"], "amount": 1000, "close_date": close}
+        rep,
+        "opportunity",
+        {"name": name, "account": account["id"], "amount": 1000, "close_date": close},
     )
     return account, deal
 
@@ -77,7 +83,7 @@ def _deal(app, name="Acme CRM rollout"):
 def test_enter_in_a_field_submits_the_primary_save_not_save_and_new(app):
     client = sign_in(app)
     html = client.get("/e/account/new").get_data(as_text=True)
-    form = html[html.index("<form class=\"record-form\"") :]
+    form = html[html.index('<form class="record-form"') :]
     form = form[: form.index("</form>")]
     buttons = re.findall(r"<button[^>]*type=\"submit\"[^>]*>", form)
     # A browser's implicit submission (Enter) clicks the first submit button of the form.
@@ -86,7 +92,12 @@ def test_enter_in_a_field_submits_the_primary_save_not_save_and_new(app):
     token = _csrf(html)
     response = client.post(
         "/e/account/new",
-        data={"csrf_token": token, "name": "Enter Co", "customer_status": "prospect", "_next": "record"},
+        data={
+            "csrf_token": token,
+            "name": "Enter Co",
+            "customer_status": "prospect",
+            "_next": "record",
+        },
     )
     found = _repo(app).list(_principal(app), "account", filters=[("name", "eq", "Enter Co")])
     assert len(found.rows) == 1
@@ -121,7 +132,9 @@ def test_activity_logged_from_a_deal_returns_to_the_deal(app):
     )
     assert response.status_code == 302
     assert response.headers["Location"].endswith(f"/e/opportunity/{deal['id']}")
-    activities = _repo(app).list(_principal(app), "activity", filters=[("opportunity", "eq", deal["id"])])
+    activities = _repo(app).list(
+        _principal(app), "activity", filters=[("opportunity", "eq", deal["id"])]
+    )
     assert [a["subject"] for a in activities.rows] == ["Discovery call"]
 
 
@@ -129,7 +142,9 @@ def test_save_and_new_from_a_deal_keeps_the_deal_and_the_way_back(app):
     _, deal = _deal(app)
     client = sign_in(app)
     back = f"/e/opportunity/{deal['id']}"
-    form = client.get(f"/e/activity/new?opportunity={deal['id']}&_return={back}").get_data(as_text=True)
+    form = client.get(f"/e/activity/new?opportunity={deal['id']}&_return={back}").get_data(
+        as_text=True
+    )
     response = client.post(
         "/e/activity/new",
         data={
@@ -166,12 +181,21 @@ def test_return_to_another_site_or_a_crafted_url_is_ignored(app, target):
     token = _csrf(client.get("/e/account/new").get_data(as_text=True))
     response = client.post(
         "/e/account/new",
-        data={"csrf_token": token, "name": "Bounce Co", "customer_status": "prospect", "_return": target},
+        data={
+            "csrf_token": token,
+            "name": "Bounce Co",
+            "customer_status": "prospect",
+            "_return": target,
+        },
     )
     assert response.status_code == 302
-    account = _repo(app).list(_principal(app), "account", filters=[("name", "eq", "Bounce Co")]).rows[0]
+    account = (
+        _repo(app).list(_principal(app), "account", filters=[("name", "eq", "Bounce Co")]).rows[0]
+    )
     assert response.headers["Location"].endswith(f"/e/account/{account['id']}")
-    form = client.get("/e/account/new?_return=" + target.replace("\r\n", "%0d%0a")).get_data(as_text=True)
+    form = client.get("/e/account/new?_return=" + target.replace("\r\n", "%0d%0a")).get_data(
+        as_text=True
+    )
     assert 'name="_return"' not in form
 
 
@@ -182,7 +206,9 @@ def test_blank_owner_on_the_form_makes_the_creator_the_owner(app):
     client = sign_in(app)
     html = client.get("/e/opportunity/new").get_data(as_text=True)
     assert 'name="owner_id"' in html  # the reference form shows the owner
-    account = _repo(app).create(_principal(app), "account", {"name": "Owner Co", "customer_status": "prospect"})
+    account = _repo(app).create(
+        _principal(app), "account", {"name": "Owner Co", "customer_status": "prospect"}
+    )
     response = client.post(
         "/e/opportunity/new",
         data={
@@ -195,7 +221,11 @@ def test_blank_owner_on_the_form_makes_the_creator_the_owner(app):
         },
     )
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
-    deal = _repo(app).list(_principal(app), "opportunity", filters=[("name", "eq", "Unowned?")]).rows[0]
+    deal = (
+        _repo(app)
+        .list(_principal(app), "opportunity", filters=[("name", "eq", "Unowned?")])
+        .rows[0]
+    )
     assert deal["owner_id"] == app.config["ids"]["rep"]
     # The rep can therefore go on editing their deal.
     assert client.get(f"/e/opportunity/{deal['id']}/edit").status_code == 200
@@ -208,11 +238,19 @@ def test_clearing_the_owner_on_the_edit_form_is_refused_naming_the_field(app):
     version = re.search(r'name="row_version" value="(\d+)"', html).group(1)
     response = client.post(
         f"/e/opportunity/{deal['id']}/edit",
-        data={"csrf_token": _csrf(html), "row_version": version, "name": deal["name"], "owner_id": ""},
+        data={
+            "csrf_token": _csrf(html),
+            "row_version": version,
+            "name": deal["name"],
+            "owner_id": "",
+        },
     )
     assert response.status_code == 422
     assert "A record needs an owner" in response.get_data(as_text=True)
-    assert _repo(app).get(_principal(app), "opportunity", deal["id"])["owner_id"] == app.config["ids"]["rep"]
+    assert (
+        _repo(app).get(_principal(app), "opportunity", deal["id"])["owner_id"]
+        == app.config["ids"]["rep"]
+    )
 
 
 def test_blank_owner_through_the_api_makes_the_caller_the_owner(app):
@@ -239,11 +277,14 @@ def test_blank_owner_through_the_api_makes_the_caller_the_owner(app):
 
 
 def test_duplicate_account_name_on_the_form_names_and_links_the_account(app):
-    first = _repo(app).create(_principal(app), "account", {"name": "Acme Corporation", "customer_status": "prospect"})
+    first = _repo(app).create(
+        _principal(app), "account", {"name": "Acme Corporation", "customer_status": "prospect"}
+    )
     client = sign_in(app)
     token = _csrf(client.get("/e/account/new").get_data(as_text=True))
     response = client.post(
-        "/e/account/new", data={"csrf_token": token, "name": "Acme Corporation", "customer_status": "active"}
+        "/e/account/new",
+        data={"csrf_token": token, "name": "Acme Corporation", "customer_status": "active"},
     )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
@@ -255,12 +296,18 @@ def test_duplicate_account_name_on_the_form_names_and_links_the_account(app):
 
 
 def test_duplicate_account_name_in_chinese(app):
-    _repo(app).create(_principal(app), "account", {"name": "上海星辰科技有限公司", "customer_status": "prospect"})
+    _repo(app).create(
+        _principal(app), "account", {"name": "上海星辰科技有限公司", "customer_status": "prospect"}
+    )
     client = sign_in(app)
-    client.post("/locale", data={"locale": "zh", "csrf_token": _csrf(client.get("/").get_data(as_text=True))})
+    client.post(
+        "/locale",
+        data={"locale": "zh", "csrf_token": _csrf(client.get("/").get_data(as_text=True))},
+    )
     token = _csrf(client.get("/e/account/new").get_data(as_text=True))
     response = client.post(
-        "/e/account/new", data={"csrf_token": token, "name": "上海星辰科技有限公司", "customer_status": "prospect"}
+        "/e/account/new",
+        data={"csrf_token": token, "name": "上海星辰科技有限公司", "customer_status": "prospect"},
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
@@ -268,9 +315,13 @@ def test_duplicate_account_name_in_chinese(app):
 
 
 def test_duplicate_account_name_in_the_api_names_the_account(app):
-    first = _repo(app).create(_principal(app), "account", {"name": "Globex Inc.", "customer_status": "prospect"})
+    first = _repo(app).create(
+        _principal(app), "account", {"name": "Globex Inc.", "customer_status": "prospect"}
+    )
     response = app.test_client().post(
-        "/api/v1/account", json={"name": "Globex Inc.", "customer_status": "prospect"}, headers=_api_key(app)
+        "/api/v1/account",
+        json={"name": "Globex Inc.", "customer_status": "prospect"},
+        headers=_api_key(app),
     )
     assert response.status_code == 422
     error = response.get_json()["error"]
@@ -284,9 +335,15 @@ def test_duplicate_account_name_in_the_api_names_the_account(app):
 
 
 def test_duplicate_of_an_account_the_caller_cannot_read_is_not_named(app):
-    _repo(app).create(_principal(app, "other"), "account", {"name": "West Only Ltd", "customer_status": "prospect"})
+    _repo(app).create(
+        _principal(app, "other"),
+        "account",
+        {"name": "West Only Ltd", "customer_status": "prospect"},
+    )
     response = app.test_client().post(
-        "/api/v1/account", json={"name": "West Only Ltd", "customer_status": "prospect"}, headers=_api_key(app)
+        "/api/v1/account",
+        json={"name": "West Only Ltd", "customer_status": "prospect"},
+        headers=_api_key(app),
     )
     assert response.status_code == 422
     error = response.get_json()["error"]

@@ -201,7 +201,10 @@ def test_pagination_uses_has_next_without_counting(app, admin, monkeypatch):
     assert first["has_next"] is True and first["prev_url"] is None
     assert "count" not in first and "total" not in first
     second = admin.get(first["next_url"].replace("/e/deal?", "/e/deal.json?")).get_json()
-    assert [r["title"] for r in second["rows"]] == ["Charlie <script>alert(1)</script>", "Delta West"]
+    assert [r["title"] for r in second["rows"]] == [
+        "Charlie <script>alert(1)</script>",
+        "Delta West",
+    ]
     third = admin.get(second["next_url"].replace("/e/deal?", "/e/deal.json?")).get_json()
     assert [r["title"] for r in third["rows"]] == ["Echo 中文"] and third["page"] == 3
     assert third["has_next"] is False and third["next_url"] is None

@@ -213,7 +213,11 @@ class _Compiler:
             return compile_expression(source, names, where=where)
         except ExpressionError as exc:
             message = exc.message.removeprefix(f"{where}: ")
-            code = codes.EXPRESSION_LIMIT if isinstance(exc, ExpressionLimitError) else codes.INVALID_EXPRESSION
+            code = (
+                codes.EXPRESSION_LIMIT
+                if isinstance(exc, ExpressionLimitError)
+                else codes.INVALID_EXPRESSION
+            )
             self.report(code, doc, path, f"{obj} {what}", message, exc.hint)
             return None
 

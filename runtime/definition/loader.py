@@ -200,9 +200,7 @@ def unread_files(app_dir: Path) -> list[Problem]:
     return warnings
 
 
-def _why_unread(
-    rel: Path, singles: set[str], folders: set[str]
-) -> tuple[Code | None, str, str]:
+def _why_unread(rel: Path, singles: set[str], folders: set[str]) -> tuple[Code | None, str, str]:
     parts = rel.parts
     layout = (
         f"Trellis reads {', '.join(sorted(singles & {'app.yaml', 'roles.yaml'}))} and the "

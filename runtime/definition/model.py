@@ -90,7 +90,9 @@ class FieldDef:
     pattern: str | None = None  # autonumber pattern, e.g. "OPP-{YYYY}-{0000}"
     region: str | None = None  # phone: default region, e.g. "CN"
     expression: Any = None  # formula: CompiledExpression
-    result_type: str | None = None  # formula: text|integer|decimal|money|percent|boolean|date|datetime
+    result_type: str | None = (
+        None  # formula: text|integer|decimal|money|percent|boolean|date|datetime
+    )
     stored: bool = True  # formula: stored in a column (True) or computed on read
     visible_if: Any = None  # CompiledExpression | None
     required_if: Any = None

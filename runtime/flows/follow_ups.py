@@ -84,7 +84,9 @@ class FollowUpFlow:
         if rule.title is not None and target.has_field(target.title_field):
             title = rule.render_title(record, self._locale(owner))
             limit = target.field(target.title_field).max_length
-            values[target.title_field] = title[: limit - 1] + "…" if limit and len(title) > limit else title
+            values[target.title_field] = (
+                title[: limit - 1] + "…" if limit and len(title) > limit else title
+            )
         return values
 
     def _locale(self, user_id: int | None) -> str:

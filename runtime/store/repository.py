@@ -528,9 +528,7 @@ class Repository:
             raise FieldInvalid(FieldMessage("invalid"))
         if field.type == "user" and user is not None and has_user_token(value):
             # me / my_team: resolved for the reader, so one saved view serves everyone.
-            return user_token_clause(
-                column, op, value, user, lambda v: ftype.coerce(field, v, ctx)
-            )
+            return user_token_clause(column, op, value, user, lambda v: ftype.coerce(field, v, ctx))
         if op == "isnull":
             want_null = value not in (False, "false", "0", 0, "no")
             null = column.is_(None)
@@ -1385,7 +1383,7 @@ class Repository:
     def _duplicate_message(
         self, conn: Connection, user: Principal, plan: EntityPlan, record_id: int
     ) -> FieldMessage:
-        """"Account “Acme” already has this value", naming (and letting the web edge link
+        """ "Account “Acme” already has this value", naming (and letting the web edge link
         to) the record it duplicates - only when the user may read that record and its
         title; otherwise the plain message, so a refusal reveals nothing more."""
         grant = self.grant(user, plan.entity.id)

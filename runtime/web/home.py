@@ -145,7 +145,9 @@ def open_tasks(model: AppModel, repo, principal, today: date) -> EntityRows | No
 
 
 def _due_field(entity: Entity) -> FieldDef | None:
-    return next((f for f in entity.fields if f.type in ("date", "datetime") and "due" in f.id), None)
+    return next(
+        (f for f in entity.fields if f.type in ("date", "datetime") and "due" in f.id), None
+    )
 
 
 def _task_panel(entity: Entity, rows: list[dict[str, Any]]) -> EntityRows:
@@ -324,7 +326,9 @@ def complete_task(task_id: int):
         abort(404)
     principal = current_user.principal
     values: dict[str, Any] = {"status": done}
-    stamp = next((f for f in entity.fields if f.type == "datetime" and f.id == "completed_at"), None)
+    stamp = next(
+        (f for f in entity.fields if f.type == "datetime" and f.id == "completed_at"), None
+    )
     if stamp is not None:
         values[stamp.id] = datetime.now(UTC).isoformat()
     try:

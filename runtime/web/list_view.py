@@ -561,9 +561,7 @@ def fetch_page(
     wanted = {c.id for c in req.columns} | {req.entity.title_field}
     if any(c.id == "stage" for c in req.columns):
         # A stage id shared by two pipelines is labelled by the record's own pipeline.
-        wanted |= {
-            p.selector.field for p in idle_pipelines(env.model, req.entity) if p.selector
-        }
+        wanted |= {p.selector.field for p in idle_pipelines(env.model, req.entity) if p.selector}
     by_cursor = req.after is not None or req.before is not None
     if after is not None:
         keys = {"after": after}
@@ -691,7 +689,9 @@ def stage_of(model: AppModel, entity: Entity, record: Mapping[str, Any]) -> Stag
     if not candidates:
         return None
     first = candidates[0]
-    if all((s.label, s.color, s.kind) == (first.label, first.color, first.kind) for s in candidates):
+    if all(
+        (s.label, s.color, s.kind) == (first.label, first.color, first.kind) for s in candidates
+    ):
         return first
     pipeline = pipeline_for_record(model, entity.id, record)
     return (pipeline.stage(stage_id) if pipeline else None) or candidates[0]

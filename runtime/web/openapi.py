@@ -496,7 +496,10 @@ def _responses(ok: int | None, ref: str | None, codes: Iterable[int]) -> dict[st
                 "schema": {"type": "string"},
             }
         if ok == 201:
-            headers["Location"] = {"description": "URL of the new record", "schema": {"type": "string"}}
+            headers["Location"] = {
+                "description": "URL of the new record",
+                "schema": {"type": "string"},
+            }
         out[str(ok)] = {
             "description": STATUS_TEXT[ok],
             "headers": headers,

@@ -1022,7 +1022,7 @@ def path_context(entity_id: str, record: Mapping[str, Any]) -> dict[str, Any] | 
 
 
 def _checklist_state(entity_id: str, record_id: int, locale: str) -> dict[str, dict[str, Any]]:
-    """"stage.item" -> {checked, by, at} for the record's latest tick of each item."""
+    """ "stage.item" -> {checked, by, at} for the record's latest tick of each item."""
     with _services().db.engine.connect() as conn:
         rows = stage_checklist.read_ticks(conn, entity_id, record_id)
     return {

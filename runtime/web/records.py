@@ -348,7 +348,7 @@ def edit(entity: str, record_id: int):
 
 
 def _next_new_args(ent: Entity, values: Mapping[str, Any], back: str) -> dict[str, str]:
-    """"Save & new" from a related list: the next form again links to the same records
+    """ "Save & new" from a related list: the next form again links to the same records
     and returns to the same page."""
     if not back:
         return {}
@@ -363,7 +363,10 @@ def _next_new_args(ent: Entity, values: Mapping[str, Any], back: str) -> dict[st
 def _invalid(ent: Entity, page: FormPage, values: Mapping[str, Any], exc: ValidationError):
     """The form again with every message, a duplicated value linking to its holder."""
     duplicates = {
-        key: (str(m.params.get("title") or ""), _record_url(m.params["entity_id"], m.params["record_id"]))
+        key: (
+            str(m.params.get("title") or ""),
+            _record_url(m.params["entity_id"], m.params["record_id"]),
+        )
         for key, messages in exc.errors.items()
         for m in messages
         if m.code == "duplicate_of"

@@ -75,4 +75,13 @@ def test_follow_up_logged_from_a_deal_appears_on_home_and_is_completed_there(
     expect(row.locator(".badge-text").first).to_have_text("Done")  # the status column says it too
     page.reload()
     expect(page.locator("tr.home-task", has_text="Pricing call with procurement")).to_have_count(0)
-    assert _count(page, live_server, "task", status="done", subject="Follow up: Pricing call with procurement") == 1
+    assert (
+        _count(
+            page,
+            live_server,
+            "task",
+            status="done",
+            subject="Follow up: Pricing call with procurement",
+        )
+        == 1
+    )

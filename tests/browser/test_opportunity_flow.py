@@ -35,7 +35,9 @@ def sign_in(page, base_url, email="rep@example.com"):
 
 def wait_for_form_state(page, action):
     """Run ``action`` and wait for the form-state round-trip it triggers to complete."""
-    with page.expect_response(lambda r: "/form-state" in r.url and r.request.method == "POST") as info:
+    with page.expect_response(
+        lambda r: "/form-state" in r.url and r.request.method == "POST"
+    ) as info:
         action()
     assert info.value.ok
 
@@ -94,9 +96,7 @@ def test_create_find_and_read_an_opportunity_in_english_and_chinese(
     expect(loss_detail).to_be_hidden()  # visible_if: loss_reason is not None
     competitor_required = page.locator("#req-competitor")
     expect(competitor_required).to_be_hidden()  # required_if: loss_reason == 'competitor'
-    wait_for_form_state(
-        page, lambda: page.get_by_label("Loss reason").select_option("competitor")
-    )
+    wait_for_form_state(page, lambda: page.get_by_label("Loss reason").select_option("competitor"))
     expect(loss_detail).to_be_visible()
     expect(competitor_required).to_be_visible()
     expect(page.locator("#fs-competitor")).to_have_attribute("data-required", "1")
