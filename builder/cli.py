@@ -44,15 +44,10 @@ def _load_model(path: str):
 
 
 def _services(app: str | None, database: str | None):
-    from runtime.events import EventBus
-    from runtime.store import Database, Repository
-    from runtime.store.users import UserService
+    from runtime.wiring import build_runtime
 
-    model = _load_model(app_path(app))
-    db = Database(database_url(database), model)
-    from runtime.flows.pipeline_hook import write_hooks
-
-    return model, db, Repository(db, EventBus(), hooks=write_hooks(model)), UserService(db)
+    runtime = build_runtime(_load_model(app_path(app)), database_url(database))
+    return runtime.model, runtime.db, runtime.repo, runtime.users
 
 
 app_option = click.option(

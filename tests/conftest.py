@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from runtime.definition import ModelCache
 from tests.db_templates import TEMPLATES
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_APP = ROOT / "app_definitions" / "opportunity"
 POSTGRES_URL = os.environ.get("TRELLIS_TEST_POSTGRES_URL", "")
+# Compiled models for the whole test session (the runtime keeps no cache of its own).
+MODELS = ModelCache(size=64)
 # scrypt costs ~0.25 s per hash; tests create and sign in many users.
 os.environ.setdefault("TRELLIS_PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000")
 
@@ -59,14 +62,15 @@ def make_web_app(db_url: str, tmp_path: Path, app_dir: Path, **overrides):
     from runtime.definition import load_app
     from runtime.web.app import create_app
 
-    build_schema(db_url, load_app(app_dir))
+    build_schema(db_url, load_app(app_dir, cache=MODELS))
     return create_app(
-        {
+        model_cache=MODELS,
+        config_overrides={
             "TRELLIS_DATABASE_URL": db_url,
             "TRELLIS_APP": str(app_dir),
             "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
             "TRELLIS_SECRET_KEY": "test-secret",
             "TESTING": True,
             **overrides,
-        }
+        },
     )

@@ -514,23 +514,30 @@ def test_navigation_items_name_existing_entities(tmp_path):
 # ------------------------------------------------------------------ caching
 
 
-def test_unchanged_folder_returns_the_same_compiled_model(tmp_path):
+def test_a_model_cache_returns_the_same_model_for_an_unchanged_folder(tmp_path):
+    from runtime.definition import ModelCache
+
     app = copy_minimal(tmp_path)
+    cache = ModelCache()
 
-    first = load_app(app)
+    first = load_app(app, cache=cache)
 
-    assert load_app(app) is first
-    assert load_app(str(app)) is first
+    assert load_app(app, cache=cache) is first
+    assert load_app(str(app), cache=cache) is first
+    assert load_app(app) is not first  # no cache kept behind the caller's back
     assert len(first.digest) == 64 and first.source_dir == str(app.resolve())
 
 
 def test_editing_a_file_gives_a_new_model(tmp_path):
+    from runtime.definition import ModelCache
+
     app = copy_minimal(tmp_path)
-    first = load_app(app)
+    cache = ModelCache()
+    first = load_app(app, cache=cache)
     path = app / "entities" / "account.yaml"
 
     path.write_text(path.read_text() + "  - {id: phone, type: phone}\n")
-    second = load_app(app)
+    second = load_app(app, cache=cache)
 
     assert second is not first and second.digest != first.digest
     assert second.entity("account").has_field("phone")

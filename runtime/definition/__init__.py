@@ -1,7 +1,9 @@
 """The definition layer: read an app folder, check it, and compile the frozen AppModel.
 
-``load_app`` compiles each version of an app once per process: models are cached by
-(folder, digest of its files), so an unchanged folder gives back the same object.
+``load_app`` compiles the folder with the compile steps of the features given (the
+default features when none are). It keeps nothing between calls; a ``ModelCache``
+owned by the caller (a test session, a dev server) reuses the model of an unchanged
+folder, keyed by (folder, digest of its files, feature names).
 """
 
 from __future__ import annotations
@@ -12,33 +14,65 @@ from collections import OrderedDict
 from pathlib import Path
 
 from runtime.errors import DefinitionError, Problem
+from runtime.features import FeatureSet, load_features
 
 from . import codes
-from . import follow_ups as _follow_ups  # noqa: F401  (registers the follow-up compile step)
-from . import pipelines as _pipelines  # noqa: F401  (registers the pipelines compile step)
-from .compiler import EXTENSION_STEPS, compile_sources
+from .compiler import compile_sources
 from .loader import KINDS, digest_of, read_sources, unread_files
 from .model import AppModel
 
-__all__ = ["AppModel", "DefinitionError", "Problem", "app_warnings", "check_app", "load_app"]
+__all__ = [
+    "AppModel",
+    "DefinitionError",
+    "ModelCache",
+    "Problem",
+    "app_warnings",
+    "check_app",
+    "load_app",
+]
 
-_CACHE_SIZE = 16
-_cache: OrderedDict[tuple[str, str], AppModel] = OrderedDict()
-_cache_lock = threading.Lock()
+
+class ModelCache:
+    """Compiled models by (folder, digest of its files, features), the newest ``size``."""
+
+    def __init__(self, size: int = 16):
+        self.size = size
+        self._models: OrderedDict[tuple[str, str, tuple[str, ...]], AppModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, tuple[str, ...]]) -> AppModel | None:
+        with self._lock:
+            model = self._models.get(key)
+            if model is not None:
+                self._models.move_to_end(key)
+            return model
+
+    def put(self, key: tuple[str, str, tuple[str, ...]], model: AppModel) -> AppModel:
+        with self._lock:
+            model = self._models.setdefault(key, model)
+            self._models.move_to_end(key)
+            while len(self._models) > self.size:
+                self._models.popitem(last=False)
+            return model
 
 
-def load_app(path: str | os.PathLike[str]) -> AppModel:
+def load_app(
+    path: str | os.PathLike[str],
+    features: FeatureSet | None = None,
+    *,
+    cache: ModelCache | None = None,
+) -> AppModel:
     """The compiled model of the app folder at ``path``; raises DefinitionError."""
-    model, problems = _load(path)
+    model, problems = _load(path, features, cache)
     if model is None:
         raise DefinitionError(problems)
     return model
 
 
-def check_app(path: str | os.PathLike[str]) -> list[Problem]:
+def check_app(path: str | os.PathLike[str], features: FeatureSet | None = None) -> list[Problem]:
     """Every problem of the app folder at ``path`` (empty when it compiles). Never raises."""
     try:
-        return _load(path)[1]
+        return _load(path, features, None)[1]
     except Exception as exc:  # the promise is a list of problems, never a traceback
         return [
             Problem(
@@ -52,14 +86,15 @@ def check_app(path: str | os.PathLike[str]) -> list[Problem]:
         ]
 
 
-def app_warnings(path: str | os.PathLike[str]) -> list[Problem]:
+def app_warnings(path: str | os.PathLike[str], features: FeatureSet | None = None) -> list[Problem]:
     """What in the app folder is not used, though the app runs: files Trellis does not
     read (``TRL-W001``, ``TRL-W002``) and folders of kinds not compiled yet (``TRL-W003``)."""
     app_dir = Path(path).resolve()
     warnings = unread_files(app_dir)
     sources, _problems = read_sources(app_dir)
     compiled = {"app", "roles", "entity", "form", "view"}
-    compiled |= {getattr(step, "kind", kind) for kind, step in EXTENSION_STEPS.items()}
+    steps = (features if features is not None else load_features()).merge("compile_steps")
+    compiled |= {getattr(step, "kind", kind) for kind, step in steps.items()}
     folders = {k.name: k.location for k in KINDS}
     for source in sources:
         if source.kind.name not in compiled:
@@ -77,21 +112,18 @@ def app_warnings(path: str | os.PathLike[str]) -> list[Problem]:
     return sorted(warnings, key=lambda p: p.file)
 
 
-def _load(path: str | os.PathLike[str]) -> tuple[AppModel | None, list[Problem]]:
+def _load(
+    path: str | os.PathLike[str], features: FeatureSet | None, cache: ModelCache | None
+) -> tuple[AppModel | None, list[Problem]]:
+    features = features if features is not None else load_features()
     app_dir = Path(path).resolve()
     sources, problems = read_sources(app_dir)
-    key = (str(app_dir), digest_of(sources))
-    if not problems:
-        with _cache_lock:
-            model = _cache.get(key)
-            if model is not None:
-                _cache.move_to_end(key)
-                return model, []
-    model, problems = compile_sources(app_dir, sources, problems)
-    if model is not None:
-        with _cache_lock:
-            model = _cache.setdefault(key, model)
-            _cache.move_to_end(key)
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
+    key = (str(app_dir), digest_of(sources), features.names)
+    if cache is not None and not problems:
+        model = cache.get(key)
+        if model is not None:
+            return model, []
+    model, problems = compile_sources(app_dir, sources, problems, features.merge("compile_steps"))
+    if model is not None and cache is not None:
+        model = cache.put(key, model)
     return model, problems

@@ -78,12 +78,15 @@ REFERENCE_CODES = frozenset(
 )
 _QUOTED_NAME = re.compile(r"'(?:old\.)?([a-z][a-z0-9_]*)'")
 
-# Kinds compiled into ``AppModel.extensions`` by later issues: kind -> step(context, docs).
-EXTENSION_STEPS: Mapping[str, Callable[[CompileContext, list[Document]], Any]] = {}
+# A feature's compile step: step(context, documents) -> AppModel.extensions[key].
+CompileStep = Callable[["CompileContext", list[Document]], Any]
 
 
 def compile_sources(
-    app_dir: Path, sources: list[SourceFile], problems: list[Problem]
+    app_dir: Path,
+    sources: list[SourceFile],
+    problems: list[Problem],
+    steps: Mapping[str, CompileStep] | None = None,
 ) -> tuple[AppModel | None, list[Problem]]:
     """Parse, schema-check and compile; the model is None when there is any problem.
 
@@ -93,7 +96,7 @@ def compile_sources(
     loaded = load_documents(app_dir, sources, list(problems))
     if loaded.problems:
         return None, sort_problems(loaded.problems)
-    compiler = _Compiler(loaded)
+    compiler = _Compiler(loaded, steps or {})
     model = compiler.compile()
     compiler._note_echoes()
     if compiler.problems:
@@ -147,8 +150,9 @@ class _Scope:
 
 
 class _Compiler:
-    def __init__(self, loaded: LoadedApp):
+    def __init__(self, loaded: LoadedApp, steps: Mapping[str, CompileStep]):
         self.loaded = loaded
+        self.steps = steps
         self.problems: list[Problem] = []
         self.entity_ids: set[str] = set()
         self.staged: set[str] = set()
@@ -275,7 +279,7 @@ class _Compiler:
         extensions = {
             # a step may read another kind of file than its key: ``step.kind``
             kind: step(context, self.loaded.of_kind(getattr(step, "kind", kind)))
-            for kind, step in EXTENSION_STEPS.items()
+            for kind, step in self.steps.items()
         }
         return AppModel(
             id=raw_app["id"],
@@ -1397,7 +1401,7 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 __all__ = [
-    "EXTENSION_STEPS",
+    "CompileStep",
     "CompileContext",
     "compile_sources",
     "default_admin_role",

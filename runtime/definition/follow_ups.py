@@ -1,6 +1,6 @@
 """Compile each entity's ``follow_up`` key: the record (e.g. a task) a date field creates.
 
-The step is registered in ``compiler.EXTENSION_STEPS`` under ``"follow_ups"`` and reads
+The follow-ups feature (``runtime.features.follow_ups``) contributes the step under ``"follow_ups"``; it reads
 the entity files; its result, entity id -> ``FollowUp``, is
 ``model.extensions["follow_ups"]`` (read it with ``follow_ups_of(model)``). The flow
 that acts on it lives in ``runtime.flows.follow_ups``.
@@ -16,7 +16,7 @@ from typing import Any
 
 from . import codes
 from .codes import Code
-from .compiler import EXTENSION_STEPS, CompileContext
+from .compiler import CompileContext
 from .loader import Document
 from .model import AppModel, Entity, FieldDef, Label
 
@@ -70,7 +70,6 @@ def compile_follow_ups(context: CompileContext, docs: list[Document]) -> Mapping
 
 
 compile_follow_ups.kind = "entity"  # type: ignore[attr-defined]
-EXTENSION_STEPS[EXTENSION_KEY] = compile_follow_ups  # type: ignore[index]
 
 
 def _field(entity: Entity, field_id: str) -> FieldDef | None:

@@ -1,6 +1,6 @@
 """Compile ``pipelines/*.yaml`` into frozen Pipeline/Stage/Gate objects and check them.
 
-The step is registered in ``compiler.EXTENSION_STEPS`` under ``"pipelines"``; its
+The pipelines feature (``runtime.features.pipelines``) contributes the step under ``"pipelines"``; its
 result, a mapping of pipeline id -> ``Pipeline``, is ``AppModel.extensions["pipelines"]``.
 Nothing here knows what the records are about: stages, gates and transitions are
 all data.
@@ -19,7 +19,7 @@ from runtime.expressions import compile_expression
 
 from . import codes
 from .codes import Code
-from .compiler import EXTENSION_STEPS, CompileContext, prettify
+from .compiler import CompileContext, prettify
 from .loader import Document, JsonPath
 from .model import AppModel, Entity, Label, Place
 from .reserved import BASE_SYSTEM_COLUMNS, STAGE_COLUMNS
@@ -336,7 +336,6 @@ def compile_pipelines(context: CompileContext, docs: list[Document]) -> Mapping[
 
 
 compile_pipelines.kind = "pipeline"  # type: ignore[attr-defined]  # the loader's kind name
-EXTENSION_STEPS[EXTENSION_KEY] = compile_pipelines  # type: ignore[index]
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -19,16 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Blueprint, Flask, g, request
 from sqlalchemy import inspect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from runtime.definition import load_app
+from runtime.definition import ModelCache
 from runtime.definition.model import AppModel
 from runtime.events import EventBus
 from runtime.expressions import clock_in_zone, restore_clock
-from runtime.flows.follow_ups import install_follow_ups
-from runtime.flows.pipeline_hook import write_hooks
+from runtime.features import FeatureSet
 from runtime.resources import shipped_dir
 from runtime.store import Database, Repository
 from runtime.store.users import UserService
@@ -38,6 +37,7 @@ from runtime.web.config import flask_config, load_settings
 from runtime.web.errors import DatabaseNotInitialised, register_error_handlers
 from runtime.web.i18n import I18n, get_timezone
 from runtime.web.templating import install_templating
+from runtime.wiring import build_runtime, features_from_env
 
 log = logging.getLogger("trellis.web")
 
@@ -51,7 +51,6 @@ OPTIONAL_BLUEPRINTS = (
     "runtime.web.entities",
     "runtime.web.records",
     "runtime.web.api",
-    "runtime.web.pipelines",
     "runtime.web.admin",
     "runtime.web.preferences",
 )
@@ -70,6 +69,7 @@ class Services:
     repo: Repository
     users: UserService
     bus: EventBus
+    features: FeatureSet
     ready: bool = False  # the tables exist (checked at start, then until true)
 
     def check_ready(self) -> bool:
@@ -101,15 +101,24 @@ def _resolve_database_url(url: str, instance_path: str) -> str:
     return url
 
 
-def build_services(settings: Mapping[str, Any]) -> Services:
-    model = load_app(_resolve_app_dir(settings["TRELLIS_APP"]))
+def build_services(
+    settings: Mapping[str, Any], *, model_cache: ModelCache | None = None
+) -> Services:
     url = _resolve_database_url(settings["TRELLIS_DATABASE_URL"], settings["TRELLIS_INSTANCE_PATH"])
-    db = Database(url, model)
-    bus = EventBus()
-    repo = Repository(db, bus, hooks=write_hooks(model))  # pipelines: gates, stage history
-    users = UserService(db)
-    install_follow_ups(model, repo, bus, users)  # follow-up dates keep their tasks
-    return Services(model=model, db=db, repo=repo, users=users, bus=bus)
+    runtime = build_runtime(
+        _resolve_app_dir(settings["TRELLIS_APP"]),
+        url,
+        features_from_env(settings.get("TRELLIS_FEATURES")),
+        model_cache=model_cache,
+    )
+    return Services(
+        model=runtime.model,
+        db=runtime.db,
+        repo=runtime.repo,
+        users=runtime.users,
+        bus=runtime.bus,
+        features=runtime.features,
+    )
 
 
 def register_blueprints(app: Flask, modules: Iterable[str] = BLUEPRINT_MODULES) -> list[str]:
@@ -134,7 +143,9 @@ def register_blueprints(app: Flask, modules: Iterable[str] = BLUEPRINT_MODULES) 
     return registered
 
 
-def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
+def create_app(
+    config_overrides: Mapping[str, Any] | None = None, *, model_cache: ModelCache | None = None
+) -> Flask:
     settings = load_settings(config_overrides)
     app = Flask(
         "runtime.web",
@@ -149,7 +160,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update({k: v for k, v in (config_overrides or {}).items() if k not in settings})
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    services = build_services(settings)
+    services = build_services(settings, model_cache=model_cache)
     app.extensions["trellis"] = services
     if not services.check_ready():
         log.error(
@@ -173,6 +184,11 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     app.after_request(_security_headers)
     register_blueprints(app)
+    for blueprint in services.features.gather("blueprints"):
+        if isinstance(blueprint, Blueprint):
+            app.register_blueprint(blueprint)
+        else:  # an object that registers itself (several blueprints, error handlers...)
+            blueprint.register(app)
     proxies = int(settings["TRELLIS_PROXY_COUNT"] or 0)
     if proxies > 0:
         # Only then is X-Forwarded-For believed: the login limit counts per client

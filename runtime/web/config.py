@@ -5,6 +5,7 @@ that run on one laptop with nothing else installed.
 |---|---|---|
 | ``TRELLIS_DATABASE_URL`` | ``sqlite:///instance/trellis.db`` | SQLAlchemy URL; PostgreSQL in production |
 | ``TRELLIS_APP`` | ``app_definitions/opportunity`` | folder of the app definition to run |
+| ``TRELLIS_FEATURES`` | empty | more features to load, comma-separated ``module`` or ``module:ATTRIBUTE`` (pipelines and follow-ups are always on) |
 | ``TRELLIS_SECRET_KEY`` | random, kept in ``instance/secret_key`` | signs sessions and CSRF tokens |
 | ``TRELLIS_REDIS_URL`` | unset | shared storage for login rate limits (and the job queue) |
 | ``TRELLIS_LOCALE`` | the app's default locale | interface locale when neither user nor browser says |
@@ -34,6 +35,7 @@ from typing import Any
 DEFAULTS: dict[str, Any] = {
     "TRELLIS_DATABASE_URL": "sqlite:///instance/trellis.db",
     "TRELLIS_APP": "app_definitions/opportunity",
+    "TRELLIS_FEATURES": "",
     "TRELLIS_SECRET_KEY": "",
     "TRELLIS_REDIS_URL": "",
     "TRELLIS_LOCALE": "",

@@ -1,0 +1,206 @@
+"""Features: how a capability plugs into the runtime without the runtime knowing it.
+
+A feature is an object (usually a ``Feature`` subclass) that contributes what its
+capability needs through the hooks below; every hook has an empty default, so a
+feature overrides only what it uses. The runtime asks a ``FeatureSet`` - the features
+one runtime was built with, in order - and never imports a feature's modules itself:
+pipelines and follow-ups are registered exactly as an outside extension would be, by
+naming them (``runtime.features.pipelines``, or ``my_package.feature:FEATURE``) in the
+list given to ``runtime.wiring.build_runtime`` or in ``TRELLIS_FEATURES``.
+
+Nothing here holds state between runtimes: a ``FeatureSet`` belongs to the runtime
+built with it, and two runtimes in one process (tests do this) never share one.
+See docs/internals.md for the worked example (pipelines).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    from runtime.definition.model import AppModel, Entity
+
+# The features every runtime has unless told otherwise, by the name an outside
+# extension would use. Order matters where two features insert steps at one place.
+DEFAULT_FEATURES: tuple[str, ...] = (
+    "runtime.features.pipelines",
+    "runtime.features.follow_ups",
+)
+
+
+class Feature:
+    """One capability. Subclass it and override the hooks the capability needs.
+
+    ``name`` is the feature's id (in check codes' docs, the jobs log, /admin);
+    ``docs`` is the path of its page under ``docs/`` (a docs test requires one).
+    """
+
+    name: str = ""
+    docs: str = ""
+
+    # ---------------------------------------------------------------- definition
+
+    def compile_steps(self) -> Mapping[str, Callable[..., Any]]:
+        """Compile steps: extension key -> ``step(context, documents)``.
+
+        The step reads the documents of kind ``getattr(step, "kind", key)`` and returns
+        what goes into ``AppModel.extensions[key]``; it reports problems through
+        ``context.report``.
+        """
+        return {}
+
+    def check_codes(self) -> Sequence[Any]:
+        """The ``runtime.definition.codes.Code`` objects this feature reports."""
+        return ()
+
+    # ---------------------------------------------------------------- storage
+
+    def system_columns(self, model: AppModel, entity: Entity) -> Sequence[Any]:
+        """Extra SQLAlchemy ``Column`` objects of ``entity``'s table (none by default)."""
+        return ()
+
+    def define_tables(self, metadata: Any) -> None:
+        """Add this feature's ``sys_`` tables (or columns of shared ones) to ``metadata``."""
+
+    def write_steps(self, model: AppModel) -> Sequence[Any]:
+        """Steps to insert in the write path (each says where: before/after a step)."""
+        return ()
+
+    def query_clauses(self, model: AppModel) -> Mapping[str, Any]:
+        """Named query clauses (e.g. pipelines' "idle"): name -> clause, compiled to SQL."""
+        return {}
+
+    # ---------------------------------------------------------------- screens and API
+
+    def blueprints(self) -> Sequence[Any]:
+        """Flask blueprints (or objects with ``register(app)``) this feature serves."""
+        return ()
+
+    def list_columns(self, model: AppModel, entity: Entity) -> Sequence[Any]:
+        """Extra columns the generic list screen may show for ``entity``."""
+        return ()
+
+    def list_filters(self, model: AppModel, entity: Entity) -> Sequence[Any]:
+        """Extra filters the generic list screen offers for ``entity``."""
+        return ()
+
+    def record_panels(self, model: AppModel, entity: Entity) -> Sequence[Any]:
+        """Panels the generic record page shows for ``entity`` (path bar, checklist...)."""
+        return ()
+
+    def timeline_entries(self, model: AppModel, entity: Entity) -> Sequence[Any]:
+        """Sources of entries in the record page's timeline."""
+        return ()
+
+    def nav_items(self, model: AppModel) -> Sequence[Any]:
+        """Navigation items (e.g. one board per pipeline)."""
+        return ()
+
+    def openapi_paths(self, model: AppModel) -> Mapping[str, Any]:
+        """OpenAPI path items this feature's routes add to the generated document."""
+        return {}
+
+    def cli_commands(self) -> Sequence[Any]:
+        """``click`` commands added to ``trellis``."""
+        return ()
+
+    # ---------------------------------------------------------------- events and jobs
+
+    def subscribers(self, runtime: Any) -> Sequence[tuple[str, Callable[..., Any]]]:
+        """Durable event subscribers: (event name or "*", handler(event))."""
+        return ()
+
+    def schedules(self, runtime: Any) -> Sequence[Any]:
+        """Periodic jobs (each run once per period however many workers run)."""
+        return ()
+
+    def __repr__(self) -> str:
+        return f"<feature {self.name or type(self).__name__}>"
+
+
+class FeatureError(Exception):
+    """A feature named in the configuration could not be loaded."""
+
+
+class FeatureSet(Sequence[Feature]):
+    """The features of one runtime, in order; asks each of them a hook and gathers."""
+
+    def __init__(self, features: Iterable[Feature] = ()):
+        self._features: tuple[Feature, ...] = tuple(features)
+        names = [f.name for f in self._features if f.name]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise FeatureError(f"feature {twice[0]!r} is listed twice")
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._features[index]
+
+    def __len__(self) -> int:
+        return len(self._features)
+
+    def __iter__(self) -> Iterator[Feature]:
+        return iter(self._features)
+
+    def __repr__(self) -> str:
+        return f"FeatureSet({[f.name for f in self._features]})"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self._features)
+
+    def get(self, name: str) -> Feature | None:
+        return next((f for f in self._features if f.name == name), None)
+
+    def gather(self, hook: str, *args: Any) -> list[Any]:
+        """Every feature's answer to a sequence hook, concatenated in feature order."""
+        items: list[Any] = []
+        for feature in self._features:
+            method = getattr(feature, hook, None)
+            if method is not None:
+                items.extend(method(*args) or ())
+        return items
+
+    def merge(self, hook: str, *args: Any) -> dict[str, Any]:
+        """Every feature's answer to a mapping hook; a key given twice is an error."""
+        merged: dict[str, Any] = {}
+        for feature in self._features:
+            method = getattr(feature, hook, None)
+            for key, value in ((method(*args) if method else None) or {}).items():
+                if key in merged:
+                    raise FeatureError(f"{hook}: {key!r} is contributed by two features")
+                merged[key] = value
+        return merged
+
+
+def load_features(spec: Iterable[str | Feature] | str | None = None) -> FeatureSet:
+    """The features named by ``spec``: Feature objects, or names ``package.module``
+    (its ``FEATURE`` attribute) or ``package.module:ATTRIBUTE``; a comma-separated
+    string is split. ``None`` gives ``DEFAULT_FEATURES``."""
+    if spec is None:
+        spec = DEFAULT_FEATURES
+    if isinstance(spec, str):
+        spec = [part.strip() for part in spec.split(",") if part.strip()]
+    return FeatureSet(_resolve(item) for item in spec)
+
+
+def _resolve(item: str | Feature) -> Feature:
+    if not isinstance(item, str):
+        return item
+    module_name, _, attribute = item.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise FeatureError(f"feature {item!r}: no module {exc.name!r}") from exc
+    feature = getattr(module, attribute or "FEATURE", None)
+    if feature is None:
+        raise FeatureError(
+            f"feature {item!r}: module {module_name!r} has no {attribute or 'FEATURE'!r}"
+        )
+    if isinstance(feature, type):
+        feature = feature()
+    return feature
+
+
+__all__ = ["DEFAULT_FEATURES", "Feature", "FeatureError", "FeatureSet", "load_features"]

@@ -1,0 +1,30 @@
+"""The follow-ups feature: a record's follow-up date keeps one open task, due then."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from runtime.features import Feature
+
+
+class FollowUpsFeature(Feature):
+    name = "follow_ups"
+    docs = "docs/follow_ups.md"
+
+    def compile_steps(self) -> Mapping[str, Any]:
+        from runtime.definition.follow_ups import EXTENSION_KEY, compile_follow_ups
+
+        return {EXTENSION_KEY: compile_follow_ups}
+
+    def subscribers(self, runtime) -> Sequence[tuple[str, Callable[..., Any]]]:
+        from runtime.events import RECORD_CREATED, RECORD_RESTORED, RECORD_UPDATED
+        from runtime.flows.follow_ups import FollowUpFlow
+
+        flow = FollowUpFlow(runtime.model, runtime.repo, runtime.users)
+        if not flow.rules:
+            return ()
+        return [(name, flow.handle) for name in (RECORD_CREATED, RECORD_UPDATED, RECORD_RESTORED)]
+
+
+FEATURE = FollowUpsFeature()
