@@ -25,8 +25,8 @@ from runtime.fieldtypes import (
     format_autonumber,
     format_field,
     get_type,
+    builtin_registry,
     period_key,
-    register,
     type_of,
 )
 from runtime.messages import MESSAGES
@@ -89,7 +89,16 @@ def test_registry_is_read_only_and_refuses_a_second_registration_of_a_name():
         name = "text"
 
     with pytest.raises(ValueError, match="already registered"):
-        register(Duplicate)
+        builtin_registry().register(Duplicate)
+
+
+def test_the_shared_builtin_registry_is_frozen():
+    class Later(FieldType):
+        name = "test_later"
+
+    with pytest.raises(TypeError, match="frozen"):
+        TYPES.register(Later)
+    assert "test_later" not in TYPES
 
 
 def test_an_extension_registers_a_type_the_same_way_builtins_do():
@@ -105,15 +114,13 @@ def test_an_extension_registers_a_type_the_same_way_builtins_do():
                 raise FieldInvalid(FieldMessage("invalid"))
             return raw.strip().lower()
 
-    try:
-        register(Color)
-        color = fd("test_color")
-        assert coerce(color, " #FFAA00 ") == "#ffaa00"
-        assert [c.name for c in type_of(color).columns(color)] == ["f"]
-    finally:
-        from runtime import fieldtypes
-
-        del fieldtypes._REGISTRY["test_color"]
+    registry = builtin_registry()  # the test's own registry: nothing shared is changed
+    registry.register(Color)
+    color = fd("test_color")
+    ftype = registry.type_of(color)
+    assert ftype.coerce(color, " #FFAA00 ", CTX) == "#ffaa00"
+    assert [c.name for c in ftype.columns(color)] == ["f"]
+    assert "test_color" not in TYPES
 
 
 def test_property_sets_follow_the_metadata_table():

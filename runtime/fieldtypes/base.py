@@ -1,0 +1,222 @@
+"""Shared pieces of every field type: the FieldType base class, coercion context and errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from datetime import UTC, datetime, tzinfo
+from typing import Any, ClassVar
+
+from babel import Locale, UnknownLocaleError
+from sqlalchemy import Column
+
+from runtime.definition.model import FieldDef
+from runtime.errors import FieldMessage, TrellisError
+
+# --------------------------------------------------------------------------- basics
+
+
+class FieldInvalid(TrellisError):
+    """One raw value that cannot become a canonical value; the repository collects these."""
+
+    code = "field_invalid"
+
+    def __init__(self, message: FieldMessage):
+        self.message = message
+        super().__init__(message.text())
+
+
+class UnknownFieldType(KeyError):
+    """``get_type`` was asked for a name nobody registered."""
+
+
+@dataclass(frozen=True)
+class CoerceContext:
+    """What coercion needs from outside the field: app defaults and the user's locale."""
+
+    default_currency: str = "CNY"
+    default_region: str = "CN"
+    locale: str = "en"
+    now: datetime = dc_field(default_factory=lambda: datetime.now(UTC))
+    # Naive date-times (an HTML datetime-local input) are read in this zone.
+    timezone: tzinfo = UTC
+
+
+def _invalid(code: str = "invalid", **params: Any) -> FieldInvalid:
+    return FieldInvalid(FieldMessage(code, params))
+
+
+def _is_empty(raw: Any) -> bool:
+    if raw is None:
+        return True
+    if isinstance(raw, str):
+        return raw.strip() == ""
+    if isinstance(raw, list | tuple | set | frozenset):
+        return len(raw) == 0
+    return False
+
+
+def _babel_locale(locale: str) -> Locale:
+    try:
+        return Locale.parse((locale or "en").replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse("en")
+
+
+def currency_key(field: FieldDef) -> str:
+    """The record key and column of a money field's currency."""
+    return f"{field.id}_currency"
+
+
+# Properties every field may carry, and those that only make sense with a column.
+COMMON_PROPS = frozenset(
+    {
+        "id",
+        "type",
+        "label",
+        "help",
+        "visible_if",
+        "required_if",
+        "readonly_if",
+        "readonly",
+        "track_history",
+    }
+)
+STORED_PROPS = frozenset({"required", "unique", "default", "searchable", "index"})
+# Large text and JSON columns cannot carry a plain B-tree index or UNIQUE on PostgreSQL.
+UNINDEXABLE_PROPS = frozenset({"required", "default", "searchable"})
+
+
+# --------------------------------------------------------------------------- base class
+
+
+class FieldType:
+    """The behaviour of one field type. Subclasses override what differs; keep them small."""
+
+    name: ClassVar[str] = ""
+    stored: ClassVar[bool] = True  # has a column on the entity table
+    props: ClassVar[frozenset[str]] = COMMON_PROPS | STORED_PROPS
+    input_kind: ClassVar[str] = "text"  # hint for the web form widget
+    search: ClassVar[bool] = False  # part of full-text search when search_fields is unset
+    sortable: ClassVar[bool] = True
+    always_readonly: ClassVar[bool] = False  # users never write it (autonumber, formula)
+    operators: ClassVar[tuple[str, ...]] = ("eq", "ne", "in", "isnull")  # view filter ops
+
+    # -- storage
+
+    def is_stored(self, field: FieldDef) -> bool:
+        return self.stored
+
+    def keys(self, field: FieldDef) -> tuple[str, ...]:
+        return (field.id,)
+
+    def column_type(self, field: FieldDef) -> Any:
+        raise NotImplementedError
+
+    def default_index(self, field: FieldDef) -> bool:
+        return False
+
+    def columns(self, field: FieldDef) -> list[Column]:
+        """Fresh columns (a Column belongs to one Table). Always nullable: ``required``
+        is enforced by the repository, so a required field can be added to a full table."""
+        if not self.is_stored(field):
+            return []
+        index = bool(field.index or self.default_index(field))
+        return [
+            Column(
+                field.id,
+                self.column_type(field),
+                nullable=True,
+                unique=bool(field.unique) or None,
+                index=index or None,
+            )
+        ]
+
+    def sort_column(self, field: FieldDef) -> str | None:
+        return field.id if self.sortable and self.is_stored(field) else None
+
+    def filter_operators(self, field: FieldDef) -> tuple[str, ...]:
+        """Operators a view filter may use on this field."""
+        return self.operators if self.is_stored(field) else ()
+
+    # -- input
+
+    def coerce(self, field: FieldDef, raw: Any, ctx: CoerceContext) -> Any:
+        """One raw value (form string or JSON value) -> canonical value, or FieldInvalid."""
+        if _is_empty(raw):
+            return None
+        return self.parse(field, raw, ctx)
+
+    def parse(self, field: FieldDef, raw: Any, ctx: CoerceContext) -> Any:
+        """``coerce`` for a non-empty value."""
+        raise NotImplementedError
+
+    def coerce_into(
+        self,
+        field: FieldDef,
+        raw: Mapping[str, Any],
+        out: dict[str, Any],
+        ctx: CoerceContext,
+        current: Mapping[str, Any] | None = None,
+    ) -> None:
+        if field.id in raw:
+            out[field.id] = self.coerce(field, raw[field.id], ctx)
+
+    def check_bounds(self, field: FieldDef, value: Any) -> list[FieldMessage]:
+        return []
+
+    # -- database
+
+    def to_db(self, field: FieldDef, values: Mapping[str, Any]) -> dict[str, Any]:
+        if not self.is_stored(field):
+            return {}
+        return {k: self.value_to_db(field, values[k]) for k in self.keys(field) if k in values}
+
+    def value_to_db(self, field: FieldDef, value: Any) -> Any:
+        return value
+
+    def from_db(self, field: FieldDef, row: Mapping[str, Any]) -> dict[str, Any]:
+        if not self.is_stored(field):
+            return {}
+        value = row.get(field.id)
+        return {field.id: None if value is None else self.value_from_db(field, value)}
+
+    def value_from_db(self, field: FieldDef, value: Any) -> Any:
+        return value
+
+    # -- output
+
+    def format(
+        self,
+        field: FieldDef,
+        value: Any,
+        locale: str = "en",
+        *,
+        currency: str | None = None,
+        tzinfo: tzinfo | None = None,
+    ) -> str:
+        """Display text; ``currency`` is read by money, ``tzinfo`` by datetime."""
+        if value is None:
+            return ""
+        return self.format_value(field, value, locale, currency=currency, tzinfo=tzinfo)
+
+    def format_value(self, field, value, locale, *, currency=None, tzinfo=None) -> str:
+        return str(value)
+
+    def json_schema(self, field: FieldDef) -> dict[str, Any]:
+        """The JSON Schema (2020-12) of the API representation of ``field.id``."""
+        return {"type": ["string", "null"]}
+
+    def json_properties(self, field: FieldDef) -> dict[str, dict[str, Any]]:
+        """Schemas of every record key the field owns (money adds the currency)."""
+        schema = dict(self.json_schema(field))
+        if self.always_readonly:
+            schema["readOnly"] = True
+        return {field.id: schema}
+
+    # -- definition checks
+
+    def problems(self, field: FieldDef) -> list[str]:
+        """Type-specific mistakes in a field definition, for the definition compiler."""
+        return []

@@ -1,0 +1,81 @@
+"""Reference field types: a link to a record of another entity, or to a user."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger
+
+from runtime.fieldtypes.base import (
+    COMMON_PROPS,
+    STORED_PROPS,
+    FieldType,
+    _invalid,
+)
+from runtime.fieldtypes.numbers import BIGINT_MAX
+
+# --------------------------------------------------------------------------- references
+
+
+def _record_id(raw: Any) -> int:
+    if isinstance(raw, Mapping):
+        raw = raw.get("id")
+    if isinstance(raw, bool) or raw is None:
+        raise _invalid("invalid_record_id")
+    if isinstance(raw, str):
+        raw = raw.strip()
+        if not raw.isascii() or not raw.isdigit():
+            raise _invalid("invalid_record_id")
+    if isinstance(raw, float | Decimal) and (not raw.is_integer() or abs(raw) > BIGINT_MAX):
+        raise _invalid("invalid_record_id")  # 4.5, nan, inf
+    try:
+        number = int(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise _invalid("invalid_record_id") from None
+    if not 0 < number <= BIGINT_MAX:
+        raise _invalid("invalid_record_id")
+    return number
+
+
+class LinkType(FieldType):
+    """The id of a record of ``target``. No FOREIGN KEY: see docs/field-types.md."""
+
+    name = "link"
+    props = COMMON_PROPS | STORED_PROPS | {"target"}
+    input_kind = "link-picker"
+    operators = ("eq", "ne", "in", "isnull")
+
+    def column_type(self, field):
+        return BigInteger()
+
+    def default_index(self, field):
+        return True
+
+    def parse(self, field, raw, ctx):
+        return _record_id(raw)
+
+    def value_from_db(self, field, value):
+        return int(value)
+
+    def json_schema(self, field):
+        schema = {"type": ["integer", "null"], "minimum": 1}
+        if field.target:
+            schema["description"] = f"id of a {field.target} record"
+        return schema
+
+    def problems(self, field):
+        return [] if field.target else ["needs a target entity"]
+
+
+class UserType(LinkType):
+    name = "user"
+    props = COMMON_PROPS | STORED_PROPS
+    input_kind = "user-picker"
+
+    def json_schema(self, field):
+        return {"type": ["integer", "null"], "minimum": 1, "description": "id of a user"}
+
+    def problems(self, field):
+        return []
