@@ -1047,7 +1047,7 @@ class _Demo:
         if not self.model.entities["opportunity"].has_stage:
             return None
         try:
-            from runtime.definition.pipelines import pipeline_for_record
+            from runtime.features.pipelines.definition import pipeline_for_record
         except ImportError:
             return None
         return pipeline_for_record(self.model, "opportunity", values)

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import bindparam
 
-from runtime.definition.pipelines import Pipeline, Stage, pipeline_for_record
+from runtime.features.pipelines.definition import Pipeline, Stage, pipeline_for_record
 from runtime.store import stage_history
 
 SEED = 4242

@@ -58,7 +58,7 @@ def test_demo_users_can_log_in(demo):
 
 
 def test_every_entity_has_rows(demo):
-    from runtime.definition.follow_ups import follow_ups_of
+    from runtime.features.follow_ups.definition import follow_ups_of
 
     db, _repo, _users, model, result = demo
     # The demo runs with the app's features: follow-up dates add their own tasks.

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runtime.definition import load_app
-from runtime.definition.pipelines import pipelines_of
+from runtime.features.pipelines.definition import pipelines_of
 from tests.conftest import make_web_app
 
 FIXTURES = Path(__file__).parent / "fixtures"

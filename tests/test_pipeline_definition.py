@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from runtime.definition import check_app, load_app
-from runtime.definition.pipelines import pipeline_for_record, pipelines_of
+from runtime.features.pipelines.definition import pipeline_for_record, pipelines_of
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"
 REFERENCE_APP = Path(__file__).resolve().parent.parent / "app_definitions" / "opportunity"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from runtime.definition import load_app
-from runtime.definition.pipelines import pipelines_of
 from runtime.errors import ValidationError
+from runtime.features.pipelines.definition import pipelines_of
 from runtime.flows.pipeline import (
     StageBlocked,
     check_move,
@@ -62,7 +62,7 @@ def test_default_transitions(sales, source, target, allowed):
 def test_configured_transitions_override_defaults(sales):
     import dataclasses
 
-    from runtime.definition.pipelines import Transitions
+    from runtime.features.pipelines.definition import Transitions
 
     strict = dataclasses.replace(
         sales,

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import update
 
 from runtime.definition import load_app
-from runtime.definition.pipelines import pipelines_of
 from runtime.errors import PermissionDenied, ValidationError
 from runtime.events import STAGE_CHANGED, EventBus
+from runtime.features.pipelines.definition import pipelines_of
 from runtime.flows.pipeline import time_in_stages
 from runtime.flows.pipeline_hook import write_hooks
 from runtime.store import Database, Repository

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from runtime.definition.follow_ups import FollowUp, follow_ups_of
 from runtime.definition.model import AppModel
 from runtime.errors import NotFound
 from runtime.events import RECORD_CREATED, RECORD_RESTORED, RECORD_UPDATED, Event, EventBus
+from runtime.features.follow_ups.definition import FollowUp, follow_ups_of
 from runtime.store.principal import SYSTEM
 
 log = logging.getLogger(__name__)

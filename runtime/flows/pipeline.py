@@ -14,7 +14,9 @@ from types import MappingProxyType
 from typing import Any
 
 from runtime.definition.model import AppModel, Entity, Label
-from runtime.definition.pipelines import (
+from runtime.errors import ExpressionError, FieldMessage, ValidationError
+from runtime.expressions import is_blank
+from runtime.features.pipelines.definition import (
     GateRule,
     Pipeline,
     RequiredField,
@@ -22,8 +24,6 @@ from runtime.definition.pipelines import (
     pipeline_for_record,
     pipelines_for_entity,
 )
-from runtime.errors import ExpressionError, FieldMessage, ValidationError
-from runtime.expressions import is_blank
 
 STAGE = "stage"
 STAGE_ENTERED_AT = "stage_entered_at"

@@ -11,8 +11,12 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from runtime.definition.model import AppModel, Entity
-from runtime.definition.pipelines import pipeline_for_record, pipelines_for_entity, pipelines_of
 from runtime.errors import ValidationError
+from runtime.features.pipelines.definition import (
+    pipeline_for_record,
+    pipelines_for_entity,
+    pipelines_of,
+)
 from runtime.store import stage_checklist, stage_history
 from runtime.store.principal import Principal
 from runtime.store.write_hooks import PendingWrite

@@ -29,8 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from runtime.definition.pipelines import Pipeline, Stage, pipelines_for_entity
 from runtime.errors import PermissionDenied
+from runtime.features.pipelines.definition import Pipeline, Stage, pipelines_for_entity
 
 from . import stage_history
 from . import system_tables as st

@@ -25,7 +25,7 @@ from runtime.definition.filter_terms import (
     USER_FILTER_TOKENS,
     USER_TOKEN_OPERATORS,
 )
-from runtime.definition.pipelines import pipelines_for_entity
+from runtime.features.pipelines.definition import pipelines_for_entity
 
 from . import system_tables as st
 from .principal import Principal

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from werkzeug.routing import BuildError
 
 from runtime.definition.model import AppModel, Entity, FieldDef
-from runtime.definition.pipelines import Pipeline, pipelines_for_entity
 from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from runtime.features.pipelines.definition import Pipeline, pipelines_for_entity
 from runtime.store.board_queries import BoardFilters, BoardQueries, StageTotals, add_totals
 from runtime.web.i18n import get_locale, get_timezone
 from runtime.web.i18n import gettext as _

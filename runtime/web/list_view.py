@@ -32,14 +32,14 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from runtime.definition.model import AppModel, Entity, FieldDef, Label, ListView, Option
-from runtime.definition.pipelines import (
+from runtime.errors import PermissionDenied
+from runtime.features.pipelines.definition import (
     STAGE_KINDS,
     Pipeline,
     Stage,
     pipeline_for_record,
     pipelines_for_entity,
 )
-from runtime.errors import PermissionDenied
 from runtime.fieldtypes import CoerceContext, FieldInvalid, currency_key, type_of
 from runtime.store.list_terms import ME, MY_TEAM, STAGE_KIND
 from runtime.timezones import as_utc

@@ -36,14 +36,14 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 
 from runtime.definition.model import Entity, FieldDef
-from runtime.definition.pipelines import (
+from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from runtime.features.pipelines.definition import (
     Pipeline,
     Stage,
     pipeline_for_record,
     pipelines_for_entity,
     pipelines_of,
 )
-from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from runtime.fieldtypes import CoerceContext
 from runtime.flows.pipeline import (
     Question,
@@ -1132,7 +1132,7 @@ def stage_kind_text(pipeline: Pipeline | None, kind: str) -> str:
     """The app's word for a kind of stage in the user's language ("Hired", "录用"):
     ``kind_labels`` of the pipeline, else a neutral default."""
     if pipeline is None:
-        from runtime.definition.pipelines import DEFAULT_KIND_LABELS
+        from runtime.features.pipelines.definition import DEFAULT_KIND_LABELS
 
         label = DEFAULT_KIND_LABELS.get(kind)
         return label.get(get_locale()) if label else kind

@@ -35,8 +35,8 @@ from types import MappingProxyType
 from typing import Any
 
 from runtime.definition.model import Entity, FieldDef, Label
-from runtime.definition.pipelines import STAGE_KINDS
 from runtime.errors import FieldMessage
+from runtime.features.pipelines.definition import STAGE_KINDS
 from runtime.fieldtypes import BIGINT_MAX, CoerceContext, FieldInvalid, type_of
 from runtime.store.keyset import Position, normalise_sort
 from runtime.store.list_terms import (

@@ -16,14 +16,14 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from runtime.definition.model import AppModel, Entity, FieldDef, FormLayout
-from runtime.definition.pipelines import (
+from runtime.errors import ExpressionError, NotFound, PermissionDenied
+from runtime.features.pipelines.definition import (
     Pipeline,
     Stage,
     pipeline_for_record,
     pipelines_for_entity,
     pipelines_of,
 )
-from runtime.errors import ExpressionError, NotFound, PermissionDenied
 from runtime.fieldtypes import (
     CoerceContext,
     FieldInvalid,

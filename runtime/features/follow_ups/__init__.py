@@ -13,7 +13,7 @@ class FollowUpsFeature(Feature):
     docs = "docs/follow_ups.md"
 
     def compile_steps(self) -> Mapping[str, Any]:
-        from runtime.definition.follow_ups import EXTENSION_KEY, compile_follow_ups
+        from runtime.features.follow_ups.definition import EXTENSION_KEY, compile_follow_ups
 
         return {EXTENSION_KEY: compile_follow_ups}
 

@@ -14,7 +14,7 @@ class PipelinesFeature(Feature):
     docs = "docs/pipelines.md"
 
     def compile_steps(self) -> Mapping[str, Any]:
-        from runtime.definition.pipelines import EXTENSION_KEY, compile_pipelines
+        from runtime.features.pipelines.definition import EXTENSION_KEY, compile_pipelines
 
         return {EXTENSION_KEY: compile_pipelines}
 

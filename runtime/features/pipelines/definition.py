@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from runtime.definition import codes
+from runtime.definition.codes import Code
+from runtime.definition.compiler import CompileContext, prettify
+from runtime.definition.loader import Document, JsonPath
+from runtime.definition.model import AppModel, Entity, Label, Place
+from runtime.definition.reserved import BASE_SYSTEM_COLUMNS, STAGE_COLUMNS
 from runtime.errors import ExpressionError, ExpressionLimitError
 from runtime.expressions import compile_expression
-
-from . import codes
-from .codes import Code
-from .compiler import CompileContext, prettify
-from .loader import Document, JsonPath
-from .model import AppModel, Entity, Label, Place
-from .reserved import BASE_SYSTEM_COLUMNS, STAGE_COLUMNS
 
 EXTENSION_KEY = "pipelines"
 STAGE_KINDS = ("open", "won", "lost")

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from . import codes
-from .codes import Code
-from .compiler import CompileContext
-from .loader import Document
-from .model import AppModel, Entity, FieldDef, Label
+from runtime.definition import codes
+from runtime.definition.codes import Code
+from runtime.definition.compiler import CompileContext
+from runtime.definition.loader import Document
+from runtime.definition.model import AppModel, Entity, FieldDef, Label
 
 EXTENSION_KEY = "follow_ups"
 DATE_TYPES = ("date", "datetime")
