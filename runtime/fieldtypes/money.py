@@ -35,6 +35,8 @@ class MoneyType(DecimalType):
     """
 
     name = "money"
+    has_currency = True
+    highlight_rank = 0
     settings = _settings_of(
         BOUND_SETTINGS,
         PRECISION_SETTING,

@@ -79,6 +79,8 @@ class TextType(FieldType):
 
 class LongTextType(FieldType):
     name = "long_text"
+    display_kind = "longtext"
+    wide_display = True
     props = COMMON_PROPS | UNINDEXABLE_PROPS
     settings = LENGTH_SETTINGS
     input_kind = "textarea"
@@ -130,6 +132,7 @@ class RichTextType(LongTextType):
     """Sanitised HTML. Length bounds count the stored HTML."""
 
     name = "rich_text"
+    display_kind = "richtext"
     input_kind = "richtext"
     search = False
 
