@@ -157,6 +157,10 @@ class FieldType:
     # comparing type names (so a new type is one class, not edits across the runtime).
     numeric: ClassVar[bool] = False  # a number: right-aligned, summed, compared by size
     integral: ClassVar[bool] = False  # whole numbers only (integer)
+    # The database driver already returns the canonical value (int, Decimal at the
+    # column's scale, date, bool, str), so reads skip ``from_db``. A subclass that
+    # overrides from_db or value_from_db loses this unless it declares it again.
+    db_value_is_canonical: ClassVar[bool] = False
     temporal: ClassVar[bool] = False  # a date or an instant
     instant: ClassVar[bool] = False  # a point in time (shown in the viewer's zone), not a day
     holds_rows: ClassVar[bool] = False  # rows in a table of their own (child_table)
@@ -176,6 +180,9 @@ class FieldType:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.props = frozenset(cls.props) | frozenset(cls.settings)
+        own = cls.__dict__
+        if ("from_db" in own or "value_from_db" in own) and "db_value_is_canonical" not in own:
+            cls.db_value_is_canonical = False
 
     # -- settings
 

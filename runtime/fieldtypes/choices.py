@@ -28,6 +28,7 @@ FALSE_WORDS = frozenset({"false", "f", "0", "no", "n", "off", "否"})
 
 class BooleanType(FieldType):
     name = "boolean"
+    db_value_is_canonical = True
     display_kind = "bool"
     props = COMMON_PROPS | {"required", "default", "index"}
     input_kind = "checkbox"
@@ -118,6 +119,7 @@ def _options_problems(field: FieldDef) -> list[str]:
 
 class SelectType(FieldType):
     name = "select"
+    db_value_is_canonical = True
     display_kind = "badge"
     highlight_rank = 1
     has_options = True
@@ -148,6 +150,7 @@ class MultiSelectType(FieldType):
     """A list of option ids, unique, in the options' order; stored as a JSON array."""
 
     name = "multi_select"
+    db_value_is_canonical = True
     display_kind = "badges"
     has_options = True
     props = COMMON_PROPS | UNINDEXABLE_PROPS

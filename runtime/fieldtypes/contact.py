@@ -39,6 +39,7 @@ class EmailType(FieldType):
     """An address checked by syntax only (no DNS); the domain is lower-cased."""
 
     name = "email"
+    db_value_is_canonical = True
     display_kind = "email"
     settings = LENGTH_SETTINGS
     input_kind = "email"
@@ -75,6 +76,7 @@ class PhoneType(FieldType):
     """Normalised to E.164; numbers without a country code use field.region or the app's."""
 
     name = "phone"
+    db_value_is_canonical = True
     display_kind = "phone"
     settings = _settings_of(
         LENGTH_SETTINGS, {"region": {"type": "string", "pattern": "^[A-Z]{2}$"}}
@@ -127,6 +129,7 @@ class UrlType(FieldType):
     """An http(s) URL with a host; "example.com/x" gets https:// in front."""
 
     name = "url"
+    db_value_is_canonical = True
     display_kind = "url"
     settings = LENGTH_SETTINGS
     input_kind = "url"

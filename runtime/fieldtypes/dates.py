@@ -64,6 +64,7 @@ def _parse_datetime(raw: Any, zone: tzinfo) -> datetime:
 
 class DateType(FieldType):
     name = "date"
+    db_value_is_canonical = True
     temporal = True
     highlight_rank = 2
     settings = BOUND_SETTINGS

@@ -44,6 +44,7 @@ class LinkType(FieldType):
     """The id of a record of ``target``. No FOREIGN KEY: see docs/field-types.md."""
 
     name = "link"
+    db_value_is_canonical = True
     display_kind = "link"
     highlight_rank = 4
     references = "record"

@@ -35,6 +35,7 @@ class MoneyType(DecimalType):
     """
 
     name = "money"
+    db_value_is_canonical = True
     has_currency = True
     highlight_rank = 0
     settings = _settings_of(

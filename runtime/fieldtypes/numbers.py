@@ -78,6 +78,7 @@ def _number_schema(base: str, field: FieldDef, low: Any, high: Any) -> dict[str,
 
 class IntegerType(FieldType):
     name = "integer"
+    db_value_is_canonical = True
     numeric = True
     integral = True
     settings = BOUND_SETTINGS
@@ -119,6 +120,7 @@ class IntegerType(FieldType):
 
 class DecimalType(FieldType):
     name = "decimal"
+    db_value_is_canonical = True
     numeric = True
     settings = _settings_of(BOUND_SETTINGS, PRECISION_SETTING)
     input_kind = "number"

@@ -49,6 +49,7 @@ TEXT_OPERATORS = ("eq", "ne", "in", "contains", "isnull")
 
 class TextType(FieldType):
     name = "text"
+    db_value_is_canonical = True
     settings = LENGTH_SETTINGS
     search = True
     operators = TEXT_OPERATORS
@@ -79,6 +80,7 @@ class TextType(FieldType):
 
 class LongTextType(FieldType):
     name = "long_text"
+    db_value_is_canonical = True
     display_kind = "longtext"
     wide_display = True
     props = COMMON_PROPS | UNINDEXABLE_PROPS
