@@ -21,11 +21,11 @@ from runtime.fieldtypes import (
     FieldInvalid,
     FieldType,
     UnknownFieldType,
+    builtin_registry,
     currency_key,
     format_autonumber,
     format_field,
     get_type,
-    builtin_registry,
     period_key,
     type_of,
 )
