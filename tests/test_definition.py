@@ -673,3 +673,34 @@ def test_pipelines_give_their_entity_the_stage_system_fields(tmp_path):
     assert [f.id for f in model.entity("deal").system_fields] == ["stage", "stage_entered_at"]
     assert model.entity("account").system_fields == ()
     assert "stage" in model.entity("deal").system_column_ids
+
+
+def test_compiled_field_carries_its_types_settings(tmp_path):
+    app = entity_app(tmp_path, ENTITY_YAML.replace("type: text", "type: text\n    max_length: 40"))
+
+    entity = load_app(app).entities["order_item"]
+
+    assert dict(entity.field("name").settings) == {"max_length": 40}
+    assert dict(entity.field("amount").settings) == {}
+
+
+def test_unknown_setting_names_the_field_and_the_accepted_settings(tmp_path):
+    app = entity_app(tmp_path, ENTITY_YAML + "    settings: {palette: [red]}\n")
+
+    problem = only(check_app(app), "TRL-E052")
+
+    assert problem.file.endswith("entities/order_item.yaml")
+    assert "field 'amount'" in problem.obj
+    assert problem.message == "unknown setting 'palette' for a money field"
+    assert "accepts: none" in problem.hint
+
+
+def test_builtin_setting_under_settings_is_sent_to_the_field_property(tmp_path):
+    app = entity_app(
+        tmp_path, ENTITY_YAML.replace("type: text", "type: text\n    settings: {max_length: 5}")
+    )
+
+    problem = only(check_app(app), "TRL-E052")
+
+    assert problem.message == "setting 'max_length' is written under 'settings:'"
+    assert problem.hint == "write 'max_length: ...' directly on the field"

@@ -758,3 +758,44 @@ def test_every_registered_type_has_a_docs_heading_and_every_heading_a_type():
     # Type sections are headed by the bare type name; other sections use several words.
     headings = set(re.findall(r"^## ([a-z_]+)\s*$", DOCS.read_text(encoding="utf-8"), re.M))
     assert headings == set(TYPES)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+class Swatch(FieldType):
+    """An extension type with a setting of its own (not a built-in field property)."""
+
+    name = "test_swatch"
+    settings = {"palette": {"type": "array", "items": {"type": "string"}, "minItems": 1}}
+
+    def column_type(self, field):
+        return String(7)
+
+    def parse(self, field, raw, ctx):
+        return str(raw)
+
+
+def test_every_builtin_setting_is_a_property_of_its_type_with_a_schema():
+    for ftype in TYPES.values():
+        assert set(ftype.settings) <= ftype.props, ftype.name
+        for key, schema in ftype.settings.items():
+            Draft202012Validator.check_schema(dict(schema))
+            assert schema, (ftype.name, key)
+
+
+def test_an_extension_types_own_setting_is_kept_and_checked_against_its_schema():
+    registry = builtin_registry()
+    registry.register(Swatch)
+    swatch = registry.get_type("test_swatch")
+
+    kept, problems = swatch.read_settings({"settings": {"palette": ["#ff0000"]}})
+    assert kept == {"palette": ["#ff0000"]} and problems == []
+
+    _kept, problems = swatch.read_settings({"settings": {"palette": "red"}})
+    assert [(p.key, p.kind) for p in problems] == [("palette", "invalid")]
+    assert "'red' is not of type 'array'" in problems[0].message
+
+    _kept, problems = swatch.read_settings({"settings": {"colour": ["red"]}})
+    assert [(p.key, p.kind) for p in problems] == [("colour", "unknown")]
+    assert problems[0].hint == "settings a test_swatch field accepts: palette"

@@ -46,6 +46,8 @@ UNKNOWN_TYPE = Code("TRL-E012", "a field has an unknown type")
 DUPLICATE_ID = Code("TRL-E013", "two objects of the same kind share an id")
 # Fields
 INVALID_PROPERTY_FOR_TYPE = Code("TRL-E014", "a field property does not apply to its type")
+UNKNOWN_SETTING = Code("TRL-E052", "a field's settings name one its type does not accept")
+INVALID_SETTING = Code("TRL-E055", "a field setting's value does not match the type's schema")
 UNKNOWN_LINK_TARGET = Code("TRL-E015", "a link field targets an entity that does not exist")
 MISSING_OPTIONS = Code("TRL-E016", "a select field has no options")
 INVALID_DEFAULT = Code("TRL-E017", "a default value is not valid for its field")

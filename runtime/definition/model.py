@@ -106,6 +106,10 @@ class FieldDef:
     fields: tuple[FieldDef, ...] = ()  # child_table: the row's fields
     max_rows: int | None = None  # child_table: row limit (None: DEFAULT_MAX_ROWS)
     place: Place | None = None
+    # Every setting the type declares (runtime.fieldtypes FieldType.settings), as written:
+    # the built-in ones are mirrored in the named attributes above; an extension type
+    # reads its own here. Unknown settings never get this far (TRL-E052).
+    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def option(self, option_id: str) -> Option | None:
         for opt in self.options:

@@ -41,6 +41,7 @@ from runtime.fieldtypes.base import (
     CoerceContext,
     FieldInvalid,
     FieldType,
+    SettingProblem,
     UnknownFieldType,
     currency_key,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "DEFAULT_AUTONUMBER_PATTERN",
     "DEFAULT_MAX_ROWS",
     "FALSE_WORDS",
+    "FIELD_PROPERTIES",
     "FORMULA_RESULT_TYPES",
     "LENGTH_PROPS",
     "MAX_ROWS_CEILING",
@@ -116,6 +118,7 @@ __all__ = [
     "FieldInvalid",
     "FieldType",
     "FieldTypeRegistry",
+    "SettingProblem",
     "FormulaType",
     "IntegerType",
     "LinkType",
@@ -174,6 +177,10 @@ def builtin_registry() -> FieldTypeRegistry:
 
 # The built-in types, frozen: nothing can register into it at run time.
 TYPES: FieldTypeRegistry = builtin_registry().freeze()
+
+# Field properties the metadata schema knows (schemas/entity.schema.json): the common
+# ones and the built-in types' settings. Any other setting goes under ``settings:``.
+FIELD_PROPERTIES: frozenset[str] = frozenset().union(*(t.props for t in TYPES.values()))
 
 
 def get_type(name: str) -> FieldType:

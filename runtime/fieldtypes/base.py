@@ -6,9 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import UTC, datetime, tzinfo
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from babel import Locale, UnknownLocaleError
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 from sqlalchemy import Column
 
 from runtime.definition.model import FieldDef
@@ -87,6 +90,49 @@ STORED_PROPS = frozenset({"required", "unique", "default", "searchable", "index"
 # Large text and JSON columns cannot carry a plain B-tree index or UNIQUE on PostgreSQL.
 UNINDEXABLE_PROPS = frozenset({"required", "default", "searchable"})
 
+# --------------------------------------------------------------------------- settings
+
+# JSON Schemas of the settings several types share (docs/field-types.md lists them).
+LENGTH_SETTINGS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "min_length": {"type": "integer", "minimum": 0},
+        "max_length": {"type": "integer", "minimum": 1},
+    }
+)
+BOUND_SETTINGS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {"min": {"type": ["number", "string"]}, "max": {"type": ["number", "string"]}}
+)
+PRECISION_SETTING: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {"precision": {"type": "integer", "minimum": 0, "maximum": 10}}
+)
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    """One mistake in a field's settings; the compiler reports it with a TRL code.
+
+    ``kind`` is "unknown" (the type does not accept the setting), "invalid" (its value
+    does not match the setting's JSON Schema) or "top_level" (a built-in setting written
+    under ``settings:`` instead of as a field property).
+    """
+
+    key: str
+    kind: str
+    message: str
+    hint: str = ""
+
+
+def _settings_of(*groups: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:
+    merged: dict[str, Mapping[str, Any]] = {}
+    for group in groups:
+        merged.update(group)
+    return MappingProxyType(merged)
+
+
+def _schema_message(schema: Mapping[str, Any], value: Any) -> str | None:
+    error = best_match(Draft202012Validator(dict(schema)).iter_errors(value))
+    return None if error is None else error.message
+
 
 # --------------------------------------------------------------------------- base class
 
@@ -96,12 +142,71 @@ class FieldType:
 
     name: ClassVar[str] = ""
     stored: ClassVar[bool] = True  # has a column on the entity table
+    # The field properties the type takes; its own ``settings`` are added to them.
     props: ClassVar[frozenset[str]] = COMMON_PROPS | STORED_PROPS
+    # The type's own settings and the JSON Schema (2020-12) of each value. The built-in
+    # ones are written as field properties (``max_length: 80``); an extension type's go
+    # under ``settings:`` (the metadata schema is closed). All land in FieldDef.settings.
+    settings: ClassVar[Mapping[str, Mapping[str, Any]]] = MappingProxyType({})
     input_kind: ClassVar[str] = "text"  # hint for the web form widget
     search: ClassVar[bool] = False  # part of full-text search when search_fields is unset
     sortable: ClassVar[bool] = True
     always_readonly: ClassVar[bool] = False  # users never write it (autonumber, formula)
     operators: ClassVar[tuple[str, ...]] = ("eq", "ne", "in", "isnull")  # view filter ops
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.props = frozenset(cls.props) | frozenset(cls.settings)
+
+    # -- settings
+
+    def accepts(self, key: str) -> bool:
+        """Whether a field of this type may carry the property ``key``."""
+        return key in self.props or key == "settings"
+
+    def read_settings(
+        self, raw: Mapping[str, Any], builtin_keys: frozenset[str] = frozenset()
+    ) -> tuple[dict[str, Any], list[SettingProblem]]:
+        """The field's settings from its raw definition, and what is wrong with them.
+
+        Settings written as field properties were checked by the metadata schema; those
+        under ``settings:`` are checked here against the type's declared schemas.
+        ``builtin_keys`` are the field properties the metadata schema knows: one of them
+        under ``settings:`` is refused, so each setting has one place to be written.
+        """
+        values = {key: raw[key] for key in self.settings if key in raw}
+        nested = raw.get("settings") or {}
+        problems = []
+        for key, value in nested.items():
+            problem = self._nested_setting_problem(key, value, builtin_keys)
+            if problem is None:
+                values[key] = value
+            else:
+                problems.append(problem)
+        return values, problems
+
+    def _nested_setting_problem(
+        self, key: str, value: Any, builtin_keys: frozenset[str]
+    ) -> SettingProblem | None:
+        if key not in self.settings:
+            accepted = ", ".join(sorted(set(self.settings) - builtin_keys)) or "none"
+            return SettingProblem(
+                key,
+                "unknown",
+                f"unknown setting '{key}' for a {self.name} field",
+                f"settings a {self.name} field accepts: {accepted}",
+            )
+        if key in builtin_keys:
+            return SettingProblem(
+                key,
+                "top_level",
+                f"setting '{key}' is written under 'settings:'",
+                f"write '{key}: ...' directly on the field",
+            )
+        message = _schema_message(self.settings[key], value)
+        if message is not None:
+            return SettingProblem(key, "invalid", f"setting '{key}': {message}")
+        return None
 
     # -- storage
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, String
@@ -12,7 +13,6 @@ from sqlalchemy import JSON, Boolean, String
 from runtime.definition.model import FieldDef
 from runtime.fieldtypes.base import (
     COMMON_PROPS,
-    STORED_PROPS,
     UNINDEXABLE_PROPS,
     FieldType,
     _invalid,
@@ -60,6 +60,24 @@ class BooleanType(FieldType):
 
 # --------------------------------------------------------------------------- choices
 
+OPTION_SETTINGS = MappingProxyType(
+    {
+        "options": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id"],
+                "properties": {
+                    "id": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"},
+                    "label": {},
+                    "color": {"type": "string"},
+                },
+                "additionalProperties": False,
+            },
+        }
+    }
+)
+
 
 def _match_option(field: FieldDef, raw: Any) -> str:
     """An option id from its id, or (for imports) its label in any locale."""
@@ -95,7 +113,7 @@ def _options_problems(field: FieldDef) -> list[str]:
 
 class SelectType(FieldType):
     name = "select"
-    props = COMMON_PROPS | STORED_PROPS | {"options"}
+    settings = OPTION_SETTINGS
     input_kind = "select"
     operators = ("eq", "ne", "in", "isnull")
 
@@ -122,7 +140,8 @@ class MultiSelectType(FieldType):
     """A list of option ids, unique, in the options' order; stored as a JSON array."""
 
     name = "multi_select"
-    props = COMMON_PROPS | UNINDEXABLE_PROPS | {"options"}
+    props = COMMON_PROPS | UNINDEXABLE_PROPS
+    settings = OPTION_SETTINGS
     input_kind = "multiselect"
     sortable = False
     operators = ("contains", "isnull")

@@ -9,12 +9,12 @@ import phonenumbers
 from sqlalchemy import String
 
 from runtime.fieldtypes.base import (
-    COMMON_PROPS,
-    STORED_PROPS,
+    LENGTH_SETTINGS,
     FieldType,
     _invalid,
+    _settings_of,
 )
-from runtime.fieldtypes.text import LENGTH_PROPS, TEXT_OPERATORS, _clean_text, _length_messages
+from runtime.fieldtypes.text import TEXT_OPERATORS, _clean_text, _length_messages
 
 # --------------------------------------------------------------------------- contact data
 
@@ -39,7 +39,7 @@ class EmailType(FieldType):
     """An address checked by syntax only (no DNS); the domain is lower-cased."""
 
     name = "email"
-    props = COMMON_PROPS | STORED_PROPS | LENGTH_PROPS
+    settings = LENGTH_SETTINGS
     input_kind = "email"
     search = True
     operators = TEXT_OPERATORS
@@ -71,7 +71,9 @@ class PhoneType(FieldType):
     """Normalised to E.164; numbers without a country code use field.region or the app's."""
 
     name = "phone"
-    props = COMMON_PROPS | STORED_PROPS | LENGTH_PROPS | {"region"}
+    settings = _settings_of(
+        LENGTH_SETTINGS, {"region": {"type": "string", "pattern": "^[A-Z]{2}$"}}
+    )
     input_kind = "tel"
     search = True
     operators = TEXT_OPERATORS
@@ -117,7 +119,7 @@ class UrlType(FieldType):
     """An http(s) URL with a host; "example.com/x" gets https:// in front."""
 
     name = "url"
-    props = COMMON_PROPS | STORED_PROPS | LENGTH_PROPS
+    settings = LENGTH_SETTINGS
     input_kind = "url"
     operators = TEXT_OPERATORS
 

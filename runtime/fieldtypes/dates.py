@@ -12,8 +12,7 @@ from sqlalchemy import Date, DateTime
 from runtime.definition.model import FieldDef
 from runtime.errors import FieldMessage
 from runtime.fieldtypes.base import (
-    COMMON_PROPS,
-    STORED_PROPS,
+    BOUND_SETTINGS,
     FieldInvalid,
     FieldType,
     _babel_locale,
@@ -65,7 +64,7 @@ def _parse_datetime(raw: Any, zone: tzinfo) -> datetime:
 
 class DateType(FieldType):
     name = "date"
-    props = COMMON_PROPS | STORED_PROPS | {"min", "max"}
+    settings = BOUND_SETTINGS
     input_kind = "date"
     operators = NUMBER_OPERATORS
 
@@ -119,7 +118,7 @@ class DateTimeType(FieldType):
     """An instant, stored in UTC; naive input is read in ``ctx.timezone`` (UTC by default)."""
 
     name = "datetime"
-    props = COMMON_PROPS | STORED_PROPS | {"min", "max"}
+    settings = BOUND_SETTINGS
     input_kind = "datetime-local"
     operators = NUMBER_OPERATORS
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import BigInteger
@@ -43,7 +44,7 @@ class LinkType(FieldType):
     """The id of a record of ``target``. No FOREIGN KEY: see docs/field-types.md."""
 
     name = "link"
-    props = COMMON_PROPS | STORED_PROPS | {"target"}
+    settings = MappingProxyType({"target": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"}})
     input_kind = "link-picker"
     operators = ("eq", "ne", "in", "isnull")
 
@@ -72,6 +73,7 @@ class LinkType(FieldType):
 class UserType(LinkType):
     name = "user"
     props = COMMON_PROPS | STORED_PROPS
+    settings = MappingProxyType({})
     input_kind = "user-picker"
 
     def json_schema(self, field):

@@ -11,17 +11,19 @@ from sqlalchemy import Column, String
 
 from runtime.definition.model import FieldDef
 from runtime.fieldtypes.base import (
-    COMMON_PROPS,
-    STORED_PROPS,
+    BOUND_SETTINGS,
+    PRECISION_SETTING,
     CoerceContext,
     _babel_locale,
     _invalid,
     _is_empty,
+    _settings_of,
     currency_key,
 )
 from runtime.fieldtypes.numbers import DecimalType
 
 CURRENCY_RE = re.compile(r"[A-Z]{3}")
+CURRENCY_SCHEMA = {"type": "string", "pattern": "^[A-Z]{3}$"}
 
 
 class MoneyType(DecimalType):
@@ -33,7 +35,19 @@ class MoneyType(DecimalType):
     """
 
     name = "money"
-    props = COMMON_PROPS | STORED_PROPS | {"min", "max", "precision", "currency", "currencies"}
+    settings = _settings_of(
+        BOUND_SETTINGS,
+        PRECISION_SETTING,
+        {
+            "currency": CURRENCY_SCHEMA,
+            "currencies": {
+                "type": "array",
+                "minItems": 1,
+                "uniqueItems": True,
+                "items": CURRENCY_SCHEMA,
+            },
+        },
+    )
     input_kind = "money"
 
     def keys(self, field):

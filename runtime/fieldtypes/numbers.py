@@ -12,12 +12,13 @@ from sqlalchemy import BigInteger, Numeric
 from runtime.definition.model import FieldDef
 from runtime.errors import FieldMessage
 from runtime.fieldtypes.base import (
-    COMMON_PROPS,
-    STORED_PROPS,
+    BOUND_SETTINGS,
+    PRECISION_SETTING,
     FieldInvalid,
     FieldType,
     _babel_locale,
     _invalid,
+    _settings_of,
 )
 
 # --------------------------------------------------------------------------- numbers
@@ -77,7 +78,7 @@ def _number_schema(base: str, field: FieldDef, low: Any, high: Any) -> dict[str,
 
 class IntegerType(FieldType):
     name = "integer"
-    props = COMMON_PROPS | STORED_PROPS | {"min", "max"}
+    settings = BOUND_SETTINGS
     input_kind = "number"
     operators = NUMBER_OPERATORS
 
@@ -113,7 +114,7 @@ class IntegerType(FieldType):
 
 class DecimalType(FieldType):
     name = "decimal"
-    props = COMMON_PROPS | STORED_PROPS | {"min", "max", "precision"}
+    settings = _settings_of(BOUND_SETTINGS, PRECISION_SETTING)
     input_kind = "number"
     operators = NUMBER_OPERATORS
     default_precision = 2

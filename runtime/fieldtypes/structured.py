@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import date
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Column, String
@@ -13,6 +14,7 @@ from sqlalchemy import Column, String
 from runtime.definition.model import FieldDef
 from runtime.fieldtypes.base import (
     COMMON_PROPS,
+    PRECISION_SETTING,
     FieldType,
     _invalid,
 )
@@ -84,7 +86,8 @@ class AutonumberType(FieldType):
     """A readable number like OPP-2024-0007, filled in by the repository on create."""
 
     name = "autonumber"
-    props = COMMON_PROPS | {"pattern", "searchable", "index"}
+    props = COMMON_PROPS | {"searchable", "index"}
+    settings = MappingProxyType({"pattern": {"type": "string", "minLength": 1, "maxLength": 100}})
     input_kind = "readonly"
     search = True
     always_readonly = True
@@ -132,9 +135,16 @@ class FormulaType(FieldType):
     """
 
     name = "formula"
-    props = COMMON_PROPS | {
-        "expression", "result_type", "stored", "precision", "currency", "searchable", "index",
-    }  # fmt: skip
+    props = COMMON_PROPS | {"searchable", "index"}
+    settings = MappingProxyType(
+        {
+            "expression": {"type": "string", "minLength": 1, "maxLength": 1000},
+            "result_type": {"enum": list(FORMULA_RESULT_TYPES)},
+            "stored": {"type": "boolean"},
+            **PRECISION_SETTING,
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+        }
+    )
     input_kind = "readonly"
     always_readonly = True
 
@@ -223,7 +233,13 @@ class ChildTableType(FieldType):
 
     name = "child_table"
     stored = False
-    props = COMMON_PROPS | {"fields", "max_rows"}
+    props = COMMON_PROPS
+    settings = MappingProxyType(
+        {
+            "fields": {"type": "array", "items": {"type": "object"}},
+            "max_rows": {"type": "integer", "minimum": 1},
+        }
+    )
     input_kind = "child-table"
     sortable = False
     operators = ()

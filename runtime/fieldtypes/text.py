@@ -15,7 +15,7 @@ from runtime.definition.model import FieldDef
 from runtime.errors import FieldMessage
 from runtime.fieldtypes.base import (
     COMMON_PROPS,
-    STORED_PROPS,
+    LENGTH_SETTINGS,
     UNINDEXABLE_PROPS,
     FieldType,
     _invalid,
@@ -43,13 +43,13 @@ def _length_messages(field: FieldDef, value: str, max_default: int | None) -> li
     return found
 
 
-LENGTH_PROPS = frozenset({"min_length", "max_length"})
+LENGTH_PROPS = frozenset(LENGTH_SETTINGS)
 TEXT_OPERATORS = ("eq", "ne", "in", "contains", "isnull")
 
 
 class TextType(FieldType):
     name = "text"
-    props = COMMON_PROPS | STORED_PROPS | LENGTH_PROPS
+    settings = LENGTH_SETTINGS
     search = True
     operators = TEXT_OPERATORS
     default_length = 255  # the column width when max_length is unset
@@ -79,7 +79,8 @@ class TextType(FieldType):
 
 class LongTextType(FieldType):
     name = "long_text"
-    props = COMMON_PROPS | UNINDEXABLE_PROPS | LENGTH_PROPS
+    props = COMMON_PROPS | UNINDEXABLE_PROPS
+    settings = LENGTH_SETTINGS
     input_kind = "textarea"
     search = True
     sortable = False

@@ -55,6 +55,7 @@ from werkzeug.routing import BuildError
 from runtime.definition.model import AppModel, Entity, FieldDef, Label, NavGroup, Option
 from runtime.errors import TrellisError
 from runtime.fieldtypes import max_rows_of
+from runtime.fieldtypes.widgets import widget_template
 from runtime.resources import shipped_dir
 from runtime.store.permissions import Permissions
 from runtime.timezones import as_utc, today_in
@@ -481,6 +482,7 @@ def install_templating(app: Flask, app_dir: str | Path | None) -> None:
         field_option=field_option,
         icon_name=icon_name,
         max_rows_of=max_rows_of,
+        widget_template=widget_template,
     )
 
     @app.context_processor

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from runtime import fieldtypes
@@ -171,7 +172,7 @@ class _EntityChecker(Checker):
             )
             return None
         for key in raw:
-            if key not in ftype.props:
+            if not ftype.accepts(key):
                 users = sorted(n for n, t in fieldtypes.TYPES.items() if key in t.props)
                 hint = f"it applies to: {', '.join(users)}" if users else ""
                 self.report(
@@ -195,6 +196,7 @@ class _EntityChecker(Checker):
             if key in raw:
                 values[key] = raw[key]
         values["readonly"] = bool(raw.get("readonly") or ftype.always_readonly)
+        values["settings"] = self._settings(doc, path, raw, ftype, obj)
         values["currencies"] = tuple(raw.get("currencies") or ())
         values["options"] = self._options(doc, path, raw, obj)
         for key in ("visible_if", "required_if", "readonly_if"):
@@ -216,6 +218,16 @@ class _EntityChecker(Checker):
                 fdef, default=self._default(doc, path, raw["default"], fdef, ftype, scope, obj)
             )
         return fdef
+
+    def _settings(
+        self, doc: Document, path: JsonPath, raw: dict, ftype: fieldtypes.FieldType, obj: str
+    ) -> Mapping[str, Any]:
+        settings, problems = ftype.read_settings(raw, fieldtypes.FIELD_PROPERTIES)
+        for problem in problems:
+            code = codes.INVALID_SETTING if problem.kind == "invalid" else codes.UNKNOWN_SETTING
+            where = path + ("settings", problem.key)
+            self.report(code, doc, where, obj, problem.message, problem.hint)
+        return MappingProxyType(settings)
 
     def _options(self, doc: Document, path: JsonPath, raw: dict, obj: str) -> tuple[Option, ...]:
         raw_options = raw.get("options") or []
