@@ -45,28 +45,52 @@ class Kind:
     """One kind of metadata file: where it lives and which schema checks it.
 
     ``single`` kinds are one file at the app's top level (``app.yaml``); the others
-    are every file of a folder. A kind whose schema file does not exist yet is only
-    parsed; the compiler decides which kinds it compiles (``compiler.COMPILE_STEPS``).
+    are every file of a folder. The schema file is looked up in ``schemas/`` first,
+    then in ``schema_dir`` (where a feature keeps its own). A kind whose schema file
+    does not exist yet is only parsed; the compiler decides which kinds it compiles.
     """
 
     name: str
     location: str  # file stem (single) or folder name
     schema: str
     single: bool = False
+    schema_dir: str | None = None
 
 
+# The kinds every runtime reads; features add theirs (``Feature.kinds()``): see kinds_of.
 KINDS: tuple[Kind, ...] = (
     Kind("app", "app", "app.schema.json", single=True),
     Kind("roles", "roles", "roles.schema.json", single=True),
     Kind("entity", "entities", "entity.schema.json"),
     Kind("form", "forms", "form.schema.json"),
     Kind("view", "views", "view.schema.json"),
-    Kind("pipeline", "pipelines", "pipeline.schema.json"),
     Kind("approval", "approvals", "approval.schema.json"),
     Kind("automation", "automations", "automation.schema.json"),
     Kind("report", "reports", "report.schema.json"),
     Kind("dashboard", "dashboards", "dashboard.schema.json"),
 )
+
+
+class KindClash(Exception):
+    """Two kinds (of the core or of features) share a name or a folder."""
+
+
+def kinds_of(features: Iterable[Any] = ()) -> tuple[Kind, ...]:
+    """The core kinds, then every feature's ``kinds()``; a name or folder used twice raises."""
+    kinds = list(KINDS)
+    for feature in features:
+        hook = getattr(feature, "kinds", None)
+        for kind in (hook() if hook else None) or ():
+            clash = next(
+                (k for k in kinds if k.name == kind.name or k.location == kind.location), None
+            )
+            if clash is not None:
+                raise KindClash(
+                    f"feature {getattr(feature, 'name', '')!r}: kind {kind.name!r} "
+                    f"({kind.location}) clashes with kind {clash.name!r} ({clash.location})"
+                )
+            kinds.append(kind)
+    return tuple(kinds)
 
 
 @dataclass(frozen=True)
@@ -110,15 +134,17 @@ class LoadedApp:
 # ---------------------------------------------------------------------------- reading
 
 
-def read_sources(app_dir: Path) -> tuple[list[SourceFile], list[Problem]]:
-    """Every metadata file of the app, in a stable order, with its bytes."""
+def read_sources(
+    app_dir: Path, kinds: tuple[Kind, ...] = KINDS
+) -> tuple[list[SourceFile], list[Problem]]:
+    """Every metadata file of the app (of ``kinds``), in a stable order, with its bytes."""
     name = app_dir.name
     problems: list[Problem] = []
     if not app_dir.is_dir():
         problems.append(_problem(codes.MISSING_APP, str(app_dir), 0, "app", "no such folder"))
         return [], problems
     sources: list[SourceFile] = []
-    for kind in KINDS:
+    for kind in kinds:
         if kind.single:
             paths = [app_dir / f"{kind.location}{s}" for s in SUFFIXES]
             paths = [p for p in paths if p.is_file()]
@@ -163,7 +189,7 @@ def read_sources(app_dir: Path) -> tuple[list[SourceFile], list[Problem]]:
                 "create app.yaml with at least an id",
             )
         )
-    for kind in (k for k in KINDS if k.single):
+    for kind in (k for k in kinds if k.single):
         same = [s for s in sources if s.kind is kind]
         for extra in same[1:]:
             problems.append(
@@ -179,7 +205,7 @@ def read_sources(app_dir: Path) -> tuple[list[SourceFile], list[Problem]]:
     return sources, problems
 
 
-def unread_files(app_dir: Path) -> list[Problem]:
+def unread_files(app_dir: Path, kinds: tuple[Kind, ...] = KINDS) -> list[Problem]:
     """A warning for every file of the app folder that ``read_sources`` leaves out.
 
     Hidden files and folders (``.git``, ``.DS_Store``) are not part of the app.
@@ -187,8 +213,8 @@ def unread_files(app_dir: Path) -> list[Problem]:
     if not app_dir.is_dir():
         return []
     name = app_dir.name
-    singles = {f"{k.location}{s}" for k in KINDS if k.single for s in SUFFIXES}
-    folders = {k.location for k in KINDS if not k.single}
+    singles = {f"{k.location}{s}" for k in kinds if k.single for s in SUFFIXES}
+    folders = {k.location for k in kinds if not k.single}
     warnings = []
     for path in sorted(app_dir.rglob("*")):
         rel = path.relative_to(app_dir)
@@ -250,7 +276,7 @@ def load_documents(app_dir: Path, sources: list[SourceFile], problems: list[Prob
         if doc is None:
             continue
         if not found:
-            problems.extend(validate_document(doc, source.kind.schema))
+            problems.extend(validate_document(doc, source.kind.schema, source.kind.schema_dir))
         documents.append(doc)
     return LoadedApp(app_dir, digest_of(sources), documents, problems)
 
@@ -456,9 +482,14 @@ def _registry() -> Registry:
 
 
 @functools.cache
-def schema_validator(schema_file: str) -> Draft202012Validator | None:
-    """The validator for one schema file, or None when that schema does not exist yet."""
+def schema_validator(
+    schema_file: str, schema_dir: str | None = None
+) -> Draft202012Validator | None:
+    """The validator for one schema file (in ``schemas/``, else in ``schema_dir``), or
+    None when that schema does not exist yet."""
     path = SCHEMAS_DIR / schema_file
+    if not path.is_file() and schema_dir is not None:
+        path = Path(schema_dir) / schema_file
     if not path.is_file():
         return None
     schema = json.loads(path.read_text(encoding="utf-8"))
@@ -466,8 +497,10 @@ def schema_validator(schema_file: str) -> Draft202012Validator | None:
     return Draft202012Validator(schema, registry=_registry())
 
 
-def validate_document(doc: Document, schema_file: str) -> list[Problem]:
-    validator = schema_validator(schema_file)
+def validate_document(
+    doc: Document, schema_file: str, schema_dir: str | None = None
+) -> list[Problem]:
+    validator = schema_validator(schema_file, schema_dir)
     if validator is None or not isinstance(doc.data, dict):
         return []
     problems: list[Problem] = []
