@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from runtime import fieldtypes
 from runtime.errors import Problem
 from runtime.features import FeatureSet
 
@@ -88,6 +89,7 @@ def check_context(loaded: LoadedApp, features: FeatureSet) -> CheckContext:
         reserved_ids=frozenset(features.gather("reserved_field_ids")),
         filter_terms=MappingProxyType(features.merge("view_filter_terms")),
         filter_value_checks=tuple(features.gather("view_filter_value_checks")),
+        field_types=fieldtypes.registry_with(features.gather("field_types")),
     )
 
 
