@@ -166,6 +166,9 @@ class FieldType:
     holds_rows: ClassVar[bool] = False  # rows in a table of their own (child_table)
     computed: ClassVar[bool] = False  # evaluated from an expression (formula)
     has_options: ClassVar[bool] = False  # one or more of the field's options
+    # A JSON array of values (multi_select): empty may be stored as JSON null, and
+    # "contains" matches one item rather than a substring.
+    json_list: ClassVar[bool] = False
     references: ClassVar[str | None] = None  # "record" (link) or "user": holds an id
     has_currency: ClassVar[bool] = False  # an amount with its currency (money)
     assigned_on_create: ClassVar[bool] = False  # the repository fills it in (autonumber)

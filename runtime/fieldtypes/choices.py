@@ -150,6 +150,7 @@ class MultiSelectType(FieldType):
     """A list of option ids, unique, in the options' order; stored as a JSON array."""
 
     name = "multi_select"
+    json_list = True
     db_value_is_canonical = True
     display_kind = "badges"
     has_options = True
