@@ -830,3 +830,18 @@ def test_attributes_replace_type_name_switches():
     assert get_type("money").extra_keys(fd("money", "amount")) == ("amount_currency",)
     assert get_type("integer").input_step(fd("integer")) == "1"
     assert get_type("decimal").input_step(fd("decimal", precision=3)) == "0.001"
+
+
+def test_screens_and_store_never_switch_on_type_names():
+    """Adding a type is one class: the web, store, flow and feature modules read the
+    type's attributes instead of comparing ``field.type`` with names."""
+    root = Path(__file__).resolve().parent.parent / "runtime"
+    switch = re.compile(r"\.type (==|!=) \"|\.type (not )?in \(|\.type == kind")
+    found = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for folder in ("web", "store", "flows", "features")
+        for path in sorted((root / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if switch.search(line)
+    ]
+    assert found == [], "ask the field type instead:\n" + "\n".join(found)

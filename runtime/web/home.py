@@ -9,6 +9,7 @@ panels only for entities a pipeline runs on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from werkzeug.routing import BuildError
 from runtime.definition.model import AppModel, Entity, FieldDef
 from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from runtime.features.pipelines.definition import Pipeline, pipelines_for_entity
-from runtime.fieldtypes import type_of
+from runtime.fieldtypes import FieldType, type_of
 from runtime.store.board_queries import BoardFilters, BoardQueries, StageTotals, add_totals
 from runtime.web.i18n import get_locale, get_timezone
 from runtime.web.i18n import gettext as _
@@ -96,13 +97,20 @@ def navigation_entities(model: AppModel) -> list[str]:
     return seen
 
 
+# What a summary column may be, in order of preference: a select, money, a date.
+SUMMARY_KINDS: tuple[Callable[[FieldType], bool], ...] = (
+    lambda t: t.has_options and not t.json_list,
+    lambda t: t.has_currency,
+    lambda t: t.temporal and not t.instant,
+)
+
+
 def _summary_columns(entity: Entity, limit: int = 2) -> list[Any]:
     """A couple of informative fields to show next to the title: selects, money, dates."""
-    preferred = ("select", "money", "date")
     picked = []
-    for kind in preferred:
+    for wanted in SUMMARY_KINDS:
         for f in entity.fields:
-            if f.type == kind and f.id != entity.title_field and f not in picked:
+            if wanted(type_of(f)) and f.id != entity.title_field and f not in picked:
                 picked.append(f)
                 break
         if len(picked) >= limit:
