@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import textwrap
 from pathlib import Path
@@ -157,11 +158,33 @@ def pipeline_schema(tmp_path, monkeypatch):
         ' "properties": {"id": {"$ref": "common.schema.json#/$defs/id"}, "entity": {"type": "string"}}}'
     )
     monkeypatch.setattr(loader, "SCHEMAS_DIR", schemas)
-    loader.schema_validator.cache_clear()
-    loader._registry.cache_clear()
-    yield
-    loader.schema_validator.cache_clear()
-    loader._registry.cache_clear()
+
+
+def test_every_schema_is_a_valid_json_schema():
+    from jsonschema import Draft202012Validator
+
+    from runtime.features import load_features
+
+    folders = {loader.SCHEMAS_DIR} | {
+        Path(k.schema_dir) for k in loader.kinds_of(load_features()) if k.schema_dir
+    }
+    files = sorted(p for folder in folders for p in folder.glob("*.schema.json"))
+    assert any(p.name == "pipeline.schema.json" for p in files)
+    for path in files:
+        Draft202012Validator.check_schema(json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_schemas_are_read_for_each_load_not_kept(tmp_path, monkeypatch):
+    app = copy_minimal(tmp_path)
+    assert check_app(app) == []
+    schemas = tmp_path / "schemas"
+    shutil.copytree(loader.SCHEMAS_DIR, schemas)
+    entity = json.loads((schemas / "entity.schema.json").read_text(encoding="utf-8"))
+    entity["required"] = [*entity.get("required", []), "colour"]
+    (schemas / "entity.schema.json").write_text(json.dumps(entity), encoding="utf-8")
+    monkeypatch.setattr(loader, "SCHEMAS_DIR", schemas)
+
+    assert {p.code for p in check_app(app)} == {"TRL-E007"}
 
 
 def test_later_folders_are_only_parsed_until_their_schema_exists(tmp_path):

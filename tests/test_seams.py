@@ -20,6 +20,7 @@ PIPELINE_MODULES = (
 COMPILER_MODULES = [ROOT / "runtime" / "definition" / "compiler.py"] + sorted(
     (ROOT / "runtime" / "definition" / "checks").glob("*.py")
 )
+DEFINITION_MODULES = sorted((ROOT / "runtime" / "definition").rglob("*.py"))
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -50,6 +51,14 @@ def test_the_compiler_modules_import_no_pipeline_module():
     offending = {
         str(path.relative_to(ROOT)): sorted(filter(is_pipeline_module, imported_modules(path)))
         for path in COMPILER_MODULES
+    }
+    assert {k: v for k, v in offending.items() if v} == {}
+
+
+def test_no_definition_module_imports_a_pipeline_module():
+    offending = {
+        str(path.relative_to(ROOT)): sorted(filter(is_pipeline_module, imported_modules(path)))
+        for path in DEFINITION_MODULES
     }
     assert {k: v for k, v in offending.items() if v} == {}
 

@@ -8,7 +8,6 @@ input (unreadable, binary, malformed, duplicate keys, schema violations) becomes
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
 import json
 import os
@@ -267,6 +266,7 @@ def digest_of(sources: Iterable[SourceFile]) -> str:
 
 def load_documents(app_dir: Path, sources: list[SourceFile], problems: list[Problem]) -> LoadedApp:
     """Parse and schema-check every source; problems are appended, never raised."""
+    schemas = Schemas()
     documents: list[Document] = []
     for source in sources:
         if source.kind.single and any(d.kind == source.kind.name for d in documents):
@@ -276,7 +276,8 @@ def load_documents(app_dir: Path, sources: list[SourceFile], problems: list[Prob
         if doc is None:
             continue
         if not found:
-            problems.extend(validate_document(doc, source.kind.schema, source.kind.schema_dir))
+            kind = source.kind
+            problems.extend(validate_document(doc, kind.schema, kind.schema_dir, schemas))
         documents.append(doc)
     return LoadedApp(app_dir, digest_of(sources), documents, problems)
 
@@ -472,35 +473,58 @@ class _Converter:
 # ---------------------------------------------------------------------------- schemas
 
 
-@functools.cache
-def _registry() -> Registry:
-    resources = []
-    for path in sorted(SCHEMAS_DIR.glob("*.schema.json")):
-        contents = json.loads(path.read_text(encoding="utf-8"))
-        resources.append((contents["$id"], Resource.from_contents(contents)))
-    return Registry().with_resources(resources)
+class Schemas:
+    """The JSON Schemas of one load: ``schemas/`` (``SCHEMAS_DIR``) first, then the folder
+    a kind names (``Kind.schema_dir``, where a feature keeps its own). Built for each
+    load and dropped with it, so nothing is kept between loads (building is cheap:
+    schemas are checked against the meta-schema by a test, not on every load)."""
 
+    def __init__(self, schemas_dir: Path | None = None):
+        self.schemas_dir = Path(schemas_dir if schemas_dir is not None else SCHEMAS_DIR)
+        self._registries: dict[str | None, Registry] = {}
+        self._validators: dict[tuple[str, str | None], Draft202012Validator | None] = {}
 
-@functools.cache
-def schema_validator(
-    schema_file: str, schema_dir: str | None = None
-) -> Draft202012Validator | None:
-    """The validator for one schema file (in ``schemas/``, else in ``schema_dir``), or
-    None when that schema does not exist yet."""
-    path = SCHEMAS_DIR / schema_file
-    if not path.is_file() and schema_dir is not None:
-        path = Path(schema_dir) / schema_file
-    if not path.is_file():
+    def path(self, schema_file: str, schema_dir: str | None = None) -> Path | None:
+        """Where ``schema_file`` is, or None when that schema does not exist yet."""
+        for folder in (self.schemas_dir, Path(schema_dir) if schema_dir else None):
+            if folder is not None and (folder / schema_file).is_file():
+                return folder / schema_file
         return None
-    schema = json.loads(path.read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, registry=_registry())
+
+    def validator(
+        self, schema_file: str, schema_dir: str | None = None
+    ) -> Draft202012Validator | None:
+        key = (schema_file, schema_dir)
+        if key not in self._validators:
+            path = self.path(schema_file, schema_dir)
+            self._validators[key] = (
+                None
+                if path is None
+                else Draft202012Validator(_read_json(path), registry=self._registry(schema_dir))
+            )
+        return self._validators[key]
+
+    def _registry(self, schema_dir: str | None) -> Registry:
+        """Every schema a ``$ref`` may name: ``schemas/`` plus the kind's own folder."""
+        if schema_dir not in self._registries:
+            folders = [self.schemas_dir] + ([Path(schema_dir)] if schema_dir else [])
+            resources = {}
+            for folder in folders:
+                for path in sorted(folder.glob("*.schema.json")):
+                    contents = _read_json(path)
+                    resources.setdefault(contents["$id"], Resource.from_contents(contents))
+            self._registries[schema_dir] = Registry().with_resources(resources.items())
+        return self._registries[schema_dir]
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def validate_document(
-    doc: Document, schema_file: str, schema_dir: str | None = None
+    doc: Document, schema_file: str, schema_dir: str | None = None, schemas: Schemas | None = None
 ) -> list[Problem]:
-    validator = schema_validator(schema_file, schema_dir)
+    validator = (schemas or Schemas()).validator(schema_file, schema_dir)
     if validator is None or not isinstance(doc.data, dict):
         return []
     problems: list[Problem] = []

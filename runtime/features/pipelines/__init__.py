@@ -42,7 +42,7 @@ class PipelinesFeature(Feature):
         return STAGE_FIELD_IDS
 
     def view_filter_terms(self) -> Mapping[str, Any]:
-        from runtime.definition.filter_terms import STAGE_KIND_FILTER
+        from runtime.features.pipelines.definition import STAGE_KIND_FILTER
         from runtime.features.pipelines.filter_checks import check_stage_kind_filter
 
         return {STAGE_KIND_FILTER: check_stage_kind_filter}

@@ -29,6 +29,10 @@ from .system_fields import STAGE_FIELD_IDS
 
 EXTENSION_KEY = "pipelines"
 STAGE_KINDS = ("open", "won", "lost")
+# A view filter term (a pseudo-field): the kind of the record's stage.
+STAGE_KIND_FILTER = "stage_kind"
+STAGE_KIND_VALUES = STAGE_KINDS  # the kinds a stage_kind filter may name
+STAGE_KIND_OPERATORS = ("eq", "ne", "in")
 # What the runtime calls each kind of stage when the app does not say (``kind_labels``):
 # neutral words, so an app that is not about sales does not talk about deals.
 DEFAULT_KIND_LABELS: Mapping[str, Label] = MappingProxyType(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from runtime.definition import codes
 from runtime.definition.checks.base import FilterCheck, did_you_mean, problem_at
-from runtime.definition.filter_terms import STAGE_KIND_OPERATORS, STAGE_KIND_VALUES
 from runtime.definition.loader import Document
 from runtime.errors import Problem
+from runtime.features.pipelines.definition import STAGE_KIND_OPERATORS, STAGE_KIND_VALUES
 
 from . import codes as own_codes
 from .system_fields import STAGE
