@@ -845,3 +845,19 @@ def test_screens_and_store_never_switch_on_type_names():
         if switch.search(line)
     ]
     assert found == [], "ask the field type instead:\n" + "\n".join(found)
+
+
+def test_read_plans_convert_only_values_the_driver_does_not_give_canonically():
+    from runtime.store.plan import rows_plan
+
+    fields = (
+        fd("text", "a"),
+        fd("money", "m"),
+        fd("datetime", "d"),
+        fd("formula", "x", result_type="decimal"),
+        fd("formula", "t", result_type="datetime"),
+    )
+
+    converted = [f.id for f, _ftype in rows_plan(fields).converters]
+
+    assert converted == ["d", "t"]
