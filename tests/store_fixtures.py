@@ -24,6 +24,7 @@ from runtime.definition.model import (
 )
 from runtime.events import EventBus
 from runtime.expressions import compile_expression
+from runtime.features.pipelines.system_fields import STAGE_FIELDS
 from runtime.fieldtypes import currency_key
 from runtime.store import Database, Principal, Repository
 from runtime.store.users import UserService
@@ -162,7 +163,7 @@ def deal_entity(version: int = 1) -> Entity:
         rules=rules,
         title_field="name",
         search_fields=("name", "number", "competitor"),
-        has_stage=True,
+        system_fields=STAGE_FIELDS,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import textwrap
 from pathlib import Path
@@ -157,11 +158,33 @@ def pipeline_schema(tmp_path, monkeypatch):
         ' "properties": {"id": {"$ref": "common.schema.json#/$defs/id"}, "entity": {"type": "string"}}}'
     )
     monkeypatch.setattr(loader, "SCHEMAS_DIR", schemas)
-    loader.schema_validator.cache_clear()
-    loader._registry.cache_clear()
-    yield
-    loader.schema_validator.cache_clear()
-    loader._registry.cache_clear()
+
+
+def test_every_schema_is_a_valid_json_schema():
+    from jsonschema import Draft202012Validator
+
+    from runtime.features import load_features
+
+    folders = {loader.SCHEMAS_DIR} | {
+        Path(k.schema_dir) for k in loader.kinds_of(load_features()) if k.schema_dir
+    }
+    files = sorted(p for folder in folders for p in folder.glob("*.schema.json"))
+    assert any(p.name == "pipeline.schema.json" for p in files)
+    for path in files:
+        Draft202012Validator.check_schema(json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_schemas_are_read_for_each_load_not_kept(tmp_path, monkeypatch):
+    app = copy_minimal(tmp_path)
+    assert check_app(app) == []
+    schemas = tmp_path / "schemas"
+    shutil.copytree(loader.SCHEMAS_DIR, schemas)
+    entity = json.loads((schemas / "entity.schema.json").read_text(encoding="utf-8"))
+    entity["required"] = [*entity.get("required", []), "colour"]
+    (schemas / "entity.schema.json").write_text(json.dumps(entity), encoding="utf-8")
+    monkeypatch.setattr(loader, "SCHEMAS_DIR", schemas)
+
+    assert {p.code for p in check_app(app)} == {"TRL-E007"}
 
 
 def test_later_folders_are_only_parsed_until_their_schema_exists(tmp_path):
@@ -542,6 +565,137 @@ def test_editing_a_file_gives_a_new_model(tmp_path):
     assert second is not first and second.digest != first.digest
     assert second.entity("account").has_field("phone")
     assert not first.entity("account").has_field("phone")
+
+
+# ------------------------------------------------------------------ what features contribute
+
+
+class _TicketsFeature:
+    """An outside feature: a ``queues/`` kind with its own schema, a ``queue`` system
+    field on the entities a queue names, and a named view filter term ``urgent``."""
+
+    name = "tickets"
+
+    def __init__(self, schema_dir: Path):
+        self.schema_dir = schema_dir
+
+    def kinds(self):
+        return (
+            loader.Kind("queue", "queues", "queue.schema.json", schema_dir=str(self.schema_dir)),
+        )
+
+    def entity_system_fields(self, documents, entity_id):
+        from runtime.definition.model import FieldDef, Label
+
+        named = any(d.kind == "queue" and d.data.get("entity") == entity_id for d in documents)
+        return (FieldDef("queue", "text", Label.of("Queue"), max_length=20),) if named else ()
+
+    def reserved_field_ids(self):
+        return ("queue",)
+
+    def view_filter_terms(self):
+        from runtime.definition import codes
+        from runtime.definition.checks.base import problem_at
+
+        def urgent(check):
+            if check.raw["op"] == "eq":
+                return []
+            return [problem_at(codes.INVALID_FILTER, check.doc, check.path, check.obj, "eq only")]
+
+        return {"urgent": urgent}
+
+
+def _tickets_app(tmp_path: Path, view_filter: str) -> tuple[Path, _TicketsFeature]:
+    schemas = tmp_path / "tickets_schemas"
+    schemas.mkdir()
+    (schemas / "queue.schema.json").write_text(
+        '{"$schema": "https://json-schema.org/draft/2020-12/schema",'
+        ' "$id": "https://trellis.invalid/schemas/queue.schema.json", "type": "object",'
+        ' "required": ["entity"], "additionalProperties": false,'
+        ' "properties": {"entity": {"type": "string"}}}'
+    )
+    app = entity_app(
+        tmp_path,
+        ENTITY_YAML,
+        queues__support="entity: order_item\n",
+        forms__order_item="entity: order_item\nsections:\n"
+        "  - {id: main, fields: [name], visible_if: \"queue == 'vip'\"}\n",
+        views__order_item=f"entity: order_item\nviews:\n  - id: all\n    columns: [name, queue]\n"
+        f"    filters: [{view_filter}]\n",
+    )
+    return app, _TicketsFeature(schemas)
+
+
+def test_an_outside_feature_adds_a_kind_system_fields_and_a_filter_term(tmp_path):
+    from runtime.features import load_features
+
+    app, feature = _tickets_app(tmp_path, "{field: urgent, op: eq, value: true}")
+    features = load_features([feature])
+
+    model = load_app(app, features)
+
+    entity = model.entity("order_item")
+    assert [f.id for f in entity.system_fields] == ["queue"]
+    assert entity.system_column_ids[-1] == "queue" and "id" in entity.system_column_ids
+    assert model.views["order_item"][0].columns == ("name", "queue")
+    assert not entity.has_stage
+
+
+def test_an_outside_features_kind_is_checked_against_its_own_schema(tmp_path):
+    from runtime.features import load_features
+
+    app, feature = _tickets_app(tmp_path, "{field: urgent, op: eq, value: true}")
+    (app / "queues" / "support.yaml").write_text("entity: order_item\ncolour: red\n")
+
+    problem = only(check_app(app, load_features([feature])), "TRL-E006")
+
+    assert (problem.file, problem.line) == ("shop/queues/support.yaml", 2)
+
+
+def test_an_outside_features_filter_term_reports_through_its_check(tmp_path):
+    from runtime.features import load_features
+
+    app, feature = _tickets_app(tmp_path, "{field: urgent, op: ne, value: true}")
+
+    problem = only(check_app(app, load_features([feature])), "TRL-E036")
+
+    assert problem.message == "eq only" and problem.file == "shop/views/order_item.yaml"
+
+
+def test_without_the_feature_its_folder_and_fields_do_not_exist(tmp_path):
+    from runtime.features import load_features
+
+    app, _feature = _tickets_app(tmp_path, "{field: urgent, op: eq, value: true}")
+
+    problems = check_app(app, load_features([]))
+
+    assert only(problems, "TRL-E023").obj == "form of 'order_item' section 'main' visible_if"
+    assert {p.code for p in problems} == {"TRL-E023", "TRL-E028"}
+
+
+def test_a_features_reserved_field_id_is_refused_on_every_entity(tmp_path):
+    from runtime.features import load_features
+
+    app, feature = _tickets_app(tmp_path, "{field: urgent, op: eq, value: true}")
+    (app / "entities" / "note.yaml").write_text("id: note\nfields:\n  - {id: queue, type: text}\n")
+
+    problem = only(check_app(app, load_features([feature])), "TRL-E011")
+
+    assert "system column" in problem.message and problem.file == "shop/entities/note.yaml"
+
+
+def test_pipelines_give_their_entity_the_stage_system_fields(tmp_path):
+    app = copy_minimal(tmp_path)
+    (app / "pipelines").mkdir()
+    (app / "pipelines" / "sales.yaml").write_text(
+        "id: sales\nentity: deal\nstages: [{id: open}, {id: done, kind: won}]\n"
+    )
+
+    model = load_app(app)
+
+    assert [f.id for f in model.entity("deal").system_fields] == ["stage", "stage_entered_at"]
+    assert model.entity("account").system_fields == ()
+    assert "stage" in model.entity("deal").system_column_ids
 
 
 def test_compiled_field_carries_its_types_settings(tmp_path):

@@ -18,7 +18,7 @@ from runtime.features import FeatureSet, load_features
 
 from . import codes
 from .compiler import compile_sources
-from .loader import KINDS, digest_of, read_sources, unread_files
+from .loader import digest_of, kinds_of, read_sources, unread_files
 from .model import AppModel
 
 __all__ = [
@@ -89,13 +89,15 @@ def check_app(path: str | os.PathLike[str], features: FeatureSet | None = None) 
 def app_warnings(path: str | os.PathLike[str], features: FeatureSet | None = None) -> list[Problem]:
     """What in the app folder is not used, though the app runs: files Trellis does not
     read (``TRL-W001``, ``TRL-W002``) and folders of kinds not compiled yet (``TRL-W003``)."""
+    features = features if features is not None else load_features()
+    kinds = kinds_of(features)
     app_dir = Path(path).resolve()
-    warnings = unread_files(app_dir)
-    sources, _problems = read_sources(app_dir)
+    warnings = unread_files(app_dir, kinds)
+    sources, _problems = read_sources(app_dir, kinds)
     compiled = {"app", "roles", "entity", "form", "view"}
-    steps = (features if features is not None else load_features()).merge("compile_steps")
+    steps = features.merge("compile_steps")
     compiled |= {getattr(step, "kind", kind) for kind, step in steps.items()}
-    folders = {k.name: k.location for k in KINDS}
+    folders = {k.name: k.location for k in kinds}
     for source in sources:
         if source.kind.name not in compiled:
             warnings.append(
@@ -117,13 +119,13 @@ def _load(
 ) -> tuple[AppModel | None, list[Problem]]:
     features = features if features is not None else load_features()
     app_dir = Path(path).resolve()
-    sources, problems = read_sources(app_dir)
+    sources, problems = read_sources(app_dir, kinds_of(features))
     key = (str(app_dir), digest_of(sources), features.names)
     if cache is not None and not problems:
         model = cache.get(key)
         if model is not None:
             return model, []
-    model, problems = compile_sources(app_dir, sources, problems, features.merge("compile_steps"))
+    model, problems = compile_sources(app_dir, sources, problems, features)
     if model is not None and cache is not None:
         model = cache.put(key, model)
     return model, problems

@@ -2,17 +2,27 @@
 
 Codes never change meaning and are never reused; a retired code stays listed. Each one
 has a heading in ``docs/check-codes.md`` (``tests/test_docs_codes.py`` enforces it).
+The codes here are the generic ones; a feature lists its own through
+``Feature.check_codes()`` (pipelines: ``runtime.features.pipelines.codes``), and
+``all_codes(features)`` gathers both, refusing a code that two of them define.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Code:
+    """One kind of mistake. ``names_field``: the problem only says "this names a field",
+    so when that field's own definition failed it is an echo and is not reported."""
+
     code: str
     title: str
+    names_field: bool = False
 
     def __str__(self) -> str:
         return self.code
@@ -46,62 +56,38 @@ INCOMPLETE_FORMULA = Code("TRL-E019", "a formula lacks its expression or result_
 EMPTY_CHILD_TABLE = Code("TRL-E020", "a child table has no fields")
 NESTED_CHILD_TABLE = Code("TRL-E021", "a child table contains another child table")
 UNKNOWN_ENTITY_FIELD = Code(
-    "TRL-E022", "title_field, search_fields or a rule names a field that does not exist"
+    "TRL-E022",
+    "title_field, search_fields or a rule names a field that does not exist",
+    names_field=True,
 )
-INVALID_EXPRESSION = Code("TRL-E023", "an expression does not compile")
+INVALID_EXPRESSION = Code("TRL-E023", "an expression does not compile", names_field=True)
 FORMULA_CYCLE = Code("TRL-E024", "formulas depend on each other in a cycle")
 # Forms and views
 UNKNOWN_ENTITY = Code("TRL-E025", "a form or view file is for an entity that does not exist")
-UNKNOWN_FORM_FIELD = Code("TRL-E026", "a form section names a field that does not exist")
+UNKNOWN_FORM_FIELD = Code(
+    "TRL-E026", "a form section names a field that does not exist", names_field=True
+)
 FIELD_PLACED_TWICE = Code("TRL-E027", "a field is placed more than once on a form")
-UNKNOWN_VIEW_FIELD = Code("TRL-E028", "a view names a field that does not exist or cannot be used")
+UNKNOWN_VIEW_FIELD = Code(
+    "TRL-E028", "a view names a field that does not exist or cannot be used", names_field=True
+)
 # Roles and navigation
 UNKNOWN_PERMISSION_ENTITY = Code("TRL-E029", "a role grants permissions on an unknown entity")
-UNKNOWN_PERMISSION_FIELD = Code("TRL-E030", "a role sets access to an unknown field")
+UNKNOWN_PERMISSION_FIELD = Code(
+    "TRL-E030", "a role sets access to an unknown field", names_field=True
+)
 UNKNOWN_NAVIGATION_ENTITY = Code("TRL-E031", "a navigation item names an unknown entity")
 # More field checks
 INVALID_RANGE = Code("TRL-E032", "a min/max bound is not valid, or min is greater than max")
 INVALID_CURRENCY = Code("TRL-E033", "a money field's currency is not among its currencies")
 ID_TOO_LONG = Code("TRL-E034", "an id is too long to name a database table or column")
-SCOPE_NOT_SQL = Code("TRL-E035", "a row-scope expression cannot be translated to SQL")
+SCOPE_NOT_SQL = Code(
+    "TRL-E035", "a row-scope expression cannot be translated to SQL", names_field=True
+)
 INVALID_FILTER = Code("TRL-E036", "a view filter's value does not fit its operator")
 FILE_TOO_COMPLEX = Code("TRL-E037", "a file is too large or too deeply nested")
 INVALID_TYPE_SETTING = Code(
     "TRL-E038", "a field setting is invalid for its type (type's own check)"
-)
-# Pipelines (pipelines/*.yaml)
-UNKNOWN_PIPELINE_ENTITY = Code(
-    "TRL-E040", "a pipeline (or its idle source) names an entity that does not exist"
-)
-UNKNOWN_GATE_FIELD = Code(
-    "TRL-E041", "a pipeline's gate, selector, card or idle setting names an unknown field"
-)
-UNKNOWN_STAGE = Code("TRL-E042", "a transition names a stage that does not exist")
-BAD_TRANSITION = Code(
-    "TRL-E043", "a transition goes from a stage to itself, into a retired stage, or both ways"
-)
-UNREACHABLE_STAGE = Code("TRL-E044", "a stage cannot be reached from the pipeline's first stage")
-INVALID_STAGE_ORDER = Code(
-    "TRL-E045", "a pipeline has no open stage, or lists an open stage after a closed one"
-)
-AMBIGUOUS_PIPELINE = Code("TRL-E046", "two pipelines of one entity claim the same records")
-INVALID_PIPELINE_SETTING = Code(
-    "TRL-E047", "a pipeline setting does not fit the field it names (type or option)"
-)
-INVALID_REOPEN_CLEARS = Code(
-    "TRL-E048", "a pipeline's reopen_clears names an unknown field or one that cannot be emptied"
-)
-UNUSED_KIND_LABEL = Code(
-    "TRL-E049", "a pipeline's kind_labels names a stage kind that none of its stages has"
-)
-UNKNOWN_CHECKLIST_ITEM = Code(
-    "TRL-E050", "a gate requires a checklist item that no stage has, or that two stages share"
-)
-DUPLICATE_CHECKLIST_ITEM = Code("TRL-E051", "a stage lists the same checklist item id twice")
-# Pipeline boards (pipelines/*.yaml ``board``)
-UNKNOWN_BOARD_SUM = Code("TRL-E053", "a pipeline's board sum names a field that does not exist")
-INVALID_BOARD_SUM = Code(
-    "TRL-E054", "a pipeline's board sum names a field that is not a money or number field"
 )
 # The app itself (app.yaml)
 TAGLINE_MISSING_LOCALE = Code(
@@ -113,26 +99,7 @@ EXPRESSION_LIMIT = Code(
     "TRL-E068", "an expression holds a constant beyond the engine's limits (huge number or count)"
 )
 TOO_MANY_ROWS_ALLOWED = Code("TRL-E069", "a child table's max_rows is above the ceiling")
-# Follow-ups (an entity's ``follow_up``)
-UNKNOWN_FOLLOW_UP_FIELD = Code(
-    "TRL-E060", "a follow-up names an entity or field that does not exist"
-)
-INVALID_FOLLOW_UP_FIELD = Code(
-    "TRL-E061", "a follow-up names a field of the wrong type (date, link back, user, option)"
-)
-INVALID_FOLLOW_UP_TITLE = Code(
-    "TRL-E062", "a follow-up's title names an unknown field, or a copied field does not match"
-)
-# List views: named filter terms (stage kinds, me / my team)
-STAGE_KIND_WITHOUT_PIPELINE = Code(
-    "TRL-E076", "a view filters on stage_kind, but no pipeline uses its entity"
-)
-INVALID_STAGE_KIND = Code(
-    "TRL-E077", "a stage_kind filter names an unknown kind or uses an operator it does not take"
-)
-UNKNOWN_FILTER_STAGE = Code(
-    "TRL-E078", "a view filter on stage names a stage no pipeline of the entity has"
-)
+# List views: named filter terms (me / my team; a feature adds its own)
 INVALID_USER_FILTER = Code(
     "TRL-E079", "a view filter on a user field has a value that is not a user id, me or my_team"
 )
@@ -143,6 +110,24 @@ UNREAD_FILE = Code("TRL-W001", "a file in the app folder is not read (unknown fo
 UNREAD_SUFFIX = Code("TRL-W002", "a file in a metadata folder is not .yaml, .yml or .json")
 UNCOMPILED_KIND = Code("TRL-W003", "a metadata folder this version of Trellis does not use yet")
 
-ALL_CODES: dict[str, Code] = {
-    value.code: value for value in list(globals().values()) if isinstance(value, Code)
-}
+ALL_CODES: Mapping[str, Code] = MappingProxyType(
+    {value.code: value for value in list(globals().values()) if isinstance(value, Code)}
+)
+
+
+class DuplicateCode(Exception):
+    """Two features (or a feature and the core) define the same check code."""
+
+
+def all_codes(features: Iterable[Any] = ()) -> Mapping[str, Code]:
+    """The generic codes plus every feature's ``check_codes()``, by code; a code defined
+    twice (with another title, or by two owners) raises ``DuplicateCode``."""
+    found: dict[str, tuple[Code, str]] = {c: (v, "the core") for c, v in ALL_CODES.items()}
+    for feature in features:
+        owner = f"feature {getattr(feature, 'name', '') or type(feature).__name__!r}"
+        hook = getattr(feature, "check_codes", None)
+        for code in (hook() if hook else None) or ():
+            if code.code in found:
+                raise DuplicateCode(f"{code.code} is defined by {found[code.code][1]} and {owner}")
+            found[code.code] = (code, owner)
+    return MappingProxyType({c: v for c, (v, _owner) in found.items()})

@@ -8,7 +8,6 @@ input (unreadable, binary, malformed, duplicate keys, schema violations) becomes
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
 import json
 import os
@@ -45,28 +44,52 @@ class Kind:
     """One kind of metadata file: where it lives and which schema checks it.
 
     ``single`` kinds are one file at the app's top level (``app.yaml``); the others
-    are every file of a folder. A kind whose schema file does not exist yet is only
-    parsed; the compiler decides which kinds it compiles (``compiler.COMPILE_STEPS``).
+    are every file of a folder. The schema file is looked up in ``schemas/`` first,
+    then in ``schema_dir`` (where a feature keeps its own). A kind whose schema file
+    does not exist yet is only parsed; the compiler decides which kinds it compiles.
     """
 
     name: str
     location: str  # file stem (single) or folder name
     schema: str
     single: bool = False
+    schema_dir: str | None = None
 
 
+# The kinds every runtime reads; features add theirs (``Feature.kinds()``): see kinds_of.
 KINDS: tuple[Kind, ...] = (
     Kind("app", "app", "app.schema.json", single=True),
     Kind("roles", "roles", "roles.schema.json", single=True),
     Kind("entity", "entities", "entity.schema.json"),
     Kind("form", "forms", "form.schema.json"),
     Kind("view", "views", "view.schema.json"),
-    Kind("pipeline", "pipelines", "pipeline.schema.json"),
     Kind("approval", "approvals", "approval.schema.json"),
     Kind("automation", "automations", "automation.schema.json"),
     Kind("report", "reports", "report.schema.json"),
     Kind("dashboard", "dashboards", "dashboard.schema.json"),
 )
+
+
+class KindClash(Exception):
+    """Two kinds (of the core or of features) share a name or a folder."""
+
+
+def kinds_of(features: Iterable[Any] = ()) -> tuple[Kind, ...]:
+    """The core kinds, then every feature's ``kinds()``; a name or folder used twice raises."""
+    kinds = list(KINDS)
+    for feature in features:
+        hook = getattr(feature, "kinds", None)
+        for kind in (hook() if hook else None) or ():
+            clash = next(
+                (k for k in kinds if k.name == kind.name or k.location == kind.location), None
+            )
+            if clash is not None:
+                raise KindClash(
+                    f"feature {getattr(feature, 'name', '')!r}: kind {kind.name!r} "
+                    f"({kind.location}) clashes with kind {clash.name!r} ({clash.location})"
+                )
+            kinds.append(kind)
+    return tuple(kinds)
 
 
 @dataclass(frozen=True)
@@ -110,15 +133,17 @@ class LoadedApp:
 # ---------------------------------------------------------------------------- reading
 
 
-def read_sources(app_dir: Path) -> tuple[list[SourceFile], list[Problem]]:
-    """Every metadata file of the app, in a stable order, with its bytes."""
+def read_sources(
+    app_dir: Path, kinds: tuple[Kind, ...] = KINDS
+) -> tuple[list[SourceFile], list[Problem]]:
+    """Every metadata file of the app (of ``kinds``), in a stable order, with its bytes."""
     name = app_dir.name
     problems: list[Problem] = []
     if not app_dir.is_dir():
         problems.append(_problem(codes.MISSING_APP, str(app_dir), 0, "app", "no such folder"))
         return [], problems
     sources: list[SourceFile] = []
-    for kind in KINDS:
+    for kind in kinds:
         if kind.single:
             paths = [app_dir / f"{kind.location}{s}" for s in SUFFIXES]
             paths = [p for p in paths if p.is_file()]
@@ -163,7 +188,7 @@ def read_sources(app_dir: Path) -> tuple[list[SourceFile], list[Problem]]:
                 "create app.yaml with at least an id",
             )
         )
-    for kind in (k for k in KINDS if k.single):
+    for kind in (k for k in kinds if k.single):
         same = [s for s in sources if s.kind is kind]
         for extra in same[1:]:
             problems.append(
@@ -179,7 +204,7 @@ def read_sources(app_dir: Path) -> tuple[list[SourceFile], list[Problem]]:
     return sources, problems
 
 
-def unread_files(app_dir: Path) -> list[Problem]:
+def unread_files(app_dir: Path, kinds: tuple[Kind, ...] = KINDS) -> list[Problem]:
     """A warning for every file of the app folder that ``read_sources`` leaves out.
 
     Hidden files and folders (``.git``, ``.DS_Store``) are not part of the app.
@@ -187,8 +212,8 @@ def unread_files(app_dir: Path) -> list[Problem]:
     if not app_dir.is_dir():
         return []
     name = app_dir.name
-    singles = {f"{k.location}{s}" for k in KINDS if k.single for s in SUFFIXES}
-    folders = {k.location for k in KINDS if not k.single}
+    singles = {f"{k.location}{s}" for k in kinds if k.single for s in SUFFIXES}
+    folders = {k.location for k in kinds if not k.single}
     warnings = []
     for path in sorted(app_dir.rglob("*")):
         rel = path.relative_to(app_dir)
@@ -241,6 +266,7 @@ def digest_of(sources: Iterable[SourceFile]) -> str:
 
 def load_documents(app_dir: Path, sources: list[SourceFile], problems: list[Problem]) -> LoadedApp:
     """Parse and schema-check every source; problems are appended, never raised."""
+    schemas = Schemas()
     documents: list[Document] = []
     for source in sources:
         if source.kind.single and any(d.kind == source.kind.name for d in documents):
@@ -250,7 +276,8 @@ def load_documents(app_dir: Path, sources: list[SourceFile], problems: list[Prob
         if doc is None:
             continue
         if not found:
-            problems.extend(validate_document(doc, source.kind.schema))
+            kind = source.kind
+            problems.extend(validate_document(doc, kind.schema, kind.schema_dir, schemas))
         documents.append(doc)
     return LoadedApp(app_dir, digest_of(sources), documents, problems)
 
@@ -446,28 +473,58 @@ class _Converter:
 # ---------------------------------------------------------------------------- schemas
 
 
-@functools.cache
-def _registry() -> Registry:
-    resources = []
-    for path in sorted(SCHEMAS_DIR.glob("*.schema.json")):
-        contents = json.loads(path.read_text(encoding="utf-8"))
-        resources.append((contents["$id"], Resource.from_contents(contents)))
-    return Registry().with_resources(resources)
+class Schemas:
+    """The JSON Schemas of one load: ``schemas/`` (``SCHEMAS_DIR``) first, then the folder
+    a kind names (``Kind.schema_dir``, where a feature keeps its own). Built for each
+    load and dropped with it, so nothing is kept between loads (building is cheap:
+    schemas are checked against the meta-schema by a test, not on every load)."""
 
+    def __init__(self, schemas_dir: Path | None = None):
+        self.schemas_dir = Path(schemas_dir if schemas_dir is not None else SCHEMAS_DIR)
+        self._registries: dict[str | None, Registry] = {}
+        self._validators: dict[tuple[str, str | None], Draft202012Validator | None] = {}
 
-@functools.cache
-def schema_validator(schema_file: str) -> Draft202012Validator | None:
-    """The validator for one schema file, or None when that schema does not exist yet."""
-    path = SCHEMAS_DIR / schema_file
-    if not path.is_file():
+    def path(self, schema_file: str, schema_dir: str | None = None) -> Path | None:
+        """Where ``schema_file`` is, or None when that schema does not exist yet."""
+        for folder in (self.schemas_dir, Path(schema_dir) if schema_dir else None):
+            if folder is not None and (folder / schema_file).is_file():
+                return folder / schema_file
         return None
-    schema = json.loads(path.read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, registry=_registry())
+
+    def validator(
+        self, schema_file: str, schema_dir: str | None = None
+    ) -> Draft202012Validator | None:
+        key = (schema_file, schema_dir)
+        if key not in self._validators:
+            path = self.path(schema_file, schema_dir)
+            self._validators[key] = (
+                None
+                if path is None
+                else Draft202012Validator(_read_json(path), registry=self._registry(schema_dir))
+            )
+        return self._validators[key]
+
+    def _registry(self, schema_dir: str | None) -> Registry:
+        """Every schema a ``$ref`` may name: ``schemas/`` plus the kind's own folder."""
+        if schema_dir not in self._registries:
+            folders = [self.schemas_dir] + ([Path(schema_dir)] if schema_dir else [])
+            resources = {}
+            for folder in folders:
+                for path in sorted(folder.glob("*.schema.json")):
+                    contents = _read_json(path)
+                    resources.setdefault(contents["$id"], Resource.from_contents(contents))
+            self._registries[schema_dir] = Registry().with_resources(resources.items())
+        return self._registries[schema_dir]
 
 
-def validate_document(doc: Document, schema_file: str) -> list[Problem]:
-    validator = schema_validator(schema_file)
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def validate_document(
+    doc: Document, schema_file: str, schema_dir: str | None = None, schemas: Schemas | None = None
+) -> list[Problem]:
+    validator = (schemas or Schemas()).validator(schema_file, schema_dir)
     if validator is None or not isinstance(doc.data, dict):
         return []
     problems: list[Problem] = []

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .reserved import BASE_SYSTEM_COLUMNS
+
 # A translatable text: {"en": "...", "zh": "..."}. A plain string in YAML compiles to
 # {"en": text}. Use ``Label.get(locale)`` to read one.
 
@@ -137,12 +139,31 @@ class Entity:
     title_field: str = "name"
     search_fields: tuple[str, ...] = ()
     icon: str | None = None
-    has_stage: bool = False  # set when a pipeline uses this entity (adds stage columns)
     place: Place | None = None
+    # The system fields features add to this entity's records (``Feature.
+    # entity_system_fields``; pipelines: stage, stage_entered_at), beside the columns
+    # every entity has (``BASE_SYSTEM_COLUMNS``). Tables, queries and the API read
+    # them like fields; ``readonly=False`` means a write may set one (the feature's
+    # write steps check it).
+    system_fields: tuple[FieldDef, ...] = ()
 
     @property
     def table_name(self) -> str:
         return f"ent_{self.id}"
+
+    @property
+    def system_column_ids(self) -> tuple[str, ...]:
+        """Every system column of the records: the base ones, then the features' ones."""
+        return BASE_SYSTEM_COLUMNS + tuple(f.id for f in self.system_fields)
+
+    def system_field(self, field_id: str) -> FieldDef | None:
+        return next((f for f in self.system_fields if f.id == field_id), None)
+
+    @property
+    def has_stage(self) -> bool:
+        """Compatibility (pipeline code written before system fields): whether a feature
+        gave the records a ``stage``. Generic code asks ``system_field(...)`` instead."""
+        return self.system_field("stage") is not None
 
     def field(self, field_id: str) -> FieldDef:
         for f in self.fields:

@@ -14,7 +14,8 @@ import re
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 ID_RE = re.compile(ID_PATTERN)
 
-# Columns every entity table has; pipeline entities add STAGE_COLUMNS.
+# Columns every entity table has; features add their own (``Entity.system_fields``)
+# and reserve their ids (``Feature.reserved_field_ids``).
 BASE_SYSTEM_COLUMNS: tuple[str, ...] = (
     "id",
     "created_at",
@@ -24,8 +25,7 @@ BASE_SYSTEM_COLUMNS: tuple[str, ...] = (
     "row_version",
     "archived_at",
 )
-STAGE_COLUMNS: tuple[str, ...] = ("stage", "stage_entered_at")
-SYSTEM_COLUMNS: frozenset[str] = frozenset(BASE_SYSTEM_COLUMNS + STAGE_COLUMNS)
+SYSTEM_COLUMNS: frozenset[str] = frozenset(BASE_SYSTEM_COLUMNS)
 
 # Names the expression engine gives a meaning of its own.
 EXPRESSION_NAMES: frozenset[str] = frozenset({"old", "user", "true", "false", "none"})

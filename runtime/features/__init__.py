@@ -52,7 +52,38 @@ class Feature:
         return {}
 
     def check_codes(self) -> Sequence[Any]:
-        """The ``runtime.definition.codes.Code`` objects this feature reports."""
+        """The ``runtime.definition.codes.Code`` objects this feature reports (its own
+        only; a code must be unique across the core and every feature)."""
+        return ()
+
+    def kinds(self) -> Sequence[Any]:
+        """The metadata kinds this feature reads: ``runtime.definition.loader.Kind``
+        objects, each naming its folder and JSON Schema (``schema_dir`` is where the
+        feature keeps the schema file; ``schemas/`` may override it)."""
+        return ()
+
+    def entity_system_fields(self, documents: Sequence[Any], entity_id: str) -> Sequence[Any]:
+        """The system fields (``FieldDef``: id, type, label...) this feature adds to
+        entity ``entity_id``, judged from the app's parsed ``documents`` (every kind);
+        compiled into ``Entity.system_fields``, so tables, queries and the API treat
+        them generically and expressions and views may name them."""
+        return ()
+
+    def reserved_field_ids(self) -> Sequence[str]:
+        """Ids no entity field may take because this feature may add a system field of
+        that name (to any entity, once the app uses the feature for it)."""
+        return ()
+
+    def view_filter_terms(self) -> Mapping[str, Callable[..., Any]]:
+        """Named terms a view's ``filters`` may use in place of a field (pipelines:
+        ``stage_kind``): name -> ``check(filter_check)`` returning a list of problems
+        (``runtime.definition.checks.base.FilterCheck`` says what is checked)."""
+        return {}
+
+    def view_filter_value_checks(self) -> Sequence[Callable[..., Any]]:
+        """Checks of a view filter's values once its field and operator are known good:
+        ``check(filter_check)`` returns the list of problems, or None when the filter
+        is not this feature's business (pipelines: a filter on ``stage``)."""
         return ()
 
     # ---------------------------------------------------------------- storage

@@ -19,13 +19,15 @@ from sqlalchemy import case, false, literal, or_, select, true
 from runtime.definition.filter_terms import (
     ME,
     MY_TEAM,
-    STAGE_KIND_FILTER,
-    STAGE_KIND_OPERATORS,
-    STAGE_KIND_VALUES,
     USER_FILTER_TOKENS,
     USER_TOKEN_OPERATORS,
 )
-from runtime.features.pipelines.definition import pipelines_for_entity
+from runtime.features.pipelines.definition import (
+    STAGE_KIND_FILTER,
+    STAGE_KIND_OPERATORS,
+    STAGE_KIND_VALUES,
+    pipelines_for_entity,
+)
 
 from . import system_tables as st
 from .principal import Principal

@@ -14,15 +14,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from runtime.definition.filter_terms import (
-    STAGE_KIND_FILTER as STAGE_KIND,
-)
-from runtime.definition.filter_terms import (
-    STAGE_KIND_VALUES,
-    USER_FILTER_TOKENS,
-    USER_TOKEN_OPERATORS,
-)
+from runtime.definition.filter_terms import USER_FILTER_TOKENS, USER_TOKEN_OPERATORS
 from runtime.definition.model import AppModel, Entity, FieldDef
+from runtime.features.pipelines.definition import STAGE_KIND_FILTER as STAGE_KIND
+from runtime.features.pipelines.definition import STAGE_KIND_VALUES
 from runtime.fieldtypes import BIGINT_MAX, max_rows_of, type_of
 from runtime.web.cursors import MAX_CURSOR_LENGTH
 from runtime.web.query import (
@@ -183,8 +178,9 @@ def input_schema(entity: Entity, locale: str = "en", *, partial: bool = False) -
             "description": "id of the user who owns the record (default: you, on create)",
         }
     }
-    if entity.has_stage:
-        props["stage"] = {"type": "string", "minLength": 1, "maxLength": 63}
+    for system in entity.system_fields:  # a feature's field a write may set (stage)
+        if not system.readonly:
+            props[system.id] = {"type": "string", "minLength": 1, "maxLength": system.max_length}
     required: list[str] = []
     for field in entity.fields:
         if not _writable(field):

@@ -30,7 +30,7 @@ are coerced by the type too, so ``amount__gte=1,000`` and ``close_date=2024/5/1`
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -106,15 +106,12 @@ BASE_SYSTEM_FIELDS: tuple[FieldDef, ...] = (
     _system_field("row_version", "integer", "Version", "版本", min=1, max=INT32_MAX),
     _system_field("archived_at", "datetime", "Archived", "归档时间"),
 )
-STAGE_SYSTEM_FIELDS: tuple[FieldDef, ...] = (
-    _system_field("stage", "text", "Stage", "阶段", max_length=63),
-    _system_field("stage_entered_at", "datetime", "Stage entered", "进入阶段时间"),
-)
 
 
 def system_fields(entity: Entity) -> tuple[FieldDef, ...]:
-    """The system columns of ``entity``'s records, as read-only field definitions."""
-    return BASE_SYSTEM_FIELDS + (STAGE_SYSTEM_FIELDS if entity.has_stage else ())
+    """The system columns of ``entity``'s records, as read-only field definitions: the
+    base ones, then those features add (``Entity.system_fields``, e.g. pipelines' stage)."""
+    return BASE_SYSTEM_FIELDS + tuple(replace(f, readonly=True) for f in entity.system_fields)
 
 
 def filter_operators(field: FieldDef) -> tuple[str, ...]:

@@ -17,6 +17,11 @@ class FollowUpsFeature(Feature):
 
         return {EXTENSION_KEY: compile_follow_ups}
 
+    def check_codes(self) -> Sequence[Any]:
+        from runtime.features.follow_ups.codes import CODES
+
+        return CODES
+
     def subscribers(self, runtime) -> Sequence[tuple[str, Callable[..., Any]]]:
         from runtime.events import RECORD_CREATED, RECORD_RESTORED, RECORD_UPDATED
         from runtime.flows.follow_ups import FollowUpFlow

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from runtime.definition import codes
 from runtime.definition.codes import Code
 from runtime.definition.compiler import CompileContext
 from runtime.definition.loader import Document
 from runtime.definition.model import AppModel, Entity, FieldDef, Label
+
+from . import codes as own_codes
 
 EXTENSION_KEY = "follow_ups"
 DATE_TYPES = ("date", "datetime")
@@ -96,7 +97,7 @@ class _FollowUpCompiler:
         if target is None:
             known = ", ".join(sorted(self.context.entities))
             self.report(
-                codes.UNKNOWN_FOLLOW_UP_FIELD,
+                own_codes.UNKNOWN_FOLLOW_UP_FIELD,
                 "creates",
                 f"creates names the entity '{raw['creates']}', which does not exist",
                 f"use one of: {known}",
@@ -131,7 +132,7 @@ class _FollowUpCompiler:
         found = _field(entity, field_id)
         if found is None:
             self.report(
-                codes.UNKNOWN_FOLLOW_UP_FIELD,
+                own_codes.UNKNOWN_FOLLOW_UP_FIELD,
                 key,
                 f"entity '{entity.id}' has no field '{field_id}'",
                 "check the spelling against the entity's fields",
@@ -142,7 +143,7 @@ class _FollowUpCompiler:
         found = self._known(entity, key, field_id)
         if found is not None and found.type not in DATE_TYPES:
             self.report(
-                codes.INVALID_FOLLOW_UP_FIELD,
+                own_codes.INVALID_FOLLOW_UP_FIELD,
                 key,
                 f"{key} names '{field_id}' of {where}, a {found.type} field, not a date",
                 "name a date or datetime field",
@@ -152,7 +153,7 @@ class _FollowUpCompiler:
         found = self._known(target, "source", field_id)
         if found is not None and (found.type != "link" or found.target != self.entity.id):
             self.report(
-                codes.INVALID_FOLLOW_UP_FIELD,
+                own_codes.INVALID_FOLLOW_UP_FIELD,
                 "source",
                 f"source '{field_id}' of entity '{target.id}' must be a link to '{self.entity.id}'",
                 f"add {{id: {self.entity.id}, type: link, target: {self.entity.id}}} "
@@ -163,7 +164,7 @@ class _FollowUpCompiler:
         found = self._known(target, "assignee", field_id)
         if found is not None and found.type != "user":
             self.report(
-                codes.INVALID_FOLLOW_UP_FIELD,
+                own_codes.INVALID_FOLLOW_UP_FIELD,
                 "assignee",
                 f"assignee '{field_id}' of entity '{target.id}' is a {found.type} field",
                 "name a user field",
@@ -177,7 +178,7 @@ class _FollowUpCompiler:
             for name in PLACEHOLDER.findall(str(text)):
                 if not self.entity.has_field(name):
                     self.report(
-                        codes.INVALID_FOLLOW_UP_TITLE,
+                        own_codes.INVALID_FOLLOW_UP_TITLE,
                         "title" if isinstance(title, str) else ("title", locale),
                         f"title names {{{name}}}, which is not a field of '{self.entity.id}'",
                         "use {field} with a field id of this entity",
@@ -189,14 +190,14 @@ class _FollowUpCompiler:
             if mine is None or theirs is None:
                 missing = self.entity.id if mine is None else target.id
                 self.report(
-                    codes.INVALID_FOLLOW_UP_TITLE,
+                    own_codes.INVALID_FOLLOW_UP_TITLE,
                     ("copy", index),
                     f"copy names '{field_id}', which entity '{missing}' does not have",
                     "copy only fields that both entities have",
                 )
             elif mine.type != theirs.type or mine.target != theirs.target:
                 self.report(
-                    codes.INVALID_FOLLOW_UP_TITLE,
+                    own_codes.INVALID_FOLLOW_UP_TITLE,
                     ("copy", index),
                     f"copy names '{field_id}', a {mine.type} here and a {theirs.type} "
                     f"on '{target.id}'",
@@ -209,7 +210,7 @@ class _FollowUpCompiler:
             return
         if found.type != "select":
             self.report(
-                codes.INVALID_FOLLOW_UP_FIELD,
+                own_codes.INVALID_FOLLOW_UP_FIELD,
                 ("done", "field"),
                 f"done.field '{done['field']}' is a {found.type} field, not a select",
                 "name the select that holds the follow-up's status",
@@ -219,7 +220,7 @@ class _FollowUpCompiler:
         for index, value in enumerate(done["values"]):
             if value not in options:
                 self.report(
-                    codes.INVALID_FOLLOW_UP_FIELD,
+                    own_codes.INVALID_FOLLOW_UP_FIELD,
                     ("done", "values", index),
                     f"'{value}' is not an option of '{done['field']}'",
                     f"use one of: {', '.join(sorted(options))}",

@@ -4,9 +4,12 @@ through the feature hooks like any outside extension (see docs/internals.md)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from runtime.features import Feature
+
+_HERE = str(Path(__file__).resolve().parent)  # where pipeline.schema.json lives
 
 
 class PipelinesFeature(Feature):
@@ -17,6 +20,37 @@ class PipelinesFeature(Feature):
         from runtime.features.pipelines.definition import EXTENSION_KEY, compile_pipelines
 
         return {EXTENSION_KEY: compile_pipelines}
+
+    def kinds(self) -> Sequence[Any]:
+        from runtime.definition.loader import Kind
+
+        return (Kind("pipeline", "pipelines", "pipeline.schema.json", schema_dir=_HERE),)
+
+    def check_codes(self) -> Sequence[Any]:
+        from runtime.features.pipelines.codes import CODES
+
+        return CODES
+
+    def entity_system_fields(self, documents, entity_id: str) -> Sequence[Any]:
+        from runtime.features.pipelines.system_fields import stage_fields_of
+
+        return stage_fields_of(documents, entity_id)
+
+    def reserved_field_ids(self) -> Sequence[str]:
+        from runtime.features.pipelines.system_fields import STAGE_FIELD_IDS
+
+        return STAGE_FIELD_IDS
+
+    def view_filter_terms(self) -> Mapping[str, Any]:
+        from runtime.features.pipelines.definition import STAGE_KIND_FILTER
+        from runtime.features.pipelines.filter_checks import check_stage_kind_filter
+
+        return {STAGE_KIND_FILTER: check_stage_kind_filter}
+
+    def view_filter_value_checks(self) -> Sequence[Any]:
+        from runtime.features.pipelines.filter_checks import check_stage_filter_values
+
+        return (check_stage_filter_values,)
 
     def write_steps(self, model) -> Sequence[Any]:
         from runtime.flows.pipeline_hook import write_hooks

@@ -19,12 +19,19 @@ from runtime.definition.codes import Code
 from runtime.definition.compiler import CompileContext, prettify
 from runtime.definition.loader import Document, JsonPath
 from runtime.definition.model import AppModel, Entity, Label, Place
-from runtime.definition.reserved import BASE_SYSTEM_COLUMNS, STAGE_COLUMNS
+from runtime.definition.reserved import BASE_SYSTEM_COLUMNS
 from runtime.errors import ExpressionError, ExpressionLimitError
 from runtime.expressions import compile_expression
 
+from . import codes as own_codes
+from .system_fields import STAGE_FIELD_IDS
+
 EXTENSION_KEY = "pipelines"
 STAGE_KINDS = ("open", "won", "lost")
+# A view filter term (a pseudo-field): the kind of the record's stage.
+STAGE_KIND_FILTER = "stage_kind"
+STAGE_KIND_VALUES = STAGE_KINDS  # the kinds a stage_kind filter may name
+STAGE_KIND_OPERATORS = ("eq", "ne", "in")
 # What the runtime calls each kind of stage when the app does not say (``kind_labels``):
 # neutral words, so an app that is not about sales does not talk about deals.
 DEFAULT_KIND_LABELS: Mapping[str, Label] = MappingProxyType(
@@ -362,7 +369,7 @@ class _PipelineCompiler:
         self.entity = self.context.entities.get(raw["entity"])
         if self.entity is None:
             self.report(
-                codes.UNKNOWN_PIPELINE_ENTITY,
+                own_codes.UNKNOWN_PIPELINE_ENTITY,
                 ("entity",),
                 f"entity '{raw['entity']}' does not exist",
                 _did_you_mean(raw["entity"], self.context.entities),
@@ -406,7 +413,7 @@ class _PipelineCompiler:
     @property
     def names(self) -> frozenset[str]:
         assert self.entity is not None
-        names = set(self.field_ids) | set(BASE_SYSTEM_COLUMNS) | set(STAGE_COLUMNS)
+        names = set(self.field_ids) | set(BASE_SYSTEM_COLUMNS) | set(STAGE_FIELD_IDS)
         names |= {f"{f.id}_currency" for f in self.entity.fields if f.type == "money"}
         return frozenset(names)
 
@@ -415,7 +422,7 @@ class _PipelineCompiler:
         if fid in allowed:
             return True
         self.report(
-            codes.UNKNOWN_GATE_FIELD,
+            own_codes.UNKNOWN_GATE_FIELD,
             path,
             f"{what} '{fid}' is not a field of entity '{self.raw['entity']}'",
             _did_you_mean(fid, allowed),
@@ -440,7 +447,7 @@ class _PipelineCompiler:
             result_type = self.entity.field(fid).result_type
             if ftype not in FIELD_PARTS[part] and result_type not in FIELD_PARTS[part]:
                 self.report(
-                    codes.INVALID_PIPELINE_SETTING,
+                    own_codes.INVALID_PIPELINE_SETTING,
                     path,
                     f"{part} field '{fid}' is of type {ftype}",
                     f"use a field of type {' or '.join(sorted(FIELD_PARTS[part]))}",
@@ -458,7 +465,7 @@ class _PipelineCompiler:
             path = ("reopen_clears", n)
             if not self.entity.has_field(fid):
                 self.report(
-                    codes.INVALID_REOPEN_CLEARS,
+                    own_codes.INVALID_REOPEN_CLEARS,
                     path,
                     f"reopen_clears names '{fid}', which is not a field of entity "
                     f"'{self.raw['entity']}'",
@@ -469,7 +476,7 @@ class _PipelineCompiler:
             if f.required or f.type in ("formula", "autonumber", "child_table"):
                 why = "is required" if f.required else f"is a {f.type} field"
                 self.report(
-                    codes.INVALID_REOPEN_CLEARS,
+                    own_codes.INVALID_REOPEN_CLEARS,
                     path,
                     f"reopen_clears names '{fid}', which {why} and cannot be emptied",
                     "list only optional fields the close asked for",
@@ -485,7 +492,7 @@ class _PipelineCompiler:
         for kind, label in raw.items():
             if kind not in kinds:
                 self.report(
-                    codes.UNUSED_KIND_LABEL,
+                    own_codes.UNUSED_KIND_LABEL,
                     ("kind_labels", kind),
                     f"kind_labels names '{kind}', but no stage of this pipeline is of kind "
                     f"'{kind}'",
@@ -512,7 +519,7 @@ class _PipelineCompiler:
         if not self.entity.has_field(raw):
             numbers = [f.id for f in self.entity.fields if self._summable(f)]
             self.report(
-                codes.UNKNOWN_BOARD_SUM,
+                own_codes.UNKNOWN_BOARD_SUM,
                 path,
                 f"board sum '{raw}' is not a field of entity '{self.raw['entity']}'",
                 _did_you_mean(raw, numbers)
@@ -522,7 +529,7 @@ class _PipelineCompiler:
         fdef = self.entity.field(raw)
         if not self._summable(fdef):
             self.report(
-                codes.INVALID_BOARD_SUM,
+                own_codes.INVALID_BOARD_SUM,
                 path,
                 f"board sum '{raw}' is a {fdef.type} field; a column can only total numbers",
                 f"name a money, decimal or integer field, or '{NO_SUM}' to count records only",
@@ -549,7 +556,7 @@ class _PipelineCompiler:
         for n, value in enumerate(raw["values"]):
             if options and value not in options:
                 self.report(
-                    codes.INVALID_PIPELINE_SETTING,
+                    own_codes.INVALID_PIPELINE_SETTING,
                     ("selector", "values", n),
                     f"'{value}' is not an option of field '{raw['field']}'",
                     _did_you_mean(value, options) or f"choose from {', '.join(options)}",
@@ -561,7 +568,7 @@ class _PipelineCompiler:
         loss_field = (self.raw.get("fields") or {}).get("loss_reason")
         if reasons and not loss_field:
             self.report(
-                codes.INVALID_PIPELINE_SETTING,
+                own_codes.INVALID_PIPELINE_SETTING,
                 ("loss_reasons",),
                 "loss_reasons are listed but no loss_reason field is named",
                 "add 'loss_reason: <field>' under 'fields'",
@@ -571,7 +578,7 @@ class _PipelineCompiler:
         for n, reason in enumerate(reasons):
             if options and reason not in options:
                 self.report(
-                    codes.INVALID_PIPELINE_SETTING,
+                    own_codes.INVALID_PIPELINE_SETTING,
                     ("loss_reasons", n),
                     f"loss reason '{reason}' is not an option of field '{loss_field}'",
                     _did_you_mean(reason, options),
@@ -585,7 +592,7 @@ class _PipelineCompiler:
         target = self.context.entities.get(raw["entity"])
         if target is None:
             self.report(
-                codes.UNKNOWN_PIPELINE_ENTITY,
+                own_codes.UNKNOWN_PIPELINE_ENTITY,
                 ("idle", "entity"),
                 f"idle entity '{raw['entity']}' does not exist",
                 _did_you_mean(raw["entity"], self.context.entities),
@@ -609,7 +616,7 @@ class _PipelineCompiler:
                 if key == "link":
                     what = f"a link field of '{raw['entity']}' to '{self.raw['entity']}'"
                 self.report(
-                    codes.UNKNOWN_GATE_FIELD,
+                    own_codes.UNKNOWN_GATE_FIELD,
                     ("idle", key),
                     f"idle {key} '{fid}' is not {what}",
                     _did_you_mean(fid, target_fields),
@@ -630,7 +637,7 @@ class _PipelineCompiler:
             for n, item in enumerate(raw.get("checklist") or ()):
                 if item["id"] in ids:
                     self.report(
-                        codes.DUPLICATE_CHECKLIST_ITEM,
+                        own_codes.DUPLICATE_CHECKLIST_ITEM,
                         ("stages", index, "checklist", n, "id"),
                         f"stage '{raw['id']}' lists checklist item '{item['id']}' twice",
                         "give each item of a stage its own id",
@@ -743,7 +750,7 @@ class _PipelineCompiler:
                 hint = _did_you_mean(item_id, self.checklist_index) or (
                     "list the item under a stage's 'checklist' first"
                 )
-            self.report(codes.UNKNOWN_CHECKLIST_ITEM, path + ("checklist", n), message, hint)
+            self.report(own_codes.UNKNOWN_CHECKLIST_ITEM, path + ("checklist", n), message, hint)
         return tuple(found)
 
     # -------------------------------------------------------------- transitions
@@ -757,7 +764,7 @@ class _PipelineCompiler:
                 source = item["from"]
                 if source not in stages:
                     self.report(
-                        codes.UNKNOWN_STAGE,
+                        own_codes.UNKNOWN_STAGE,
                         path + ("from",),
                         f"transition from unknown stage '{source}'",
                         _did_you_mean(source, stages),
@@ -766,21 +773,21 @@ class _PipelineCompiler:
                 for m, target in enumerate(item["to"]):
                     if target not in stages:
                         self.report(
-                            codes.UNKNOWN_STAGE,
+                            own_codes.UNKNOWN_STAGE,
                             path + ("to", m),
                             f"transition to unknown stage '{target}'",
                             _did_you_mean(target, stages),
                         )
                     elif target == source:
                         self.report(
-                            codes.BAD_TRANSITION,
+                            own_codes.BAD_TRANSITION,
                             path + ("to", m),
                             f"a transition from '{source}' to itself",
                             "a record already in a stage does not move",
                         )
                     elif key == "allow" and stages[target].retired:
                         self.report(
-                            codes.BAD_TRANSITION,
+                            own_codes.BAD_TRANSITION,
                             path + ("to", m),
                             f"a transition into retired stage '{target}'",
                             "no record may enter a retired stage; remove it or un-retire the stage",
@@ -790,7 +797,7 @@ class _PipelineCompiler:
         both = pairs["allow"] & pairs["deny"]
         for source, target in sorted(both):
             self.report(
-                codes.BAD_TRANSITION,
+                own_codes.BAD_TRANSITION,
                 ("transitions",),
                 f"'{source}' -> '{target}' is both allowed and denied",
                 "keep it in one list",
@@ -809,7 +816,7 @@ class _PipelineCompiler:
     def _check_order(self, pipeline: Pipeline) -> None:
         if not pipeline.open_stages:
             self.report(
-                codes.INVALID_STAGE_ORDER,
+                own_codes.INVALID_STAGE_ORDER,
                 ("stages",),
                 "the pipeline has no open (not retired) stage",
                 "records start in the first open stage; add one",
@@ -820,7 +827,7 @@ class _PipelineCompiler:
                 seen_closed = True
             elif seen_closed:
                 self.report(
-                    codes.INVALID_STAGE_ORDER,
+                    own_codes.INVALID_STAGE_ORDER,
                     ("stages", stage.index),
                     f"open stage '{stage.id}' comes after a won or lost stage",
                     "list the open stages first, then the won and lost ones",
@@ -839,7 +846,7 @@ class _PipelineCompiler:
         for stage in pipeline.active_stages:
             if stage.id not in reached:
                 self.report(
-                    codes.UNREACHABLE_STAGE,
+                    own_codes.UNREACHABLE_STAGE,
                     ("stages", stage.index),
                     f"stage '{stage.id}' cannot be reached from '{start.id}'",
                     "allow a transition into it, or retire it",
@@ -851,7 +858,7 @@ class _PipelineCompiler:
             category = stage.forecast_category
             if category and category_options and category not in category_options:
                 self.report(
-                    codes.INVALID_PIPELINE_SETTING,
+                    own_codes.INVALID_PIPELINE_SETTING,
                     ("stages", stage.index, "forecast_category"),
                     f"forecast category '{category}' is not an option of field "
                     f"'{pipeline.fields.forecast_category}'",
@@ -870,7 +877,7 @@ def _check_entity_pipelines(
         defaults = [p for p in group if p.is_default]
         for extra in defaults[1:]:
             context.report(
-                codes.AMBIGUOUS_PIPELINE,
+                own_codes.AMBIGUOUS_PIPELINE,
                 docs[extra.id],
                 ("default",),
                 f"pipeline '{extra.id}'",
@@ -883,7 +890,7 @@ def _check_entity_pipelines(
         if len(fields) > 1:
             for pipeline in selected[1:2]:
                 context.report(
-                    codes.AMBIGUOUS_PIPELINE,
+                    own_codes.AMBIGUOUS_PIPELINE,
                     docs[pipeline.id],
                     ("selector", "field"),
                     f"pipeline '{pipeline.id}'",
@@ -895,7 +902,7 @@ def _check_entity_pipelines(
             for value in pipeline.selector.values if pipeline.selector else ():
                 if value in claimed:
                     context.report(
-                        codes.AMBIGUOUS_PIPELINE,
+                        own_codes.AMBIGUOUS_PIPELINE,
                         docs[pipeline.id],
                         ("selector", "values"),
                         f"pipeline '{pipeline.id}'",

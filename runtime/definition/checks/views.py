@@ -1,0 +1,211 @@
+"""Check and compile ``views/*.yaml``: each entity's list views, their columns, sort
+keys and filters (a feature's named terms and values are checked by the feature), and
+the generated view of an entity that has none."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from runtime import fieldtypes
+from runtime.errors import Problem
+
+from .. import codes
+from ..filter_terms import USER_FILTER_TOKENS
+from ..loader import Document, JsonPath
+from ..model import Entity, Label, ListView, ViewFilter
+from .base import CheckContext, Checker, FilterCheck, did_you_mean, prettify
+
+
+def check_views(
+    ctx: CheckContext, entities: Mapping[str, Entity]
+) -> tuple[dict[str, tuple[ListView, ...]], list[Problem]]:
+    """The list views of every entity (first = default) and the problems found."""
+    checker = _ViewChecker(ctx)
+    return checker.compile(entities), checker.problems
+
+
+class _ViewChecker(Checker):
+    def compile(self, entities: Mapping[str, Entity]) -> dict[str, tuple[ListView, ...]]:
+        views: dict[str, list[ListView]] = {}
+        ids: dict[str, dict[str, str]] = {}
+        for doc in self.ctx.loaded.of_kind("view"):
+            entity = self.entity_of(doc, entities, "views")
+            if entity is None:
+                continue
+            seen = ids.setdefault(entity.id, {})
+            for n, raw in enumerate(doc.data["views"]):
+                obj = f"view '{entity.id}.{raw['id']}'"
+                if raw["id"] in seen:
+                    self.report(
+                        codes.DUPLICATE_ID,
+                        doc,
+                        ("views", n, "id"),
+                        obj,
+                        f"view id '{raw['id']}' is used twice (first in {seen[raw['id']]})",
+                    )
+                    continue
+                seen[raw["id"]] = f"{doc.file}:{doc.line('views', n)}"
+                views.setdefault(entity.id, []).append(
+                    self._view(doc, ("views", n), raw, entity, obj)
+                )
+        for entity in entities.values():
+            if not views.get(entity.id):
+                views[entity.id] = [default_view(entity)]
+        return {e: tuple(views[e]) for e in entities}
+
+    def _view(self, doc: Document, path: JsonPath, raw: dict, entity: Entity, obj: str) -> ListView:
+        columns = raw.get("columns") or [c for c in default_view(entity).columns]
+        for m, fid in enumerate(raw.get("columns") or []):
+            self._view_field(doc, path + ("columns", m), fid, entity, obj, "column", sortable=False)
+        for m, key in enumerate(raw.get("sort") or []):
+            self._view_field(
+                doc, path + ("sort", m), key.lstrip("-"), entity, obj, "sort", sortable=True
+            )
+        for m, fid in enumerate(raw.get("filter_fields") or []):
+            self._view_field(
+                doc, path + ("filter_fields", m), fid, entity, obj, "filter field", sortable=True
+            )
+        filters: list[ViewFilter] = []
+        for m, f in enumerate(raw.get("filters") or []):
+            fpath = path + ("filters", m)
+            term = self.ctx.filter_terms.get(f["field"])
+            if term is not None and not entity.has_field(f["field"]):
+                self.problems.extend(term(self._filter_check(doc, fpath, f, entity, obj)))
+            elif self._view_field(
+                doc, fpath + ("field",), f["field"], entity, obj, "filter", sortable=True
+            ):
+                self._check_filter(doc, fpath, f, entity, obj)
+            filters.append(ViewFilter(f["field"], f["op"], f.get("value")))
+        return ListView(
+            id=raw["id"],
+            entity=entity.id,
+            label=Label.of(raw.get("label"), prettify(raw["id"])),
+            columns=tuple(columns),
+            sort=tuple(raw.get("sort") or ("-updated_at",)),
+            filters=tuple(filters),
+            filter_fields=tuple(raw.get("filter_fields") or ()),
+            page_size=raw.get("page_size", 50),
+            place=self.place(doc, path),
+        )
+
+    def _view_field(
+        self,
+        doc: Document,
+        path: JsonPath,
+        fid: str,
+        entity: Entity,
+        obj: str,
+        role: str,
+        *,
+        sortable: bool,
+    ) -> bool:
+        system = entity.system_column_ids
+        if fid in system:
+            return True
+        if not entity.has_field(fid):
+            self.report(
+                codes.UNKNOWN_VIEW_FIELD,
+                doc,
+                path,
+                obj,
+                f"{role} '{fid}' is not a field of '{entity.id}'",
+                did_you_mean(fid, [f.id for f in entity.fields] + list(system)),
+            )
+            return False
+        fdef = entity.field(fid)
+        ftype = fieldtypes.TYPES[fdef.type]
+        if fdef.type == "child_table" or (sortable and not ftype.is_stored(fdef)):
+            self.report(
+                codes.UNKNOWN_VIEW_FIELD,
+                doc,
+                path,
+                obj,
+                f"{role} '{fid}' cannot be used: a {fdef.type} field has no column",
+            )
+            return False
+        return True
+
+    def _check_filter_values(
+        self, doc: Document, path: JsonPath, raw: dict, entity: Entity, obj: str
+    ) -> None:
+        """A feature's field takes what the feature says; user fields take a user id,
+        ``me`` or ``my_team``."""
+        fid, value = raw["field"], raw.get("value")
+        if raw["op"] == "isnull":
+            return
+        for check in self.ctx.filter_value_checks:
+            found = check(self._filter_check(doc, path, raw, entity, obj))
+            if found is not None:
+                self.problems.extend(found)
+                return
+        values = value if isinstance(value, list) else [value]
+        is_user = fid in ("owner_id", "created_by") or (
+            entity.has_field(fid) and entity.field(fid).type == "user"
+        )
+        if not is_user:
+            return
+        for item in values:
+            if isinstance(item, bool) or not (
+                (isinstance(item, int) and item > 0) or item in USER_FILTER_TOKENS
+            ):
+                self.report(
+                    codes.INVALID_USER_FILTER,
+                    doc,
+                    path + ("value",),
+                    obj,
+                    f"'{item}' is not a user id, me or my_team",
+                    did_you_mean(str(item), USER_FILTER_TOKENS)
+                    or "use me (the viewer), my_team (the viewer's teams) or a user id",
+                )
+
+    def _check_filter(
+        self, doc: Document, path: JsonPath, raw: dict, entity: Entity, obj: str
+    ) -> None:
+        op, value, fid = raw["op"], raw.get("value"), raw["field"]
+        if entity.has_field(fid):
+            fdef = entity.field(fid)
+            allowed = fieldtypes.TYPES[fdef.type].operators
+            if op not in allowed:
+                self.report(
+                    codes.INVALID_FILTER,
+                    doc,
+                    path + ("op",),
+                    obj,
+                    f"operator '{op}' does not apply to {fdef.type} field '{fid}'",
+                    f"use one of: {', '.join(allowed)}",
+                )
+                return
+        problem = ""
+        if op == "isnull" and not isinstance(value, bool):
+            problem = "isnull needs value true or false"
+        elif op == "in" and not isinstance(value, list):
+            problem = "in needs a list of values"
+        elif op == "between" and not (isinstance(value, list) and len(value) == 2):
+            problem = "between needs a list of two values [low, high]"
+        elif op not in ("isnull", "in", "between") and isinstance(value, list | dict):
+            problem = f"{op} needs a single value"
+        if problem:
+            self.report(codes.INVALID_FILTER, doc, path + ("value",), obj, problem)
+            return
+        self._check_filter_values(doc, path, raw, entity, obj)
+
+    def _filter_check(
+        self, doc: Document, path: JsonPath, raw: dict, entity: Entity, obj: str
+    ) -> FilterCheck:
+        documents = tuple(self.ctx.loaded.documents)
+        return FilterCheck(doc, path, raw, entity, obj, documents)
+
+
+def default_view(entity: Entity) -> ListView:
+    """The first six fields that have a column, newest first."""
+    columns = [
+        f.id for f in entity.fields
+        if f.type != "child_table" and fieldtypes.TYPES[f.type].is_stored(f)
+    ][:6]  # fmt: skip
+    return ListView(
+        id="all",
+        entity=entity.id,
+        label=entity.plural,
+        columns=tuple(columns or ("id",)),
+        sort=("-updated_at",),
+    )
