@@ -19,7 +19,7 @@ vendor: $(VENV)/.installed
 
 run: setup
 	$(BIN)/trellis demo --if-empty
-	$(BIN)/trellis serve --port $(PORT)
+	$(BIN)/trellis serve --port $(PORT) --with-worker
 
 test: setup
 	$(BIN)/python -m pytest --durations=10

@@ -264,12 +264,53 @@ def _when(value) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--debug", is_flag=True)
-def serve(host: str, port: int, debug: bool) -> None:
+@click.option(
+    "--with-worker",
+    is_flag=True,
+    help="Also start `trellis worker` beside the server (stopped with it): the demo's one command.",
+)
+def serve(host: str, port: int, debug: bool, with_worker: bool) -> None:
     """Run the development server (production: gunicorn 'runtime.web.wsgi:app')."""
+    import subprocess
+
     from runtime.web.app import create_app
     from runtime.web.serving import run_dev_server
 
-    run_dev_server(create_app(), host, port, debug)
+    app = create_app()
+    worker = None
+    if with_worker and not app.extensions["trellis"].jobs.immediate:
+        worker = subprocess.Popen([sys.executable, "-m", "builder.cli", "worker"])
+        click.echo(f"worker started (pid {worker.pid}); jobs at http://{host}:{port}/admin/jobs")
+    try:
+        run_dev_server(app, host, port, debug)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+@main.command()
+@app_option
+@db_option
+@click.option("--workers", default=2, show_default=True, type=int, help="Worker threads.")
+def worker(app: str | None, database: str | None, workers: int) -> None:
+    """Deliver events, send mail and run periodic jobs until stopped (Ctrl-C)."""
+    import logging
+
+    from runtime.wiring import build_runtime
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    runtime = build_runtime(_load_model(app_path(app)), database_url(database))
+    if runtime.jobs.immediate:
+        _fail("TRELLIS_QUEUE=immediate runs jobs inline: there is nothing for a worker to do")
+    relayed = runtime.jobs.outbox.relay(grace_seconds=0)  # what a stopped worker left
+    click.echo(
+        f"worker: {runtime.jobs.mode} queue, {workers} thread(s), {relayed} event(s) relayed"
+    )
+    runtime.jobs.consumer(workers=workers).run()
 
 
 if __name__ == "__main__":

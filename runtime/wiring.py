@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from runtime.definition import ModelCache, load_app
 from runtime.definition.model import AppModel
@@ -30,6 +31,7 @@ class Runtime:
     repo: Repository
     users: UserService
     bus: EventBus
+    jobs: Any = None  # runtime.jobs.JobQueue: the outbox, periodic jobs, mail
 
 
 def features_from_env(extra: str | None = None) -> FeatureSet:
@@ -48,9 +50,18 @@ def build_runtime(
     *,
     bus: EventBus | None = None,
     model_cache: ModelCache | None = None,
+    queue: str | None = None,
+    instance_path: str | os.PathLike[str] | None = None,
+    redis_url: str = "",
 ) -> Runtime:
     """Compile ``app_dir`` (or take a compiled model) and wire the services on
-    ``database_url`` with ``features`` (default: ``features_from_env()``)."""
+    ``database_url`` with ``features`` (default: ``features_from_env()``).
+
+    ``queue`` is the job queue's mode (``immediate``, ``sqlite``, ``redis``; default
+    from ``TRELLIS_QUEUE``/``TRELLIS_REDIS_URL``); the SQLite queue file lives in
+    ``instance_path`` (default ``TRELLIS_INSTANCE_PATH`` or ``instance``)."""
+    from runtime.jobs import JobQueue, make_huey, queue_mode
+
     if features is None:
         features = features_from_env()
     elif not isinstance(features, FeatureSet):
@@ -64,8 +75,11 @@ def build_runtime(
     repo = Repository(db, bus, hooks=features.gather("write_steps", model))
     users = UserService(db)
     runtime = Runtime(model=model, features=features, db=db, repo=repo, users=users, bus=bus)
-    for name, handler in features.gather("subscribers", runtime):
-        bus.subscribe(name, handler)
+    mode = queue or queue_mode({"TRELLIS_REDIS_URL": redis_url})
+    folder = instance_path or os.environ.get("TRELLIS_INSTANCE_PATH") or "instance"
+    huey = make_huey(f"trellis-{model.id}", mode, instance_path=folder, redis_url=redis_url)
+    runtime.jobs = JobQueue(huey, runtime, features.gather("schedules", runtime))
+    repo.outbox = runtime.jobs.outbox  # features' subscribers are durable: see runtime.jobs
     return runtime
 
 

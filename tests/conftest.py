@@ -15,6 +15,8 @@ REFERENCE_APP = ROOT / "app_definitions" / "opportunity"
 POSTGRES_URL = os.environ.get("TRELLIS_TEST_POSTGRES_URL", "")
 # Compiled models for the whole test session (the runtime keeps no cache of its own).
 MODELS = ModelCache(size=64)
+# Jobs (event delivery, mail) run inline in tests unless a test starts a worker.
+os.environ.setdefault("TRELLIS_QUEUE", "immediate")
 # scrypt costs ~0.25 s per hash; tests create and sign in many users.
 os.environ.setdefault("TRELLIS_PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000")
 

@@ -8,6 +8,7 @@ stage history, and - after the commit only - domain events.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -148,6 +149,9 @@ class Repository:
         self.bus = bus
         # Higher layers (pipelines, approvals) taking part in every write; see write_hooks.
         self.hooks: tuple[WriteHook, ...] = tuple(hooks or ())
+        # The durable event outbox (runtime.jobs.outbox.Outbox), set by the wiring: events
+        # are saved in the write's transaction and handed to the job queue after commit.
+        self.outbox: Any = None
         self.permissions: Permissions = db.memo("permissions", lambda: Permissions(db.model))
 
     # ------------------------------------------------------------------ helpers
@@ -188,6 +192,15 @@ class Repository:
     def _publish(self, events: list[Event]) -> None:
         if self.bus is not None:
             self.bus.publish_all(events)
+
+    def _record_events(self, conn: Connection, events: list[Event]) -> list[int]:
+        """Save ``events`` in the outbox, in the write's own transaction."""
+        return self.outbox.record(conn, events) if self.outbox is not None and events else []
+
+    def _dispatch(self, event_ids: list[int]) -> None:
+        """After commit: the saved events go to the job queue."""
+        if event_ids:
+            self.outbox.dispatch(event_ids)
 
     def _label(self, plan: EntityPlan) -> str:
         return plan.entity.label.get("en")
@@ -656,6 +669,8 @@ class Repository:
                 events.append(
                     Event(RECORD_CREATED, entity_id, record["id"], user.actor_id, changes, record)
                 )
+            event_ids = self._record_events(conn, events)
+        self._dispatch(event_ids)
         results = [self._present(plan, grant, record, user) for record in created]
         self._publish(
             [
@@ -855,14 +870,16 @@ class Repository:
                 )  # fmt: skip
             for hook in self.hooks:
                 hook.after_write(conn, user, plan.entity, current, saved)
+            events.append(Event(RECORD_UPDATED, entity_id, record_id, user.actor_id, changes))
+            if "stage" in changes:
+                events.append(
+                    Event(STAGE_CHANGED, entity_id, record_id, user.actor_id,
+                          {"stage": changes["stage"]})
+                )  # fmt: skip
+            event_ids = self._record_events(conn, events)
+        self._dispatch(event_ids)
         result = self._present(plan, grant, saved, user)
-        events.append(Event(RECORD_UPDATED, entity_id, record_id, user.actor_id, changes, result))
-        if "stage" in changes:
-            events.append(
-                Event(STAGE_CHANGED, entity_id, record_id, user.actor_id,
-                      {"stage": changes["stage"]}, result)
-            )  # fmt: skip
-        self._publish(events)
+        self._publish([dataclasses.replace(event, record=result) for event in events])
         return result
 
     def _saved(
@@ -1064,12 +1081,13 @@ class Repository:
             )
             history.write_audit(conn, entity_id, record_id, verb, user_id=user.actor_id, at=now)
             saved = self._reload(conn, plan, record_id, user)
+            name = RECORD_ARCHIVED if archive else RECORD_RESTORED
+            event = Event(name, entity_id, record_id, user.actor_id,
+                          {"archived_at": (current["archived_at"], saved["archived_at"])})  # fmt: skip
+            event_ids = self._record_events(conn, [event])
+        self._dispatch(event_ids)
         result = self._present(plan, grant, saved, user)
-        name = RECORD_ARCHIVED if archive else RECORD_RESTORED
-        old = current["archived_at"]
-        event = Event(name, entity_id, record_id, user.actor_id,
-                      {"archived_at": (old, result["archived_at"])}, result)  # fmt: skip
-        self._publish([event])
+        self._publish([dataclasses.replace(event, record=result)])
         return result
 
     # ------------------------------------------------------------------ the write pipeline

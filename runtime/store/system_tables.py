@@ -189,6 +189,62 @@ app_versions = Table(
     Index("ix_sys_app_versions_app", "app_id", "id"),
 )
 
+# Domain events, written in the transaction of the change they report and delivered by
+# the job queue (runtime.jobs): state pending -> done, or failed with the last error.
+outbox = Table(
+    "sys_outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(63), nullable=False),
+    Column("entity", String(63), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=True),
+    Column("changes", JSON, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False, default=utcnow),
+    Column("state", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_until", UtcDateTime, nullable=True),
+    Column("last_error", String(2000), nullable=True),
+    Column("done_at", UtcDateTime, nullable=True),
+    Index("ix_sys_outbox_state", "state", "id"),
+)
+
+# What each subscriber has done with each event: a redelivered event skips them.
+outbox_deliveries = Table(
+    "sys_outbox_deliveries",
+    metadata,
+    Column("event_id", BigInteger, primary_key=True),
+    Column("subscriber", String(127), primary_key=True),
+    Column("done_at", UtcDateTime, nullable=False, default=utcnow),
+)
+
+# One row per periodic job and period: the first worker to insert it runs the job.
+job_runs = Table(
+    "sys_job_runs",
+    metadata,
+    Column("job", String(127), primary_key=True),
+    Column("period", String(32), primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False, default=utcnow),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("state", String(16), nullable=False, default="running"),
+    Column("error", String(2000), nullable=True),
+)
+
+# E-mail: kept here and shown at /admin/mail in development, sent by SMTP when set.
+mail_outbox = Table(
+    "sys_mail_outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("to_address", String(320), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("body", String(20000), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False, default=utcnow),
+    Column("state", String(16), nullable=False, default="queued"),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("error", String(2000), nullable=True),
+    Index("ix_sys_mail_outbox_created", "created_at"),
+)
+
 __all__ = [
     "NAMING_CONVENTION",
     "Id",
@@ -197,7 +253,11 @@ __all__ = [
     "app_versions",
     "audit",
     "field_history",
+    "job_runs",
+    "mail_outbox",
     "metadata",
+    "outbox",
+    "outbox_deliveries",
     "roles",
     "sequences",
     "stage_history",

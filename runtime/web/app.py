@@ -52,6 +52,7 @@ OPTIONAL_BLUEPRINTS = (
     "runtime.web.records",
     "runtime.web.api",
     "runtime.web.admin",
+    "runtime.web.admin_jobs",
     "runtime.web.preferences",
 )
 BLUEPRINT_MODULES = CORE_BLUEPRINTS + OPTIONAL_BLUEPRINTS
@@ -70,6 +71,7 @@ class Services:
     users: UserService
     bus: EventBus
     features: FeatureSet
+    jobs: Any = None  # runtime.jobs.JobQueue
     ready: bool = False  # the tables exist (checked at start, then until true)
 
     def check_ready(self) -> bool:
@@ -110,6 +112,9 @@ def build_services(
         url,
         features_from_env(settings.get("TRELLIS_FEATURES")),
         model_cache=model_cache,
+        queue=settings.get("TRELLIS_QUEUE") or None,
+        instance_path=settings["TRELLIS_INSTANCE_PATH"],
+        redis_url=settings.get("TRELLIS_REDIS_URL") or "",
     )
     return Services(
         model=runtime.model,
@@ -118,6 +123,7 @@ def build_services(
         users=runtime.users,
         bus=runtime.bus,
         features=runtime.features,
+        jobs=runtime.jobs,
     )
 
 

@@ -7,7 +7,8 @@ that run on one laptop with nothing else installed.
 | ``TRELLIS_APP`` | ``app_definitions/opportunity`` | folder of the app definition to run |
 | ``TRELLIS_FEATURES`` | empty | more features to load, comma-separated ``module`` or ``module:ATTRIBUTE`` (pipelines and follow-ups are always on) |
 | ``TRELLIS_SECRET_KEY`` | random, kept in ``instance/secret_key`` | signs sessions and CSRF tokens |
-| ``TRELLIS_REDIS_URL`` | unset | shared storage for login rate limits (and the job queue) |
+| ``TRELLIS_REDIS_URL`` | unset | shared storage for login rate limits and the job queue (``RedisHuey``) |
+| ``TRELLIS_QUEUE`` | empty (``redis`` when ``TRELLIS_REDIS_URL`` is set, else ``sqlite``) | the job queue: ``sqlite`` (a file in the instance folder), ``redis``, or ``immediate`` (jobs run inline, tests) |
 | ``TRELLIS_LOCALE`` | the app's default locale | interface locale when neither user nor browser says |
 | ``TRELLIS_TIMEZONE`` | empty (the app's ``timezone``) | time zone in which date-times are shown, unless a user picked their own |
 | ``TRELLIS_INSTANCE_PATH`` | ``instance`` | folder for the SQLite file and the generated secret key |
@@ -38,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "TRELLIS_FEATURES": "",
     "TRELLIS_SECRET_KEY": "",
     "TRELLIS_REDIS_URL": "",
+    "TRELLIS_QUEUE": "",
     "TRELLIS_LOCALE": "",
     "TRELLIS_TIMEZONE": "",
     "TRELLIS_INSTANCE_PATH": "instance",

@@ -1,0 +1,151 @@
+"""The job queue of one runtime: Huey, its tasks, and the once-per-period guard."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from huey import MemoryHuey, RedisHuey, SqliteHuey, crontab
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from runtime.store import system_tables as st
+
+log = logging.getLogger("trellis.jobs")
+
+RETRIES = 3  # a failing delivery is tried this many more times by the queue
+RETRY_DELAY = 10  # seconds between tries
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A periodic job: ``run(runtime)`` every ``minutes`` minutes (1 = each minute).
+
+    However many workers run, it runs once per period: the first worker to claim the
+    period (a row in ``sys_job_runs``) runs it, the others skip it.
+    """
+
+    name: str
+    run: Callable[[Any], Any]
+    minutes: int = 1
+
+
+def queue_mode(settings: dict[str, Any] | None = None) -> str:
+    """``immediate`` (jobs run inline: tests), ``redis`` or ``sqlite`` (the default)."""
+    settings = settings or {}
+    mode = (settings.get("TRELLIS_QUEUE") or os.environ.get("TRELLIS_QUEUE") or "").lower()
+    if mode in ("immediate", "redis", "sqlite"):
+        return mode
+    if mode:
+        raise ValueError(f"TRELLIS_QUEUE={mode!r}: use immediate, sqlite or redis")
+    redis_url = settings.get("TRELLIS_REDIS_URL") or os.environ.get("TRELLIS_REDIS_URL")
+    return "redis" if redis_url else "sqlite"
+
+
+def make_huey(
+    name: str,
+    mode: str,
+    *,
+    instance_path: str | os.PathLike[str] = "instance",
+    redis_url: str = "",
+) -> Any:
+    """The Huey instance for ``mode``; web server, CLI and worker of one app share it."""
+    if mode == "immediate":
+        return MemoryHuey(name, immediate=True, results=False)
+    if mode == "redis":
+        url = redis_url or os.environ.get("TRELLIS_REDIS_URL") or "redis://127.0.0.1:6379/0"
+        return RedisHuey(name, url=url, results=False)
+    folder = Path(instance_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(name, filename=str(folder / "jobs.sqlite3"), results=False)
+
+
+class JobQueue:
+    """Tasks of one runtime on one Huey: deliver an event, relay the outbox, send mail,
+    and the features' periodic jobs."""
+
+    def __init__(self, huey: Any, runtime: Any, schedules: Sequence[Schedule] = ()):
+        from .mail import Mailer
+        from .outbox import Outbox
+
+        self.huey = huey
+        self.runtime = runtime
+        self.mode = "immediate" if huey.immediate else type(huey).__name__
+        self.outbox = Outbox(runtime, self)
+        self.mail = Mailer(runtime, self)
+        self._deliver = huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="deliver")(
+            self.outbox.deliver
+        )
+        self._send_mail = huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="mail.send")(
+            self.mail.deliver
+        )
+        relay = Schedule("outbox.relay", lambda _runtime: self.outbox.relay(), minutes=1)
+        self.schedules = (relay, *schedules)
+        for schedule in self.schedules:
+            self._register_periodic(schedule)
+
+    @property
+    def immediate(self) -> bool:
+        return bool(self.huey.immediate)
+
+    def deliver_later(self, event_ids: Sequence[int]) -> None:
+        for event_id in event_ids:
+            try:
+                self._deliver(event_id)
+            except Exception:  # the event stays pending: the relay enqueues it again
+                log.exception("could not enqueue event %s", event_id)
+
+    def send_mail_later(self, mail_id: int) -> None:
+        self._send_mail(mail_id)
+
+    def consumer(self, workers: int = 2) -> Any:
+        """A Huey consumer of this queue (``trellis worker``)."""
+        return self.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
+
+    # ------------------------------------------------------------------ periodic jobs
+
+    def _register_periodic(self, schedule: Schedule) -> None:
+        every = max(1, int(schedule.minutes))
+        minute = "*" if every == 1 else f"*/{every}"
+
+        def run_once_per_period() -> None:
+            self.run_periodic(schedule)
+
+        run_once_per_period.__name__ = schedule.name.replace(".", "_")
+        self.huey.periodic_task(crontab(minute=minute), name=f"periodic.{schedule.name}")(
+            run_once_per_period
+        )
+
+    def run_periodic(self, schedule: Schedule, now: datetime | None = None) -> bool:
+        """Run ``schedule`` unless another worker has claimed this period; True if run."""
+        now = now or datetime.now(UTC)
+        every = max(1, int(schedule.minutes))
+        period = now.replace(minute=now.minute - now.minute % every, second=0, microsecond=0)
+        key = period.strftime("%Y-%m-%dT%H:%M")
+        engine = self.runtime.db.engine
+        try:
+            with engine.begin() as conn:
+                conn.execute(st.job_runs.insert().values(job=schedule.name, period=key))
+        except IntegrityError:
+            return False  # another worker runs it in this period
+        state, error = "done", None
+        try:
+            schedule.run(self.runtime)
+        except Exception as exc:
+            log.exception("periodic job %s failed", schedule.name)
+            state, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
+        with engine.begin() as conn:
+            conn.execute(
+                update(st.job_runs)
+                .where(st.job_runs.c.job == schedule.name, st.job_runs.c.period == key)
+                .values(state=state, error=error, finished_at=datetime.now(UTC))
+            )
+        return True
+
+
+__all__ = ["JobQueue", "Schedule", "make_huey", "queue_mode"]
