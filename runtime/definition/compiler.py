@@ -19,7 +19,7 @@ from typing import Any
 
 from runtime import fieldtypes
 from runtime.errors import Problem
-from runtime.features import FeatureSet
+from runtime.features import FeatureError, FeatureSet
 
 from .checks.app import check_app_settings
 from .checks.base import CheckContext, FilterCheck, pluralize, prettify, problem_at
@@ -99,7 +99,7 @@ def _system_fields_of(
     fields: dict[str, FieldDef] = {}
     for fdef in features.gather("entity_system_fields", documents, entity_id):
         if fdef.id in fields:
-            raise ValueError(f"entity {entity_id!r}: two features add system field {fdef.id!r}")
+            raise FeatureError(f"entity {entity_id!r}: two features add system field {fdef.id!r}")
         fields[fdef.id] = fdef
     return tuple(fields.values())
 
