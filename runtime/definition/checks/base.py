@@ -210,5 +210,5 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 def entity_names(entity: Entity) -> frozenset[str]:
     """What an expression about ``entity``'s records may read."""
     names = {f.id for f in entity.fields} | set(entity.system_column_ids)
-    names |= {fieldtypes.currency_key(f) for f in entity.fields if f.type == "money"}
+    names |= {key for f in entity.fields for key in fieldtypes.type_of(f).extra_keys(f)}
     return frozenset(names)

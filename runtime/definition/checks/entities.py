@@ -475,7 +475,7 @@ class _EntityChecker(Checker):
                     f"title_field '{title}' is not a field",
                     did_you_mean(title, by_id),
                 )
-            elif title in by_id and by_id[title].type == "child_table":
+            elif title in by_id and fieldtypes.type_of(by_id[title]).holds_rows:
                 self.report(
                     codes.UNKNOWN_ENTITY_FIELD,
                     doc,

@@ -140,7 +140,7 @@ class _ViewChecker(Checker):
                 return
         values = value if isinstance(value, list) else [value]
         is_user = fid in ("owner_id", "created_by") or (
-            entity.has_field(fid) and entity.field(fid).type == "user"
+            entity.has_field(fid) and fieldtypes.type_of(entity.field(fid)).references == "user"
         )
         if not is_user:
             return
