@@ -727,3 +727,28 @@ def test_builtin_setting_under_settings_is_sent_to_the_field_property(tmp_path):
 
     assert problem.message == "setting 'max_length' is written under 'settings:'"
     assert problem.hint == "write 'max_length: ...' directly on the field"
+
+
+def test_two_features_adding_one_system_field_is_an_error(tmp_path):
+    from runtime.features import FeatureError, load_features
+
+    app, feature = _tickets_app(tmp_path, "{field: urgent, op: eq, value: true}")
+    twin = _TicketsFeature(feature.schema_dir)
+    twin.name = "tickets_twin"
+    twin.kinds = lambda: ()
+
+    with pytest.raises(FeatureError, match="system field 'queue'"):
+        load_app(app, load_features([feature, twin]))
+
+
+def test_a_features_kind_may_not_take_a_core_folder():
+    from runtime.features import load_features
+
+    class Clash:
+        name = "clash"
+
+        def kinds(self):
+            return (loader.Kind("view2", "views", "view.schema.json"),)
+
+    with pytest.raises(loader.KindClash, match="views"):
+        loader.kinds_of(load_features([Clash()]))

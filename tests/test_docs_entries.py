@@ -15,12 +15,14 @@ import yaml
 
 from runtime.definition import check_app, codes
 from runtime.features import DEFAULT_FEATURES, load_features
-from runtime.fieldtypes import TYPES
+from runtime.fieldtypes import registry_with
 from runtime.fieldtypes.widgets import WIDGETS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 FIELD_TYPES = DOCS / "field-types.md"
+# The built-in types and those the default features add.
+TYPES = registry_with(load_features(DEFAULT_FEATURES).gather("field_types"))
 
 
 def sections(path: Path, level: str) -> dict[str, str]:

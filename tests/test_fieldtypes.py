@@ -799,3 +799,65 @@ def test_an_extension_types_own_setting_is_kept_and_checked_against_its_schema()
     _kept, problems = swatch.read_settings({"settings": {"colour": ["red"]}})
     assert [(p.key, p.kind) for p in problems] == [("colour", "unknown")]
     assert problems[0].hint == "settings a test_swatch field accepts: palette"
+
+
+# --------------------------------------------------------------------------- type attributes
+
+
+def test_reads_skip_from_db_only_where_the_driver_value_is_canonical():
+    skipped = {name for name, t in TYPES.items() if t.db_value_is_canonical}
+    assert skipped == BUILTIN - {"datetime", "formula", "child_table"}
+
+    class Upper(get_type("text").__class__):
+        name = "test_upper"
+
+        def value_from_db(self, field, value):
+            return value.upper()
+
+    assert Upper.db_value_is_canonical is False  # its own conversion must run
+
+
+def test_attributes_replace_type_name_switches():
+    assert {n for n, t in TYPES.items() if t.numeric} == {"integer", "decimal", "money", "percent"}
+    assert {n for n, t in TYPES.items() if t.temporal} == {"date", "datetime"}
+    assert {n: t.references for n, t in TYPES.items() if t.references} == {
+        "link": "record",
+        "user": "user",
+    }
+    assert {n for n, t in TYPES.items() if t.holds_rows} == {"child_table"}
+    money_formula = fd("formula", result_type="money", expression=None)
+    assert get_type("formula").is_numeric(money_formula)
+    assert get_type("money").extra_keys(fd("money", "amount")) == ("amount_currency",)
+    assert get_type("integer").input_step(fd("integer")) == "1"
+    assert get_type("decimal").input_step(fd("decimal", precision=3)) == "0.001"
+
+
+def test_screens_and_store_never_switch_on_type_names():
+    """Adding a type is one class: the web, store, flow and feature modules read the
+    type's attributes instead of comparing ``field.type`` with names."""
+    root = Path(__file__).resolve().parent.parent / "runtime"
+    switch = re.compile(r"\.type (==|!=) \"|\.type (not )?in \(|\.type == kind")
+    found = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for folder in ("web", "store", "flows", "features")
+        for path in sorted((root / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if switch.search(line)
+    ]
+    assert found == [], "ask the field type instead:\n" + "\n".join(found)
+
+
+def test_read_plans_convert_only_values_the_driver_does_not_give_canonically():
+    from runtime.store.plan import rows_plan
+
+    fields = (
+        fd("text", "a"),
+        fd("money", "m"),
+        fd("datetime", "d"),
+        fd("formula", "x", result_type="decimal"),
+        fd("formula", "t", result_type="datetime"),
+    )
+
+    converted = [f.id for f, _ftype in rows_plan(fields).converters]
+
+    assert converted == ["d", "t"]

@@ -17,8 +17,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from runtime import fieldtypes
 from runtime.errors import Problem
-from runtime.features import FeatureSet
+from runtime.features import FeatureError, FeatureSet
 
 from .checks.app import check_app_settings
 from .checks.base import CheckContext, FilterCheck, pluralize, prettify, problem_at
@@ -88,6 +89,7 @@ def check_context(loaded: LoadedApp, features: FeatureSet) -> CheckContext:
         reserved_ids=frozenset(features.gather("reserved_field_ids")),
         filter_terms=MappingProxyType(features.merge("view_filter_terms")),
         filter_value_checks=tuple(features.gather("view_filter_value_checks")),
+        field_types=fieldtypes.registry_with(features.gather("field_types")),
     )
 
 
@@ -97,7 +99,7 @@ def _system_fields_of(
     fields: dict[str, FieldDef] = {}
     for fdef in features.gather("entity_system_fields", documents, entity_id):
         if fdef.id in fields:
-            raise ValueError(f"entity {entity_id!r}: two features add system field {fdef.id!r}")
+            raise FeatureError(f"entity {entity_id!r}: two features add system field {fdef.id!r}")
         fields[fdef.id] = fdef
     return tuple(fields.values())
 

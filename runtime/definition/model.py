@@ -110,6 +110,10 @@ class FieldDef:
     # the built-in ones are mirrored in the named attributes above; an extension type
     # reads its own here. Unknown settings never get this far (TRL-E052).
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # The FieldType object ``type`` names in the registry the model was compiled with
+    # (built-in types and the features' own). None for fields made in code: those use
+    # the built-in registry (runtime.fieldtypes.type_of).
+    field_type: Any = field(default=None, compare=False, repr=False)
 
     def option(self, option_id: str) -> Option | None:
         for opt in self.options:

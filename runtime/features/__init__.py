@@ -86,6 +86,14 @@ class Feature:
         is not this feature's business (pipelines: a filter on ``stage``)."""
         return ()
 
+    def field_types(self) -> Sequence[Any]:
+        """Field types this feature adds (``runtime.fieldtypes.FieldType`` subclasses).
+
+        They are registered beside the built-in ones in the registry of each model
+        compiled with the feature; each needs a section in docs/field-types.md.
+        """
+        return ()
+
     # ---------------------------------------------------------------- storage
 
     def system_columns(self, model: AppModel, entity: Entity) -> Sequence[Any]:

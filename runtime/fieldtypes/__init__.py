@@ -29,7 +29,7 @@ Required-ness, uniqueness and link existence are the repository's business.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import tzinfo
 from typing import Any
 
@@ -142,6 +142,7 @@ __all__ = [
     "html_to_text",
     "max_rows_of",
     "period_key",
+    "registry_with",
     "sanitize_html",
     "type_of",
 ]
@@ -183,12 +184,27 @@ TYPES: FieldTypeRegistry = builtin_registry().freeze()
 FIELD_PROPERTIES: frozenset[str] = frozenset().union(*(t.props for t in TYPES.values()))
 
 
+def registry_with(extra: Iterable[type[FieldType]]) -> FieldTypeRegistry:
+    """The built-in types plus ``extra`` (a model's features' types), frozen; the shared
+    built-in registry itself when there is nothing to add."""
+    extra = list(extra)
+    if not extra:
+        return TYPES
+    registry = builtin_registry()
+    for cls in extra:
+        registry.register(cls)
+    return registry.freeze()
+
+
 def get_type(name: str) -> FieldType:
+    """A built-in type by name (a compiled field knows its own: use ``type_of``)."""
     return TYPES.get_type(name)
 
 
 def type_of(field: FieldDef) -> FieldType:
-    return TYPES.get_type(field.type)
+    """The type of a field: the one its model was compiled with, else the built-in one."""
+    own = field.field_type
+    return own if own is not None else TYPES.get_type(field.type)
 
 
 def format_field(

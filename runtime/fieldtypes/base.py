@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -152,11 +153,39 @@ class FieldType:
     search: ClassVar[bool] = False  # part of full-text search when search_fields is unset
     sortable: ClassVar[bool] = True
     always_readonly: ClassVar[bool] = False  # users never write it (autonumber, formula)
+    # What kind of value the type holds, read by the screens and the store instead of
+    # comparing type names (so a new type is one class, not edits across the runtime).
+    numeric: ClassVar[bool] = False  # a number: right-aligned, summed, compared by size
+    integral: ClassVar[bool] = False  # whole numbers only (integer)
+    # The database driver already returns the canonical value (int, Decimal at the
+    # column's scale, date, bool, str), so reads skip ``from_db``. A subclass that
+    # overrides from_db or value_from_db loses this unless it declares it again.
+    db_value_is_canonical: ClassVar[bool] = False
+    temporal: ClassVar[bool] = False  # a date or an instant
+    instant: ClassVar[bool] = False  # a point in time (shown in the viewer's zone), not a day
+    holds_rows: ClassVar[bool] = False  # rows in a table of their own (child_table)
+    computed: ClassVar[bool] = False  # evaluated from an expression (formula)
+    has_options: ClassVar[bool] = False  # one or more of the field's options
+    # A JSON array of values (multi_select): empty may be stored as JSON null, and
+    # "contains" matches one item rather than a substring.
+    json_list: ClassVar[bool] = False
+    references: ClassVar[str | None] = None  # "record" (link) or "user": holds an id
+    has_currency: ClassVar[bool] = False  # an amount with its currency (money)
+    assigned_on_create: ClassVar[bool] = False  # the repository fills it in (autonumber)
+    # How the record page draws a value (the ``_display`` macro of record.html): text
+    # longtext richtext email phone url bool badge badges link user table.
+    display_kind: ClassVar[str] = "text"
+    # Place in the record header's highlights (lower first); None: never highlighted.
+    highlight_rank: ClassVar[int | None] = None
+    wide_display: ClassVar[bool] = False  # takes a whole row on the record page
     operators: ClassVar[tuple[str, ...]] = ("eq", "ne", "in", "isnull")  # view filter ops
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.props = frozenset(cls.props) | frozenset(cls.settings)
+        own = cls.__dict__
+        if ("from_db" in own or "value_from_db" in own) and "db_value_is_canonical" not in own:
+            cls.db_value_is_canonical = False
 
     # -- settings
 
@@ -245,6 +274,49 @@ class FieldType:
         """Operators a view filter may use on this field."""
         return self.operators if self.is_stored(field) else ()
 
+    # -- what the value is
+
+    def value_type(self, field: FieldDef) -> FieldType:
+        """The type whose values this field holds (a formula: its result type)."""
+        return self
+
+    def is_numeric(self, field: FieldDef) -> bool:
+        return self.value_type(field).numeric
+
+    def extra_keys(self, field: FieldDef) -> tuple[str, ...]:
+        """Record keys beside ``field.id`` that belong to the field (money's currency)."""
+        return self.keys(field)[1:]
+
+    # -- form widget values
+
+    def to_input(self, field: FieldDef, value: Any, tz: tzinfo) -> Any:
+        """A canonical value as the value of the form control (datetimes in ``tz``)."""
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+            return aware.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return format(value, "f")
+        return value if isinstance(value, str) else str(value)
+
+    def read_input(self, field: FieldDef, form: Any, key: str) -> Any:
+        """The raw value the form control sent under ``key`` (a werkzeug MultiDict)."""
+        values = form.getlist(key)
+        return values[-1] if values else ""
+
+    def input_step(self, field: FieldDef) -> str:
+        """The step of a number widget: "1" for whole numbers, "0.01" for two places."""
+        return "any"
+
+    def input_in_zone(self, field: FieldDef, value: Any, tz: tzinfo) -> Any:
+        """A form value made unambiguous before it goes to the repository."""
+        return value
+
     # -- input
 
     def coerce(self, field: FieldDef, raw: Any, ctx: CoerceContext) -> Any:
@@ -308,6 +380,10 @@ class FieldType:
 
     def format_value(self, field, value, locale, *, currency=None, tzinfo=None) -> str:
         return str(value)
+
+    def display_href(self, field: FieldDef, value: Any) -> str:
+        """Where a displayed value links to ("mailto:..." for e-mail), or ""."""
+        return ""
 
     def json_schema(self, field: FieldDef) -> dict[str, Any]:
         """The JSON Schema (2020-12) of the API representation of ``field.id``."""

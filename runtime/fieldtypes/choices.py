@@ -28,12 +28,18 @@ FALSE_WORDS = frozenset({"false", "f", "0", "no", "n", "off", "否"})
 
 class BooleanType(FieldType):
     name = "boolean"
+    db_value_is_canonical = True
+    display_kind = "bool"
     props = COMMON_PROPS | {"required", "default", "index"}
     input_kind = "checkbox"
     operators = ("eq", "ne", "isnull")
 
     def column_type(self, field):
         return Boolean()
+
+    def read_input(self, field, form, key):
+        # A hidden "0" precedes the checkbox so that unticking is sent too.
+        return super().read_input(field, form, key).strip().lower() in TRUE_WORDS
 
     def parse(self, field, raw, ctx):
         if isinstance(raw, bool):
@@ -113,6 +119,10 @@ def _options_problems(field: FieldDef) -> list[str]:
 
 class SelectType(FieldType):
     name = "select"
+    db_value_is_canonical = True
+    display_kind = "badge"
+    highlight_rank = 1
+    has_options = True
     settings = OPTION_SETTINGS
     input_kind = "select"
     operators = ("eq", "ne", "in", "isnull")
@@ -140,6 +150,10 @@ class MultiSelectType(FieldType):
     """A list of option ids, unique, in the options' order; stored as a JSON array."""
 
     name = "multi_select"
+    json_list = True
+    db_value_is_canonical = True
+    display_kind = "badges"
+    has_options = True
     props = COMMON_PROPS | UNINDEXABLE_PROPS
     settings = OPTION_SETTINGS
     input_kind = "multiselect"
@@ -159,6 +173,14 @@ class MultiSelectType(FieldType):
         chosen = {_match_option(field, item) for item in items}
         ordered = [opt.id for opt in field.options if opt.id in chosen]
         return ordered or None
+
+    def to_input(self, field, value, tz):
+        if isinstance(value, list | tuple):
+            return [str(v) for v in value]
+        return super().to_input(field, value, tz)
+
+    def read_input(self, field, form, key):
+        return [v for v in form.getlist(key) if v.strip()]
 
     def value_from_db(self, field, value):
         if isinstance(value, str | bytes):

@@ -39,6 +39,8 @@ class EmailType(FieldType):
     """An address checked by syntax only (no DNS); the domain is lower-cased."""
 
     name = "email"
+    db_value_is_canonical = True
+    display_kind = "email"
     settings = LENGTH_SETTINGS
     input_kind = "email"
     search = True
@@ -63,6 +65,9 @@ class EmailType(FieldType):
     def check_bounds(self, field, value):
         return [] if value is None else _length_messages(field, value, None)
 
+    def display_href(self, field, value):
+        return f"mailto:{value}"
+
     def json_schema(self, field):
         return {"type": ["string", "null"], "format": "email", "maxLength": 254}
 
@@ -71,6 +76,8 @@ class PhoneType(FieldType):
     """Normalised to E.164; numbers without a country code use field.region or the app's."""
 
     name = "phone"
+    db_value_is_canonical = True
+    display_kind = "phone"
     settings = _settings_of(
         LENGTH_SETTINGS, {"region": {"type": "string", "pattern": "^[A-Z]{2}$"}}
     )
@@ -102,6 +109,9 @@ class PhoneType(FieldType):
             return value
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
+    def display_href(self, field, value):
+        return f"tel:{value}"
+
     def json_schema(self, field):
         return {"type": ["string", "null"], "pattern": r"^\+[1-9][0-9]{1,14}$"}
 
@@ -119,6 +129,8 @@ class UrlType(FieldType):
     """An http(s) URL with a host; "example.com/x" gets https:// in front."""
 
     name = "url"
+    db_value_is_canonical = True
+    display_kind = "url"
     settings = LENGTH_SETTINGS
     input_kind = "url"
     operators = TEXT_OPERATORS
@@ -152,6 +164,9 @@ class UrlType(FieldType):
 
     def check_bounds(self, field, value):
         return [] if value is None else _length_messages(field, value, None)
+
+    def display_href(self, field, value):
+        return str(value)
 
     def json_schema(self, field):
         return {"type": ["string", "null"], "format": "uri", "maxLength": URL_MAX}

@@ -64,6 +64,9 @@ def _parse_datetime(raw: Any, zone: tzinfo) -> datetime:
 
 class DateType(FieldType):
     name = "date"
+    db_value_is_canonical = True
+    temporal = True
+    highlight_rank = 2
     settings = BOUND_SETTINGS
     input_kind = "date"
     operators = NUMBER_OPERATORS
@@ -118,6 +121,8 @@ class DateTimeType(FieldType):
     """An instant, stored in UTC; naive input is read in ``ctx.timezone`` (UTC by default)."""
 
     name = "datetime"
+    temporal = True
+    instant = True
     settings = BOUND_SETTINGS
     input_kind = "datetime-local"
     operators = NUMBER_OPERATORS
@@ -135,6 +140,18 @@ class DateTimeType(FieldType):
 
     def value_to_db(self, field, value):
         return None if value is None else value.astimezone(UTC)
+
+    def input_in_zone(self, field, value, tz):
+        """A date-time typed without an offset gets the user's (the store reads UTC)."""
+        if not isinstance(value, str) or not value.strip():
+            return value
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value  # the repository reports it
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=tz)
+        return parsed.isoformat()
 
     def value_from_db(self, field, value):
         # SQLite hands back naive datetimes (or strings); they were written in UTC.

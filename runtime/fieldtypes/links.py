@@ -44,6 +44,10 @@ class LinkType(FieldType):
     """The id of a record of ``target``. No FOREIGN KEY: see docs/field-types.md."""
 
     name = "link"
+    db_value_is_canonical = True
+    display_kind = "link"
+    highlight_rank = 4
+    references = "record"
     settings = MappingProxyType({"target": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"}})
     input_kind = "link-picker"
     operators = ("eq", "ne", "in", "isnull")
@@ -60,6 +64,11 @@ class LinkType(FieldType):
     def value_from_db(self, field, value):
         return int(value)
 
+    def to_input(self, field, value, tz):
+        if isinstance(value, Mapping):  # {"id": 7, "title": "Acme"}, as the API gives links
+            return str(value.get("id", ""))
+        return super().to_input(field, value, tz)
+
     def json_schema(self, field):
         schema = {"type": ["integer", "null"], "minimum": 1}
         if field.target:
@@ -72,6 +81,9 @@ class LinkType(FieldType):
 
 class UserType(LinkType):
     name = "user"
+    display_kind = "user"
+    highlight_rank = 3
+    references = "user"
     props = COMMON_PROPS | STORED_PROPS
     settings = MappingProxyType({})
     input_kind = "user-picker"

@@ -35,6 +35,9 @@ class MoneyType(DecimalType):
     """
 
     name = "money"
+    db_value_is_canonical = True
+    has_currency = True
+    highlight_rank = 0
     settings = _settings_of(
         BOUND_SETTINGS,
         PRECISION_SETTING,

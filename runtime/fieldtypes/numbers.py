@@ -78,6 +78,9 @@ def _number_schema(base: str, field: FieldDef, low: Any, high: Any) -> dict[str,
 
 class IntegerType(FieldType):
     name = "integer"
+    db_value_is_canonical = True
+    numeric = True
+    integral = True
     settings = BOUND_SETTINGS
     input_kind = "number"
     operators = NUMBER_OPERATORS
@@ -105,6 +108,9 @@ class IntegerType(FieldType):
     def value_from_db(self, field, value):
         return int(value)
 
+    def input_step(self, field):
+        return "1"
+
     def format_value(self, field, value, locale, *, currency=None, tzinfo=None):
         return babel_numbers.format_decimal(value, locale=_babel_locale(locale))
 
@@ -114,6 +120,8 @@ class IntegerType(FieldType):
 
 class DecimalType(FieldType):
     name = "decimal"
+    db_value_is_canonical = True
+    numeric = True
     settings = _settings_of(BOUND_SETTINGS, PRECISION_SETTING)
     input_kind = "number"
     operators = NUMBER_OPERATORS
@@ -139,6 +147,10 @@ class DecimalType(FieldType):
 
     def parse(self, field, raw, ctx):
         return self.quantize(field, _to_decimal(raw))
+
+    def input_step(self, field):
+        places = self.precision(field)
+        return "1" if places == 0 else "0." + "0" * (places - 1) + "1"
 
     def bounds(self, field: FieldDef) -> tuple[Decimal | None, Decimal | None]:
         return _number_bound(field.min), _number_bound(field.max)
@@ -167,7 +179,14 @@ class PercentType(DecimalType):
     """A percentage as a number of percent (45.5 means 45.5%); 0..100 unless min/max say."""
 
     name = "percent"
-    input_kind = "number"
+    highlight_rank = 5
+    input_kind = "percent"
+
+    def to_input(self, field, value, tz):
+        text = super().to_input(field, value, tz)
+        if isinstance(value, Decimal) and "." in text:
+            return text.rstrip("0").rstrip(".")  # "45.50" is typed as 45.5
+        return text
 
     def parse(self, field, raw, ctx):
         if isinstance(raw, str) and raw.strip().endswith("%"):

@@ -86,11 +86,13 @@ class AutonumberType(FieldType):
     """A readable number like OPP-2024-0007, filled in by the repository on create."""
 
     name = "autonumber"
+    db_value_is_canonical = True
     props = COMMON_PROPS | {"searchable", "index"}
     settings = MappingProxyType({"pattern": {"type": "string", "minLength": 1, "maxLength": 100}})
     input_kind = "readonly"
     search = True
     always_readonly = True
+    assigned_on_create = True
     operators = TEXT_OPERATORS
 
     def column_type(self, field):
@@ -135,6 +137,7 @@ class FormulaType(FieldType):
     """
 
     name = "formula"
+    computed = True
     props = COMMON_PROPS | {"searchable", "index"}
     settings = MappingProxyType(
         {
@@ -152,6 +155,12 @@ class FormulaType(FieldType):
         from runtime.fieldtypes import get_type  # the registry module imports this one
 
         return get_type(field.result_type or "decimal")
+
+    def value_type(self, field):
+        return self.result(field)
+
+    def to_input(self, field, value, tz):
+        return self.result(field).to_input(field, value, tz)
 
     def is_stored(self, field):
         return bool(field.stored)
@@ -232,6 +241,9 @@ class ChildTableType(FieldType):
     """
 
     name = "child_table"
+    holds_rows = True
+    display_kind = "table"
+    wide_display = True
     stored = False
     props = COMMON_PROPS
     settings = MappingProxyType(

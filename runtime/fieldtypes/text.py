@@ -49,6 +49,7 @@ TEXT_OPERATORS = ("eq", "ne", "in", "contains", "isnull")
 
 class TextType(FieldType):
     name = "text"
+    db_value_is_canonical = True
     settings = LENGTH_SETTINGS
     search = True
     operators = TEXT_OPERATORS
@@ -79,6 +80,9 @@ class TextType(FieldType):
 
 class LongTextType(FieldType):
     name = "long_text"
+    db_value_is_canonical = True
+    display_kind = "longtext"
+    wide_display = True
     props = COMMON_PROPS | UNINDEXABLE_PROPS
     settings = LENGTH_SETTINGS
     input_kind = "textarea"
@@ -130,6 +134,7 @@ class RichTextType(LongTextType):
     """Sanitised HTML. Length bounds count the stored HTML."""
 
     name = "rich_text"
+    display_kind = "richtext"
     input_kind = "richtext"
     search = False
 

@@ -20,6 +20,7 @@ class Widget:
 
     kind: str
     description: str
+    wide: bool = False  # spans every column of a form section
 
     @property
     def template(self) -> str:
@@ -57,22 +58,25 @@ class WidgetRegistry(Mapping[str, Widget]):
 
 BUILTIN_WIDGETS: tuple[Widget, ...] = (
     Widget("text", "a one-line text input"),
-    Widget("textarea", "a multi-line text input that grows with its content"),
-    Widget("richtext", "a small formatting editor over a sanitised HTML source"),
-    Widget("number", "a number input grouped while typing; percent adds a % suffix"),
+    Widget("textarea", "a multi-line text input that grows with its content", wide=True),
+    Widget("richtext", "a small formatting editor over a sanitised HTML source", wide=True),
+    Widget("number", "a number input grouped while typing (whole numbers or decimals)"),
+    Widget("percent", "a native number input with a % suffix, 0 to 100 unless bounded"),
     Widget("money", "an amount input with its currency (a picker when several are allowed)"),
     Widget("checkbox", "one checkbox, sent as 0 when unticked"),
     Widget("date", "a native date picker"),
     Widget("datetime-local", "a native date-and-time picker, read in the user's time zone"),
     Widget("select", "a drop-down of the field's options"),
-    Widget("multiselect", "option chips, or a multiple select when there are many options"),
+    Widget(
+        "multiselect", "option chips, or a multiple select when there are many options", wide=True
+    ),
     Widget("link-picker", "a search-as-you-type picker of records of the target entity"),
     Widget("user-picker", "a search-as-you-type picker of users"),
     Widget("email", "an e-mail input"),
     Widget("tel", "a phone number input"),
     Widget("url", "a URL input"),
     Widget("readonly", "the display text of a value users never write"),
-    Widget("child-table", "an editable table of rows with add and remove buttons"),
+    Widget("child-table", "an editable table of rows with add and remove buttons", wide=True),
 )
 
 WIDGETS: WidgetRegistry = WidgetRegistry(BUILTIN_WIDGETS)

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 
 from runtime.errors import PermissionDenied
 from runtime.features.pipelines.definition import Pipeline, Stage, pipelines_for_entity
+from runtime.fieldtypes import type_of
 
 from . import stage_history
 from . import system_tables as st
@@ -242,7 +243,7 @@ class BoardQueries:
         plain number field)."""
         table = self.db.tables[pipeline.entity]
         fdef = self.model.entities[pipeline.entity].field(field_id)
-        if "money" not in (fdef.type, fdef.result_type):
+        if not type_of(fdef).value_type(fdef).has_currency:
             return None, None
         key = f"{field_id}_currency"
         column = table.c[key] if key in table.c else None

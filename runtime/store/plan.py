@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Column, Table
 
 from runtime.definition.model import Entity, FieldDef, Label
-from runtime.fieldtypes import FieldType, get_type, type_of
+from runtime.fieldtypes import FieldType, type_of
 
 from .permissions import Grant
 from .tables import system_columns
@@ -61,40 +61,15 @@ SYSTEM_FIELDS: dict[str, FieldDef] = {
     "stage_entered_at": _system_field("stage_entered_at", "datetime"),
 }
 
-# Built-in types whose database value already is the canonical value (the drivers and
-# SQLAlchemy types return int, Decimal at the column's scale, date, bool, str): no
-# per-row from_db call. Every other type (datetime, extensions) is converted.
-PASSTHROUGH_TYPES = frozenset(
-    {
-        "text",
-        "long_text",
-        "rich_text",
-        "integer",
-        "decimal",
-        "money",
-        "percent",
-        "boolean",
-        "date",
-        "select",
-        "multi_select",
-        "link",
-        "user",
-        "email",
-        "phone",
-        "url",
-        "autonumber",
-    }
-)
-
 
 def _passthrough(f: FieldDef) -> bool:
-    name = f.result_type if f.type == "formula" else f.type
-    return name in PASSTHROUGH_TYPES and type(get_type(name)).__module__ == "runtime.fieldtypes"
+    """Whether the database value already is the canonical one (no per-row from_db)."""
+    return type_of(f).value_type(f).db_value_is_canonical
 
 
 def formula_order(fields: tuple[FieldDef, ...]) -> tuple[FieldDef, ...]:
     """Formulas in dependency order (a formula after the formulas it reads)."""
-    formulas = [f for f in fields if f.type == "formula" and f.expression is not None]
+    formulas = [f for f in fields if type_of(f).computed and f.expression is not None]
     ids = {f.id for f in formulas}
     done: list[FieldDef] = []
     placed: set[str] = set()
@@ -143,7 +118,9 @@ def rows_plan(fields: tuple[FieldDef, ...]) -> RowsPlan:
         fields=fields,
         by_id={f.id: f for f in fields},
         key_field=key_field,
-        writable=tuple(f for f in fields if f.type != "formula" and not type_of(f).always_readonly),
+        writable=tuple(
+            f for f in fields if not type_of(f).computed and not type_of(f).always_readonly
+        ),
         stored=tuple(stored),
         formulas=formula_order(fields),
         converters=tuple((f, type_of(f)) for f in stored if not _passthrough(f)),
@@ -191,7 +168,7 @@ class EntityPlan:
             f for f in rows.fields if grant.may_read_field(f.id) and (only is None or f.id in only)
         ]
         virtual = tuple(f for f in rows.formulas if not type_of(f).is_stored(f) and f in wanted)
-        children = {f.id for f in wanted if f.type == "child_table"}
+        children = {f.id for f in wanted if type_of(f).holds_rows}
         needed = {f.id for f in wanted}
         # A computed-on-read formula needs the fields (and formulas) it reads.
         pending = list(virtual)
@@ -201,9 +178,9 @@ class EntityPlan:
                 dep = rows.by_id.get(name)
                 if dep is not None and dep.id not in needed:
                     needed.add(dep.id)
-                    if dep.type == "formula" and not type_of(dep).is_stored(dep):
+                    if type_of(dep).computed and not type_of(dep).is_stored(dep):
                         pending.append(dep)
-                if dep is not None and dep.type == "child_table":
+                if dep is not None and type_of(dep).holds_rows:
                     children.add(dep.id)
         virtual = tuple(f for f in rows.formulas if not type_of(f).is_stored(f) and f.id in needed)
         stored = [f for f in rows.stored if f.id in needed]
@@ -246,7 +223,7 @@ def entity_plan(
     children = {
         f.id: (child_tables[(entity.id, f.id)], rows_plan(f.fields))
         for f in entity.fields
-        if f.type == "child_table"
+        if type_of(f).holds_rows
     }
     return EntityPlan(
         entity=entity,
@@ -255,5 +232,5 @@ def entity_plan(
         children=children,
         system_keys=system_keys,
         search_fields=search,
-        autonumbers=tuple(f for f in entity.fields if f.type == "autonumber"),
+        autonumbers=tuple(f for f in entity.fields if type_of(f).assigned_on_create),
     )

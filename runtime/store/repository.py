@@ -369,7 +369,7 @@ class Repository:
             field_id = field.id if field else key
             if not grant.may_read_field(field_id):
                 continue
-            if field is not None and field.type not in ("child_table",) and key == field.id:
+            if field is not None and not type_of(field).holds_rows and key == field.id:
                 entry["old_value"] = _revive(field, entry["old_value"], ctx)
                 entry["new_value"] = _revive(field, entry["new_value"], ctx)
             found.append(entry)
@@ -543,17 +543,17 @@ class Repository:
         ftype = type_of(field)
         if op not in FILTER_OPERATORS:
             raise FieldInvalid(FieldMessage("invalid"))
-        if field.type == "user" and user is not None and has_user_token(value):
+        if ftype.references == "user" and user is not None and has_user_token(value):
             # me / my_team: resolved for the reader, so one saved view serves everyone.
             return user_token_clause(column, op, value, user, lambda v: ftype.coerce(field, v, ctx))
         if op == "isnull":
             want_null = value not in (False, "false", "0", 0, "no")
             null = column.is_(None)
-            if field.type in ("multi_select",):
+            if ftype.json_list:
                 null = or_(null, cast(column, String) == "null")
             return null if want_null else not_(null)
         if op == "contains":
-            if field.type == "multi_select":
+            if ftype.json_list:
                 option = ftype.coerce(field, [value], ctx)
                 token = f'"{option[0]}"' if option else '""'
                 return cast(column, String).like(contains_pattern(token), escape="\\")
@@ -1228,7 +1228,8 @@ class Repository:
                     continue
                 _add(errors, key, "unknown_field")
                 continue
-            if field.type == "formula" or (field.type == "autonumber" and not system):
+            kind = type_of(field)
+            if kind.computed or (kind.assigned_on_create and not system):
                 continue  # computed by the system; what the caller sent does not matter
             if field.id not in seen:
                 seen.add(field.id)
@@ -1236,7 +1237,7 @@ class Repository:
         children: dict[str, list[dict[str, Any]]] = {}
         for field in touched:
             ftype = type_of(field)
-            if field.type == "child_table":
+            if ftype.holds_rows:
                 rows_out = self._coerce_child_rows(
                     plan, field, values[field.id], current, ctx, errors, user
                 )
@@ -1361,13 +1362,13 @@ class Repository:
                 continue
             ftype = type_of(field)
             touched = creating or field.id in written
-            if field.type == "child_table":
+            if type_of(field).holds_rows:
                 if field.id in item.children:
                     self._validate_rows(plan, field, item.children[field.id], errors, links)
                 if touched and field.required and not values.get(field.id):
                     _add(errors, field.id, "required")
                 continue
-            if field.type == "formula":
+            if type_of(field).computed:
                 continue
             value = values.get(field.id)
             if _empty(value):
@@ -1378,10 +1379,9 @@ class Repository:
                 continue
             for message in ftype.check_bounds(field, value):
                 errors.setdefault(field.id, []).append(message)
-            if field.type == "link" and (creating or value != current.get(field.id)):
-                links.append((field.target, field.id, value))
-            elif field.type == "user" and (creating or value != current.get(field.id)):
-                links.append(("", field.id, value))
+            refers_to = type_of(field).references
+            if refers_to and (creating or value != current.get(field.id)):
+                links.append((field.target if refers_to == "record" else "", field.id, value))
             if field.unique and field.id not in errors:
                 taken = self._taken(conn, plan, field, value, None if creating else current["id"])
                 if taken is not None:
@@ -1433,7 +1433,7 @@ class Repository:
             written = row.get("_written", set())
             for child in rows_plan.fields:
                 key = prefix + child.id
-                if key in errors or child.type == "formula":
+                if key in errors or type_of(child).computed:
                     continue
                 value = row.get(child.id)
                 if _empty(value):
@@ -1444,10 +1444,9 @@ class Repository:
                     continue
                 for message in type_of(child).check_bounds(child, value):
                     errors.setdefault(key, []).append(message)
-                if child.type == "link":
-                    links.append((child.target, key, value))
-                elif child.type == "user":
-                    links.append(("", key, value))
+                refers_to = type_of(child).references
+                if refers_to:
+                    links.append((child.target if refers_to == "record" else "", key, value))
 
     def _taken(
         self, conn: Connection, plan: EntityPlan, field: FieldDef, value: Any, record_id: int | None
@@ -1699,11 +1698,11 @@ def _changes_value(
     ctx: CoerceContext,
 ) -> bool:
     """Would writing ``raw`` to ``key`` change the stored value (or, on create, the default)?"""
-    if field.type == "formula":
+    if type_of(field).computed:
         return False
     out: dict[str, Any] = {}
     try:
-        if field.type == "child_table":
+        if type_of(field).holds_rows:
             rows = type_of(field).coerce(field, raw, ctx)
             if current is None:
                 return bool(rows)

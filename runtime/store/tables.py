@@ -97,7 +97,7 @@ def build_entity_tables(model: AppModel, metadata: MetaData | None = None) -> En
         table = _table(name, metadata, system_columns(entity) + field_columns(entity.fields))
         tables[entity.id] = table
         for field in entity.fields:
-            if field.type != "child_table":
+            if not type_of(field).holds_rows:
                 continue
             child_name = child_table_name(entity, field)
             columns = [

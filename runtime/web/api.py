@@ -554,7 +554,7 @@ def _visible_changes(changes: Mapping[str, Mapping[str, Any]]) -> dict[str, dict
     for key, change in changes.items():
         field = fields.get(key)
         entry = dict(change)
-        if field is not None and key == field.id and field.type != "child_table":
+        if field is not None and key == field.id and not type_of(field).holds_rows:
             for side in ("old", "new"):
                 if side in entry:
                     try:

@@ -22,13 +22,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from runtime.definition.model import FieldDef
+from runtime.fieldtypes import type_of
 from runtime.web.list_view import (
     Cell,
     ListEnv,
     ListRequest,
     fetch_page,
     present_rows,
-    value_type,
 )
 
 CHUNK = 200  # rows per repo.list call (the repository's largest page)
@@ -37,13 +38,18 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+def _has_currency(col: FieldDef) -> bool:
+    """A money column (or a formula with a money result): its currency gets a column."""
+    return type_of(col).value_type(col).has_currency
+
+
 def export_headers(req: ListRequest, locale: str, gettext: Callable[..., str]) -> list[str]:
     """Column labels; a money column is followed by its currency column."""
     headers = []
     for col in req.columns:
         label = col.label.get(locale)
         headers.append(label)
-        if value_type(col) == "money":
+        if _has_currency(col):
             headers.append(gettext("%(label)s (currency)", label=label))
     return headers
 
@@ -89,7 +95,7 @@ def _plain(cell: Cell, with_currency: bool) -> list[Any]:
 
 
 def export_rows(env: ListEnv, req: ListRequest, max_rows: int | None = None) -> Iterator[list[Any]]:
-    money = [value_type(c) == "money" for c in req.columns]
+    money = [_has_currency(c) for c in req.columns]
     for cells in iter_cells(env, req, max_rows):
         out: list[Any] = []
         for cell, is_money in zip(cells, money, strict=True):

@@ -18,8 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
-from decimal import Decimal
+from datetime import UTC, tzinfo
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
@@ -30,11 +29,13 @@ from runtime.fieldtypes import (
     TRUE_WORDS,
     CoerceContext,
     FieldInvalid,
+    FieldType,
     currency_key,
     format_field,
     sanitize_html,
     type_of,
 )
+from runtime.fieldtypes.widgets import WIDGETS
 
 ACCESS_LEVELS = {"none": 0, "read": 1, "write": 2}
 OWNER_FIELD = FieldDef(id="owner_id", type="user", label=Label.of({"en": "Owner", "zh": "负责人"}))
@@ -43,7 +44,6 @@ ROW_KEY_RE = re.compile(r"^(?P<table>[a-z][a-z0-9_]*)-(?P<index>\d{1,6})-(?P<key
 ROW_ERROR_RE = re.compile(
     r"^(?P<table>[a-z][a-z0-9_]*)(?:\.|\[)(?P<index>\d+)\]?(?:\.(?P<key>\w+))?$"
 )
-WIDE_KINDS = frozenset({"textarea", "richtext", "child-table", "multiselect"})
 MULTI_CHECKBOX_LIMIT = 8  # more options than this: a <select multiple>
 
 
@@ -112,24 +112,14 @@ def user_mapping(principal: Any) -> Any:
 
 
 def _input_text(f: FieldDef, value: Any, tz: tzinfo) -> Any:
-    if value is None:
-        return ""
-    kind = f.result_type if f.type == "formula" else f.type
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return aware.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        text = format(value, "f")
-        return text if kind != "percent" else text.rstrip("0").rstrip(".") if "." in text else text
-    if isinstance(value, list | tuple) and f.type == "multi_select":
-        return [str(v) for v in value]
-    if isinstance(value, Mapping) and f.type in ("link", "user"):
-        return str(value.get("id", ""))
-    return value if isinstance(value, str) else str(value)
+    return type_of(f).to_input(f, value, tz)
+
+
+def _copy_extra_keys(f: FieldDef, source: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """The field's keys beside its own (money's currency) that ``source`` has a value for."""
+    for key in type_of(f).extra_keys(f):
+        if source.get(key):
+            out[key] = source[key]
 
 
 def record_to_input(entity: Entity, record: Mapping[str, Any], tz: tzinfo = UTC) -> dict[str, Any]:
@@ -139,12 +129,11 @@ def record_to_input(entity: Entity, record: Mapping[str, Any], tz: tzinfo = UTC)
         if f.id not in record:
             continue
         value = record.get(f.id)
-        if f.type == "child_table":
+        if type_of(f).holds_rows:
             out[f.id] = [_row_to_input(f, row, tz) for row in value or ()]
             continue
         out[f.id] = _input_text(f, value, tz)
-        if f.type == "money" and record.get(currency_key(f)):
-            out[currency_key(f)] = record[currency_key(f)]
+        _copy_extra_keys(f, record, out)
     return out
 
 
@@ -152,8 +141,7 @@ def _row_to_input(table: FieldDef, row: Mapping[str, Any], tz: tzinfo) -> dict[s
     out: dict[str, Any] = {"id": str(row["id"]) if row.get("id") else ""}
     for f in table.fields:
         out[f.id] = _input_text(f, row.get(f.id), tz)
-        if f.type == "money" and row.get(currency_key(f)):
-            out[currency_key(f)] = row[currency_key(f)]
+        _copy_extra_keys(f, row, out)
     return out
 
 
@@ -163,12 +151,14 @@ def _last(form: MultiDict, key: str) -> str:
 
 
 def _read_value(f: FieldDef, form: MultiDict, key: str) -> Any:
-    if f.type == "boolean":
-        # A hidden "0" precedes the checkbox so that unticking is sent too.
-        return _last(form, key).strip().lower() in TRUE_WORDS
-    if f.type == "multi_select":
-        return [v for v in form.getlist(key) if v.strip()]
-    return _last(form, key)
+    return type_of(f).read_input(f, form, key)
+
+
+def _read_extra_keys(f: FieldDef, form: MultiDict, prefix: str, out: dict[str, Any]) -> None:
+    """The field's keys beside its own (money's currency) that the form sent."""
+    for key in type_of(f).extra_keys(f):
+        if prefix + key in form:
+            out[key] = _last(form, prefix + key)
 
 
 def _present(f: FieldDef, form: MultiDict, key: str) -> bool:
@@ -184,15 +174,14 @@ def read_form(entity: Entity, fields: Iterable[FieldDef], form: MultiDict) -> di
     """
     values: dict[str, Any] = {}
     for f in fields:
-        if f.type == "child_table":
+        if type_of(f).holds_rows:
             if f"{f.id}-present" in form:
                 values[f.id] = read_rows(f, form)
             continue
         if not _present(f, form, f.id):
             continue
         values[f.id] = _read_value(f, form, f.id)
-        if f.type == "money" and currency_key(f) in form:
-            values[currency_key(f)] = _last(form, currency_key(f))
+        _read_extra_keys(f, form, "", values)
     return values
 
 
@@ -206,8 +195,7 @@ def read_rows(table: FieldDef, form: MultiDict) -> list[dict[str, Any]]:
             key = prefix + f.id
             if _present(f, form, key):
                 row[f.id] = _read_value(f, form, key)
-            if f.type == "money" and key + "_currency" in form:
-                row[currency_key(f)] = _last(form, key + "_currency")
+            _read_extra_keys(f, form, prefix, row)
         rows.append(row)
     return rows
 
@@ -234,15 +222,20 @@ def to_repository_input(
     for f in [*entity.fields, OWNER_FIELD]:
         if f.id not in writable or f.id not in values:
             continue
-        if f.type == "child_table":
+        if type_of(f).holds_rows:
             data[f.id] = [
                 _row_input(f, row, position, tz) for position, row in enumerate(values[f.id])
             ]
             continue
         data[f.id] = _with_zone(f, values[f.id], tz)
-        if f.type == "money" and currency_key(f) in values:
-            data[currency_key(f)] = values[currency_key(f)]
+        _pass_extra_keys(f, values, data)
     return data
+
+
+def _pass_extra_keys(f: FieldDef, values: Mapping[str, Any], out: dict[str, Any]) -> None:
+    for key in type_of(f).extra_keys(f):
+        if key in values:
+            out[key] = values[key]
 
 
 def _row_input(
@@ -256,21 +249,12 @@ def _row_input(
         if f.readonly or type_of(f).always_readonly or f.id not in row:
             continue
         out[f.id] = _with_zone(f, row[f.id], tz)
-        if f.type == "money" and currency_key(f) in row:
-            out[currency_key(f)] = row[currency_key(f)]
+        _pass_extra_keys(f, row, out)
     return out
 
 
 def _with_zone(f: FieldDef, value: Any, tz: tzinfo) -> Any:
-    if f.type != "datetime" or not isinstance(value, str) or not value.strip():
-        return value
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return value  # the repository reports it
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.isoformat()
+    return type_of(f).input_in_zone(f, value, tz)
 
 
 # --------------------------------------------------------------------------- lenient values
@@ -288,12 +272,12 @@ def lenient_values(
     for f in [*entity.fields, OWNER_FIELD]:
         if f.id not in values:
             continue
-        if f.type == "child_table":
+        if type_of(f).holds_rows:
             out[f.id] = [_lenient_row(f, row, ctx) for row in values[f.id]]
             continue
         _coerce_one(f, values, out, ctx)
     for f in entity.fields:  # formulas over what is typed, for live previews
-        if f.type == "formula" and f.expression is not None:
+        if type_of(f).computed and f.expression is not None:
             out[f.id] = evaluate_formula(f, out, ctx)
     return out
 
@@ -303,7 +287,7 @@ def _coerce_one(
 ) -> None:
     try:
         type_of(f).coerce_into(
-            f, {k: v for k, v in raw.items() if k in (f.id, currency_key(f))}, out, ctx
+            f, {k: v for k, v in raw.items() if k in type_of(f).keys(f)}, out, ctx
         )
     except FieldInvalid:
         out[f.id] = None
@@ -314,12 +298,12 @@ def _coerce_one(
 def _lenient_row(table: FieldDef, row: Mapping[str, Any], ctx: CoerceContext) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in table.fields:
-        if f.type == "formula":
+        if type_of(f).computed:
             continue
         if f.id in row:
             _coerce_one(f, row, out, ctx)
     for f in table.fields:
-        if f.type == "formula" and f.expression is not None:
+        if type_of(f).computed and f.expression is not None:
             out[f.id] = evaluate_formula(f, out, ctx)
     return out
 
@@ -416,7 +400,20 @@ class FieldView:
 
     @property
     def wide(self) -> bool:
-        return self.kind in WIDE_KINDS
+        return self.kind in WIDGETS and WIDGETS[self.kind].wide
+
+    @property
+    def ftype(self) -> FieldType:
+        return type_of(self.field)
+
+    @property
+    def numeric(self) -> bool:
+        return self.ftype.is_numeric(self.field)
+
+    @property
+    def numeric_columns(self) -> frozenset[str]:
+        """Child table: the ids of the row fields that hold numbers (right-aligned)."""
+        return frozenset(f.id for f in self.columns if type_of(f).is_numeric(f))
 
     @property
     def checked(self) -> bool:
@@ -441,10 +438,7 @@ class FieldView:
 
     @property
     def number_step(self) -> str:
-        if self.field.type == "integer":
-            return "1"
-        precision = 2 if self.field.precision is None else self.field.precision
-        return "1" if precision == 0 else "0." + "0" * (precision - 1) + "1"
+        return self.ftype.input_step(self.field)
 
 
 @dataclass
@@ -534,7 +528,8 @@ def build_field(
     # Only fields that can never be edited here become static text; a readonly_if
     # field keeps its control (made inert) so that it can come back to life.
     static = access != "write" or f.readonly or type_of(f).always_readonly
-    kind = "readonly" if static and f.type != "child_table" else input_kind(f)
+    ftype = type_of(f)
+    kind = "readonly" if static and not ftype.holds_rows else input_kind(f)
     value = values.get(f.id, "")
     view = FieldView(
         field=f,
@@ -547,9 +542,9 @@ def build_field(
         errors=list(inputs.errors.get(name, [])) if name == f.id else [],
         duplicate=inputs.duplicates.get(name) if name == f.id else None,
     )
-    if f.type in ("select", "multi_select"):
+    if ftype.has_options:
         view.options = [(o.id, o.label.get(inputs.locale), o.color) for o in f.options]
-    if f.type == "money":
+    if ftype.has_currency:
         view.currencies = f.currencies or (
             (f.currency,) if f.currency else (inputs.default_currency,)
         )
@@ -560,13 +555,13 @@ def build_field(
         )
         if view.currency not in view.currencies:
             view.currencies = (*view.currencies, view.currency)
-    if f.type in ("link", "user"):
+    if ftype.references:
         view.lookup_url = inputs.lookup_url(f)
         raw = str(value or "").strip()
         view.link_title = inputs.link_title(f, int(raw)) if raw.isdigit() else ""
     if kind == "readonly":
         view.display = _readonly_display(f, canonical, inputs, view)
-    if f.type == "child_table":
+    if ftype.holds_rows:
         _build_rows(view, f, values.get(f.id) or [], canonical.get(f.id) or [], inputs, state)
     return view
 
@@ -574,10 +569,8 @@ def build_field(
 def _readonly_display(
     f: FieldDef, canonical: Mapping[str, Any], inputs: FormInputs, view: FieldView
 ) -> str:
-    if f.type in ("link", "user"):
+    if type_of(f).references:
         return view.link_title
-    if f.type == "rich_text":
-        return type_of(f).format(f, canonical.get(f.id), inputs.locale)
     try:
         return format_field(
             f, canonical, inputs.locale, tzinfo=inputs.tz, default_currency=inputs.default_currency

@@ -9,6 +9,7 @@ panels only for entities a pipeline runs on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from werkzeug.routing import BuildError
 from runtime.definition.model import AppModel, Entity, FieldDef
 from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from runtime.features.pipelines.definition import Pipeline, pipelines_for_entity
+from runtime.fieldtypes import FieldType, type_of
 from runtime.store.board_queries import BoardFilters, BoardQueries, StageTotals, add_totals
 from runtime.web.i18n import get_locale, get_timezone
 from runtime.web.i18n import gettext as _
@@ -95,13 +97,20 @@ def navigation_entities(model: AppModel) -> list[str]:
     return seen
 
 
+# What a summary column may be, in order of preference: a select, money, a date.
+SUMMARY_KINDS: tuple[Callable[[FieldType], bool], ...] = (
+    lambda t: t.has_options and not t.json_list,
+    lambda t: t.has_currency,
+    lambda t: t.temporal and not t.instant,
+)
+
+
 def _summary_columns(entity: Entity, limit: int = 2) -> list[Any]:
     """A couple of informative fields to show next to the title: selects, money, dates."""
-    preferred = ("select", "money", "date")
     picked = []
-    for kind in preferred:
+    for wanted in SUMMARY_KINDS:
         for f in entity.fields:
-            if f.type == kind and f.id != entity.title_field and f not in picked:
+            if wanted(type_of(f)) and f.id != entity.title_field and f not in picked:
                 picked.append(f)
                 break
         if len(picked) >= limit:
@@ -116,7 +125,7 @@ def open_tasks(model: AppModel, repo, principal, today: date) -> EntityRows | No
     if entity is None or not can_read_entity(model, principal, TASK_ENTITY):
         return None
     assignee = next((f for f in entity.fields if f.id == "assignee"), None) or next(
-        (f for f in entity.fields if f.type == "user"), None
+        (f for f in entity.fields if type_of(f).references == "user"), None
     )
     filters: list[tuple[str, str, Any]] = [
         (assignee.id if assignee else "owner_id", "eq", principal.id)
@@ -130,7 +139,7 @@ def open_tasks(model: AppModel, repo, principal, today: date) -> EntityRows | No
     try:
         page = repo.list(principal, TASK_ENTITY, filters=filters, sort=sort, page_size=10)
         counts = {"open": repo.count(principal, TASK_ENTITY, filters=filters)}
-        if due is not None and due.type == "date":
+        if due is not None and type_of(due).temporal and not type_of(due).instant:
             day = today.isoformat()
             for key, op in (("due_today", "eq"), ("overdue", "lt")):
                 counts[key] = repo.count(
@@ -145,9 +154,7 @@ def open_tasks(model: AppModel, repo, principal, today: date) -> EntityRows | No
 
 
 def _due_field(entity: Entity) -> FieldDef | None:
-    return next(
-        (f for f in entity.fields if f.type in ("date", "datetime") and "due" in f.id), None
-    )
+    return next((f for f in entity.fields if type_of(f).temporal and "due" in f.id), None)
 
 
 def _task_panel(entity: Entity, rows: list[dict[str, Any]]) -> EntityRows:
@@ -166,7 +173,9 @@ def related_records(
 ) -> dict[int, RelatedRecord]:
     """For each row, the record its first filled link field names (in field order),
     with its title; records the user may not read are left out. One query per target."""
-    links = [f for f in entity.fields if f.type == "link" and f.target in model.entities]
+    links = [
+        f for f in entity.fields if type_of(f).references == "record" and f.target in model.entities
+    ]
     wanted: dict[int, tuple[str, int]] = {}
     for row in rows:
         for f in links:
@@ -326,9 +335,7 @@ def complete_task(task_id: int):
         abort(404)
     principal = current_user.principal
     values: dict[str, Any] = {"status": done}
-    stamp = next(
-        (f for f in entity.fields if f.type == "datetime" and f.id == "completed_at"), None
-    )
+    stamp = next((f for f in entity.fields if type_of(f).instant and f.id == "completed_at"), None)
     if stamp is not None:
         values[stamp.id] = datetime.now(UTC).isoformat()
     try:

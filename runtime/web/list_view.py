@@ -40,7 +40,7 @@ from runtime.features.pipelines.definition import (
     pipeline_for_record,
     pipelines_for_entity,
 )
-from runtime.fieldtypes import CoerceContext, FieldInvalid, currency_key, type_of
+from runtime.fieldtypes import CoerceContext, FieldInvalid, FieldType, currency_key, type_of
 from runtime.store.list_terms import ME, MY_TEAM, STAGE_KIND
 from runtime.timezones import as_utc
 from runtime.web.query import (
@@ -58,11 +58,6 @@ CONTROL_PARAMS = ("view", "columns", "archived", "saved", "page", "page_size", "
 STATE_ORDER = ("view", "saved", "q", "sort", "columns", "archived", "idle", "page_size")
 IDLE_PARAM = "idle"  # ?idle=1: records idle in their stage only (entities with a pipeline)
 ON_WORDS = ("1", "true", "yes", "on")
-NUMBER_TYPES = frozenset({"integer", "decimal", "money", "percent"})
-DATE_TYPES = frozenset({"date", "datetime"})
-TEXT_FILTER_TYPES = frozenset(
-    {"text", "email", "phone", "url", "autonumber", "long_text", "rich_text"}
-)
 # System columns a user may add with the column chooser (stage ones only where they exist).
 CHOOSABLE_SYSTEM = (
     "stage", "owner_id", "created_at", "updated_at", "created_by", "stage_entered_at",
@@ -155,8 +150,19 @@ def all_fields(entity: Entity) -> dict[str, FieldDef]:
 
 
 def value_type(f: FieldDef) -> str:
+    """The name of the type that decides display and filtering (a formula's result type)."""
+    return shown_type(f).name
+
+
+def shown_type(f: FieldDef) -> FieldType:
     """The type that decides display and filtering (a formula's result type)."""
-    return (f.result_type or "decimal") if f.type == "formula" else f.type
+    return type_of(f).value_type(f)
+
+
+def _ordered_by_size(f: FieldDef) -> bool:
+    """Numbers and dates: a first click on the column sorts the largest/latest first."""
+    shown = shown_type(f)
+    return shown.numeric or shown.temporal
 
 
 # --------------------------------------------------------------------------- the request
@@ -400,7 +406,7 @@ def resolve_list_request(
 def column_candidates(entity: Entity, readable: set[str] | frozenset[str]) -> list[FieldDef]:
     """Fields the column chooser offers: readable, shown in a cell (no child tables)."""
     fields = all_fields(entity)
-    found = [f for f in entity.fields if f.id in readable and f.type != "child_table"]
+    found = [f for f in entity.fields if f.id in readable and not type_of(f).holds_rows]
     found += [fields[fid] for fid in CHOOSABLE_SYSTEM if fid in fields and fid in readable]
     return found
 
@@ -417,7 +423,7 @@ def _choose_columns(pairs, view, fields, readable, entity) -> tuple[FieldDef, ..
     chosen: list[FieldDef] = []
     for fid in wanted:
         f = fields.get(fid)
-        if f is None or fid not in allowed or f in chosen or f.type == "child_table":
+        if f is None or fid not in allowed or f in chosen or type_of(f).holds_rows:
             continue
         chosen.append(f)
     if not chosen:
@@ -720,10 +726,10 @@ def present_rows(env: ListEnv, req: ListRequest, records: Sequence[Mapping[str, 
     wanted: dict[str, set[Any]] = {}
     user_ids: set[Any] = set()
     for col in req.columns:
-        kind = value_type(col)
-        if kind == "link" and col.target:
+        refers_to = shown_type(col).references
+        if refers_to == "record" and col.target:
             wanted.setdefault(col.target, set()).update(r.get(col.id) for r in records)
-        elif kind == "user":
+        elif refers_to == "user":
             user_ids.update(r.get(col.id) for r in records)
     for target, ids in wanted.items():
         links[target] = link_titles(env, target, ids)
@@ -752,7 +758,8 @@ def _cell(env: ListEnv, f: FieldDef, record: Mapping[str, Any], links, names) ->
     value = record.get(f.id)
     if value is None or value == "" or value == []:
         return Cell("empty", EMPTY)
-    kind = value_type(f)
+    shown = shown_type(f)
+    kind = shown.display_kind
     locale = env.locale
     if kind == "link":
         title = links.get(f.target or "", {}).get(value)
@@ -764,27 +771,27 @@ def _cell(env: ListEnv, f: FieldDef, record: Mapping[str, Any], links, names) ->
         return Cell("user", name, value=name) if name else Cell("empty", EMPTY)
     ftype = type_of(f)
     currency = None
-    if kind == "money":
+    if shown.has_currency:
         currency = record.get(currency_key(f)) or f.currency or env.model.default_currency
     text = ftype.format(f, value, locale, currency=currency, tzinfo=env.timezone)
-    if kind == "select":
+    if kind == "badge":
         option = f.option(str(value))
         return Cell("badge", text, options=(option,) if option else (), value=text)
-    if kind == "multi_select":
+    if kind == "badges":
         options = tuple(o for o in (f.option(str(v)) for v in value) if o is not None)
         return Cell("badges", text, options=options, value=text)
-    if kind == "boolean":
+    if kind == "bool":
         return Cell("bool", text, value=bool(value))
-    if kind in NUMBER_TYPES:
+    if shown.numeric:
         return Cell("num", text, value=value, currency=currency)
-    if kind == "datetime" and isinstance(value, datetime):
+    if shown.instant and isinstance(value, datetime):
         moment = as_utc(value) or value
         return Cell("date", text, value=moment.astimezone(env.timezone).replace(tzinfo=None))
-    if kind == "date":
+    if shown.temporal and not shown.instant:
         return Cell("date", text, value=value)
     if kind in ("email", "url", "phone"):
         return Cell(kind, text, value=text)
-    if kind in ("long_text", "rich_text"):
+    if kind in ("longtext", "richtext"):
         text = " ".join(text.split())
         return Cell("text", text if len(text) <= 140 else text[:139] + "…", value=text)
     return Cell("text", text, value=text)
@@ -948,7 +955,7 @@ def _sort_url(req: ListRequest, base: str, f: FieldDef) -> tuple[str | None, str
     elif direction == "desc":
         key = f.id
     else:
-        key = ("-" + f.id) if value_type(f) in NUMBER_TYPES | DATE_TYPES else f.id
+        key = ("-" + f.id) if _ordered_by_size(f) else f.id
     return direction, url_of(base, req.state_pairs(sort=key))
 
 
@@ -1069,18 +1076,19 @@ def user_quick_choices(value: str, gettext) -> list[Choice]:
 def _control(
     env: ListEnv, f: FieldDef, current: Mapping[str, str], gettext
 ) -> FilterControl | None:
-    kind = value_type(f)
+    shown = shown_type(f)
+    kind = shown.display_kind
     label = f.label.get(env.locale)
-    if kind in NUMBER_TYPES or kind in DATE_TYPES:
+    if shown.numeric or shown.temporal:
         low, high = f"{f.id}__gte", f"{f.id}__lte"
         values = {"low": current.get(low, ""), "high": current.get(high, "")}
-        input_type = "date" if kind in DATE_TYPES else "number"
+        input_type = "date" if shown.temporal else "number"
         return FilterControl(
-            f.id, label, "date_range" if kind in DATE_TYPES else "range",
+            f.id, label, "date_range" if shown.temporal else "range",
             {"low": low, "high": high}, values=values,
             active=bool(values["low"] or values["high"]), input_type=input_type,
         )  # fmt: skip
-    if kind == "select":
+    if kind == "badge":
         param = f"{f.id}__in"
         selected = set((current.get(param) or current.get(f.id) or "").split(","))
         choices = [
@@ -1088,21 +1096,21 @@ def _control(
         ]
         return FilterControl(f.id, label, "choice", {"value": param}, choices=choices,
                              active=any(c.selected for c in choices))  # fmt: skip
-    if kind == "multi_select":
+    if kind == "badges":
         param = f"{f.id}__contains"
         value = current.get(param, "")
         choices = [Choice(o.id, o.label.get(env.locale), o.color, o.id == value) for o in f.options]
         return FilterControl(
             f.id, label, "select", {"value": param}, choices=choices, active=bool(value)
         )
-    if kind == "boolean":
+    if kind == "bool":
         value = current.get(f.id, "")
         choices = [Choice("true", gettext("Yes"), None, value == "true"),
                    Choice("false", gettext("No"), None, value == "false")]  # fmt: skip
         return FilterControl(
             f.id, label, "select", {"value": f.id}, choices=choices, active=bool(value)
         )
-    if kind in ("link", "user"):
+    if shown.references:
         value = current.get(f.id, "")
         selected = ""
         record_id = _int_or_none(value)
@@ -1118,7 +1126,7 @@ def _control(
         return FilterControl(f.id, label, "lookup", {"value": f.id}, values={"value": value},
                              lookup_url=lookup, selected_label=selected, active=bool(value),
                              quick_choices=quick)  # fmt: skip
-    if kind in TEXT_FILTER_TYPES:
+    if "contains" in shown.operators:  # text-like: a substring search
         param = f"{f.id}__contains"
         value = current.get(param, "")
         return FilterControl(f.id, label, "text", {"value": param}, values={"value": value},
@@ -1134,7 +1142,8 @@ OP_TEXT = {
 def _chip_text(
     env: ListEnv, f: FieldDef, suffix: str, raw: str, gettext, entity: Entity | None = None
 ) -> str:
-    kind = value_type(f)
+    ftype = shown_type(f)
+    kind = ftype.display_kind
     if suffix == "isnull":
         return (
             gettext("is empty") if raw.lower() in ("true", "1", "yes") else gettext("is not empty")
@@ -1142,14 +1151,14 @@ def _chip_text(
     values = raw.split(",") if suffix in ("in", "between") else [raw]
     shown = []
     for value in values:
-        if kind in ("select", "multi_select"):
+        if ftype.has_options:
             option = f.option(value)
             shown.append(option.label.get(env.locale) if option else value)
-        elif kind == "boolean":
+        elif kind == "bool":
             shown.append(gettext("Yes") if value.lower() in ("true", "1", "yes") else gettext("No"))
         elif kind == "link" and f.target and _int_or_none(value) is not None:
             shown.append(link_titles(env, f.target, {int(value)}).get(int(value), EMPTY))
-        elif kind in NUMBER_TYPES or kind in DATE_TYPES:
+        elif _ordered_by_size(f):
             shown.append(_format_raw(env, f, value))
         elif kind == "user" and value in (ME, MY_TEAM):
             shown.append(gettext("Me") if value == ME else gettext("My team"))
@@ -1162,7 +1171,7 @@ def _chip_text(
     text = ", ".join(shown) if suffix != "between" else " – ".join(shown)
     if suffix in OP_TEXT:
         return OP_TEXT[suffix] % text
-    if suffix == "contains" and kind not in ("multi_select",):
+    if suffix == "contains" and not ftype.json_list:
         return f"“{text}”"
     return text
 
@@ -1176,7 +1185,7 @@ def _format_raw(env: ListEnv, f: FieldDef, raw: str) -> str:
         return raw
     if value is None:
         return raw
-    currency = (f.currency or env.model.default_currency) if value_type(f) == "money" else None
+    currency = (f.currency or env.model.default_currency) if shown_type(f).has_currency else None
     return ftype.format(f, value, env.locale, currency=currency, tzinfo=env.timezone)
 
 
@@ -1213,7 +1222,7 @@ def build_list_context(
             ColumnHead(
                 id=f.id,
                 label=f.label.get(locale),
-                numeric=value_type(f) in NUMBER_TYPES,
+                numeric=shown_type(f).numeric,
                 sortable=f.id in sortable,
                 direction=direction,
                 sort_url=url,

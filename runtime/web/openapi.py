@@ -185,7 +185,7 @@ def input_schema(entity: Entity, locale: str = "en", *, partial: bool = False) -
     for field in entity.fields:
         if not _writable(field):
             continue
-        if field.type == "child_table":
+        if type_of(field).holds_rows:
             props[field.id] = {
                 "type": ["array", "null"],
                 "title": field.label.get(locale),
@@ -332,7 +332,7 @@ def _value_schema(field: FieldDef) -> dict[str, Any]:
             schema[key] = base[key]
     if schema["type"] == "integer":
         # Record ids are positive; other integers may be compared with anything.
-        schema["minimum"] = 1 if field.type in ("link", "user") else -BIGINT_MAX
+        schema["minimum"] = 1 if type_of(field).references else -BIGINT_MAX
         schema["maximum"] = BIGINT_MAX
     elif schema["type"] == "number":
         schema["minimum"], schema["maximum"] = -1e15, 1e15
@@ -345,7 +345,8 @@ def _filter_parameter(field: FieldDef, op: str) -> dict[str, Any]:
     suffix = next((s for s, o in SUFFIXES.items() if o == op), "")
     name = field.id if op == "eq" else f"{field.id}__{suffix}"
     value = _value_schema(field)
-    if field.type == "user" and op in USER_TOKEN_OPERATORS:
+    user_tokens = type_of(field).references == "user" and op in USER_TOKEN_OPERATORS
+    if user_tokens:
         # me / my_team: the caller, or the members of the caller's teams.
         value = {"oneOf": [value, {"type": "string", "enum": list(USER_FILTER_TOKENS)}]}
     param: dict[str, Any] = {"name": name, "in": "query", "required": False}
@@ -371,7 +372,7 @@ def _filter_parameter(field: FieldDef, op: str) -> dict[str, Any]:
             value = {"type": "string", "minLength": 1, "maxLength": MAX_VALUE_LENGTH}
         param["schema"] = value
         param["description"] = f"{field.id} {op} value"
-    if field.type == "user" and op in USER_TOKEN_OPERATORS:
+    if user_tokens:
         param["description"] += " (a user id, me, or my_team: the members of the caller's teams)"
     return param
 

@@ -44,7 +44,7 @@ from runtime.features.pipelines.definition import (
     pipelines_for_entity,
     pipelines_of,
 )
-from runtime.fieldtypes import CoerceContext
+from runtime.fieldtypes import CoerceContext, type_of
 from runtime.flows.pipeline import (
     Question,
     check_move,
@@ -221,7 +221,7 @@ def build_cards(
     links = [entity.field(f) for f in pipeline.card_fields if entity.has_field(f)]
     services = _services()
     for f in links:
-        if f.type == "link" and f.target:
+        if type_of(f).references == "record" and f.target:
             ids = [r[f.id] for r in rows if r.get(f.id)]
             titles[f.id] = services.repo.titles(_principal(), f.target, ids) if ids else {}
     locale = get_locale()
@@ -238,7 +238,7 @@ def build_cards(
             value = row.get(f.id)
             if value in (None, ""):
                 continue
-            if f.type == "link":
+            if type_of(f).references == "record":
                 extras.append(titles.get(f.id, {}).get(value, f"#{value}"))
             elif f.options:
                 option = f.option(str(value))
@@ -626,7 +626,7 @@ def _tz():
 
 def _lookup_url(f: FieldDef) -> str:
     try:
-        if f.type == "user":
+        if type_of(f).references == "user":
             return url_for("records.user_lookup")
         return url_for("entities.lookup", entity=f.target)
     except BuildError:
@@ -655,7 +655,7 @@ def render_gate_form(
     canonical = _canonical(entity, record, typed)
 
     def link_title(f: FieldDef, record_id: int) -> str:
-        if f.type == "user":
+        if type_of(f).references == "user":
             found = services.users.principal(record_id)
             return found.name if found else f"#{record_id}"
         return services.repo.titles(user, f.target, [record_id]).get(record_id, f"#{record_id}")

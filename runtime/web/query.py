@@ -234,9 +234,10 @@ class _Parser:
         return field.id, op, self.value(param, field, op, raw)
 
     def value(self, param: str, field: FieldDef, op: str, raw: str) -> Any:
-        if field.type == "user" and op in USER_TOKEN_OPERATORS and raw.strip() in USER_TOKENS:
+        ftype = type_of(field)
+        if ftype.references == "user" and op in USER_TOKEN_OPERATORS and raw.strip() in USER_TOKENS:
             return raw.strip()  # me / my_team: the repository resolves it for the reader
-        if op == "contains" and field.type in ("multi_select",):
+        if op == "contains" and ftype.has_options:
             # "has this option": one option id, checked like a single select.
             value = raw.strip()
             if field.option(value) is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
-from typing import Any
+from typing import Any, ClassVar
 
 from runtime.definition.model import AppModel, Entity, FieldDef, FormLayout
 from runtime.errors import ExpressionError, NotFound, PermissionDenied
@@ -27,7 +27,6 @@ from runtime.features.pipelines.definition import (
 from runtime.fieldtypes import (
     CoerceContext,
     FieldInvalid,
-    currency_key,
     format_field,
     sanitize_html,
     type_of,
@@ -40,7 +39,6 @@ RELATED_COLUMNS = 3  # besides the title
 TIMELINE_LIMIT = 25
 STAGE_KEYS = ("stage", "stage_entered_at")  # system columns the stage history covers
 SAME_CHANGE_SECONDS = 2  # a field-history row this close to a stage-history row is that move
-HIGHLIGHT_TYPES = ("money", "select", "date", "user", "link", "percent")
 HIGHLIGHT_LIMIT = 4
 
 
@@ -99,7 +97,7 @@ class Titles:
             record_id = int(value.get("id") if isinstance(value, Mapping) else value)
         except (TypeError, ValueError):
             return str(value)
-        if f.type == "user":
+        if type_of(f).references == "user":
             return self.user(record_id)
         return self.record(f.target or "", record_id) or f"#{record_id}"
 
@@ -133,46 +131,62 @@ class Formatter:
         value = record.get(f.id)
         if value is None or value == "" or value == []:
             return DisplayValue("empty")
-        if f.type == "child_table":
-            return self._table(f, value)
-        if f.type == "select":
-            opt = f.option(str(value))
-            return DisplayValue(
-                "badge",
-                options=[(opt.label.get(self.locale), opt.color) if opt else (str(value), None)],
-            )
-        if f.type == "multi_select":
-            labels = []
-            for item in value:
-                opt = f.option(str(item))
-                labels.append((opt.label.get(self.locale), opt.color) if opt else (str(item), None))
-            return DisplayValue("badges", options=labels)
-        if f.type == "link":
-            record_id = value.get("id") if isinstance(value, Mapping) else value
-            title = self.titles.record(f.target or "", int(record_id))
-            if title is None:
-                return DisplayValue("text", text=f"#{record_id}")
-            return DisplayValue("link", text=title, href=self.record_url(f.target, record_id))
-        if f.type == "user":
-            return DisplayValue("user", text=self.titles.of(f, value))
-        if f.type == "rich_text":
-            return DisplayValue("richtext", html=sanitize_html(str(value)))
-        if f.type == "boolean":
-            return DisplayValue("bool", value=bool(value), text=self.text(f, record))
-        kind = {"email": "email", "phone": "phone", "url": "url", "long_text": "longtext"}.get(
-            f.type, "text"
+        ftype = type_of(f)
+        draw = self._drawn_by_kind.get(ftype.display_kind)
+        if draw is not None:
+            return draw(self, f, value, record)
+        return DisplayValue(
+            ftype.display_kind,
+            text=self.text(f, record),
+            href=ftype.display_href(f, value),
+            value="num" if ftype.is_numeric(f) else None,
         )
-        text = self.text(f, record)
-        href = {"email": f"mailto:{value}", "phone": f"tel:{value}", "url": str(value)}.get(
-            f.type, ""
-        )
-        numeric = f.type in ("integer", "decimal", "money", "percent") or (
-            f.type == "formula" and f.result_type in ("integer", "decimal", "money", "percent")
-        )
-        return DisplayValue(kind, text=text, href=href, value="num" if numeric else None)
+
+    def _option_labels(self, f: FieldDef, ids: list[Any]) -> list[tuple[str, str | None]]:
+        labels = []
+        for item in ids:
+            opt = f.option(str(item))
+            labels.append((opt.label.get(self.locale), opt.color) if opt else (str(item), None))
+        return labels
+
+    def _badge(self, f: FieldDef, value: Any, record: Mapping[str, Any]) -> DisplayValue:
+        return DisplayValue("badge", options=self._option_labels(f, [value]))
+
+    def _badges(self, f: FieldDef, value: Any, record: Mapping[str, Any]) -> DisplayValue:
+        return DisplayValue("badges", options=self._option_labels(f, list(value)))
+
+    def _link(self, f: FieldDef, value: Any, record: Mapping[str, Any]) -> DisplayValue:
+        record_id = value.get("id") if isinstance(value, Mapping) else value
+        title = self.titles.record(f.target or "", int(record_id))
+        if title is None:
+            return DisplayValue("text", text=f"#{record_id}")
+        return DisplayValue("link", text=title, href=self.record_url(f.target, record_id))
+
+    def _user(self, f: FieldDef, value: Any, record: Mapping[str, Any]) -> DisplayValue:
+        return DisplayValue("user", text=self.titles.of(f, value))
+
+    def _richtext(self, f: FieldDef, value: Any, record: Mapping[str, Any]) -> DisplayValue:
+        return DisplayValue("richtext", html=sanitize_html(str(value)))
+
+    def _bool(self, f: FieldDef, value: Any, record: Mapping[str, Any]) -> DisplayValue:
+        return DisplayValue("bool", value=bool(value), text=self.text(f, record))
+
+    def _rows(self, f: FieldDef, value: Any, record: Mapping[str, Any]) -> DisplayValue:
+        return self._table(f, value)
+
+    # Display kinds that need more than formatted text (the others: text plus a link).
+    _drawn_by_kind: ClassVar[dict[str, Callable[..., DisplayValue]]] = {
+        "badge": _badge,
+        "badges": _badges,
+        "link": _link,
+        "user": _user,
+        "richtext": _richtext,
+        "bool": _bool,
+        "table": _rows,
+    }
 
     def text(self, f: FieldDef, record: Mapping[str, Any]) -> str:
-        if f.type in ("link", "user"):
+        if type_of(f).references:
             return self.titles.of(f, record.get(f.id))
         try:
             return format_field(
@@ -201,7 +215,7 @@ class DisplayField:
 
     @property
     def wide(self) -> bool:
-        return self.field.type in ("long_text", "rich_text", "child_table")
+        return type_of(self.field).wide_display
 
 
 @dataclass
@@ -269,15 +283,19 @@ def highlights(sections: list[DisplaySection], title_field: str) -> list[Display
         if f.field.id != title_field and f.value.kind != "empty"
     ]
     picked: list[DisplayField] = []
-    for kind in HIGHLIGHT_TYPES:
+    ranks = sorted({r for f in candidates if (r := _highlight_rank(f.field)) is not None})
+    for rank in ranks:
         for f in candidates:
-            result_type = f.field.result_type if f.field.type == "formula" else None
-            if (f.field.type == kind or result_type == kind) and f not in picked:
+            if _highlight_rank(f.field) == rank and f not in picked:
                 picked.append(f)
                 break
         if len(picked) >= HIGHLIGHT_LIMIT:
             break
     return picked
+
+
+def _highlight_rank(f: FieldDef) -> int | None:
+    return type_of(f).value_type(f).highlight_rank
 
 
 # --------------------------------------------------------------------------- related lists
@@ -308,7 +326,7 @@ def related_sources(model: AppModel, entity_id: str) -> list[tuple[Entity, Field
     found = []
     for other in model.entities.values():
         for f in other.fields:
-            if f.type == "link" and f.target == entity_id:
+            if type_of(f).references == "record" and f.target == entity_id:
                 found.append((other, f))
     return found
 
@@ -319,7 +337,7 @@ def related_columns(model: AppModel, other: Entity, via: FieldDef) -> list[Field
     columns = []
     for name in names:
         f = form_field(other, name)
-        if f is None or f.id in (via.id, other.title_field) or f.type == "child_table":
+        if f is None or f.id in (via.id, other.title_field) or type_of(f).holds_rows:
             continue
         columns.append(f)
     return columns[:RELATED_COLUMNS]
@@ -436,7 +454,7 @@ def related_moment(
     names takes its creation time; any other day sorts at its midnight in ``tz``.
     """
     value = row.get(when_field.id)
-    if when_field.type == "datetime":
+    if type_of(when_field).instant:
         return as_utc(value), None
     day = as_day(value)
     if day is None:
@@ -452,15 +470,15 @@ def _history_text(
 ) -> str:
     if value is None or value == "" or value == []:
         return "—"
-    if f.type == "child_table":
+    if type_of(f).holds_rows:
         return type_of(f).format(f, value if isinstance(value, list) else [], fmt.locale)
-    if f.type in ("link", "user"):
+    if type_of(f).references:
         return fmt.titles.of(f, value)
     try:
         canonical = type_of(f).coerce(f, value, ctx)
     except (FieldInvalid, TypeError, ValueError, ArithmeticError):
         return str(value)
-    shown = {f.id: canonical, currency_key(f): record.get(currency_key(f))}
+    shown = {f.id: canonical, **{key: record.get(key) for key in type_of(f).extra_keys(f)}}
     return fmt.text(f, shown) or "—"
 
 
@@ -508,9 +526,7 @@ def related_events(lists: list[RelatedList], fmt: Formatter, now: datetime) -> l
     """Related records of entities with a date field (calls, visits, ...) up to today."""
     entries = []
     for related in lists:
-        when_field = next(
-            (f for f in related.entity.fields if f.type in ("datetime", "date")), None
-        )
+        when_field = next((f for f in related.entity.fields if type_of(f).temporal), None)
         if when_field is None:
             continue
         today = local_date(now, fmt.tz)

@@ -31,7 +31,7 @@ from werkzeug.routing import BuildError
 
 from runtime.definition.model import Entity, FieldDef
 from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
-from runtime.fieldtypes import CoerceContext
+from runtime.fieldtypes import CoerceContext, type_of
 from runtime.store.permissions import record_in_scope
 from runtime.web import forms as F
 from runtime.web import record_view as RV
@@ -95,7 +95,7 @@ def _list_url(entity_id: str, **args: Any) -> str:
 
 
 def _lookup_url(f: FieldDef) -> str:
-    if f.type == "user":
+    if type_of(f).references == "user":
         return url_for("records.user_lookup")
     try:
         return url_for(LOOKUP_ENDPOINT, entity=f.target)
@@ -259,7 +259,7 @@ def _prefill(entity: Entity) -> dict[str, str]:
     """``?account=42`` on a new form: only plain writable fields, as typed."""
     found = {}
     for f in _all_fields(entity):
-        if f.type != "child_table" and f.id in request.args:
+        if not type_of(f).holds_rows and f.id in request.args:
             found[f.id] = request.args.get(f.id, "")
     return found
 
@@ -355,7 +355,7 @@ def _next_new_args(ent: Entity, values: Mapping[str, Any], back: str) -> dict[st
     links = {
         f.id: str(values[f.id]).strip()
         for f in ent.fields
-        if f.type == "link" and str(values.get(f.id) or "").strip().isdigit()
+        if type_of(f).references == "record" and str(values.get(f.id) or "").strip().isdigit()
     }
     return {**links, RETURN_PARAM: back}
 
@@ -440,9 +440,9 @@ def form_state(entity: str):
                 continue
             state = F.field_state(f, canonical, old, user, access[field_id])
             fields.append((f.id, state))
-            if f.type == "formula":
+            if type_of(f).computed:
                 previews.append(F.build_field(f, f.id, values, canonical, inputs, access[field_id]))
-            if f.type == "child_table":
+            if type_of(f).holds_rows:
                 previews.extend(_row_previews(f, request.form, canonical.get(f.id) or [], inputs))
     return render_screen(
         "_form_state", entity=ent.id, fields=fields, sections=sections, previews=previews
@@ -450,7 +450,7 @@ def form_state(entity: str):
 
 
 def _row_previews(table: FieldDef, form, rows: list, inputs: F.FormInputs) -> list[F.FieldView]:
-    formulas = [f for f in table.fields if f.type == "formula"]
+    formulas = [f for f in table.fields if type_of(f).computed]
     if not formulas:
         return []
     previews = []
@@ -519,7 +519,11 @@ def _page_context(
 
 def _number(ent: Entity, record: Mapping[str, Any], access, fmt: RV.Formatter) -> str:
     for f in ent.fields:
-        if f.type == "autonumber" and access.get(f.id, "none") != "none" and record.get(f.id):
+        if (
+            type_of(f).assigned_on_create
+            and access.get(f.id, "none") != "none"
+            and record.get(f.id)
+        ):
             return fmt.text(f, record)
     return ""
 

@@ -54,7 +54,7 @@ from werkzeug.routing import BuildError
 
 from runtime.definition.model import AppModel, Entity, FieldDef, Label, NavGroup, Option
 from runtime.errors import TrellisError
-from runtime.fieldtypes import max_rows_of
+from runtime.fieldtypes import max_rows_of, type_of
 from runtime.fieldtypes.widgets import widget_template
 from runtime.resources import shipped_dir
 from runtime.store.permissions import Permissions
@@ -219,7 +219,7 @@ def attach_link_titles(
     """Add ``<field>_title`` to each row for its link fields (one query per target
     entity), so ``ui.field_value`` shows names instead of ids. Rows are changed in place."""
     for f in entity.fields:
-        if f.type != "link" or not f.target:
+        if type_of(f).references != "record" or not f.target:
             continue
         ids = {row.get(f.id) for row in rows if isinstance(row.get(f.id), int)}
         if not ids:

@@ -55,6 +55,10 @@ class CheckContext:
         default_factory=lambda: MappingProxyType({})
     )
     filter_value_checks: tuple[FilterValueCheck, ...] = ()
+    # The field types fields may name: the built-in ones and the features' (field_types)
+    field_types: Mapping[str, fieldtypes.FieldType] = field(
+        default_factory=lambda: fieldtypes.TYPES
+    )
 
     def system_ids(self, entity_id: str) -> tuple[str, ...]:
         """The system columns of ``entity_id``'s records, before the entity is compiled."""

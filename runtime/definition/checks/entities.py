@@ -159,7 +159,8 @@ class _EntityChecker(Checker):
         field_id, type_name = raw["id"], raw["type"]
         obj = f"{scope.obj} field '{field_id}'"
         self.check_reserved(doc, path + ("id",), field_id, obj, in_row=scope.in_row)
-        ftype = fieldtypes.TYPES.get(type_name)
+        known = self.ctx.field_types
+        ftype = known.get(type_name)
         if ftype is None:
             self.report(
                 codes.UNKNOWN_TYPE,
@@ -167,13 +168,12 @@ class _EntityChecker(Checker):
                 path + ("type",),
                 obj,
                 f"unknown type '{type_name}'",
-                did_you_mean(type_name, fieldtypes.TYPES)
-                or f"known types: {', '.join(sorted(fieldtypes.TYPES))}",
+                did_you_mean(type_name, known) or f"known types: {', '.join(sorted(known))}",
             )
             return None
         for key in raw:
             if not ftype.accepts(key):
-                users = sorted(n for n, t in fieldtypes.TYPES.items() if key in t.props)
+                users = sorted(n for n, t in known.items() if key in t.props)
                 hint = f"it applies to: {', '.join(users)}" if users else ""
                 self.report(
                     codes.INVALID_PROPERTY_FOR_TYPE,
@@ -196,6 +196,7 @@ class _EntityChecker(Checker):
             if key in raw:
                 values[key] = raw[key]
         values["readonly"] = bool(raw.get("readonly") or ftype.always_readonly)
+        values["field_type"] = ftype
         values["settings"] = self._settings(doc, path, raw, ftype, obj)
         values["currencies"] = tuple(raw.get("currencies") or ())
         values["options"] = self._options(doc, path, raw, obj)
@@ -492,7 +493,7 @@ class _EntityChecker(Checker):
         self, doc: Document, raw: dict, fields: tuple[FieldDef, ...], by_id: dict, obj: str
     ) -> tuple[str, ...]:
         if "search_fields" not in raw:
-            found = [f.id for f in fields if f.searchable or fieldtypes.TYPES[f.type].search]
+            found = [f.id for f in fields if f.searchable or fieldtypes.type_of(f).search]
             return tuple(found)
         chosen: list[str] = []
         for n, fid in enumerate(raw["search_fields"]):
@@ -506,7 +507,7 @@ class _EntityChecker(Checker):
                     f"search field '{fid}' is not a field",
                     did_you_mean(fid, by_id),
                 )
-            elif not fieldtypes.TYPES[fdef.type].is_stored(fdef):
+            elif not fieldtypes.type_of(fdef).is_stored(fdef):
                 self.report(
                     codes.UNKNOWN_ENTITY_FIELD,
                     doc,

@@ -113,8 +113,8 @@ class _ViewChecker(Checker):
             )
             return False
         fdef = entity.field(fid)
-        ftype = fieldtypes.TYPES[fdef.type]
-        if fdef.type == "child_table" or (sortable and not ftype.is_stored(fdef)):
+        ftype = fieldtypes.type_of(fdef)
+        if ftype.holds_rows or (sortable and not ftype.is_stored(fdef)):
             self.report(
                 codes.UNKNOWN_VIEW_FIELD,
                 doc,
@@ -164,7 +164,7 @@ class _ViewChecker(Checker):
         op, value, fid = raw["op"], raw.get("value"), raw["field"]
         if entity.has_field(fid):
             fdef = entity.field(fid)
-            allowed = fieldtypes.TYPES[fdef.type].operators
+            allowed = fieldtypes.type_of(fdef).operators
             if op not in allowed:
                 self.report(
                     codes.INVALID_FILTER,
@@ -200,7 +200,7 @@ def default_view(entity: Entity) -> ListView:
     """The first six fields that have a column, newest first."""
     columns = [
         f.id for f in entity.fields
-        if f.type != "child_table" and fieldtypes.TYPES[f.type].is_stored(f)
+        if not fieldtypes.type_of(f).holds_rows and fieldtypes.type_of(f).is_stored(f)
     ][:6]  # fmt: skip
     return ListView(
         id="all",

@@ -18,6 +18,7 @@ from runtime.definition.codes import Code
 from runtime.definition.compiler import CompileContext
 from runtime.definition.loader import Document
 from runtime.definition.model import AppModel, Entity, FieldDef, Label
+from runtime.fieldtypes import type_of
 
 from . import codes as own_codes
 
@@ -151,7 +152,9 @@ class _FollowUpCompiler:
 
     def _source(self, target: Entity, field_id: str) -> None:
         found = self._known(target, "source", field_id)
-        if found is not None and (found.type != "link" or found.target != self.entity.id):
+        if found is not None and (
+            type_of(found).references != "record" or found.target != self.entity.id
+        ):
             self.report(
                 own_codes.INVALID_FOLLOW_UP_FIELD,
                 "source",
@@ -162,7 +165,7 @@ class _FollowUpCompiler:
 
     def _assignee(self, target: Entity, field_id: str) -> None:
         found = self._known(target, "assignee", field_id)
-        if found is not None and found.type != "user":
+        if found is not None and type_of(found).references != "user":
             self.report(
                 own_codes.INVALID_FOLLOW_UP_FIELD,
                 "assignee",
@@ -208,7 +211,7 @@ class _FollowUpCompiler:
         found = self._known(target, ("done", "field"), done["field"])
         if found is None:
             return
-        if found.type != "select":
+        if not type_of(found).has_options or type_of(found).json_list:  # one option
             self.report(
                 own_codes.INVALID_FOLLOW_UP_FIELD,
                 ("done", "field"),

@@ -22,6 +22,7 @@ from runtime.definition.model import AppModel, Entity, Label, Place
 from runtime.definition.reserved import BASE_SYSTEM_COLUMNS
 from runtime.errors import ExpressionError, ExpressionLimitError
 from runtime.expressions import compile_expression
+from runtime.fieldtypes import type_of
 
 from . import codes as own_codes
 from .system_fields import STAGE_FIELD_IDS
@@ -414,7 +415,7 @@ class _PipelineCompiler:
     def names(self) -> frozenset[str]:
         assert self.entity is not None
         names = set(self.field_ids) | set(BASE_SYSTEM_COLUMNS) | set(STAGE_FIELD_IDS)
-        names |= {f"{f.id}_currency" for f in self.entity.fields if f.type == "money"}
+        names |= {key for f in self.entity.fields for key in type_of(f).extra_keys(f)}
         return frozenset(names)
 
     def _known_field(self, path: JsonPath, fid: str, what: str, extra: Iterable[str] = ()) -> bool:
@@ -473,7 +474,8 @@ class _PipelineCompiler:
                 )
                 continue
             f = self.entity.field(fid)
-            if f.required or f.type in ("formula", "autonumber", "child_table"):
+            kind = type_of(f)
+            if f.required or kind.computed or kind.assigned_on_create or kind.holds_rows:
                 why = "is required" if f.required else f"is a {f.type} field"
                 self.report(
                     own_codes.INVALID_REOPEN_CLEARS,
@@ -511,7 +513,7 @@ class _PipelineCompiler:
             amount = (self.raw.get("fields") or {}).get("amount")
             if amount and self.entity.has_field(amount):
                 return amount if self._summable(self.entity.field(amount)) else None
-            money = [f.id for f in self.entity.fields if f.type == "money"]
+            money = [f.id for f in self.entity.fields if type_of(f).has_currency]
             return money[0] if len(money) == 1 else None
         if raw == NO_SUM:
             return None
