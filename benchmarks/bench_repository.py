@@ -25,7 +25,6 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, insert, select  # noqa: E402
 
 from runtime.definition import load_app  # noqa: E402
-from runtime.events import EventBus  # noqa: E402
 from runtime.store import Database, Repository  # noqa: E402
 from runtime.store.users import UserService  # noqa: E402
 
@@ -61,7 +60,7 @@ def build_database(url: str, rows: int) -> tuple[Database, Repository, int]:
     with db.engine.connect() as conn:
         have = conn.execute(select(func.count()).select_from(opp)).scalar_one()
     if have >= rows:
-        return db, Repository(db, EventBus()), admin_id
+        return db, _repository(model, url, db), admin_id
     print(f"building {rows:,} opportunities in {url} (once) ...", flush=True)
     rng = random.Random(7)
     now = datetime.now(UTC)
@@ -109,7 +108,16 @@ def build_database(url: str, rows: int) -> tuple[Database, Repository, int]:
             )
         with db.engine.begin() as conn:
             conn.execute(insert(opp), chunk)
-    return db, Repository(db, EventBus()), admin_id
+    return db, _repository(model, url, db), admin_id
+
+
+def _repository(model, url: str, _db: Database) -> Repository:
+    """The repository as production wires it: the default features (pipeline gates and
+    stage history, follow-ups) and the event outbox on the SQLite job queue."""
+    from runtime.wiring import build_runtime
+
+    instance = Path(url.removeprefix("sqlite:///")).parent / "bench-instance"
+    return build_runtime(model, url, queue="sqlite", instance_path=instance).repo
 
 
 def timed(fn, repeat: int) -> float:

@@ -303,6 +303,8 @@ def worker(app: str | None, database: str | None, workers: int) -> None:
     from runtime.wiring import build_runtime
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("huey").setLevel(logging.WARNING)  # not a line per delivered event
+    logging.getLogger("huey.consumer").setLevel(logging.INFO)
     runtime = build_runtime(_load_model(app_path(app)), database_url(database))
     if runtime.jobs.immediate:
         _fail("TRELLIS_QUEUE=immediate runs jobs inline: there is nothing for a worker to do")

@@ -104,7 +104,9 @@ class Feature:
         """Add this feature's ``sys_`` tables (or columns of shared ones) to ``metadata``."""
 
     def write_steps(self, model: AppModel) -> Sequence[Any]:
-        """Steps to insert in the write path (each says where: before/after a step)."""
+        """Steps this feature adds to the write path: ``runtime.store.write_steps.WriteStep``
+        objects, each placed ``before``/``after`` a core step for the operations it names
+        (objects with ``before_write``/``after_write`` are accepted too)."""
         return ()
 
     def query_clauses(self, model: AppModel) -> Mapping[str, Any]:

@@ -85,7 +85,8 @@ from .plan import (
 )
 from .principal import Principal
 from .sql_text import contains_pattern
-from .write_hooks import PendingWrite, WriteHook
+from .write_hooks import WriteHook
+from .write_steps import Write, WriteStep, as_steps, order_steps
 
 MAX_PAGE_SIZE = 200
 FILTER_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull", "between")
@@ -137,7 +138,8 @@ class _Prepared:
     written: set[str]  # record keys the caller wrote (after coercion)
     children: dict[str, list[dict[str, Any]]]  # child tables the caller wrote
     errors: Errors
-    set_by_hooks: frozenset[str] = frozenset()  # written keys hooks set (not coerced)
+    set_by_hooks: frozenset[str] = frozenset()  # written keys steps set (not coerced)
+    coerced: frozenset[str] = frozenset()  # keys the caller's values coerced into
 
 
 class Repository:
@@ -147,8 +149,10 @@ class Repository:
         self.db = db
         self.model = db.model
         self.bus = bus
-        # Higher layers (pipelines, approvals) taking part in every write; see write_hooks.
+        # Higher layers (pipelines, approvals) taking part in every write: their steps go
+        # between the core steps of each operation (see write_steps).
         self.hooks: tuple[WriteHook, ...] = tuple(hooks or ())
+        self.write_steps = order_steps(as_steps(self.hooks))
         # The durable event outbox (runtime.jobs.outbox.Outbox), set by the wiring: events
         # are saved in the write's transaction and handed to the job queue after commit.
         self.outbox: Any = None
@@ -640,45 +644,174 @@ class Repository:
         if not rows:
             return []
         ctx = self._context(user)
-        events: list[Event] = []
-        created: list[dict[str, Any]] = []
+        steps = self.write_steps["create"]
+        split = steps.index("write")  # every record is checked before any is written
         with self.db.engine.begin() as conn:
-            prepared = []
+            writes = [
+                Write("create", user, plan, grant, conn, ctx, values=values, index=index)
+                for index, values in enumerate(rows)
+            ]
             errors: Errors = {}
-            for index, values in enumerate(rows):
-                self._check_field_permissions(plan, grant, values, None, ctx)
-                item = self._prepare(conn, user, plan, grant, values, None, ctx)
-                self._validate(conn, user, plan, item, None)
-                prefix = "" if single else f"{index}."
-                for key, messages in item.errors.items():
+            for w in writes:
+                self._run_steps(steps[:split], w)
+                prefix = "" if single else f"{w.index}."
+                for key, messages in w.item.errors.items():
                     errors.setdefault(prefix + key, []).extend(messages)
-                prepared.append(item)
             if not single:
-                self._check_unique_within(plan, prepared, errors)
+                self._check_unique_within(plan, [w.item for w in writes], errors)
             if errors:
                 raise ValidationError(errors)
             now = _now()
-            for item in prepared:
-                record = self._insert(conn, user, plan, item, now)
-                created.append(record)
-                changes = {
-                    k: (None, v)
-                    for k, v in record.items()
-                    if v is not None and k not in plan.system_keys and not _empty(v)
-                }
-                events.append(
-                    Event(RECORD_CREATED, entity_id, record["id"], user.actor_id, changes, record)
-                )
+            for w in writes:
+                w.now = now
+                self._run_steps(steps[split:], w)
+            events = [event for w in writes for event in w.events]
             event_ids = self._record_events(conn, events)
         self._dispatch(event_ids)
-        results = [self._present(plan, grant, record, user) for record in created]
+        results = [self._present(plan, grant, w.saved, user) for w in writes]
         self._publish(
             [
-                Event(e.name, e.entity, e.record_id, e.user_id, e.changes, r)
-                for e, r in zip(events, results, strict=True)
+                dataclasses.replace(event, record=result)
+                for w, result in zip(writes, results, strict=True)
+                for event in w.events
             ]
         )
         return results
+
+    # ------------------------------------------------------------------ the steps
+
+    def _run_steps(self, steps: Sequence[str | WriteStep], w: Write) -> None:
+        for step in steps:
+            if w.done:
+                return
+            if isinstance(step, str):
+                getattr(self, f"_step_{step}")(w)
+            else:
+                step.run(self, w)
+
+    def _step_load(self, w: Write) -> None:
+        action = "update" if w.op == "update" else "archive"
+        w.current, w.may = self._load_for_write(w.conn, w.user, w.plan, w.grant, w.record_id,
+                                                action)  # fmt: skip
+
+    def _step_permissions(self, w: Write) -> None:
+        plan, current = w.plan, w.current
+        if w.op == "create":
+            self._check_field_permissions(plan, w.grant, w.values, None, w.ctx)
+            return
+        if not w.may:
+            verb = "change" if w.op == "update" else w.op
+            raise PermissionDenied(f"you may not {verb} this {self._label(plan)}")
+        if w.op == "update" and current["archived_at"] is not None:
+            raise ValidationError({"__all__": [FieldMessage("record_archived")]})
+        if w.row_version is not None and int(w.row_version) != current["row_version"]:
+            raise self._conflict(
+                w.conn, plan, w.grant, w.record_id, int(w.row_version), current["row_version"]
+            )
+        if w.op != "update":
+            if (current["archived_at"] is not None) == (w.op == "archive"):
+                w.saved = self._reload(w.conn, plan, w.record_id, w.user)  # nothing to do
+                w.done = True
+            return
+        needed = self._children_needed(plan, w.values)
+        if needed:  # before the permission check: it compares rows with the stored ones
+            self._attach_children(w.conn, plan, [current], needed)
+        self._check_field_permissions(plan, w.grant, w.values, current, w.ctx)
+
+    def _step_coercion(self, w: Write) -> None:
+        w.item = self._prepare(w.conn, w.user, w.plan, w.grant, w.values, w.current, w.ctx)
+
+    def _step_defaults(self, w: Write) -> None:
+        item, user = w.item, w.user
+        if w.current is None:
+            if item.values.get("owner_id") is None:  # not given, or blank: the creator owns it
+                item.values["owner_id"] = user.actor_id
+            self._apply_defaults(w.plan.rows, item.values, set(item.coerced), user, w.ctx,
+                                 item.errors)  # fmt: skip
+        elif (
+            "owner_id" in item.coerced
+            and item.values.get("owner_id") is None
+            and not w.grant.unrestricted
+        ):
+            _add(item.errors, "owner_id", "owner_required")  # a record never loses its owner
+
+    def _step_formulas(self, w: Write) -> None:
+        item = w.item
+        item.set_by_hooks = frozenset(item.written.difference(item.coerced))
+        # Every formula, stored or not: stored ones may read computed-on-read ones, rules too.
+        self._compute_formulas(w.plan.rows.formulas, item.values, w.user)
+
+    def _step_validation(self, w: Write) -> None:
+        self._validate(w.conn, w.user, w.plan, w.item, w.current)
+        if w.op == "update" and w.item.errors:
+            raise ValidationError(w.item.errors)
+
+    def _step_changes(self, w: Write) -> None:
+        w.changes = self._changes(w.plan, w.item, w.current)
+        if not w.changes:
+            w.saved = self._reload(w.conn, w.plan, w.record_id, w.user)
+            w.done = True
+            return
+        w.now = _now()
+
+    def _step_write(self, w: Write) -> None:
+        if w.op == "create":
+            w.saved = self._insert(w.conn, w.user, w.plan, w.item, w.now)
+        elif w.op == "update":
+            self._write_update(w)
+        else:
+            self._write_archived(w)
+
+    def _step_field_history(self, w: Write) -> None:
+        plan, conn, user, saved = w.plan, w.conn, w.user, w.saved
+        entity_id = plan.entity.id
+        if w.op == "create":
+            history.write_audit(conn, entity_id, saved["id"], "create", user_id=user.actor_id,
+                                at=w.now)  # fmt: skip
+            if plan.entity.has_stage and saved["stage"] is not None:
+                history.write_stage_change(
+                    conn, entity_id, saved["id"], None, saved["stage"],
+                    user_id=user.actor_id, at=w.now, entered_at=None,
+                    extra=self._stage_history_extra(plan, None, saved),
+                )  # fmt: skip
+            return
+        if w.op != "update":
+            history.write_audit(conn, entity_id, w.record_id, w.op, user_id=user.actor_id,
+                                at=w.now)  # fmt: skip
+            return
+        changes = w.changes
+        tracked = {k: v for k, v in changes.items() if self._tracked(plan, k)}
+        history.write_field_changes(
+            conn, entity_id, w.record_id, tracked,
+            user_id=user.actor_id, at=w.now, row_version=saved["row_version"],
+        )  # fmt: skip
+        if "stage" in changes:
+            history.write_stage_change(
+                conn, entity_id, w.record_id, *changes["stage"],
+                user_id=user.actor_id, at=w.now, entered_at=w.current.get("stage_entered_at"),
+                extra=self._stage_history_extra(plan, w.current, saved),
+            )  # fmt: skip
+
+    def _step_events(self, w: Write) -> None:
+        entity_id, actor, saved = w.plan.entity.id, w.user.actor_id, w.saved
+        if w.op == "create":
+            changes = {
+                k: (None, v)
+                for k, v in saved.items()
+                if v is not None and k not in w.plan.system_keys and not _empty(v)
+            }
+            w.events.append(Event(RECORD_CREATED, entity_id, saved["id"], actor, changes, saved))
+        elif w.op == "update":
+            w.events.append(Event(RECORD_UPDATED, entity_id, w.record_id, actor, w.changes))
+            if "stage" in w.changes:
+                w.events.append(
+                    Event(STAGE_CHANGED, entity_id, w.record_id, actor,
+                          {"stage": w.changes["stage"]})
+                )  # fmt: skip
+        else:
+            name = RECORD_ARCHIVED if w.op == "archive" else RECORD_RESTORED
+            change = {"archived_at": (w.current["archived_at"], saved["archived_at"])}
+            w.events.append(Event(name, entity_id, w.record_id, actor, change))
 
     def _insert(
         self, conn: Connection, user: Principal, plan: EntityPlan, item: _Prepared, now: datetime
@@ -725,17 +858,6 @@ class Repository:
         for field_id in plan.children:
             rows = values.get(field_id) or []
             record[field_id] = self._sync_children(conn, plan, field_id, record_id, rows, [])
-        history.write_audit(
-            conn, plan.entity.id, record_id, "create", user_id=user.actor_id, at=now
-        )
-        if plan.entity.has_stage and record["stage"] is not None:
-            history.write_stage_change(
-                conn, plan.entity.id, record_id, None, record["stage"],
-                user_id=user.actor_id, at=now, entered_at=None,
-                extra=self._stage_history_extra(plan, None, record),
-            )  # fmt: skip
-        for hook in self.hooks:
-            hook.after_write(conn, user, plan.entity, None, record)
         return record
 
     def _stage_history_extra(
@@ -798,89 +920,60 @@ class Repository:
         plan = self.plan(entity_id)
         grant = self.grant(user, entity_id)
         record_id = _record_id(record_id)
-        ctx = self._context(user)
-        events: list[Event] = []
+        return self._run_one(
+            "update", user, plan, grant, values=values, record_id=record_id,
+            row_version=row_version,
+        )  # fmt: skip
+
+    def _run_one(self, op: str, user: Principal, plan: EntityPlan, grant: Grant, **given: Any):
+        """Run ``op``'s steps on one record in one transaction; the record as the user sees it."""
         with self.db.engine.begin() as conn:
-            current, may = self._load_for_write(conn, user, plan, grant, record_id, "update")
-            if not may:
-                raise PermissionDenied(f"you may not change this {self._label(plan)}")
-            if current["archived_at"] is not None:
-                raise ValidationError({"__all__": [FieldMessage("record_archived")]})
-            if row_version is not None and int(row_version) != current["row_version"]:
-                raise self._conflict(
-                    conn, plan, grant, record_id, int(row_version), current["row_version"]
-                )
-            needed = self._children_needed(plan, values)
-            if needed:  # before the permission check: it compares rows with the stored ones
-                self._attach_children(conn, plan, [current], needed)
-            self._check_field_permissions(plan, grant, values, current, ctx)
-            item = self._prepare(conn, user, plan, grant, values, current, ctx)
-            self._validate(conn, user, plan, item, current)
-            if item.errors:
-                raise ValidationError(item.errors)
-            changes = self._changes(plan, item, current)
-            if not changes:
-                return self._present(plan, grant, self._reload(conn, plan, record_id, user), user)
-            now = _now()
-            new_version = current["row_version"] + 1
-            row: dict[str, Any] = {"updated_at": now, "row_version": new_version}
-            for key in changes:
-                field = plan.field_of_key(key)
-                if field is not None and type_of(field).is_stored(field):
-                    row.update(type_of(field).to_db(field, {key: item.values[key]}))
-                elif key in ("owner_id", "stage"):
-                    row[key] = item.values[key]
-            if "stage" in changes:
-                row["stage_entered_at"] = now
-            table = plan.table
-            stmt = self._statement(
-                "update", plan.entity.id,
-                build=lambda: table.update().where(
-                    table.c.id == bindparam("_record_id"),
-                    table.c.row_version == bindparam("_seen_version"),
-                ),
-            )  # fmt: skip
-            row["_record_id"] = record_id
-            row["_seen_version"] = current["row_version"]
-            try:
-                done = conn.execute(stmt, row).rowcount
-            except IntegrityError as exc:
-                raise self._integrity_error(exc) from None
-            if done != 1:
-                raise self._conflict(
-                    conn, plan, grant, record_id, current["row_version"], current["row_version"] + 1
-                )
-            for field_id in plan.children:
-                if field_id in changes:
-                    item.values[field_id] = self._sync_children(
-                        conn, plan, field_id, record_id, item.children[field_id],
-                        current.get(field_id) or [],
-                    )  # fmt: skip
-            tracked = {k: v for k, v in changes.items() if self._tracked(plan, k)}
-            history.write_field_changes(
-                conn, entity_id, record_id, tracked,
-                user_id=user.actor_id, at=now, row_version=new_version,
-            )  # fmt: skip
-            saved = self._saved(conn, user, plan, item, current, changes, now, new_version)
-            if "stage" in changes:
-                history.write_stage_change(
-                    conn, entity_id, record_id, *changes["stage"],
-                    user_id=user.actor_id, at=now, entered_at=current.get("stage_entered_at"),
-                    extra=self._stage_history_extra(plan, current, saved),
-                )  # fmt: skip
-            for hook in self.hooks:
-                hook.after_write(conn, user, plan.entity, current, saved)
-            events.append(Event(RECORD_UPDATED, entity_id, record_id, user.actor_id, changes))
-            if "stage" in changes:
-                events.append(
-                    Event(STAGE_CHANGED, entity_id, record_id, user.actor_id,
-                          {"stage": changes["stage"]})
-                )  # fmt: skip
-            event_ids = self._record_events(conn, events)
+            w = Write(op, user, plan, grant, conn, self._context(user), **given)
+            self._run_steps(self.write_steps[op], w)
+            event_ids = self._record_events(conn, w.events)
         self._dispatch(event_ids)
-        result = self._present(plan, grant, saved, user)
-        self._publish([dataclasses.replace(event, record=result) for event in events])
+        result = self._present(plan, grant, w.saved, user)
+        self._publish([dataclasses.replace(event, record=result) for event in w.events])
         return result
+
+    def _write_update(self, w: Write) -> None:
+        conn, plan, grant, item, current = w.conn, w.plan, w.grant, w.item, w.current
+        changes, now, record_id, user = w.changes, w.now, w.record_id, w.user
+        new_version = current["row_version"] + 1
+        row: dict[str, Any] = {"updated_at": now, "row_version": new_version}
+        for key in changes:
+            field = plan.field_of_key(key)
+            if field is not None and type_of(field).is_stored(field):
+                row.update(type_of(field).to_db(field, {key: item.values[key]}))
+            elif key in ("owner_id", "stage"):
+                row[key] = item.values[key]
+        if "stage" in changes:
+            row["stage_entered_at"] = now
+        table = plan.table
+        stmt = self._statement(
+            "update", plan.entity.id,
+            build=lambda: table.update().where(
+                table.c.id == bindparam("_record_id"),
+                table.c.row_version == bindparam("_seen_version"),
+            ),
+        )  # fmt: skip
+        row["_record_id"] = record_id
+        row["_seen_version"] = current["row_version"]
+        try:
+            done = conn.execute(stmt, row).rowcount
+        except IntegrityError as exc:
+            raise self._integrity_error(exc) from None
+        if done != 1:
+            raise self._conflict(
+                conn, plan, grant, record_id, current["row_version"], current["row_version"] + 1
+            )
+        for field_id in plan.children:
+            if field_id in changes:
+                item.values[field_id] = self._sync_children(
+                    conn, plan, field_id, record_id, item.children[field_id],
+                    current.get(field_id) or [],
+                )  # fmt: skip
+        w.saved = self._saved(conn, user, plan, item, current, changes, now, new_version)
 
     def _saved(
         self,
@@ -1056,39 +1149,22 @@ class Repository:
         plan = self.plan(entity_id)
         grant = self.grant(user, entity_id)
         record_id = _record_id(record_id)
-        with self.db.engine.begin() as conn:
-            current, may = self._load_for_write(conn, user, plan, grant, record_id, "archive")
-            verb = "archive" if archive else "restore"
-            if not may:
-                raise PermissionDenied(f"you may not {verb} this {self._label(plan)}")
-            if row_version is not None and int(row_version) != current["row_version"]:
-                raise self._conflict(
-                    conn, plan, grant, record_id, int(row_version), current["row_version"]
-                )
-            if (current["archived_at"] is not None) == archive:
-                saved = self._reload(conn, plan, record_id, user)
-                return self._present(plan, grant, saved, user)
-            now = _now()
-            table = plan.table
-            conn.execute(
-                table.update()
-                .where(table.c.id == record_id)
-                .values(
-                    archived_at=now if archive else None,
-                    updated_at=now,
-                    row_version=current["row_version"] + 1,
-                )
+        op = "archive" if archive else "restore"
+        return self._run_one(op, user, plan, grant, record_id=record_id, row_version=row_version)
+
+    def _write_archived(self, w: Write) -> None:
+        w.now = _now()
+        table = w.plan.table
+        w.conn.execute(
+            table.update()
+            .where(table.c.id == w.record_id)
+            .values(
+                archived_at=w.now if w.op == "archive" else None,
+                updated_at=w.now,
+                row_version=w.current["row_version"] + 1,
             )
-            history.write_audit(conn, entity_id, record_id, verb, user_id=user.actor_id, at=now)
-            saved = self._reload(conn, plan, record_id, user)
-            name = RECORD_ARCHIVED if archive else RECORD_RESTORED
-            event = Event(name, entity_id, record_id, user.actor_id,
-                          {"archived_at": (current["archived_at"], saved["archived_at"])})  # fmt: skip
-            event_ids = self._record_events(conn, [event])
-        self._dispatch(event_ids)
-        result = self._present(plan, grant, saved, user)
-        self._publish([dataclasses.replace(event, record=result)])
-        return result
+        )
+        w.saved = self._reload(w.conn, w.plan, w.record_id, w.user)
 
     # ------------------------------------------------------------------ the write pipeline
 
@@ -1191,23 +1267,8 @@ class Repository:
                 children.pop(field.id, None)
         merged: dict[str, Any] = dict(current) if current is not None else {}
         merged.update(out)
-        if creating:
-            if out.get("owner_id") is None:  # not given, or left blank: the creator owns it
-                merged["owner_id"] = user.actor_id
-            self._apply_defaults(rows, merged, set(out), user, ctx, errors)
-        elif "owner_id" in out and out["owner_id"] is None and not system:
-            _add(errors, "owner_id", "owner_required")  # a record never loses its owner
-        written = set(out)
-        set_by_hooks: frozenset[str] = frozenset()
-        if self.hooks:
-            pending = PendingWrite(user, plan.entity, current, merged, written, errors)
-            for hook in self.hooks:
-                hook.before_write(conn, pending)
-            written = pending.written
-            set_by_hooks = frozenset(written.difference(out))
-        # Every formula, stored or not: stored ones may read computed-on-read ones, rules too.
-        self._compute_formulas(rows.formulas, merged, user)
-        return _Prepared(merged, written, children, errors, set_by_hooks)
+        # defaults, feature steps and formulas follow as steps of their own
+        return _Prepared(merged, set(out), children, errors, coerced=frozenset(out))
 
     def _apply_defaults(
         self,
