@@ -33,15 +33,15 @@ class Flaky(Feature):
 
     def __init__(self):
         self.failing = True
-        self.seen: list[int] = []
+        self.seen: list[tuple[str, int]] = []
 
     def subscribers(self, runtime):
         def flaky(event):
-            if self.failing:
+            if self.failing and event.name == "record.created":
                 raise RuntimeError("the mail server is down")
-            self.seen.append(event.record_id)
+            self.seen.append((event.name, event.record_id))
 
-        return [("record.created", flaky)]
+        return [("*", flaky, ("account",))]
 
 
 JOURNAL = Journal()

@@ -150,7 +150,8 @@ class Feature:
     # ---------------------------------------------------------------- events and jobs
 
     def subscribers(self, runtime: Any) -> Sequence[tuple[str, Callable[..., Any]]]:
-        """Durable event subscribers: (event name or "*", handler(event))."""
+        """Durable event subscribers: ``(event name or "*", handler(event))``, or
+        ``(name, handler, entity ids)`` to hear only those entities' events."""
         return ()
 
     def schedules(self, runtime: Any) -> Sequence[Any]:

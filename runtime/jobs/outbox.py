@@ -50,24 +50,32 @@ def _json_value(value: Any) -> Any:
 
 
 class Subscriber:
-    """One durable handler: ``key`` names it in the deliveries table."""
+    """One durable handler: ``key`` names it in the deliveries table; ``entities``, when
+    given, are the only entities whose events it wants."""
 
-    def __init__(self, key: str, event_name: str, handler: Callable[[Event], Any]):
+    def __init__(
+        self,
+        key: str,
+        event_name: str,
+        handler: Callable[[Event], Any],
+        entities: Iterable[str] | None = None,
+    ):
         self.key = key
         self.event_name = event_name
         self.handler = handler
+        self.entities = frozenset(entities) if entities is not None else None
 
-    def wants(self, name: str) -> bool:
-        return self.event_name in ("*", name)
+    def wants(self, name: str, entity: str) -> bool:
+        return self.event_name in ("*", name) and (self.entities is None or entity in self.entities)
 
 
 def subscribers_of(runtime: Any) -> list[Subscriber]:
     """Every feature's durable subscribers, each keyed ``<feature>.<handler>``."""
     found = []
     for feature in runtime.features:
-        for index, (name, handler) in enumerate(feature.subscribers(runtime) or ()):
+        for index, (name, handler, *entities) in enumerate(feature.subscribers(runtime) or ()):
             label = getattr(handler, "__qualname__", None) or f"handler{index}"
-            found.append(Subscriber(f"{feature.name}.{label}", name, handler))
+            found.append(Subscriber(f"{feature.name}.{label}", name, handler, *entities[:1]))
     return found
 
 
@@ -85,17 +93,19 @@ class Outbox:
             self._subscribers = subscribers_of(self.runtime)
         return self._subscribers
 
-    def listened_to(self, name: str) -> bool:
-        return any(s.wants(name) for s in self.subscribers)
+    def listened_to(self, name: str, entity: str) -> bool:
+        return any(s.wants(name, entity) for s in self.subscribers)
 
     # ------------------------------------------------------------------ writing
 
     def record(self, conn: Connection, events: Iterable[Event]) -> list[int]:
-        """Insert ``events`` in the caller's transaction; the ids of those to deliver."""
+        """Insert the ``events`` some subscriber wants, in the caller's transaction; their
+        ids. An event nobody listens to is not kept: there is nothing to deliver."""
         to_deliver = []
         now = datetime.now(UTC)
         for event in events:
-            wanted = self.listened_to(event.name)
+            if not self.listened_to(event.name, event.entity):
+                continue
             row = {
                 "name": event.name,
                 "entity": event.entity,
@@ -103,12 +113,10 @@ class Outbox:
                 "user_id": event.user_id,
                 "changes": _json_value({k: list(v) for k, v in event.changes.items()}),
                 "created_at": now,
-                "state": "pending" if wanted else "done",
-                "done_at": None if wanted else now,
+                "state": "pending",
             }
             event_id = conn.execute(st.outbox.insert().values(**row)).inserted_primary_key[0]
-            if wanted:
-                to_deliver.append(int(event_id))
+            to_deliver.append(int(event_id))
         return to_deliver
 
     def dispatch(self, event_ids: Sequence[int]) -> None:
@@ -134,7 +142,9 @@ class Outbox:
         )
         failures: list[str] = []
         for subscriber in self.subscribers:
-            if not subscriber.wants(event.name) or self._done_by(event_id, subscriber):
+            if not subscriber.wants(event.name, event.entity) or self._done_by(
+                event_id, subscriber
+            ):
                 continue
             try:
                 subscriber.handler(event)

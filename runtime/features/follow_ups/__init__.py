@@ -29,7 +29,9 @@ class FollowUpsFeature(Feature):
         flow = FollowUpFlow(runtime.model, runtime.repo, runtime.users)
         if not flow.rules:
             return ()
-        return [(name, flow.handle) for name in (RECORD_CREATED, RECORD_UPDATED, RECORD_RESTORED)]
+        entities = tuple(flow.rules)  # only the entities with a follow-up date
+        names = (RECORD_CREATED, RECORD_UPDATED, RECORD_RESTORED)
+        return [(name, flow.handle, entities) for name in names]
 
 
 FEATURE = FollowUpsFeature()
