@@ -28,3 +28,10 @@ def drag(page, source, target, by=None):
     page.mouse.move(x, y, steps=12)
     page.mouse.move(x + 2, y + 4, steps=2)
     page.mouse.up()
+
+
+def save_and_move(dialog):
+    """Press the move dialog's "Save and move" as a person does, the button held for
+    150 ms: leaving the field just typed in re-renders the dialog meanwhile, and the
+    click must still land (it was lost when the re-render replaced the button)."""
+    dialog.get_by_role("button", name="Save and move").click(delay=150)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .board_actions import card, column, drag
+from .board_actions import card, column, drag, save_and_move
 
 
 def test_drag_to_next_stage_is_saved(page, board_server, screenshot_dir, sign_in):
@@ -39,7 +39,7 @@ def test_drag_into_gated_stage_asks_for_the_missing_field(
     dialog.get_by_label("Customer's key pains").fill(
         "Scrap rate 4%; no traceability for OEM audits"
     )
-    dialog.get_by_role("button", name="Save and move").click()
+    save_and_move(dialog)
     page.wait_for_selector(f'.board-column [data-stage="solutioning"] [data-id="{ids["gated"]}"]')
     page.reload()
     assert column(page, "solutioning").locator(f'[data-id="{ids["gated"]}"]').count() == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .board_actions import card, drag
+from .board_actions import card, drag, save_and_move
 from .conftest import PASSWORD
 
 RECRUITING_APP = Path(__file__).resolve().parent.parent / "fixtures" / "recruiting_app"
@@ -32,7 +32,7 @@ def _pick_competitor_in_one_dialog(page, dialog) -> None:
     assert dialog.get_by_label("Loss reason").input_value() == "competitor"
     competitor.fill("SAP")
     _shot(page, "dialog-competitor-en-1440.png")
-    dialog.get_by_role("button", name="Save and move").click()
+    save_and_move(dialog)
 
 
 def test_board_lost_to_competitor_in_one_dialog(page, board_server, sign_in):
@@ -77,11 +77,11 @@ def test_path_bar_other_reason_asks_for_the_review_in_the_same_dialog(
     review = dialog.get_by_label("Loss review")
     review.wait_for(state="visible")
     # save without the review: refused in the same dialog, the reason still chosen
-    dialog.get_by_role("button", name="Save and move").click()
+    save_and_move(dialog)
     dialog.locator(".field-error").first.wait_for()
     assert dialog.get_by_label("Loss reason").input_value() == "other"
     dialog.get_by_label("Loss review").fill("Project cancelled after a reorganisation")
-    dialog.get_by_role("button", name="Save and move").click()
+    save_and_move(dialog)
     page.wait_for_selector(".path-step-close.is-current.is-lost")
     assert "Project cancelled" in page.locator("main").inner_text()
 
@@ -130,7 +130,7 @@ def test_both_lost_stages_are_reachable_from_the_record_page(page, recruiting_se
     dialog.wait_for(state="visible")
     dialog.get_by_label("Rejection reason").select_option("other_offer")
     dialog.get_by_label("Other employer").fill("Initech")
-    dialog.get_by_role("button", name="Save and move").click()
+    save_and_move(dialog)
     page.wait_for_selector(".path-step-close.is-current.is-lost")
     text = page.locator("#path-bar").inner_text()
     assert "Rejected" in text and "Withdrawn" not in text
