@@ -58,7 +58,7 @@ class PipelinesFeature(Feature):
         return write_hooks(model)
 
     def blueprints(self) -> Sequence[Any]:
-        from runtime.web import pipelines as screens  # registers its blueprint and globals
+        from runtime.features.pipelines import screens  # registers its blueprint and globals
 
         return (screens,)
 
