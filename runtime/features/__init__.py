@@ -110,7 +110,11 @@ class Feature:
         return ()
 
     def query_clauses(self, model: AppModel) -> Mapping[str, Any]:
-        """Named query clauses (e.g. pipelines' "idle"): name -> clause, compiled to SQL."""
+        """Named filter terms of ``repo.list`` / ``repo.count`` (pipelines: ``idle``,
+        ``stage_kind``): name -> ``runtime.store.query_clauses.QueryClause``, whose
+        ``build(context)`` returns one SQLAlchemy expression of the entity's table,
+        compiled inside the repository's filter translation with the row scope (never a
+        list of ids). A column of that name wins; ``applies`` picks the entities."""
         return {}
 
     # ---------------------------------------------------------------- screens and API

@@ -53,11 +53,24 @@ class Database:
 
     ``tables`` maps entity id -> Table; ``child_tables`` maps (entity id, field id) ->
     Table. System tables are in ``runtime.store.system_tables`` (also ``db.sys``).
+    ``features``: the runtime's ``FeatureSet`` (default: the default features), asked
+    for its tables and its query clauses.
     """
 
-    def __init__(self, url: str, model: AppModel, *, engine: Engine | None = None, **options: Any):
+    def __init__(
+        self,
+        url: str,
+        model: AppModel,
+        *,
+        engine: Engine | None = None,
+        features: Any = None,
+        **options: Any,
+    ):
+        from runtime.features import load_features
+
         self.url = normalise_url(url)
         self.model = model
+        self.features = features if features is not None else load_features()
         self.engine = engine if engine is not None else make_engine(self.url, **options)
         self.metadata = MetaData(naming_convention=NAMING_CONVENTION)
         built = build_entity_tables(model, self.metadata)

@@ -66,10 +66,7 @@ from . import system_tables as st
 from .database import Database
 from .keyset import Position, SortKey, StaleCursor, normalise_sort, order_by, phases
 from .list_terms import (
-    STAGE_KIND,
-    TermInvalid,
     has_user_token,
-    stage_kind_clause,
     stage_order_column,
     user_token_clause,
 )
@@ -84,6 +81,7 @@ from .plan import (
     entity_plan,
 )
 from .principal import Principal
+from .query_clauses import ClauseContext, QueryClause, TermInvalid, clauses_for
 from .sql_text import contains_pattern
 from .write_hooks import WriteHook
 from .write_steps import Write, WriteStep, as_steps, order_steps
@@ -515,6 +513,13 @@ class Repository:
             column = UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
         return column.is_(None)
 
+    def _clauses(self, plan: EntityPlan) -> dict[str, QueryClause]:
+        """The named clauses the features offer on ``plan``'s entity (once per Database)."""
+        return self.db.memo(
+            ("query_clauses", plan.entity.id),
+            lambda: clauses_for(self.db, self.db.features, plan.entity, plan.table),
+        )
+
     def _filter_target(self, plan: EntityPlan, grant: Grant, name: str) -> tuple[Any, FieldDef]:
         table = plan.table
         if name in plan.system_keys:
@@ -536,9 +541,11 @@ class Repository:
         ctx: CoerceContext,
         user: Principal | None = None,
     ) -> Any:
-        if name == STAGE_KIND and STAGE_KIND not in plan.table.c:
-            # Named term (runtime.store.list_terms): the stage's kind, from the pipelines.
-            return stage_kind_clause(self.db, plan.entity.id, plan.table, op, value)
+        clause = self._clauses(plan).get(name)
+        if clause is not None:
+            # A feature's named clause (runtime.store.query_clauses), e.g. "idle".
+            context = ClauseContext(self.db, plan.entity, plan.table, user, grant, op, value)
+            return clause.build(context)
         column, field = self._filter_target(plan, grant, name)
         ftype = type_of(field)
         if op not in FILTER_OPERATORS:

@@ -57,8 +57,13 @@ class PipelinesFeature(Feature):
 
         return write_hooks(model)
 
+    def query_clauses(self, model) -> Mapping[str, Any]:
+        from runtime.features.pipelines.clauses import query_clauses
+
+        return query_clauses(model)
+
     def blueprints(self) -> Sequence[Any]:
-        from runtime.web import pipelines as screens  # registers its blueprint and globals
+        from runtime.features.pipelines import screens  # registers its blueprint and globals
 
         return (screens,)
 
