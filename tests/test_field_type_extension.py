@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import String
 
 from runtime.definition import check_app, load_app
+from runtime.definition.codes import Code
 from runtime.errors import FieldMessage, ValidationError
 from runtime.features import Feature, FeatureSet, load_features
-from runtime.fieldtypes import TYPES, FieldInvalid, FieldType, type_of
+from runtime.fieldtypes import TYPES, DefinitionProblem, FieldInvalid, FieldType, type_of
 from runtime.wiring import build_runtime
 from tests.conftest import build_schema
 
@@ -111,3 +112,104 @@ def test_records_store_and_read_the_new_types_values(tmp_path, db_url):
     with pytest.raises(ValidationError, match="colour"):
         runtime.repo.create(admin, "tag", {"name": "Blue", "colour": "#0000ff"})
     runtime.db.engine.dispose()
+
+
+# --------------------------------------------------------------------------- definition checks
+
+LOUD_PALETTE = Code("TRL-E901", "a swatch palette has too many colours (test extension)")
+
+
+class CheckedSwatchType(SwatchType):
+    """A swatch whose palette may hold at most two colours: its own check, its own code."""
+
+    def check_definition(self, field, context):
+        found = super().check_definition(field, context)
+        palette = field.settings.get("palette") or ()
+        if len(palette) > 2:
+            found.append(
+                DefinitionProblem(
+                    LOUD_PALETTE,
+                    f"palette has {len(palette)} colours",
+                    "keep two",
+                    ("settings", "palette"),
+                )
+            )
+        return found
+
+
+class CheckedSwatchFeature(Feature):
+    name = "checked_swatches"
+
+    def field_types(self):
+        return (CheckedSwatchType,)
+
+    def check_codes(self):
+        return (LOUD_PALETTE,)
+
+
+def test_an_extension_types_own_check_reports_its_own_code_at_its_setting(tmp_path):
+    entity = ENTITY.replace('"#00aa00"]', '"#00aa00", "#0000ff"]')
+    app = app_with(tmp_path, entity)
+
+    problems = check_app(app, FeatureSet([*load_features(), CheckedSwatchFeature()]))
+
+    assert [(p.code, p.message, p.hint) for p in problems] == [
+        ("TRL-E901", "palette has 3 colours", "keep two")
+    ]
+    assert "field 'colour'" in problems[0].obj
+    assert problems[0].line == 7  # the settings line of tag.yaml
+
+
+class ProblemSwatchType(SwatchType):
+    def problems(self, field):
+        return (
+            ["a palette colour must not be black"]
+            if "#000000" in field.settings.get("palette", ())
+            else []
+        )
+
+
+class BrokenSwatchType(SwatchType):
+    def check_definition(self, field, context):
+        raise RuntimeError("boom")
+
+
+def _with_type(cls) -> FeatureSet:
+    feature = type("OneType", (Feature,), {"name": "one_type", "field_types": lambda self: (cls,)})
+    return FeatureSet([*load_features(), feature()])
+
+
+def test_a_types_plain_problems_are_reported_as_type_settings(tmp_path):
+    entity = ENTITY.replace('"#00aa00"]', '"#000000"]')
+
+    problems = check_app(app_with(tmp_path, entity), _with_type(ProblemSwatchType))
+
+    assert [(p.code, p.message) for p in problems] == [
+        ("TRL-E038", "a palette colour must not be black")
+    ]
+
+
+def test_a_types_failing_check_is_a_problem_not_a_crash(tmp_path):
+    problems = check_app(app_with(tmp_path), _with_type(BrokenSwatchType))
+
+    assert [(p.code, p.message) for p in problems] == [
+        ("TRL-E038", "the type's own check failed: boom")
+    ]
+
+
+def test_builtin_types_report_their_own_codes(tmp_path):
+    entity = """\
+    id: tag
+    fields:
+      - {id: name, type: text}
+      - {id: price, type: money, currency: USD, currencies: [CNY, EUR]}
+      - {id: mobile, type: phone, region: XX}
+      - {id: size, type: integer, min: 9, max: 3}
+    """
+    problems = check_app(app_with(tmp_path, entity))
+
+    assert [(p.code, p.message) for p in problems] == [
+        ("TRL-E033", "currency 'USD' is not in currencies ['CNY', 'EUR']"),
+        ("TRL-E038", "unknown phone region 'XX'"),
+        ("TRL-E032", "min 9 is greater than max 3"),
+    ]

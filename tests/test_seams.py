@@ -12,7 +12,7 @@ PIPELINE_MODULES = (
     "runtime.features.pipelines",
     "runtime.flows.pipeline",
     "runtime.flows.pipeline_hook",
-    "runtime.web.pipelines",
+    "runtime.web.pipelines",  # now runtime.features.pipelines.screens
     "runtime.store.stage_history",
     "runtime.store.stage_checklist",
     "runtime.store.board_queries",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
@@ -15,6 +16,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from sqlalchemy import Column
 
+from runtime.definition import codes
+from runtime.definition.codes import Code
 from runtime.definition.model import FieldDef
 from runtime.errors import FieldMessage, TrellisError
 
@@ -133,6 +136,44 @@ def _settings_of(*groups: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mappi
 def _schema_message(schema: Mapping[str, Any], value: Any) -> str | None:
     error = best_match(Draft202012Validator(dict(schema)).iter_errors(value))
     return None if error is None else error.message
+
+
+# --------------------------------------------------------------------------- definition checks
+
+
+@dataclass(frozen=True)
+class DefinitionContext:
+    """What a type's definition check sees besides the compiled field."""
+
+    raw: Mapping[str, Any]  # the field as written (a key left out is not there)
+    entity_ids: frozenset[str] = frozenset()  # the app's entities (link targets)
+    in_row: bool = False  # the field is one of a child table's row fields
+
+
+@dataclass(frozen=True)
+class DefinitionProblem:
+    """One mistake in a field's definition; the compiler adds the file, line and field.
+
+    ``path`` is below the field's own (``("target",)``); empty: the field itself.
+    """
+
+    code: Code
+    message: str
+    hint: str = ""
+    path: tuple[str | int, ...] = ()
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A hint naming the closest of ``choices`` to ``word``, or ""."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+def _greater(low: Any, high: Any) -> bool:
+    try:
+        return bool(low > high)
+    except TypeError:
+        return False
 
 
 # --------------------------------------------------------------------------- base class
@@ -398,6 +439,43 @@ class FieldType:
 
     # -- definition checks
 
+    def check_definition(
+        self, field: FieldDef, context: DefinitionContext
+    ) -> list[DefinitionProblem]:
+        """Every mistake in the definition of a field of this type, with its code.
+
+        The default checks the bounds (``check_range``) and reports ``problems()`` as
+        TRL-E038; a type with codes of its own returns those, then ``check_range``.
+        """
+        found = self.check_range(field, context)
+        found += [DefinitionProblem(codes.INVALID_TYPE_SETTING, m) for m in self.problems(field)]
+        return found
+
+    def check_range(self, field: FieldDef, context: DefinitionContext) -> list[DefinitionProblem]:
+        """``min``/``max`` as values of the type (min not above max); min_length <= max_length."""
+        raw = context.raw
+        bounds: dict[str, Any] = {}
+        found: list[DefinitionProblem] = []
+        unbounded = replace(field, min=None, max=None)
+        for key in ("min", "max"):
+            if key in raw and key in self.props:
+                try:
+                    bounds[key] = self.coerce(unbounded, raw[key], CoerceContext())
+                except Exception as exc:
+                    message = f"{key} {raw[key]!r} is not a valid {field.type}: {exc}"
+                    found.append(DefinitionProblem(codes.INVALID_RANGE, message, path=(key,)))
+        low, high = bounds.get("min"), bounds.get("max")
+        if low is not None and high is not None and _greater(low, high):
+            message = f"min {raw['min']!r} is greater than max {raw['max']!r}"
+            found.append(DefinitionProblem(codes.INVALID_RANGE, message, path=("min",)))
+        if field.min_length is not None and field.max_length is not None:
+            if field.min_length > field.max_length:
+                message = (
+                    f"min_length {field.min_length} is greater than max_length {field.max_length}"
+                )
+                found.append(DefinitionProblem(codes.INVALID_RANGE, message, path=("min_length",)))
+        return found
+
     def problems(self, field: FieldDef) -> list[str]:
-        """Type-specific mistakes in a field definition, for the definition compiler."""
+        """Plain messages of type-specific mistakes; ``check_definition`` reports them."""
         return []

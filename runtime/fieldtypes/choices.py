@@ -10,10 +10,12 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, String
 
+from runtime.definition import codes
 from runtime.definition.model import FieldDef
 from runtime.fieldtypes.base import (
     COMMON_PROPS,
     UNINDEXABLE_PROPS,
+    DefinitionProblem,
     FieldType,
     _invalid,
     _is_empty,
@@ -117,6 +119,18 @@ def _options_problems(field: FieldDef) -> list[str]:
     return found
 
 
+def _missing_options(field: FieldDef) -> list[DefinitionProblem]:
+    if field.options:
+        return []
+    return [
+        DefinitionProblem(
+            codes.MISSING_OPTIONS,
+            f"a {field.type} field needs 'options'",
+            "add options: [{id: ..., label: ...}, ...]",
+        )
+    ]
+
+
 class SelectType(FieldType):
     name = "select"
     db_value_is_canonical = True
@@ -141,6 +155,9 @@ class SelectType(FieldType):
 
     def json_schema(self, field):
         return {"type": ["string", "null"], "enum": [opt.id for opt in field.options] + [None]}
+
+    def check_definition(self, field, context):
+        return [*_missing_options(field), *self.check_range(field, context)]
 
     def problems(self, field):
         return _options_problems(field)
@@ -197,6 +214,9 @@ class MultiSelectType(FieldType):
             "items": {"type": "string", "enum": [opt.id for opt in field.options]},
             "uniqueItems": True,
         }
+
+    def check_definition(self, field, context):
+        return [*_missing_options(field), *self.check_range(field, context)]
 
     def problems(self, field):
         return _options_problems(field)

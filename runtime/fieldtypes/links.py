@@ -9,11 +9,14 @@ from typing import Any
 
 from sqlalchemy import BigInteger
 
+from runtime.definition import codes
 from runtime.fieldtypes.base import (
     COMMON_PROPS,
     STORED_PROPS,
+    DefinitionProblem,
     FieldType,
     _invalid,
+    did_you_mean,
 )
 from runtime.fieldtypes.numbers import BIGINT_MAX
 
@@ -75,6 +78,22 @@ class LinkType(FieldType):
             schema["description"] = f"id of a {field.target} record"
         return schema
 
+    def check_definition(self, field, context):
+        return [*self._check_target(field, context), *self.check_range(field, context)]
+
+    def _check_target(self, field, context):
+        if not field.target:
+            return [
+                DefinitionProblem(codes.UNKNOWN_LINK_TARGET, "a link field needs a 'target' entity")
+            ]
+        if field.target not in context.entity_ids:
+            hint = did_you_mean(field.target, context.entity_ids) or (
+                f"entities: {', '.join(sorted(context.entity_ids))}"
+            )
+            message = f"link target '{field.target}' is not an entity"
+            return [DefinitionProblem(codes.UNKNOWN_LINK_TARGET, message, hint, ("target",))]
+        return []
+
     def problems(self, field):
         return [] if field.target else ["needs a target entity"]
 
@@ -90,6 +109,9 @@ class UserType(LinkType):
 
     def json_schema(self, field):
         return {"type": ["integer", "null"], "minimum": 1, "description": "id of a user"}
+
+    def check_definition(self, field, context):
+        return FieldType.check_definition(self, field, context)  # no target to check
 
     def problems(self, field):
         return []

@@ -9,11 +9,13 @@ from typing import Any
 from babel import numbers as babel_numbers
 from sqlalchemy import Column, String
 
+from runtime.definition import codes
 from runtime.definition.model import FieldDef
 from runtime.fieldtypes.base import (
     BOUND_SETTINGS,
     PRECISION_SETTING,
     CoerceContext,
+    DefinitionProblem,
     _babel_locale,
     _invalid,
     _is_empty,
@@ -125,6 +127,19 @@ class MoneyType(DecimalType):
         if field.currencies:
             currency["enum"] = [*field.currencies, None]
         return {**super().json_properties(field), currency_key(field): currency}
+
+    def check_definition(self, field, context):
+        found = []
+        if field.currency and field.currencies and field.currency not in field.currencies:
+            found.append(
+                DefinitionProblem(
+                    codes.INVALID_CURRENCY,
+                    f"currency '{field.currency}' is not in currencies {list(field.currencies)}",
+                    "add it to currencies or change it",
+                    ("currency",),
+                )
+            )
+        return found + self.check_range(field, context)
 
     def problems(self, field):
         found = [

@@ -11,10 +11,12 @@ from typing import Any
 
 from sqlalchemy import Column, String
 
+from runtime.definition import codes
 from runtime.definition.model import FieldDef
 from runtime.fieldtypes.base import (
     COMMON_PROPS,
     PRECISION_SETTING,
+    DefinitionProblem,
     FieldType,
     _invalid,
 )
@@ -110,6 +112,19 @@ class AutonumberType(FieldType):
 
     def json_schema(self, field):
         return {"type": ["string", "null"], "maxLength": 64}
+
+    def check_definition(self, field, context):
+        pattern = field.pattern or DEFAULT_AUTONUMBER_PATTERN
+        found = [
+            DefinitionProblem(
+                codes.INVALID_AUTONUMBER_PATTERN,
+                f"pattern '{pattern}' {message}",
+                "for example 'OPP-{YYYY}-{0000}'",
+                ("pattern",),
+            )
+            for message in autonumber_pattern_problems(pattern)
+        ]
+        return found + self.check_range(field, context)
 
     def problems(self, field):
         return autonumber_pattern_problems(field.pattern or DEFAULT_AUTONUMBER_PATTERN)
@@ -208,6 +223,14 @@ class FormulaType(FieldType):
     def filter_operators(self, field):
         return self.result(field).operators if self.is_stored(field) else ()
 
+    def check_definition(self, field, context):
+        found = [
+            DefinitionProblem(codes.INCOMPLETE_FORMULA, f"a formula needs '{key}'")
+            for key in ("expression", "result_type")
+            if key not in context.raw
+        ]
+        return found + self.check_range(field, context)
+
     def problems(self, field):
         if field.result_type not in FORMULA_RESULT_TYPES:
             return [f"result_type must be one of {', '.join(FORMULA_RESULT_TYPES)}"]
@@ -289,8 +312,41 @@ class ChildTableType(FieldType):
             "items": {"type": "object", "properties": properties},
         }
 
+    def check_definition(self, field, context):
+        found = []
+        if context.in_row:
+            found.append(
+                DefinitionProblem(
+                    codes.NESTED_CHILD_TABLE,
+                    "a child table cannot contain another child table",
+                    "make it a separate entity with a link field back to this one",
+                    ("type",),
+                )
+            )
+        elif not context.raw.get("fields"):
+            found.append(
+                DefinitionProblem(
+                    codes.EMPTY_CHILD_TABLE,
+                    "a child table needs 'fields'",
+                    "list the row's fields under 'fields:'",
+                )
+            )
+        if (field.max_rows or 0) > MAX_ROWS_CEILING:
+            found.append(
+                DefinitionProblem(
+                    codes.TOO_MANY_ROWS_ALLOWED,
+                    f"max_rows {field.max_rows:,} is above the ceiling of "
+                    f"{MAX_ROWS_CEILING:,} rows",
+                    "rows beyond a few hundred belong in a separate entity with a link field",
+                    ("max_rows",),
+                )
+            )
+        return found + self.check_range(field, context)
+
     def problems(self, field):
         if not field.fields:
             return ["needs at least one field"]
-        nested = [c.id for c in field.fields if c.type == "child_table"]
+        from runtime.fieldtypes import type_of  # the registry module imports this one
+
+        nested = [c.id for c in field.fields if type_of(c).holds_rows]
         return [f"field '{c}' is a child table inside a child table" for c in nested]

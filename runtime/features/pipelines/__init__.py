@@ -68,7 +68,7 @@ class PipelinesFeature(Feature):
         return sort_orders(model)
 
     def blueprints(self) -> Sequence[Any]:
-        from runtime.web import pipelines as screens  # registers its blueprint and globals
+        from runtime.features.pipelines import screens  # registers its blueprint and globals
 
         return (screens,)
 
