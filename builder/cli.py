@@ -107,15 +107,21 @@ def init(app: str | None, database: str | None) -> None:
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 @click.option("--scale", default=1.0, show_default=True, help="Fraction of the full demo data set.")
 def demo(app: str | None, database: str | None, if_empty: bool, scale: float) -> None:
-    """Create the database, demo users and demo data; print the logins."""
-    from builder.demo import load_demo
+    """Create the database, demo users and demo data; print the logins.
 
+    The data comes from the app's own generator, the ``demo/`` package in its folder."""
+    from builder.app_demo import DemoNotFound, demo_generator
+
+    try:
+        generator = demo_generator(app_path(app))
+    except DemoNotFound as exc:
+        _fail(str(exc))
     model, db, repo, users = _services(app, database)
     db.create_or_upgrade()
     if if_empty and users.count() > 0:
         click.echo("demo data already present; log in with the accounts listed in the README")
         return
-    result = load_demo(db, repo, users, model, scale=scale)
+    result = generator.load_demo(db, repo, users, model, scale=scale)
     click.echo("demo data loaded. Logins (password: trellis-demo):")
     for login in result["logins"]:
         click.echo(f"  {login['email']:<28} {login['role']:<14} {login.get('team') or ''}")
