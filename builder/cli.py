@@ -320,7 +320,7 @@ def serve(host: str, port: int, debug: bool, with_worker: bool) -> None:
 
     app = create_app()
     worker = None
-    if with_worker and not app.extensions["trellis"].jobs.immediate:
+    if with_worker and _serves_here(debug) and not app.extensions["trellis"].jobs.immediate:
         worker = subprocess.Popen([sys.executable, "-m", "builder.cli", "worker"])
         click.echo(f"worker started (pid {worker.pid}); jobs at http://{host}:{port}/admin/jobs")
     try:
@@ -332,6 +332,13 @@ def serve(host: str, port: int, debug: bool, with_worker: bool) -> None:
                 worker.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 worker.kill()
+
+
+def _serves_here(debug: bool) -> bool:
+    """False in the watching parent of Werkzeug's reloader (``--debug``): it only
+    restarts the serving child (``WERKZEUG_RUN_MAIN=true``), which starts the worker
+    itself; a worker started in both would be two."""
+    return not debug or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
 
 
 @main.command()
