@@ -117,6 +117,13 @@ class Feature:
         list of ids). A column of that name wins; ``applies`` picks the entities."""
         return {}
 
+    def sort_orders(self, model: AppModel) -> Mapping[str, Callable[..., Any]]:
+        """How the repository sorts by a column this feature knows better than the
+        alphabet (pipelines: ``stage`` in pipeline order): column -> ``order(db, entity,
+        table)`` returning an ORDER BY expression that is never NULL, or None to sort by
+        the column itself on that entity. Built once per entity."""
+        return {}
+
     # ---------------------------------------------------------------- screens and API
 
     def blueprints(self) -> Sequence[Any]:
