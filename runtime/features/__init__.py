@@ -158,7 +158,10 @@ class Feature:
         return {}
 
     def cli_commands(self) -> Sequence[Any]:
-        """``click`` commands added to ``trellis``."""
+        """``click`` commands added to ``trellis`` (looked up when the command line is
+        read, so ``TRELLIS_FEATURES`` decides them; a built-in's name is refused).
+        ``builder.cli.runtime_for(app, database)`` gives a command its runtime, and
+        ``builder.cli.app_option``/``db_option`` its ``--app``/``--database``."""
         return ()
 
     # ---------------------------------------------------------------- events and jobs
