@@ -117,6 +117,13 @@ class Feature:
         list of ids). A column of that name wins; ``applies`` picks the entities."""
         return {}
 
+    def sort_orders(self, model: AppModel) -> Mapping[str, Callable[..., Any]]:
+        """How the repository sorts by a column this feature knows better than the
+        alphabet (pipelines: ``stage`` in pipeline order): column -> ``order(db, entity,
+        table)`` returning an ORDER BY expression that is never NULL, or None to sort by
+        the column itself on that entity. Built once per entity."""
+        return {}
+
     # ---------------------------------------------------------------- screens and API
 
     def blueprints(self) -> Sequence[Any]:
@@ -158,7 +165,10 @@ class Feature:
         return {}
 
     def cli_commands(self) -> Sequence[Any]:
-        """``click`` commands added to ``trellis``."""
+        """``click`` commands added to ``trellis`` (looked up when the command line is
+        read, so ``TRELLIS_FEATURES`` decides them; a built-in's name is refused).
+        ``builder.cli.runtime_for(app, database)`` gives a command its runtime, and
+        ``builder.cli.app_option``/``db_option`` its ``--app``/``--database``."""
         return ()
 
     # ---------------------------------------------------------------- events and jobs

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from datetime import UTC, date, datetime, tzinfo
@@ -136,6 +136,48 @@ def _settings_of(*groups: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mappi
 def _schema_message(schema: Mapping[str, Any], value: Any) -> str | None:
     error = best_match(Draft202012Validator(dict(schema)).iter_errors(value))
     return None if error is None else error.message
+
+
+# --------------------------------------------------------------------------- export and import
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    """What turning a value into a spreadsheet cell needs: the viewer's locale and zone."""
+
+    locale: str = "en"
+    tzinfo: tzinfo = UTC
+    default_currency: str | None = None
+    # What the viewer sees for values that name another record or a user (a link's
+    # title, a user's name), resolved by the caller in batches: field id -> text, or
+    # None where the viewer may not read it (the id is never exported instead).
+    shown: Mapping[str, str | None] = dc_field(default_factory=lambda: MappingProxyType({}))
+
+
+def _no_reference(field: FieldDef, text: str) -> int | None:
+    return None
+
+
+@dataclass(frozen=True)
+class ImportContext:
+    """What reading an exported cell back needs: coercion's context (the importer's
+    zone and locale) and a way to find the record or user an exported text names."""
+
+    coerce: CoerceContext = dc_field(default_factory=CoerceContext)
+    # (field, text) -> the id of the record (link) or user the text names, or None.
+    find_reference: Callable[[FieldDef, str], int | None] = _no_reference
+
+
+class ImportRefused(TrellisError):
+    """A cell of an imported file that cannot become its field's value."""
+
+    code = "import_refused"
+
+    def __init__(self, field: FieldDef, text: Any, message: FieldMessage):
+        self.field = field
+        self.text = text
+        self.message = message
+        super().__init__(f"field '{field.id}': {text!r} cannot be read: {message.text()}")
 
 
 # --------------------------------------------------------------------------- definition checks
@@ -436,6 +478,48 @@ class FieldType:
         if self.always_readonly:
             schema["readOnly"] = True
         return {field.id: schema}
+
+    # -- export and import (CSV, XLSX)
+
+    def export_headers(self, field: FieldDef, label: str, gettext: Callable[..., str]) -> list[str]:
+        """The column headers of the field in an export (money adds its currency's)."""
+        return [label]
+
+    def export_values(
+        self, field: FieldDef, record: Mapping[str, Any], ctx: ExportContext
+    ) -> list[Any]:
+        """One value per ``export_headers`` column, from a record dict."""
+        value = record.get(field.id)
+        return [None if _is_empty(value) else self.export_value(field, value, ctx)]
+
+    def export_value(self, field: FieldDef, value: Any, ctx: ExportContext) -> Any:
+        """A non-empty canonical value as a spreadsheet cell: text, a number (int or
+        Decimal), a date, or a naive date-time in the viewer's zone. The default keeps
+        plain values as they are (``coerce`` reads them back) and writes the display
+        text of anything else."""
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+            return aware.astimezone(ctx.tzinfo).replace(tzinfo=None)
+        if isinstance(value, str | int | Decimal | date) and not isinstance(value, bool):
+            return value
+        return self.format(field, value, ctx.locale, tzinfo=ctx.tzinfo)
+
+    def import_values(
+        self, field: FieldDef, cells: list[Any], ctx: ImportContext
+    ) -> dict[str, Any]:
+        """The record values of the field from its exported cells (one per
+        ``export_headers`` column); {} when the field is not written by imports."""
+        if self.computed:
+            return {}
+        return {field.id: self.import_value(field, cells[0] if cells else None, ctx)}
+
+    def import_value(self, field: FieldDef, text: Any, ctx: ImportContext) -> Any:
+        """One exported cell (a CSV string, or an XLSX number, date or text) as the
+        field's canonical value; raises ImportRefused naming the field."""
+        try:
+            return self.coerce(field, text, ctx.coerce)
+        except FieldInvalid as exc:
+            raise ImportRefused(field, text, exc.message) from None
 
     # -- definition checks
 

@@ -153,6 +153,9 @@ class SelectType(FieldType):
     def format_value(self, field, value, locale, *, currency=None, tzinfo=None):
         return _option_labels(field, [value], locale)[0]
 
+    def export_value(self, field, value, ctx):
+        return self.format(field, value, ctx.locale)  # the label: imports match labels
+
     def json_schema(self, field):
         return {"type": ["string", "null"], "enum": [opt.id for opt in field.options] + [None]}
 
@@ -207,6 +210,11 @@ class MultiSelectType(FieldType):
     def format_value(self, field, value, locale, *, currency=None, tzinfo=None):
         separator = "、" if locale.startswith("zh") else ", "
         return separator.join(_option_labels(field, value, locale))
+
+    def import_value(self, field, text, ctx):
+        if isinstance(text, str):  # the labels as exported, joined by ", " or "、"
+            text = [part for part in re.split(r"[,，;；、]", text) if part.strip()]
+        return super().import_value(field, text, ctx)
 
     def json_schema(self, field):
         return {

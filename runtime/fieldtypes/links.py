@@ -10,11 +10,13 @@ from typing import Any
 from sqlalchemy import BigInteger
 
 from runtime.definition import codes
+from runtime.errors import FieldMessage
 from runtime.fieldtypes.base import (
     COMMON_PROPS,
     STORED_PROPS,
     DefinitionProblem,
     FieldType,
+    ImportRefused,
     _invalid,
     did_you_mean,
 )
@@ -71,6 +73,20 @@ class LinkType(FieldType):
         if isinstance(value, Mapping):  # {"id": 7, "title": "Acme"}, as the API gives links
             return str(value.get("id", ""))
         return super().to_input(field, value, tz)
+
+    def export_value(self, field, value, ctx):
+        # The title (a user's name) the viewer sees; never an id they may not read.
+        return ctx.shown.get(field.id)
+
+    def import_value(self, field, text, ctx):
+        if isinstance(text, str) and text.strip():
+            found = ctx.find_reference(field, text.strip())
+            if found is not None:
+                return found
+            if not text.strip().isdigit():
+                message = FieldMessage("unknown_reference", {"value": text.strip()})
+                raise ImportRefused(field, text, message)
+        return super().import_value(field, text, ctx)
 
     def json_schema(self, field):
         schema = {"type": ["integer", "null"], "minimum": 1}

@@ -16,6 +16,8 @@ from runtime.fieldtypes.base import (
     PRECISION_SETTING,
     CoerceContext,
     DefinitionProblem,
+    FieldInvalid,
+    ImportRefused,
     _babel_locale,
     _invalid,
     _is_empty,
@@ -110,6 +112,29 @@ class MoneyType(DecimalType):
         values = super().from_db(field, row)
         values[currency_key(field)] = row.get(currency_key(field))
         return values
+
+    def export_headers(self, field, label, gettext):
+        return [label, gettext("%(label)s (currency)", label=label)]
+
+    def export_values(self, field, record, ctx):
+        amount = record.get(field.id)
+        if amount is None:
+            return [None, None]
+        currency = record.get(currency_key(field)) or field.currency or ctx.default_currency
+        return [self.export_value(field, amount, ctx), currency]
+
+    def import_values(self, field, cells, ctx):
+        amount, currency = (list(cells) + [None, None])[:2]
+        out: dict[str, Any] = {}
+        try:
+            self.coerce_into(
+                field, {field.id: amount, currency_key(field): currency}, out, ctx.coerce
+            )
+        except FieldInvalid as exc:
+            raise ImportRefused(
+                field, currency if exc.message.code == "invalid_currency" else amount, exc.message
+            ) from None
+        return out
 
     def format_value(self, field, value, locale, *, currency=None, tzinfo=None):
         code = currency or field.currency

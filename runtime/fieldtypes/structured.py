@@ -220,6 +220,15 @@ class FormulaType(FieldType):
     def json_schema(self, field):
         return self.result(field).json_schema(field)
 
+    def export_headers(self, field, label, gettext):
+        return self.result(field).export_headers(field, label, gettext)
+
+    def export_values(self, field, record, ctx):
+        return self.result(field).export_values(field, record, ctx)
+
+    def export_value(self, field, value, ctx):
+        return self.result(field).export_value(field, value, ctx)
+
     def filter_operators(self, field):
         return self.result(field).operators if self.is_stored(field) else ()
 
@@ -296,6 +305,11 @@ class ChildTableType(FieldType):
 
     def format_value(self, field, value, locale, *, currency=None, tzinfo=None):
         return str(len(value))
+
+    def export_value(self, field, value, ctx):
+        # The rows' values as JSON (no ids: they name rows of this record only).
+        rows = [{k: v for k, v in row.items() if k not in ("id", "position")} for row in value]
+        return json.dumps(rows, ensure_ascii=False, default=str)
 
     def json_schema(self, field):
         properties: dict[str, Any] = {

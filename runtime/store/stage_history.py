@@ -88,6 +88,38 @@ def history_row(
     }
 
 
+_INSERT = table.insert()  # one statement, so SQLAlchemy's compiled cache hits every move
+
+
+def write_stage_change(
+    conn: Connection,
+    entity: str,
+    record_id: int,
+    from_stage: str | None,
+    to_stage: str | None,
+    *,
+    user_id: int | None,
+    at: datetime,
+    entered_at: datetime | None,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """The row of one stage change, in the write's transaction; ``extra``: the pipeline
+    and snapshot columns (``PipelineHook.stage_history_values``)."""
+    seconds = int((at - entered_at).total_seconds()) if entered_at and from_stage else None
+    row = {
+        "entity": entity,
+        "record_id": record_id,
+        "from_stage": from_stage,
+        "to_stage": to_stage,
+        "changed_by": user_id,
+        "changed_at": at,
+        "seconds_in_from_stage": seconds,
+    }
+    if extra:
+        row.update(extra)
+    conn.execute(_INSERT, row)
+
+
 def write_stage_history(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> int:
     """Insert rows built by ``history_row`` (in the caller's transaction)."""
     batch = [dict(r) for r in rows]
@@ -124,5 +156,6 @@ __all__ = [
     "history_row",
     "read_stage_history",
     "table",
+    "write_stage_change",
     "write_stage_history",
 ]

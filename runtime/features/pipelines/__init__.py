@@ -62,6 +62,11 @@ class PipelinesFeature(Feature):
 
         return query_clauses(model)
 
+    def sort_orders(self, model) -> Mapping[str, Any]:
+        from runtime.features.pipelines.clauses import sort_orders
+
+        return sort_orders(model)
+
     def blueprints(self) -> Sequence[Any]:
         from runtime.features.pipelines import screens  # registers its blueprint and globals
 

@@ -1,5 +1,6 @@
-"""The pipelines' named query clauses: ``stage_kind`` (the stage's kind: open, won,
-lost) and ``idle`` (the record is idle in its stage), compiled to SQL by the repository.
+"""The pipelines' named query clauses - ``stage_kind`` (the stage's kind: open, won,
+lost) and ``idle`` (the record is idle in its stage) - and their sort order of ``stage``,
+compiled to SQL by the repository.
 
 ``idle`` takes a yes/no value (``("idle", "eq", "1")``: idle today in the app's time
 zone; ``"0"``: not idle) or an ISO date (idle as of that day: how a screen passes the
@@ -91,4 +92,15 @@ def query_clauses(_model: Any) -> dict[str, QueryClause]:
     }
 
 
-__all__ = ["IDLE", "idle_as_of", "idle_condition", "query_clauses"]
+def _stage_order(db: Any, entity: Any, table: Any) -> Any:
+    from runtime.store.list_terms import stage_order_column
+
+    return stage_order_column(db.model, entity.id, table)
+
+
+def sort_orders(_model: Any) -> dict[str, Any]:
+    """Sorting by ``stage`` follows the pipelines' order: open stages, then won, then lost."""
+    return {"stage": _stage_order}
+
+
+__all__ = ["IDLE", "idle_as_of", "idle_condition", "query_clauses", "sort_orders"]
