@@ -17,6 +17,7 @@ from typing import Any
 from runtime.definition.filter_terms import USER_FILTER_TOKENS, USER_TOKEN_OPERATORS
 from runtime.definition.model import AppModel, Entity, FieldDef
 from runtime.fieldtypes import BIGINT_MAX, max_rows_of, type_of
+from runtime.fieldtypes.base import non_null_schema
 from runtime.web.cursors import MAX_CURSOR_LENGTH
 from runtime.web.list_request import list_hooks_of
 from runtime.web.query import (
@@ -92,16 +93,7 @@ def component_names(model: AppModel) -> dict[str, str]:
 # --------------------------------------------------------------------------- schemas
 
 
-def _non_null(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` without null among its types or enum values."""
-    out = copy.deepcopy(schema)
-    kinds = out.get("type")
-    if isinstance(kinds, list):
-        kinds = [k for k in kinds if k != "null"]
-        out["type"] = kinds[0] if len(kinds) == 1 else kinds
-    if "enum" in out:
-        out["enum"] = [v for v in out["enum"] if v is not None]
-    return out
+_non_null = non_null_schema  # the field types' own: without null among types and enum
 
 
 def writable_system_fields(entity: Entity) -> frozenset[str]:
@@ -330,22 +322,7 @@ CONFLICT_SCHEMA: dict[str, Any] = {
 
 def _value_schema(field: FieldDef) -> dict[str, Any]:
     """The schema of one filter value of ``field`` (a query string, never null)."""
-    base = _non_null(type_of(field).json_schema(field))
-    if base.get("type") == "array":  # multi_select: the value is one option id
-        base = dict(base.get("items") or {"type": "string"})
-    schema: dict[str, Any] = {"type": base.get("type", "string")}
-    for key in ("format", "enum"):
-        if key in base:
-            schema[key] = base[key]
-    if schema["type"] == "integer":
-        # Record ids are positive; other integers may be compared with anything.
-        schema["minimum"] = 1 if type_of(field).references else -BIGINT_MAX
-        schema["maximum"] = BIGINT_MAX
-    elif schema["type"] == "number":
-        schema["minimum"], schema["maximum"] = -1e15, 1e15
-    elif schema["type"] == "string" and "enum" not in schema and "format" not in schema:
-        schema["minLength"], schema["maxLength"] = 1, MAX_VALUE_LENGTH
-    return schema
+    return type_of(field).filter_value_schema(field, MAX_VALUE_LENGTH)
 
 
 def _filter_parameter(field: FieldDef, op: str) -> dict[str, Any]:
