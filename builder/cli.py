@@ -31,22 +31,40 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _features():
+    """The features this process runs with (the defaults plus ``TRELLIS_FEATURES``)."""
+    from runtime.features import FeatureError
+    from runtime.wiring import features_from_env
+
+    try:
+        return features_from_env()
+    except FeatureError as exc:
+        _fail(f"TRELLIS_FEATURES: {exc}")
+
+
 def _load_model(path: str):
     from runtime.definition import check_app, load_app
 
-    problems = check_app(path)
+    features = _features()
+    problems = check_app(path, features)
     if problems:
         for problem in problems:
             click.echo(str(problem), err=True)
         click.echo(f"{len(problems)} problem(s) in {path}", err=True)
         sys.exit(1)
-    return load_app(path)
+    return load_app(path, features)
+
+
+def runtime_for(app: str | None, database: str | None):
+    """The runtime of ``--app``/``--database`` (or their defaults) with this process's
+    features: what a feature's own command (``Feature.cli_commands``) works on."""
+    from runtime.wiring import build_runtime
+
+    return build_runtime(_load_model(app_path(app)), database_url(database), _features())
 
 
 def _services(app: str | None, database: str | None):
-    from runtime.wiring import build_runtime
-
-    runtime = build_runtime(_load_model(app_path(app)), database_url(database))
+    runtime = runtime_for(app, database)
     return runtime.model, runtime.db, runtime.repo, runtime.users
 
 
@@ -64,7 +82,30 @@ db_option = click.option(
 )
 
 
-@click.group()
+class TrellisGroup(click.Group):
+    """The built-in commands plus those the features contribute (``Feature.cli_commands``).
+
+    Features are asked when a command is looked up, not at import, so ``TRELLIS_FEATURES``
+    decides which commands exist; a feature's command may not take a built-in's name.
+    """
+
+    def _feature_commands(self) -> dict[str, click.Command]:
+        commands: dict[str, click.Command] = {}
+        for feature in _features():
+            for command in feature.cli_commands() or ():
+                if command.name in self.commands or command.name in commands:
+                    _fail(f"feature {feature.name!r}: command {command.name!r} already exists")
+                commands[command.name] = command
+        return commands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._feature_commands()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._feature_commands().get(cmd_name)
+
+
+@click.group(cls=TrellisGroup)
 def main() -> None:
     """Trellis: metadata-driven apps."""
 
@@ -77,8 +118,9 @@ def validate(path: str) -> None:
     Warnings (TRL-W...) name files the runtime does not read; they do not fail."""
     from runtime.definition import app_warnings, check_app
 
-    problems = check_app(path)
-    warnings = app_warnings(path)
+    features = _features()
+    problems = check_app(path, features)
+    warnings = app_warnings(path, features)
     for problem in [*problems, *warnings]:
         click.echo(str(problem))
     noted = f", {len(warnings)} warning(s)" if warnings else ""
@@ -107,15 +149,21 @@ def init(app: str | None, database: str | None) -> None:
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 @click.option("--scale", default=1.0, show_default=True, help="Fraction of the full demo data set.")
 def demo(app: str | None, database: str | None, if_empty: bool, scale: float) -> None:
-    """Create the database, demo users and demo data; print the logins."""
-    from builder.demo import load_demo
+    """Create the database, demo users and demo data; print the logins.
 
+    The data comes from the app's own generator, the ``demo/`` package in its folder."""
+    from builder.app_demo import DemoNotFound, demo_generator
+
+    try:
+        generator = demo_generator(app_path(app))
+    except DemoNotFound as exc:
+        _fail(str(exc))
     model, db, repo, users = _services(app, database)
     db.create_or_upgrade()
     if if_empty and users.count() > 0:
         click.echo("demo data already present; log in with the accounts listed in the README")
         return
-    result = load_demo(db, repo, users, model, scale=scale)
+    result = generator.load_demo(db, repo, users, model, scale=scale)
     click.echo("demo data loaded. Logins (password: trellis-demo):")
     for login in result["logins"]:
         click.echo(f"  {login['email']:<28} {login['role']:<14} {login.get('team') or ''}")
@@ -278,7 +326,7 @@ def serve(host: str, port: int, debug: bool, with_worker: bool) -> None:
 
     app = create_app()
     worker = None
-    if with_worker and not app.extensions["trellis"].jobs.immediate:
+    if with_worker and _serves_here(debug) and not app.extensions["trellis"].jobs.immediate:
         worker = subprocess.Popen([sys.executable, "-m", "builder.cli", "worker"])
         click.echo(f"worker started (pid {worker.pid}); jobs at http://{host}:{port}/admin/jobs")
     try:
@@ -290,6 +338,13 @@ def serve(host: str, port: int, debug: bool, with_worker: bool) -> None:
                 worker.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 worker.kill()
+
+
+def _serves_here(debug: bool) -> bool:
+    """False in the watching parent of Werkzeug's reloader (``--debug``): it only
+    restarts the serving child (``WERKZEUG_RUN_MAIN=true``), which starts the worker
+    itself; a worker started in both would be two."""
+    return not debug or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
 
 
 @main.command()

@@ -42,6 +42,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "No active user with id {value}.",
         "zh": "不存在 id 为 {value} 的有效用户。",
     },
+    "unknown_reference": {
+        "en": "Nothing you can see is named “{value}”.",
+        "zh": "找不到您可查看的“{value}”。",
+    },
     "not_unique": {
         "en": "Another record already has this value.",
         "zh": "已有其他记录使用了此值。",

@@ -70,7 +70,7 @@ def build_runtime(
         model = app_dir
     else:
         model = load_app(Path(app_dir), features, cache=model_cache)
-    db = Database(database_url, model)
+    db = Database(database_url, model, features=features)
     bus = bus if bus is not None else EventBus()
     repo = Repository(db, bus, hooks=features.gather("write_steps", model))
     users = UserService(db)

@@ -1,4 +1,5 @@
-"""Features used by the job tests: a counting subscriber, a failing one, a slow one."""
+"""Features used by the job tests: a counting subscriber, a failing one, a slow one,
+two handlers of one name, and a periodic job that notes each run."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from pathlib import Path
 
 from runtime.features import Feature
+from runtime.jobs import Schedule
 
 
 class Journal(Feature):
@@ -44,4 +46,38 @@ class Flaky(Feature):
         return [("*", flaky, ("account",))]
 
 
+class Twins(Feature):
+    """Two subscribers made by one factory: the same ``__qualname__``, different work."""
+
+    name = "twins"
+    docs = "docs/jobs.md"
+
+    def __init__(self):
+        self.seen: list[tuple[str, int]] = []
+
+    def subscribers(self, runtime):
+        def noting(label):
+            def note(event):
+                self.seen.append((label, event.record_id))
+
+            return note
+
+        return [("record.created", noting("first")), ("record.created", noting("second"))]
+
+
+class Ticker(Feature):
+    """A periodic job, every minute, that appends ``<pid>`` to ``TRELLIS_TEST_TICKS``."""
+
+    name = "ticker"
+    docs = "docs/jobs.md"
+
+    def schedules(self, runtime):
+        def tick(runtime):
+            with Path(os.environ["TRELLIS_TEST_TICKS"]).open("a") as out:
+                out.write(f"{os.getpid()}\n")
+
+        return [Schedule("ticker.tick", tick, minutes=1)]
+
+
 JOURNAL = Journal()
+TICKER = Ticker()

@@ -31,3 +31,46 @@ class ApprovalLock(Feature):
 
 
 LOCK = ApprovalLock()
+
+
+class RecordCounter(Feature):
+    """A feature contributing a command, as an outside extension would: ``trellis
+    count ENTITY`` prints how many records of ENTITY the database holds."""
+
+    name = "record_counter"
+    docs = "docs/internals.md"
+
+    def cli_commands(self):
+        import click
+
+        from builder.cli import app_option, db_option, runtime_for
+
+        @click.command("count")
+        @click.argument("entity")
+        @app_option
+        @db_option
+        def count(entity, app, database):
+            """Print how many ENTITY records there are."""
+            runtime = runtime_for(app, database)
+            from runtime.store import SYSTEM
+
+            click.echo(f"{entity}: {runtime.repo.count(SYSTEM, entity)}")
+
+        return [count]
+
+
+COUNTER = RecordCounter()
+
+
+class Clash(Feature):
+    """A feature whose command takes a built-in's name (refused)."""
+
+    name = "clash"
+
+    def cli_commands(self):
+        import click
+
+        return [click.Command("init", callback=lambda: None)]
+
+
+CLASH = Clash()

@@ -8,9 +8,16 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from builder.demo import DEMO_PASSWORD, format_logins, load_demo
+from builder.app_demo import demo_generator
 from runtime.definition import load_app
 from tests.conftest import MODELS, REFERENCE_APP, build_schema
+
+GENERATOR = demo_generator(REFERENCE_APP)  # the reference app's own demo/ package
+DEMO_PASSWORD, format_logins, load_demo = (
+    GENERATOR.DEMO_PASSWORD,
+    GENERATOR.format_logins,
+    GENERATOR.load_demo,
+)
 
 TODAY = date(2026, 6, 15)
 
@@ -131,3 +138,34 @@ def test_quotes_have_lines_and_totals(demo):
     assert quote["lines"]
     assert quote["number"].startswith("QUO-")
     assert quote["total"] is not None and quote["total"] > 0
+
+
+def test_the_generator_lives_in_the_app_folder_and_validate_does_not_flag_it(tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from builder.cli import main
+    from runtime.definition import app_warnings
+
+    assert GENERATOR.__file__ == str(REFERENCE_APP / "demo" / "__init__.py")
+    assert app_warnings(REFERENCE_APP) == []
+    copy = tmp_path / "copy"
+    shutil.copytree(REFERENCE_APP, copy)
+    (copy / "demo" / "__pycache__").mkdir(exist_ok=True)  # what importing it leaves
+    (copy / "demo" / "__pycache__" / "generator.cpython-311.pyc").write_bytes(b"\0")
+    assert app_warnings(copy) == []
+
+    app = tmp_path / "crm"
+    shutil.copytree(REFERENCE_APP, app, ignore=shutil.ignore_patterns("demo"))
+    (app / "demos").mkdir()
+    (app / "demos" / "generate.py").write_text("")
+    [warning] = app_warnings(app)
+    assert (warning.code, warning.file) == ("TRL-W001", "crm/demos/generate.py")
+    assert "did you mean 'demo/'?" in warning.hint
+
+    result = CliRunner().invoke(
+        main, ["demo", "--app", str(app), "--database", f"sqlite:///{tmp_path / 'x.db'}"]
+    )
+    assert result.exit_code == 2
+    assert "app folder crm/ has no demo data generator: expected demo/__init__.py" in result.output

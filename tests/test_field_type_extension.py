@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import String
 
 from runtime.definition import check_app, load_app
+from runtime.definition.codes import Code
 from runtime.errors import FieldMessage, ValidationError
 from runtime.features import Feature, FeatureSet, load_features
-from runtime.fieldtypes import TYPES, FieldInvalid, FieldType, type_of
+from runtime.fieldtypes import TYPES, DefinitionProblem, FieldInvalid, FieldType, type_of
 from runtime.wiring import build_runtime
 from tests.conftest import build_schema
 
@@ -111,3 +112,188 @@ def test_records_store_and_read_the_new_types_values(tmp_path, db_url):
     with pytest.raises(ValidationError, match="colour"):
         runtime.repo.create(admin, "tag", {"name": "Blue", "colour": "#0000ff"})
     runtime.db.engine.dispose()
+
+
+# --------------------------------------------------------------------------- definition checks
+
+LOUD_PALETTE = Code("TRL-E901", "a swatch palette has too many colours (test extension)")
+
+
+class CheckedSwatchType(SwatchType):
+    """A swatch whose palette may hold at most two colours: its own check, its own code."""
+
+    def check_definition(self, field, context):
+        found = super().check_definition(field, context)
+        palette = field.settings.get("palette") or ()
+        if len(palette) > 2:
+            found.append(
+                DefinitionProblem(
+                    LOUD_PALETTE,
+                    f"palette has {len(palette)} colours",
+                    "keep two",
+                    ("settings", "palette"),
+                )
+            )
+        return found
+
+
+class CheckedSwatchFeature(Feature):
+    name = "checked_swatches"
+
+    def field_types(self):
+        return (CheckedSwatchType,)
+
+    def check_codes(self):
+        return (LOUD_PALETTE,)
+
+
+def test_an_extension_types_own_check_reports_its_own_code_at_its_setting(tmp_path):
+    entity = ENTITY.replace('"#00aa00"]', '"#00aa00", "#0000ff"]')
+    app = app_with(tmp_path, entity)
+
+    problems = check_app(app, FeatureSet([*load_features(), CheckedSwatchFeature()]))
+
+    assert [(p.code, p.message, p.hint) for p in problems] == [
+        ("TRL-E901", "palette has 3 colours", "keep two")
+    ]
+    assert "field 'colour'" in problems[0].obj
+    assert problems[0].line == 7  # the settings line of tag.yaml
+
+
+class ProblemSwatchType(SwatchType):
+    def problems(self, field):
+        return (
+            ["a palette colour must not be black"]
+            if "#000000" in field.settings.get("palette", ())
+            else []
+        )
+
+
+class BrokenSwatchType(SwatchType):
+    def check_definition(self, field, context):
+        raise RuntimeError("boom")
+
+
+def _with_type(cls) -> FeatureSet:
+    feature = type("OneType", (Feature,), {"name": "one_type", "field_types": lambda self: (cls,)})
+    return FeatureSet([*load_features(), feature()])
+
+
+def test_a_types_plain_problems_are_reported_as_type_settings(tmp_path):
+    entity = ENTITY.replace('"#00aa00"]', '"#000000"]')
+
+    problems = check_app(app_with(tmp_path, entity), _with_type(ProblemSwatchType))
+
+    assert [(p.code, p.message) for p in problems] == [
+        ("TRL-E038", "a palette colour must not be black")
+    ]
+
+
+def test_a_types_failing_check_is_a_problem_not_a_crash(tmp_path):
+    problems = check_app(app_with(tmp_path), _with_type(BrokenSwatchType))
+
+    assert [(p.code, p.message) for p in problems] == [
+        ("TRL-E038", "the type's own check failed: boom")
+    ]
+
+
+def test_builtin_types_report_their_own_codes(tmp_path):
+    entity = """\
+    id: tag
+    fields:
+      - {id: name, type: text}
+      - {id: price, type: money, currency: USD, currencies: [CNY, EUR]}
+      - {id: mobile, type: phone, region: XX}
+      - {id: size, type: integer, min: 9, max: 3}
+    """
+    problems = check_app(app_with(tmp_path, entity))
+
+    assert [(p.code, p.message) for p in problems] == [
+        ("TRL-E033", "currency 'USD' is not in currencies ['CNY', 'EUR']"),
+        ("TRL-E038", "unknown phone region 'XX'"),
+        ("TRL-E032", "min 9 is greater than max 3"),
+    ]
+
+
+# --------------------------------------------------------------------------- features ask the type
+
+PIPELINE_FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"
+
+
+class PointsType(FieldType):
+    """Whole points that add up, as an amount does (an extension's numeric type)."""
+
+    name = "points"
+    numeric = True
+    summable = True
+
+    def column_type(self, field):
+        from sqlalchemy import BigInteger
+
+        return BigInteger()
+
+    def parse(self, field, raw, ctx):
+        return int(raw)
+
+
+def pipeline_app(tmp_path: Path, amount_field: dict) -> Path:
+    import shutil
+
+    import yaml
+
+    app = Path(shutil.copytree(PIPELINE_FIXTURE, tmp_path / "app"))
+    pipeline = yaml.safe_load((app / "pipelines" / "sales.yaml").read_text(encoding="utf-8"))
+    entity_file = app / "entities" / f"{pipeline['entity']}.yaml"
+    entity = yaml.safe_load(entity_file.read_text(encoding="utf-8"))
+    entity["fields"].append(amount_field)
+    entity_file.write_text(yaml.safe_dump(entity, allow_unicode=True), encoding="utf-8")
+    pipeline["fields"]["amount"] = amount_field["id"]
+    pipeline.setdefault("board", {})["sum"] = amount_field["id"]
+    path = app / "pipelines" / "sales.yaml"
+    path.write_text(yaml.safe_dump(pipeline, allow_unicode=True), encoding="utf-8")
+    return app
+
+
+def test_a_pipeline_takes_an_extension_types_field_as_its_amount_by_its_attributes(tmp_path):
+    from runtime.features.pipelines.definition import pipelines_of
+
+    app = pipeline_app(tmp_path, {"id": "score", "type": "points"})
+
+    model = load_app(app, _with_type(PointsType))
+
+    assert pipelines_of(model)["sales"].fields.amount == "score"
+    assert pipelines_of(model)["sales"].board_sum == "score"
+
+
+def test_a_pipeline_refuses_a_field_whose_type_is_not_summable_naming_the_types_it_takes(
+    tmp_path,
+):
+    app = pipeline_app(tmp_path, {"id": "share", "type": "percent"})
+
+    problems = check_app(app)
+
+    assert sorted((p.message, p.hint) for p in problems) == [
+        (
+            "amount field 'share' is of type percent",
+            "use a field of type decimal or integer or money",
+        ),
+        (
+            "board sum 'share' is a percent field; a column can only total numbers",
+            "name a money, decimal or integer field, or 'none' to count records only",
+        ),
+    ]
+
+
+def test_a_field_named_like_a_money_fields_currency_column_is_a_duplicate(tmp_path):
+    entity = """\
+    id: tag
+    fields:
+      - {id: name, type: text}
+      - {id: price, type: money}
+      - {id: price_currency, type: text}
+    """
+    problems = check_app(app_with(tmp_path, entity))
+
+    assert [(p.code, p.message) for p in problems] == [
+        ("TRL-E013", "'price_currency' is the currency column of money field 'price' (line 4)")
+    ]

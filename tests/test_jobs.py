@@ -126,6 +126,119 @@ def test_a_periodic_job_runs_once_per_period_however_many_workers(db_url):
     assert sorted(rows) == [("2026-12-02T10:05", "done"), ("2026-12-02T10:10", "done")]
 
 
+def test_a_late_run_claims_the_period_it_was_due_in_not_the_next(db_url):
+    from huey import MemoryHuey
+
+    from runtime.jobs import JobQueue
+
+    model = build_model()
+    build_schema(db_url, model)
+    runtime = build_runtime(model, db_url, [], queue="immediate")
+    runs = []
+    schedule = Schedule("test.late", lambda runtime: runs.append(1), minutes=5)
+    huey = MemoryHuey("late", immediate=False, results=False)
+    queue = JobQueue(huey, runtime, [schedule])
+
+    def due(at):  # what a worker's scheduler enqueues at ``at`` (Huey's clock: naive UTC)
+        return [t for t in huey.read_periodic(at) if type(t).__name__ == "periodic.test.late"]
+
+    assert due(datetime(2026, 12, 2, 10, 6, 30)) == []  # not a period start
+    [late] = due(datetime(2026, 12, 2, 10, 5, 30))
+    [next_one] = due(datetime(2026, 12, 2, 10, 10, 30))
+    huey.execute(late)  # the queue was busy: it runs today, long after 10:05
+    huey.execute(next_one)
+
+    assert runs == [1, 1]
+    with runtime.db.engine.connect() as conn:
+        rows = conn.execute(
+            select(st.job_runs.c.period).where(st.job_runs.c.job == "test.late")
+        ).scalars()
+        assert sorted(rows) == ["2026-12-02T10:05", "2026-12-02T10:10"]
+    assert queue.run_periodic(schedule, datetime(2026, 12, 2, 10, 9)) is False  # 10:05's
+
+
+def test_hourly_and_daily_periods_count_from_midnight_utc_and_odd_ones_are_refused():
+    def job(runtime):
+        return None
+
+    assert Schedule("a.b", job, minutes=1).crontab() == {"minute": "*"}
+    assert Schedule("a.b", job, minutes=15).crontab() == {"minute": "*/15"}
+    assert Schedule("a.b", job, minutes=60).crontab() == {"minute": "0"}
+    assert Schedule("a.b", job, minutes=180).crontab() == {"minute": "0", "hour": "*/3"}
+    assert Schedule("a.b", job, minutes=1440).crontab() == {"minute": "0", "hour": "0"}
+    at = datetime(2026, 12, 2, 10, 7, 42, tzinfo=UTC)
+    assert Schedule("a.b", job, minutes=180).period_start(at) == at.replace(
+        hour=9, minute=0, second=0
+    )
+    assert Schedule("a.b", job, minutes=1440).period_start(at) == datetime(2026, 12, 2, tzinfo=UTC)
+    assert Schedule("a.b", job, minutes=20).period_start(at) == at.replace(minute=0, second=0)
+    for minutes in (0, 7, 45, 90, 300, 1500, 2880, 1.5):
+        with pytest.raises(ValueError, match=rf"schedule 'reports\.digest': minutes={minutes}"):
+            Schedule("reports.digest", job, minutes=minutes)
+
+
+def test_two_handlers_with_one_name_are_each_done_once(db_url):
+    from tests.job_features import Twins
+
+    model = build_model()
+    build_schema(db_url, model)
+    twins = Twins()
+    runtime = build_runtime(model, db_url, [twins], queue="immediate")
+    account = runtime.repo.create(SYSTEM, "account", {"name": "Acme"})["id"]
+    [event] = [e for e in _outbox(runtime) if e["name"] == "record.created"]
+    with runtime.db.engine.begin() as conn:  # a replay: both are recorded as done
+        conn.execute(st.outbox.update().values(state="pending"))
+    runtime.jobs.outbox.deliver(event["id"])
+
+    assert twins.seen == [("first", account), ("second", account)]
+    with runtime.db.engine.connect() as conn:
+        keys = conn.execute(select(st.outbox_deliveries.c.subscriber)).scalars().all()
+    label = "twins.Twins.subscribers.<locals>.noting.<locals>.note"
+    assert sorted(keys) == [label, f"{label}#2"]
+
+
+@pytest.mark.parametrize(
+    ("debug", "run_main", "workers"),
+    [(False, None, 1), (True, None, 0), (True, "true", 1)],
+    ids=["plain", "reloader-parent", "reloader-child"],
+)
+def test_serve_with_worker_starts_one_worker_under_the_reloader(
+    monkeypatch, debug, run_main, workers
+):
+    import subprocess
+    from types import SimpleNamespace
+
+    from click.testing import CliRunner
+
+    import runtime.web.app
+    import runtime.web.serving
+    from builder.cli import main
+
+    started = []
+    app = SimpleNamespace(
+        extensions={"trellis": SimpleNamespace(jobs=SimpleNamespace(immediate=False))}
+    )
+    monkeypatch.setattr(runtime.web.app, "create_app", lambda: app)
+    monkeypatch.setattr(runtime.web.serving, "run_dev_server", lambda *args: None)
+    monkeypatch.setattr(
+        subprocess,
+        "Popen",
+        lambda args: (
+            started.append(args)
+            or SimpleNamespace(pid=1, terminate=lambda: None, wait=lambda timeout: 0)
+        ),
+    )
+    if run_main:
+        monkeypatch.setenv("WERKZEUG_RUN_MAIN", run_main)
+    else:
+        monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
+    result = CliRunner().invoke(main, ["serve", "--with-worker", *(["--debug"] if debug else [])])
+
+    assert result.exit_code == 0, result.output
+    assert len(started) == workers
+    assert all(args[-1] == "worker" for args in started)
+
+
 def test_mail_is_kept_in_development_and_shown_to_admins(db_url, tmp_path):
     from tests.test_web_shell import login
 
@@ -278,3 +391,42 @@ def test_a_killed_worker_loses_no_event_and_the_next_does_each_once(tmp_path):
     # the follow-up subscriber is idempotent: one task per activity, however delivered
     tasks = runtime.repo.list(SYSTEM, "task", page_size=100).rows
     assert sorted(t["activity"] for t in tasks) == sorted(created)
+
+
+@pytest.mark.slow
+def test_two_real_workers_run_a_periodic_job_once_per_period_between_them(tmp_path):
+    database = f"sqlite:///{tmp_path / 'jobs.db'}"
+    ticks = tmp_path / "ticks.txt"
+    ticks.touch()
+    env = {
+        **os.environ,
+        "TRELLIS_QUEUE": "sqlite",
+        "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
+        "TRELLIS_FEATURES": "tests.job_features:TICKER",
+        "TRELLIS_TEST_TICKS": str(ticks),
+        "PYTHONPATH": str(ROOT),
+    }
+    from runtime.definition import load_app
+
+    model = load_app(REFERENCE_APP, cache=MODELS)
+    build_schema(database, model)
+    runtime = build_runtime(model, database, [], queue="immediate")
+
+    def periods() -> list[str]:
+        with runtime.db.engine.connect() as conn:
+            query = select(st.job_runs.c.period).where(st.job_runs.c.job == "ticker.tick")
+            return sorted(conn.execute(query).scalars())
+
+    workers = [_worker(env, database), _worker(env, database)]  # each schedules every job
+    try:
+        assert _wait(lambda: len(periods()) >= 2, 150), "no second period within 150 s"
+        time.sleep(2)  # the other worker's enqueued tick for the same minute
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGINT)
+        for worker in workers:
+            worker.wait(timeout=20)
+
+    runs = ticks.read_text().splitlines()
+    # each worker enqueued the tick every minute; it ran once per period between them
+    assert len(runs) == len(periods()) >= 2

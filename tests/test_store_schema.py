@@ -107,3 +107,23 @@ def test_long_names_are_shortened_stably():
         len(short) <= 63 and short == safe_identifier(name) and short != safe_identifier(name + "z")
     )
     assert safe_identifier("ent_deal") == "ent_deal"
+
+
+def test_feature_system_fields_get_their_types_columns():
+    """The stage fields become columns from their field types, as the tables always had
+    them (so create_or_upgrade finds nothing to change on an existing database)."""
+    from sqlalchemy import String
+
+    from runtime.definition.reserved import BASE_SYSTEM_COLUMNS
+
+    db = Database("sqlite://", build_model())
+    table = db.tables["deal"]
+    names = [c.name for c in table.columns]
+    assert names[:9] == [*BASE_SYSTEM_COLUMNS, "stage", "stage_entered_at"]
+    assert isinstance(table.c.stage.type, String) and table.c.stage.type.length == 63
+    assert isinstance(table.c.stage_entered_at.type, st.UtcDateTime)
+    assert table.c.stage.nullable and table.c.stage_entered_at.nullable
+    assert {i.name for i in table.indexes} >= {"ix_ent_deal_stage"}
+    assert "ix_ent_deal_stage_entered_at" not in {i.name for i in table.indexes}
+    assert "stage" not in db.tables["account"].c
+    db.dispose()

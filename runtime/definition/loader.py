@@ -32,6 +32,9 @@ from .reserved import ID_PATTERN
 
 SCHEMAS_DIR = Path(os.environ.get("TRELLIS_SCHEMAS_DIR") or shipped_dir("schemas"))
 SUFFIXES = (".yaml", ".yml", ".json")
+# The app's demo data generator (a Python package `trellis demo` runs), not metadata:
+# its files are neither read here nor named as unread.
+DEMO_FOLDER = "demo"
 MAX_FILE_BYTES = 2_000_000
 MAX_NODES = 200_000
 MAX_DEPTH = 60
@@ -229,14 +232,17 @@ def _why_unread(rel: Path, singles: set[str], folders: set[str]) -> tuple[Code |
     parts = rel.parts
     layout = (
         f"Trellis reads {', '.join(sorted(singles & {'app.yaml', 'roles.yaml'}))} and the "
-        f"folders {', '.join(sorted(f + '/' for f in folders))}"
+        f"folders {', '.join(sorted(f + '/' for f in folders))}; {DEMO_FOLDER}/ holds the "
+        "demo data generator (Python, run by `trellis demo`)"
     )
+    if parts[0] == DEMO_FOLDER and len(parts) > 1:
+        return None, "", ""
     if len(parts) == 1:
         if parts[0] in singles:
             return None, "", ""
         return codes.UNREAD_FILE, "not read: not a metadata file name", layout
     if parts[0] not in folders:
-        close = difflib.get_close_matches(parts[0], sorted(folders), n=1)
+        close = difflib.get_close_matches(parts[0], sorted({*folders, DEMO_FOLDER}), n=1)
         hint = f"did you mean '{close[0]}/'?" if close else layout
         return codes.UNREAD_FILE, f"not read: '{parts[0]}/' is not a metadata folder", hint
     if len(parts) > 2:

@@ -133,6 +133,30 @@ class Rule:
     place: Place | None = None
 
 
+def _base_field(field_id: str, type_name: str, en: str, zh: str, **kw: Any) -> FieldDef:
+    return FieldDef(
+        field_id, type_name, Label(MappingProxyType({"en": en, "zh": zh})), readonly=True, **kw
+    )
+
+
+_BASE_SYSTEM = {
+    "id": ("integer", "ID", "ID", {"min": 1}),
+    "created_at": ("datetime", "Created", "创建时间", {}),
+    "updated_at": ("datetime", "Updated", "更新时间", {}),
+    "created_by": ("user", "Created by", "创建人", {}),
+    "owner_id": ("user", "Owner", "负责人", {}),
+    "row_version": ("integer", "Version", "版本", {"min": 1, "max": 2**31 - 1}),
+    "archived_at": ("datetime", "Archived", "归档时间", {}),
+}
+# The system columns every record has, as read-only field definitions, in column order:
+# the one description tables, queries, filters and the API read (features add theirs
+# through ``Entity.system_fields``).
+BASE_SYSTEM_FIELDS: tuple[FieldDef, ...] = tuple(
+    _base_field(fid, _BASE_SYSTEM[fid][0], *_BASE_SYSTEM[fid][1:3], **_BASE_SYSTEM[fid][3])
+    for fid in BASE_SYSTEM_COLUMNS
+)
+
+
 @dataclass(frozen=True)
 class Entity:
     id: str
@@ -159,6 +183,11 @@ class Entity:
     def system_column_ids(self) -> tuple[str, ...]:
         """Every system column of the records: the base ones, then the features' ones."""
         return BASE_SYSTEM_COLUMNS + tuple(f.id for f in self.system_fields)
+
+    @property
+    def all_system_fields(self) -> tuple[FieldDef, ...]:
+        """``BASE_SYSTEM_FIELDS`` then the features' ``system_fields``, in column order."""
+        return BASE_SYSTEM_FIELDS + self.system_fields
 
     def system_field(self, field_id: str) -> FieldDef | None:
         return next((f for f in self.system_fields if f.id == field_id), None)

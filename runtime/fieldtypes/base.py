@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import copy
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
@@ -15,6 +17,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from sqlalchemy import Column
 
+from runtime.definition import codes
+from runtime.definition.codes import Code
 from runtime.definition.model import FieldDef
 from runtime.errors import FieldMessage, TrellisError
 
@@ -71,6 +75,22 @@ def _babel_locale(locale: str) -> Locale:
 def currency_key(field: FieldDef) -> str:
     """The record key and column of a money field's currency."""
     return f"{field.id}_currency"
+
+
+BIGINT_MAX = 2**63 - 1  # the largest value of a BigInteger column
+FILTER_NUMBER_LIMIT = 1e15  # a filter value of a decimal is within plus or minus this
+
+
+def non_null_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``schema`` without null among its types or enum values."""
+    out = copy.deepcopy(dict(schema))
+    kinds = out.get("type")
+    if isinstance(kinds, list):
+        kinds = [k for k in kinds if k != "null"]
+        out["type"] = kinds[0] if len(kinds) == 1 else kinds
+    if "enum" in out:
+        out["enum"] = [v for v in out["enum"] if v is not None]
+    return out
 
 
 # Properties every field may carry, and those that only make sense with a column.
@@ -135,6 +155,86 @@ def _schema_message(schema: Mapping[str, Any], value: Any) -> str | None:
     return None if error is None else error.message
 
 
+# --------------------------------------------------------------------------- export and import
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    """What turning a value into a spreadsheet cell needs: the viewer's locale and zone."""
+
+    locale: str = "en"
+    tzinfo: tzinfo = UTC
+    default_currency: str | None = None
+    # What the viewer sees for values that name another record or a user (a link's
+    # title, a user's name), resolved by the caller in batches: field id -> text, or
+    # None where the viewer may not read it (the id is never exported instead).
+    shown: Mapping[str, str | None] = dc_field(default_factory=lambda: MappingProxyType({}))
+
+
+def _no_reference(field: FieldDef, text: str) -> int | None:
+    return None
+
+
+@dataclass(frozen=True)
+class ImportContext:
+    """What reading an exported cell back needs: coercion's context (the importer's
+    zone and locale) and a way to find the record or user an exported text names."""
+
+    coerce: CoerceContext = dc_field(default_factory=CoerceContext)
+    # (field, text) -> the id of the record (link) or user the text names, or None.
+    find_reference: Callable[[FieldDef, str], int | None] = _no_reference
+
+
+class ImportRefused(TrellisError):
+    """A cell of an imported file that cannot become its field's value."""
+
+    code = "import_refused"
+
+    def __init__(self, field: FieldDef, text: Any, message: FieldMessage):
+        self.field = field
+        self.text = text
+        self.message = message
+        super().__init__(f"field '{field.id}': {text!r} cannot be read: {message.text()}")
+
+
+# --------------------------------------------------------------------------- definition checks
+
+
+@dataclass(frozen=True)
+class DefinitionContext:
+    """What a type's definition check sees besides the compiled field."""
+
+    raw: Mapping[str, Any]  # the field as written (a key left out is not there)
+    entity_ids: frozenset[str] = frozenset()  # the app's entities (link targets)
+    in_row: bool = False  # the field is one of a child table's row fields
+
+
+@dataclass(frozen=True)
+class DefinitionProblem:
+    """One mistake in a field's definition; the compiler adds the file, line and field.
+
+    ``path`` is below the field's own (``("target",)``); empty: the field itself.
+    """
+
+    code: Code
+    message: str
+    hint: str = ""
+    path: tuple[str | int, ...] = ()
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A hint naming the closest of ``choices`` to ``word``, or ""."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+def _greater(low: Any, high: Any) -> bool:
+    try:
+        return bool(low > high)
+    except TypeError:
+        return False
+
+
 # --------------------------------------------------------------------------- base class
 
 
@@ -157,6 +257,12 @@ class FieldType:
     # comparing type names (so a new type is one class, not edits across the runtime).
     numeric: ClassVar[bool] = False  # a number: right-aligned, summed, compared by size
     integral: ClassVar[bool] = False  # whole numbers only (integer)
+    # Adding values up means something (a board column's total): amounts and counts,
+    # not percentages.
+    summable: ClassVar[bool] = False
+    boolean: ClassVar[bool] = False  # yes or no (a "done" flag)
+    # A short text that names a record: the title when an entity names no title_field.
+    title_candidate: ClassVar[bool] = False
     # The database driver already returns the canonical value (int, Decimal at the
     # column's scale, date, bool, str), so reads skip ``from_db``. A subclass that
     # overrides from_db or value_from_db loses this unless it declares it again.
@@ -389,6 +495,23 @@ class FieldType:
         """The JSON Schema (2020-12) of the API representation of ``field.id``."""
         return {"type": ["string", "null"]}
 
+    def filter_value_schema(self, field: FieldDef, max_text: int) -> dict[str, Any]:
+        """The JSON Schema of one value of a view or API filter on the field (a query
+        string value, never null; text at most ``max_text`` characters): its
+        ``json_schema`` without null, bounded."""
+        base = non_null_schema(self.json_schema(field))
+        schema: dict[str, Any] = {"type": base.get("type", "string")}
+        for key in ("format", "enum"):
+            if key in base:
+                schema[key] = base[key]
+        if schema["type"] == "integer":
+            schema["minimum"], schema["maximum"] = -BIGINT_MAX, BIGINT_MAX
+        elif schema["type"] == "number":
+            schema["minimum"], schema["maximum"] = -FILTER_NUMBER_LIMIT, FILTER_NUMBER_LIMIT
+        elif schema["type"] == "string" and "enum" not in schema and "format" not in schema:
+            schema["minLength"], schema["maxLength"] = 1, max_text
+        return schema
+
     def json_properties(self, field: FieldDef) -> dict[str, dict[str, Any]]:
         """Schemas of every record key the field owns (money adds the currency)."""
         schema = dict(self.json_schema(field))
@@ -396,8 +519,87 @@ class FieldType:
             schema["readOnly"] = True
         return {field.id: schema}
 
+    # -- export and import (CSV, XLSX)
+
+    def export_headers(self, field: FieldDef, label: str, gettext: Callable[..., str]) -> list[str]:
+        """The column headers of the field in an export (money adds its currency's)."""
+        return [label]
+
+    def export_values(
+        self, field: FieldDef, record: Mapping[str, Any], ctx: ExportContext
+    ) -> list[Any]:
+        """One value per ``export_headers`` column, from a record dict."""
+        value = record.get(field.id)
+        return [None if _is_empty(value) else self.export_value(field, value, ctx)]
+
+    def export_value(self, field: FieldDef, value: Any, ctx: ExportContext) -> Any:
+        """A non-empty canonical value as a spreadsheet cell: text, a number (int or
+        Decimal), a date, or a naive date-time in the viewer's zone. The default keeps
+        plain values as they are (``coerce`` reads them back) and writes the display
+        text of anything else."""
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+            return aware.astimezone(ctx.tzinfo).replace(tzinfo=None)
+        if isinstance(value, str | int | Decimal | date) and not isinstance(value, bool):
+            return value
+        return self.format(field, value, ctx.locale, tzinfo=ctx.tzinfo)
+
+    def import_values(
+        self, field: FieldDef, cells: list[Any], ctx: ImportContext
+    ) -> dict[str, Any]:
+        """The record values of the field from its exported cells (one per
+        ``export_headers`` column); {} when the field is not written by imports."""
+        if self.computed:
+            return {}
+        return {field.id: self.import_value(field, cells[0] if cells else None, ctx)}
+
+    def import_value(self, field: FieldDef, text: Any, ctx: ImportContext) -> Any:
+        """One exported cell (a CSV string, or an XLSX number, date or text) as the
+        field's canonical value; raises ImportRefused naming the field."""
+        try:
+            return self.coerce(field, text, ctx.coerce)
+        except FieldInvalid as exc:
+            raise ImportRefused(field, text, exc.message) from None
+
     # -- definition checks
 
+    def check_definition(
+        self, field: FieldDef, context: DefinitionContext
+    ) -> list[DefinitionProblem]:
+        """Every mistake in the definition of a field of this type, with its code.
+
+        The default checks the bounds (``check_range``) and reports ``problems()`` as
+        TRL-E038; a type with codes of its own returns those, then ``check_range``.
+        """
+        found = self.check_range(field, context)
+        found += [DefinitionProblem(codes.INVALID_TYPE_SETTING, m) for m in self.problems(field)]
+        return found
+
+    def check_range(self, field: FieldDef, context: DefinitionContext) -> list[DefinitionProblem]:
+        """``min``/``max`` as values of the type (min not above max); min_length <= max_length."""
+        raw = context.raw
+        bounds: dict[str, Any] = {}
+        found: list[DefinitionProblem] = []
+        unbounded = replace(field, min=None, max=None)
+        for key in ("min", "max"):
+            if key in raw and key in self.props:
+                try:
+                    bounds[key] = self.coerce(unbounded, raw[key], CoerceContext())
+                except Exception as exc:
+                    message = f"{key} {raw[key]!r} is not a valid {field.type}: {exc}"
+                    found.append(DefinitionProblem(codes.INVALID_RANGE, message, path=(key,)))
+        low, high = bounds.get("min"), bounds.get("max")
+        if low is not None and high is not None and _greater(low, high):
+            message = f"min {raw['min']!r} is greater than max {raw['max']!r}"
+            found.append(DefinitionProblem(codes.INVALID_RANGE, message, path=("min",)))
+        if field.min_length is not None and field.max_length is not None:
+            if field.min_length > field.max_length:
+                message = (
+                    f"min_length {field.min_length} is greater than max_length {field.max_length}"
+                )
+                found.append(DefinitionProblem(codes.INVALID_RANGE, message, path=("min_length",)))
+        return found
+
     def problems(self, field: FieldDef) -> list[str]:
-        """Type-specific mistakes in a field definition, for the definition compiler."""
+        """Plain messages of type-specific mistakes; ``check_definition`` reports them."""
         return []

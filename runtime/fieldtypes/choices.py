@@ -10,10 +10,12 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, String
 
+from runtime.definition import codes
 from runtime.definition.model import FieldDef
 from runtime.fieldtypes.base import (
     COMMON_PROPS,
     UNINDEXABLE_PROPS,
+    DefinitionProblem,
     FieldType,
     _invalid,
     _is_empty,
@@ -28,6 +30,7 @@ FALSE_WORDS = frozenset({"false", "f", "0", "no", "n", "off", "否"})
 
 class BooleanType(FieldType):
     name = "boolean"
+    boolean = True
     db_value_is_canonical = True
     display_kind = "bool"
     props = COMMON_PROPS | {"required", "default", "index"}
@@ -117,6 +120,18 @@ def _options_problems(field: FieldDef) -> list[str]:
     return found
 
 
+def _missing_options(field: FieldDef) -> list[DefinitionProblem]:
+    if field.options:
+        return []
+    return [
+        DefinitionProblem(
+            codes.MISSING_OPTIONS,
+            f"a {field.type} field needs 'options'",
+            "add options: [{id: ..., label: ...}, ...]",
+        )
+    ]
+
+
 class SelectType(FieldType):
     name = "select"
     db_value_is_canonical = True
@@ -139,8 +154,14 @@ class SelectType(FieldType):
     def format_value(self, field, value, locale, *, currency=None, tzinfo=None):
         return _option_labels(field, [value], locale)[0]
 
+    def export_value(self, field, value, ctx):
+        return self.format(field, value, ctx.locale)  # the label: imports match labels
+
     def json_schema(self, field):
         return {"type": ["string", "null"], "enum": [opt.id for opt in field.options] + [None]}
+
+    def check_definition(self, field, context):
+        return [*_missing_options(field), *self.check_range(field, context)]
 
     def problems(self, field):
         return _options_problems(field)
@@ -191,12 +212,23 @@ class MultiSelectType(FieldType):
         separator = "、" if locale.startswith("zh") else ", "
         return separator.join(_option_labels(field, value, locale))
 
+    def filter_value_schema(self, field, max_text):
+        return {"type": "string", "enum": [opt.id for opt in field.options]}  # one option
+
+    def import_value(self, field, text, ctx):
+        if isinstance(text, str):  # the labels as exported, joined by ", " or "、"
+            text = [part for part in re.split(r"[,，;；、]", text) if part.strip()]
+        return super().import_value(field, text, ctx)
+
     def json_schema(self, field):
         return {
             "type": ["array", "null"],
             "items": {"type": "string", "enum": [opt.id for opt in field.options]},
             "uniqueItems": True,
         }
+
+    def check_definition(self, field, context):
+        return [*_missing_options(field), *self.check_range(field, context)]
 
     def problems(self, field):
         return _options_problems(field)

@@ -39,6 +39,7 @@ class EmailType(FieldType):
     """An address checked by syntax only (no DNS); the domain is lower-cased."""
 
     name = "email"
+    title_candidate = True
     db_value_is_canonical = True
     display_kind = "email"
     settings = LENGTH_SETTINGS
@@ -111,6 +112,9 @@ class PhoneType(FieldType):
 
     def display_href(self, field, value):
         return f"tel:{value}"
+
+    def export_value(self, field, value, ctx):
+        return self.format(field, value, ctx.locale)  # as displayed; imports parse it
 
     def json_schema(self, field):
         return {"type": ["string", "null"], "pattern": r"^\+[1-9][0-9]{1,14}$"}

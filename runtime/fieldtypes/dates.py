@@ -94,6 +94,9 @@ class DateType(FieldType):
     def json_schema(self, field):
         return {"type": ["string", "null"], "format": "date"}
 
+    def check_definition(self, field, context):
+        return self.check_range(field, context)  # min/max as dates: what problems() says
+
     def problems(self, field):
         return _bound_problems(field, _parse_date)
 
@@ -164,6 +167,9 @@ class DateTimeType(FieldType):
 
     def json_schema(self, field):
         return {"type": ["string", "null"], "format": "date-time"}
+
+    def check_definition(self, field, context):
+        return self.check_range(field, context)  # min/max as dates: what problems() says
 
     def problems(self, field):
         return _bound_problems(field, lambda raw: _parse_datetime(raw, UTC))

@@ -9,11 +9,16 @@ from typing import Any
 
 from sqlalchemy import BigInteger
 
+from runtime.definition import codes
+from runtime.errors import FieldMessage
 from runtime.fieldtypes.base import (
     COMMON_PROPS,
     STORED_PROPS,
+    DefinitionProblem,
     FieldType,
+    ImportRefused,
     _invalid,
+    did_you_mean,
 )
 from runtime.fieldtypes.numbers import BIGINT_MAX
 
@@ -69,11 +74,44 @@ class LinkType(FieldType):
             return str(value.get("id", ""))
         return super().to_input(field, value, tz)
 
+    def filter_value_schema(self, field, max_text):
+        return {**super().filter_value_schema(field, max_text), "minimum": 1}  # record ids
+
+    def export_value(self, field, value, ctx):
+        # The title (a user's name) the viewer sees; never an id they may not read.
+        return ctx.shown.get(field.id)
+
+    def import_value(self, field, text, ctx):
+        if isinstance(text, str) and text.strip():
+            found = ctx.find_reference(field, text.strip())
+            if found is not None:
+                return found
+            if not text.strip().isdigit():
+                message = FieldMessage("unknown_reference", {"value": text.strip()})
+                raise ImportRefused(field, text, message)
+        return super().import_value(field, text, ctx)
+
     def json_schema(self, field):
         schema = {"type": ["integer", "null"], "minimum": 1}
         if field.target:
             schema["description"] = f"id of a {field.target} record"
         return schema
+
+    def check_definition(self, field, context):
+        return [*self._check_target(field, context), *self.check_range(field, context)]
+
+    def _check_target(self, field, context):
+        if not field.target:
+            return [
+                DefinitionProblem(codes.UNKNOWN_LINK_TARGET, "a link field needs a 'target' entity")
+            ]
+        if field.target not in context.entity_ids:
+            hint = did_you_mean(field.target, context.entity_ids) or (
+                f"entities: {', '.join(sorted(context.entity_ids))}"
+            )
+            message = f"link target '{field.target}' is not an entity"
+            return [DefinitionProblem(codes.UNKNOWN_LINK_TARGET, message, hint, ("target",))]
+        return []
 
     def problems(self, field):
         return [] if field.target else ["needs a target entity"]
@@ -90,6 +128,9 @@ class UserType(LinkType):
 
     def json_schema(self, field):
         return {"type": ["integer", "null"], "minimum": 1, "description": "id of a user"}
+
+    def check_definition(self, field, context):
+        return FieldType.check_definition(self, field, context)  # no target to check
 
     def problems(self, field):
         return []

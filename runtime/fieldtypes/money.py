@@ -9,11 +9,15 @@ from typing import Any
 from babel import numbers as babel_numbers
 from sqlalchemy import Column, String
 
+from runtime.definition import codes
 from runtime.definition.model import FieldDef
 from runtime.fieldtypes.base import (
     BOUND_SETTINGS,
     PRECISION_SETTING,
     CoerceContext,
+    DefinitionProblem,
+    FieldInvalid,
+    ImportRefused,
     _babel_locale,
     _invalid,
     _is_empty,
@@ -109,6 +113,29 @@ class MoneyType(DecimalType):
         values[currency_key(field)] = row.get(currency_key(field))
         return values
 
+    def export_headers(self, field, label, gettext):
+        return [label, gettext("%(label)s (currency)", label=label)]
+
+    def export_values(self, field, record, ctx):
+        amount = record.get(field.id)
+        if amount is None:
+            return [None, None]
+        currency = record.get(currency_key(field)) or field.currency or ctx.default_currency
+        return [self.export_value(field, amount, ctx), currency]
+
+    def import_values(self, field, cells, ctx):
+        amount, currency = (list(cells) + [None, None])[:2]
+        out: dict[str, Any] = {}
+        try:
+            self.coerce_into(
+                field, {field.id: amount, currency_key(field): currency}, out, ctx.coerce
+            )
+        except FieldInvalid as exc:
+            raise ImportRefused(
+                field, currency if exc.message.code == "invalid_currency" else amount, exc.message
+            ) from None
+        return out
+
     def format_value(self, field, value, locale, *, currency=None, tzinfo=None):
         code = currency or field.currency
         if not code:
@@ -125,6 +152,19 @@ class MoneyType(DecimalType):
         if field.currencies:
             currency["enum"] = [*field.currencies, None]
         return {**super().json_properties(field), currency_key(field): currency}
+
+    def check_definition(self, field, context):
+        found = []
+        if field.currency and field.currencies and field.currency not in field.currencies:
+            found.append(
+                DefinitionProblem(
+                    codes.INVALID_CURRENCY,
+                    f"currency '{field.currency}' is not in currencies {list(field.currencies)}",
+                    "add it to currencies or change it",
+                    ("currency",),
+                )
+            )
+        return found + self.check_range(field, context)
 
     def problems(self, field):
         found = [

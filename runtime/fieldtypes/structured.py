@@ -11,10 +11,12 @@ from typing import Any
 
 from sqlalchemy import Column, String
 
+from runtime.definition import codes
 from runtime.definition.model import FieldDef
 from runtime.fieldtypes.base import (
     COMMON_PROPS,
     PRECISION_SETTING,
+    DefinitionProblem,
     FieldType,
     _invalid,
 )
@@ -86,6 +88,7 @@ class AutonumberType(FieldType):
     """A readable number like OPP-2024-0007, filled in by the repository on create."""
 
     name = "autonumber"
+    title_candidate = True
     db_value_is_canonical = True
     props = COMMON_PROPS | {"searchable", "index"}
     settings = MappingProxyType({"pattern": {"type": "string", "minLength": 1, "maxLength": 100}})
@@ -110,6 +113,19 @@ class AutonumberType(FieldType):
 
     def json_schema(self, field):
         return {"type": ["string", "null"], "maxLength": 64}
+
+    def check_definition(self, field, context):
+        pattern = field.pattern or DEFAULT_AUTONUMBER_PATTERN
+        found = [
+            DefinitionProblem(
+                codes.INVALID_AUTONUMBER_PATTERN,
+                f"pattern '{pattern}' {message}",
+                "for example 'OPP-{YYYY}-{0000}'",
+                ("pattern",),
+            )
+            for message in autonumber_pattern_problems(pattern)
+        ]
+        return found + self.check_range(field, context)
 
     def problems(self, field):
         return autonumber_pattern_problems(field.pattern or DEFAULT_AUTONUMBER_PATTERN)
@@ -205,8 +221,25 @@ class FormulaType(FieldType):
     def json_schema(self, field):
         return self.result(field).json_schema(field)
 
+    def export_headers(self, field, label, gettext):
+        return self.result(field).export_headers(field, label, gettext)
+
+    def export_values(self, field, record, ctx):
+        return self.result(field).export_values(field, record, ctx)
+
+    def export_value(self, field, value, ctx):
+        return self.result(field).export_value(field, value, ctx)
+
     def filter_operators(self, field):
         return self.result(field).operators if self.is_stored(field) else ()
+
+    def check_definition(self, field, context):
+        found = [
+            DefinitionProblem(codes.INCOMPLETE_FORMULA, f"a formula needs '{key}'")
+            for key in ("expression", "result_type")
+            if key not in context.raw
+        ]
+        return found + self.check_range(field, context)
 
     def problems(self, field):
         if field.result_type not in FORMULA_RESULT_TYPES:
@@ -274,6 +307,11 @@ class ChildTableType(FieldType):
     def format_value(self, field, value, locale, *, currency=None, tzinfo=None):
         return str(len(value))
 
+    def export_value(self, field, value, ctx):
+        # The rows' values as JSON (no ids: they name rows of this record only).
+        rows = [{k: v for k, v in row.items() if k not in ("id", "position")} for row in value]
+        return json.dumps(rows, ensure_ascii=False, default=str)
+
     def json_schema(self, field):
         properties: dict[str, Any] = {
             "id": {"type": "integer", "readOnly": True},
@@ -289,8 +327,41 @@ class ChildTableType(FieldType):
             "items": {"type": "object", "properties": properties},
         }
 
+    def check_definition(self, field, context):
+        found = []
+        if context.in_row:
+            found.append(
+                DefinitionProblem(
+                    codes.NESTED_CHILD_TABLE,
+                    "a child table cannot contain another child table",
+                    "make it a separate entity with a link field back to this one",
+                    ("type",),
+                )
+            )
+        elif not context.raw.get("fields"):
+            found.append(
+                DefinitionProblem(
+                    codes.EMPTY_CHILD_TABLE,
+                    "a child table needs 'fields'",
+                    "list the row's fields under 'fields:'",
+                )
+            )
+        if (field.max_rows or 0) > MAX_ROWS_CEILING:
+            found.append(
+                DefinitionProblem(
+                    codes.TOO_MANY_ROWS_ALLOWED,
+                    f"max_rows {field.max_rows:,} is above the ceiling of "
+                    f"{MAX_ROWS_CEILING:,} rows",
+                    "rows beyond a few hundred belong in a separate entity with a link field",
+                    ("max_rows",),
+                )
+            )
+        return found + self.check_range(field, context)
+
     def problems(self, field):
         if not field.fields:
             return ["needs at least one field"]
-        nested = [c.id for c in field.fields if c.type == "child_table"]
+        from runtime.fieldtypes import type_of  # the registry module imports this one
+
+        nested = [c.id for c in field.fields if type_of(c).holds_rows]
         return [f"field '{c}' is a child table inside a child table" for c in nested]

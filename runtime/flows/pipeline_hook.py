@@ -1,6 +1,6 @@
-"""The repository write hook that enforces pipelines: transitions and gates on every
-create and update (UI, board, API, imports alike), the values a stage sets, and the
-pipeline columns of the stage history row the repository writes.
+"""The pipelines' write steps: transitions and gates on every create and update (UI,
+board, API, imports alike), the values a stage sets, the time a stage was entered,
+the stage-history row and the ``stage.changed`` event.
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ from sqlalchemy.engine import Connection
 
 from runtime.definition.model import AppModel, Entity
 from runtime.errors import ValidationError
+from runtime.events import STAGE_CHANGED, Event
 from runtime.features.pipelines.definition import (
     pipeline_for_record,
     pipelines_for_entity,
     pipelines_of,
 )
 from runtime.store import stage_checklist, stage_history
-from runtime.store.principal import Principal
 from runtime.store.write_hooks import PendingWrite
+from runtime.store.write_steps import Write, WriteStep, hook_steps
 
 from .pipeline import STAGE, STAGE_ENTERED_AT, plan_stage_change
 
@@ -33,6 +34,11 @@ class PipelineHook:
             e.id
             for e in model.entities.values()
             if e.has_stage and pipelines_for_entity(model, e.id)
+        )
+        # Entities whose records have a stage (a pipeline's system fields): the stage's
+        # entry time, its history rows and events are kept for them.
+        self.staged = frozenset(
+            e.id for e in model.entities.values() if e.system_field(STAGE) is not None
         )
         self.checklist_gates = any(
             stage.gate.checklist for p in pipelines_of(model).values() for stage in p.stages
@@ -56,7 +62,7 @@ class PipelineHook:
         if change is None:
             return
         for key, value in change.updates.items():
-            if key != STAGE_ENTERED_AT:  # the repository stamps it with the write's time
+            if key != STAGE_ENTERED_AT:  # stamped with the write's time (stamp_entry)
                 write.set(key, value)
 
     def _ticked(self, conn: Connection, write: PendingWrite) -> frozenset[tuple[str, str]]:
@@ -73,7 +79,7 @@ class PipelineHook:
         current: Mapping[str, Any] | None,
         record: Mapping[str, Any],
     ) -> dict[str, Any] | None:
-        """The pipeline columns of the stage-history row the repository inserts for this
+        """The pipeline columns of the stage-history row written for this
         write (pipeline, and the amount / close date / probability snapshot), so the row
         is written once, complete, instead of inserted and then updated."""
         if entity.id not in self.entities:
@@ -101,22 +107,67 @@ class PipelineHook:
         )
         return {k: row[k] for k in ("pipeline", "amount", "close_date", "probability")}
 
-    def after_write(
-        self,
-        conn: Connection,
-        user: Principal,
-        entity: Entity,
-        current: Mapping[str, Any] | None,
-        record: Mapping[str, Any],
-    ) -> None:
-        """Nothing left to do: the stage-history row got its pipeline columns at insert
-        (``stage_history_values``, which the repository asks every hook for)."""
+    # ------------------------------------------------------------------ write steps
+
+    def stamp_entry(self, _repo: Any, w: Write) -> None:
+        """Before ``write``: a record entering a stage is stamped with the write's time."""
+        if w.entity.id not in self.staged:
+            return
+        if w.current is None:
+            if w.item.values.get(STAGE) is not None:
+                w.stamped[STAGE_ENTERED_AT] = w.now
+        elif STAGE in w.changes:
+            w.stamped[STAGE_ENTERED_AT] = w.now
+
+    def record_history(self, _repo: Any, w: Write) -> None:
+        """After ``field_history``: one stage-history row per stage entered, complete
+        (pipeline and snapshot columns) in one INSERT."""
+        if w.entity.id not in self.staged:
+            return
+        saved = w.saved
+        if w.current is None:
+            if saved.get(STAGE) is None:
+                return
+            before, entered_at, record_id = None, None, saved["id"]
+        elif STAGE in w.changes:
+            before, entered_at = w.changes[STAGE][0], w.current.get(STAGE_ENTERED_AT)
+            record_id = w.record_id
+        else:
+            return
+        stage_history.write_stage_change(
+            w.conn, w.entity.id, record_id, before, saved.get(STAGE),
+            user_id=w.user.actor_id, at=w.now, entered_at=entered_at,
+            extra=self.stage_history_values(w.entity, w.current, saved),
+        )  # fmt: skip
+
+    def stage_event(self, _repo: Any, w: Write) -> None:
+        """After ``events``: a stage change is also a ``stage.changed`` event."""
+        if STAGE in w.changes and w.entity.id in self.staged:
+            w.events.append(
+                Event(STAGE_CHANGED, w.entity.id, w.record_id, w.user.actor_id,
+                      {STAGE: w.changes[STAGE]})
+            )  # fmt: skip
+
+    def steps(self) -> list[WriteStep]:
+        written = frozenset({"create", "update"})
+        # gates, transitions and the stage's values, before formulas
+        gates = hook_steps(self) if self.entities else []
+        return [
+            *gates,
+            WriteStep("pipelines.stage_entered", self.stamp_entry, before="write", ops=written),
+            WriteStep(
+                "pipelines.stage_history", self.record_history, after="field_history", ops=written
+            ),  # fmt: skip
+            WriteStep(
+                "pipelines.stage_event", self.stage_event, after="events", ops=frozenset({"update"})
+            ),  # fmt: skip
+        ]
 
 
-def write_hooks(model: AppModel) -> list[PipelineHook]:
-    """The hooks of the flows layer for ``model`` (pass to ``Repository(..., hooks=...)``)."""
+def write_hooks(model: AppModel) -> list[WriteStep]:
+    """The pipelines' write steps for ``model`` (pass to ``Repository(..., hooks=...)``)."""
     hook = PipelineHook(model)
-    return [hook] if hook.entities else []
+    return hook.steps() if hook.staged else []
 
 
 __all__ = ["PipelineHook", "write_hooks"]

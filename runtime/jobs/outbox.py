@@ -70,12 +70,23 @@ class Subscriber:
 
 
 def subscribers_of(runtime: Any) -> list[Subscriber]:
-    """Every feature's durable subscribers, each keyed ``<feature>.<handler>``."""
-    found = []
+    """Every feature's durable subscribers, each keyed ``<feature>.<handler>``.
+
+    Two handlers with one ``__qualname__`` (say, made by one factory) are told apart by
+    their order: the second is ``<feature>.<handler>#2``, so neither's deliveries are
+    recorded as done for the other. The order is the features' and their hooks', the
+    same in every process."""
+    found: list[Subscriber] = []
+    taken: set[str] = set()
     for feature in runtime.features:
         for index, (name, handler, *entities) in enumerate(feature.subscribers(runtime) or ()):
             label = getattr(handler, "__qualname__", None) or f"handler{index}"
-            found.append(Subscriber(f"{feature.name}.{label}", name, handler, *entities[:1]))
+            key, count = f"{feature.name}.{label}", 1
+            while key in taken:
+                count += 1
+                key = f"{feature.name}.{label}#{count}"
+            taken.add(key)
+            found.append(Subscriber(key, name, handler, *entities[:1]))
     return found
 
 

@@ -6,11 +6,12 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from huey import MemoryHuey, RedisHuey, SqliteHuey, crontab
+from huey.api import PeriodicTask
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
@@ -20,19 +21,63 @@ log = logging.getLogger("trellis.jobs")
 
 RETRIES = 3  # a failing delivery is tried this many more times by the queue
 RETRY_DELAY = 10  # seconds between tries
+# The longest a worker waits between looks at an empty queue (Huey's default is 10 s:
+# an event written during a quiet spell would wait that long for its delivery).
+MAX_POLL_DELAY = 1.0
+MINUTES_PER_DAY = 24 * 60
 
 
 @dataclass(frozen=True)
 class Schedule:
     """A periodic job: ``run(runtime)`` every ``minutes`` minutes (1 = each minute).
 
-    However many workers run, it runs once per period: the first worker to claim the
-    period (a row in ``sys_job_runs``) runs it, the others skip it.
+    Periods are counted from midnight UTC, so ``minutes`` must divide an hour (1 ... 60)
+    or be whole hours that divide a day (120, 180, 240, 360, 480, 720, 1440). However
+    many workers run, it runs once per period: the first worker to claim the period (a
+    row in ``sys_job_runs``, keyed by the period's start) runs it, the others skip it.
     """
 
     name: str
     run: Callable[[Any], Any]
     minutes: int = 1
+
+    def __post_init__(self) -> None:
+        self.crontab()  # refuses a period that does not repeat evenly through the day
+
+    def crontab(self) -> dict[str, str]:
+        """Huey ``crontab`` arguments firing at the start of each period (UTC)."""
+        every = self.minutes
+        if isinstance(every, int) and not isinstance(every, bool):
+            if 1 <= every <= 60 and 60 % every == 0:
+                return {"minute": "*" if every == 1 else "0" if every == 60 else f"*/{every}"}
+            if every > 60 and every % 60 == 0 and MINUTES_PER_DAY % every == 0:
+                hours = every // 60
+                return {"minute": "0", "hour": "0" if hours == 24 else f"*/{hours}"}
+        raise ValueError(
+            f"schedule {self.name!r}: minutes={every!r} does not repeat evenly through "
+            "the day; use minutes that divide an hour (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, "
+            "30, 60) or whole hours that divide a day (120, 180, 240, 360, 480, 720, 1440)"
+        )
+
+    def period_start(self, due: datetime) -> datetime:
+        """The start (UTC) of the period ``due`` falls in, counted from midnight UTC."""
+        due = due.replace(tzinfo=UTC) if due.tzinfo is None else due.astimezone(UTC)
+        midnight = due.replace(hour=0, minute=0, second=0, microsecond=0)
+        elapsed = (due - midnight) // timedelta(minutes=1)
+        return midnight + timedelta(minutes=elapsed - elapsed % self.minutes)
+
+
+class DuePeriodicTask(PeriodicTask):
+    """A Huey periodic task that carries the time its scheduler found it due, so a run
+    the queue starts late still claims its own period, never the next one."""
+
+    matches: Callable[[datetime], bool]  # the crontab test, set per task class
+
+    def validate_datetime(self, timestamp: datetime) -> bool:
+        if not self.matches(timestamp):
+            return False
+        self.kwargs = {"due": timestamp.isoformat()}  # naive UTC: Huey's clock (utc=True)
+        return True
 
 
 def queue_mode(settings: dict[str, Any] | None = None) -> str:
@@ -105,27 +150,29 @@ class JobQueue:
 
     def consumer(self, workers: int = 2) -> Any:
         """A Huey consumer of this queue (``trellis worker``)."""
-        return self.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
+        return self.huey.create_consumer(
+            workers=workers, worker_type="thread", periodic=True, max_delay=MAX_POLL_DELAY
+        )
 
     # ------------------------------------------------------------------ periodic jobs
 
     def _register_periodic(self, schedule: Schedule) -> None:
-        every = max(1, int(schedule.minutes))
-        minute = "*" if every == 1 else f"*/{every}"
+        def run_for_due_period(due: str) -> None:
+            self.run_periodic(schedule, datetime.fromisoformat(due))
 
-        def run_once_per_period() -> None:
-            self.run_periodic(schedule)
-
-        run_once_per_period.__name__ = schedule.name.replace(".", "_")
-        self.huey.periodic_task(crontab(minute=minute), name=f"periodic.{schedule.name}")(
-            run_once_per_period
+        run_for_due_period.__name__ = schedule.name.replace(".", "_")
+        self.huey.task_wrapper_class(
+            self.huey,
+            run_for_due_period,
+            name=f"periodic.{schedule.name}",
+            task_base=DuePeriodicTask,
+            matches=staticmethod(crontab(**schedule.crontab())),
         )
 
-    def run_periodic(self, schedule: Schedule, now: datetime | None = None) -> bool:
-        """Run ``schedule`` unless another worker has claimed this period; True if run."""
-        now = now or datetime.now(UTC)
-        every = max(1, int(schedule.minutes))
-        period = now.replace(minute=now.minute - now.minute % every, second=0, microsecond=0)
+    def run_periodic(self, schedule: Schedule, due: datetime | None = None) -> bool:
+        """Run ``schedule`` for the period ``due`` (default: now) falls in, unless another
+        worker has claimed that period; True if run. A naive ``due`` is UTC."""
+        period = schedule.period_start(due or datetime.now(UTC))
         key = period.strftime("%Y-%m-%dT%H:%M")
         engine = self.runtime.db.engine
         try:

@@ -1,4 +1,4 @@
-"""The audit trail: field-level history, record audit entries and stage changes."""
+"""The audit trail: field-level history and record audit entries."""
 
 from __future__ import annotations
 
@@ -98,34 +98,6 @@ def write_audit(
             "data": json_value(data) if data is not None else None,
         },
     )
-
-
-def write_stage_change(
-    conn: Connection,
-    entity: str,
-    record_id: int,
-    from_stage: str | None,
-    to_stage: str | None,
-    *,
-    user_id: int | None,
-    at: datetime,
-    entered_at: datetime | None,
-    extra: Mapping[str, Any] | None = None,
-) -> None:
-    """``extra``: further columns of the row (the pipeline hook's snapshot columns)."""
-    seconds = int((at - entered_at).total_seconds()) if entered_at and from_stage else None
-    row = {
-        "entity": entity,
-        "record_id": record_id,
-        "from_stage": from_stage,
-        "to_stage": to_stage,
-        "changed_by": user_id,
-        "changed_at": at,
-        "seconds_in_from_stage": seconds,
-    }
-    if extra:
-        row.update(extra)
-    conn.execute(_insert(st.stage_history), row)
 
 
 def read_field_history(

@@ -31,16 +31,13 @@ from runtime.features.pipelines.definition import (
 
 from . import system_tables as st
 from .principal import Principal
+from .query_clauses import TermInvalid
 
 STAGE_KIND = STAGE_KIND_FILTER
 STAGE_KINDS = STAGE_KIND_VALUES
 USER_TOKENS = USER_FILTER_TOKENS
 KIND_RANK = {kind: n for n, kind in enumerate(STAGE_KINDS)}
 UNKNOWN_STAGE_RANK = 10_000  # a stage no pipeline lists any more sorts after all others
-
-
-class TermInvalid(ValueError):
-    """A named term used with an operator or value it does not take."""
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -12,54 +12,19 @@ from typing import Any
 
 from sqlalchemy import Column, Table
 
-from runtime.definition.model import Entity, FieldDef, Label
+from runtime.definition.model import BASE_SYSTEM_FIELDS, Entity, FieldDef
+from runtime.definition.reserved import BASE_SYSTEM_COLUMNS
 from runtime.fieldtypes import FieldType, type_of
 
 from .permissions import Grant
 from .tables import system_columns
 
-BASE_SYSTEM_KEYS = (
-    "id",
-    "created_at",
-    "updated_at",
-    "created_by",
-    "owner_id",
-    "row_version",
-    "archived_at",
-)
-STAGE_KEYS = ("stage", "stage_entered_at")
-# System columns a caller may send back (an edited record) but never sets itself.
-IGNORED_ON_WRITE = frozenset(
-    {
-        "id",
-        "created_at",
-        "updated_at",
-        "created_by",
-        "row_version",
-        "archived_at",
-        "stage_entered_at",
-    }
-)
-
-
-def _system_field(field_id: str, type_name: str, **kw: Any) -> FieldDef:
-    return FieldDef(field_id, type_name, Label.of(None, field_id), **kw)
-
-
-OWNER_FIELD = _system_field("owner_id", "user")
-STAGE_FIELD = _system_field("stage", "text", max_length=63)
-# Pseudo-fields to coerce filter values on system columns.
-SYSTEM_FIELDS: dict[str, FieldDef] = {
-    "id": _system_field("id", "integer"),
-    "created_by": _system_field("created_by", "user"),
-    "owner_id": OWNER_FIELD,
-    "row_version": _system_field("row_version", "integer"),
-    "created_at": _system_field("created_at", "datetime"),
-    "updated_at": _system_field("updated_at", "datetime"),
-    "archived_at": _system_field("archived_at", "datetime"),
-    "stage": STAGE_FIELD,
-    "stage_entered_at": _system_field("stage_entered_at", "datetime"),
-}
+# Base system columns a caller may send back (an edited record) but never sets itself;
+# a feature's read-only system fields join them per entity (``EntityPlan``).
+IGNORED_ON_WRITE = frozenset(BASE_SYSTEM_COLUMNS) - {"owner_id"}
+# Pseudo-fields of the base system columns (to coerce filter values, the owner on write).
+SYSTEM_FIELDS: dict[str, FieldDef] = {f.id: f for f in BASE_SYSTEM_FIELDS}
+OWNER_FIELD = SYSTEM_FIELDS["owner_id"]
 
 
 def _passthrough(f: FieldDef) -> bool:
@@ -149,6 +114,13 @@ class EntityPlan:
     system_keys: tuple[str, ...]
     search_fields: tuple[str, ...]
     autonumbers: tuple[FieldDef, ...]
+    # Every system column as a field (base ones and the features'), by id.
+    system_fields: dict[str, FieldDef] = field(default_factory=dict)
+    # The features' system fields a write may set (``readonly=False``): coerced by
+    # their type and guarded by the field permissions of their id, like fields.
+    writable_system: dict[str, FieldDef] = field(default_factory=dict)
+    # Keys a caller may send back but never sets (the read-only system columns).
+    ignored_on_write: frozenset[str] = IGNORED_ON_WRITE
     views: dict[Any, ReadView] = field(default_factory=dict)
 
     def field_of_key(self, key: str) -> FieldDef | None:
@@ -233,4 +205,7 @@ def entity_plan(
         system_keys=system_keys,
         search_fields=search,
         autonumbers=tuple(f for f in entity.fields if type_of(f).assigned_on_create),
+        system_fields={f.id: f for f in entity.all_system_fields},
+        writable_system={f.id: f for f in entity.system_fields if not f.readonly},
+        ignored_on_write=IGNORED_ON_WRITE | {f.id for f in entity.system_fields if f.readonly},
     )

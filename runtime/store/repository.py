@@ -2,8 +2,9 @@
 
 Every write runs the same steps in the same order: permissions (entity, row scope,
 field), coercion (field types), defaults, formulas, validation (all failing fields at
-once), autonumbers, optimistic locking, the write itself, field history / audit /
-stage history, and - after the commit only - domain events.
+once), autonumbers, optimistic locking, the write itself, field history / audit, and
+the features' steps in between (``write_steps``); domain events go to the outbox in the
+same transaction and to the in-process bus after the commit only.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ from runtime.events import (
     RECORD_CREATED,
     RECORD_RESTORED,
     RECORD_UPDATED,
-    STAGE_CHANGED,
     Event,
     EventBus,
 )
@@ -65,25 +65,11 @@ from . import history
 from . import system_tables as st
 from .database import Database
 from .keyset import Position, SortKey, StaleCursor, normalise_sort, order_by, phases
-from .list_terms import (
-    STAGE_KIND,
-    TermInvalid,
-    has_user_token,
-    stage_kind_clause,
-    stage_order_column,
-    user_token_clause,
-)
+from .list_terms import has_user_token, user_token_clause
 from .permissions import SYSTEM_GRANT, Grant, Permissions, scope_clause
-from .plan import (
-    IGNORED_ON_WRITE,
-    OWNER_FIELD,
-    STAGE_FIELD,
-    SYSTEM_FIELDS,
-    EntityPlan,
-    RowsPlan,
-    entity_plan,
-)
+from .plan import OWNER_FIELD, EntityPlan, RowsPlan, entity_plan
 from .principal import Principal
+from .query_clauses import ClauseContext, QueryClause, TermInvalid, clauses_for
 from .sql_text import contains_pattern
 from .write_hooks import WriteHook
 from .write_steps import Write, WriteStep, as_steps, order_steps
@@ -145,13 +131,20 @@ class _Prepared:
 class Repository:
     """Create, read, list, update, archive and restore records of ``db``'s model."""
 
-    def __init__(self, db: Database, bus: EventBus | None = None, hooks: Iterable[WriteHook] = ()):
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus | None = None,
+        hooks: Iterable[WriteHook | WriteStep] | None = None,
+    ):
         self.db = db
         self.model = db.model
         self.bus = bus
-        # Higher layers (pipelines, approvals) taking part in every write: their steps go
-        # between the core steps of each operation (see write_steps).
-        self.hooks: tuple[WriteHook, ...] = tuple(hooks or ())
+        # The features taking part in every write: their steps go between the core steps
+        # of each operation (see write_steps). None: those of the database's features.
+        if hooks is None:
+            hooks = db.features.gather("write_steps", db.model)
+        self.hooks: tuple[WriteHook | WriteStep, ...] = tuple(hooks)
         self.write_steps = order_steps(as_steps(self.hooks))
         # The durable event outbox (runtime.jobs.outbox.Outbox), set by the wiring: events
         # are saved in the write's transaction and handed to the job queue after commit.
@@ -515,10 +508,32 @@ class Repository:
             column = UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
         return column.is_(None)
 
+    def _clauses(self, plan: EntityPlan) -> dict[str, QueryClause]:
+        """The named clauses the features offer on ``plan``'s entity (once per Database)."""
+        return self.db.memo(
+            ("query_clauses", plan.entity.id),
+            lambda: clauses_for(self.db, self.db.features, plan.entity, plan.table),
+        )
+
+    def _sort_orders(self, plan: EntityPlan) -> dict[str, Any]:
+        """Column -> the ORDER BY expression features give it (``Feature.sort_orders``)."""
+
+        def build() -> dict[str, Any]:
+            orders = self.db.features.merge("sort_orders", self.model)
+            found = {}
+            for name, order in orders.items():
+                if name in plan.table.c:
+                    expression = order(self.db, plan.entity, plan.table)
+                    if expression is not None:
+                        found[name] = expression
+            return found
+
+        return self.db.memo(("sort_orders", plan.entity.id), build)
+
     def _filter_target(self, plan: EntityPlan, grant: Grant, name: str) -> tuple[Any, FieldDef]:
         table = plan.table
         if name in plan.system_keys:
-            return table.c[name], SYSTEM_FIELDS[name]
+            return table.c[name], plan.system_fields[name]
         field = plan.field_of_key(name)
         if field is None or not grant.may_read_field(field.id) or name not in table.c:
             raise FieldInvalid(FieldMessage("unknown_field"))
@@ -536,9 +551,11 @@ class Repository:
         ctx: CoerceContext,
         user: Principal | None = None,
     ) -> Any:
-        if name == STAGE_KIND and STAGE_KIND not in plan.table.c:
-            # Named term (runtime.store.list_terms): the stage's kind, from the pipelines.
-            return stage_kind_clause(self.db, plan.entity.id, plan.table, op, value)
+        clause = self._clauses(plan).get(name)
+        if clause is not None:
+            # A feature's named clause (runtime.store.query_clauses), e.g. "idle".
+            context = ClauseContext(self.db, plan.entity, plan.table, user, grant, op, value)
+            return clause.build(context)
         column, field = self._filter_target(plan, grant, name)
         ftype = type_of(field)
         if op not in FILTER_OPERATORS:
@@ -596,13 +613,9 @@ class Repository:
         for item in normalise_sort(sort):
             desc = item.startswith("-")
             name = item.lstrip("-+")
-            ranked = (
-                stage_order_column(self.db.model, plan.entity.id, table)
-                if name == "stage"
-                else None
-            )
+            ranked = self._sort_orders(plan).get(name)
             if ranked is not None:
-                # Pipeline order, not the alphabet (list_terms); never NULL.
+                # A feature's order for this column (never NULL), not the column's own.
                 keys.append(SortKey(item, ranked, desc, False))
                 continue
             if name in plan.system_keys:
@@ -646,9 +659,10 @@ class Repository:
         ctx = self._context(user)
         steps = self.write_steps["create"]
         split = steps.index("write")  # every record is checked before any is written
+        now = _now()  # known to every step (a feature's step before "write" stamps with it)
         with self.db.engine.begin() as conn:
             writes = [
-                Write("create", user, plan, grant, conn, ctx, values=values, index=index)
+                Write("create", user, plan, grant, conn, ctx, values=values, index=index, now=now)
                 for index, values in enumerate(rows)
             ]
             errors: Errors = {}
@@ -661,9 +675,7 @@ class Repository:
                 self._check_unique_within(plan, [w.item for w in writes], errors)
             if errors:
                 raise ValidationError(errors)
-            now = _now()
             for w in writes:
-                w.now = now
                 self._run_steps(steps[split:], w)
             events = [event for w in writes for event in w.events]
             event_ids = self._record_events(conn, events)
@@ -756,7 +768,7 @@ class Repository:
 
     def _step_write(self, w: Write) -> None:
         if w.op == "create":
-            w.saved = self._insert(w.conn, w.user, w.plan, w.item, w.now)
+            w.saved = self._insert(w.conn, w.user, w.plan, w.item, w.now, w.stamped)
         elif w.op == "update":
             self._write_update(w)
         else:
@@ -768,12 +780,6 @@ class Repository:
         if w.op == "create":
             history.write_audit(conn, entity_id, saved["id"], "create", user_id=user.actor_id,
                                 at=w.now)  # fmt: skip
-            if plan.entity.has_stage and saved["stage"] is not None:
-                history.write_stage_change(
-                    conn, entity_id, saved["id"], None, saved["stage"],
-                    user_id=user.actor_id, at=w.now, entered_at=None,
-                    extra=self._stage_history_extra(plan, None, saved),
-                )  # fmt: skip
             return
         if w.op != "update":
             history.write_audit(conn, entity_id, w.record_id, w.op, user_id=user.actor_id,
@@ -785,12 +791,6 @@ class Repository:
             conn, entity_id, w.record_id, tracked,
             user_id=user.actor_id, at=w.now, row_version=saved["row_version"],
         )  # fmt: skip
-        if "stage" in changes:
-            history.write_stage_change(
-                conn, entity_id, w.record_id, *changes["stage"],
-                user_id=user.actor_id, at=w.now, entered_at=w.current.get("stage_entered_at"),
-                extra=self._stage_history_extra(plan, w.current, saved),
-            )  # fmt: skip
 
     def _step_events(self, w: Write) -> None:
         entity_id, actor, saved = w.plan.entity.id, w.user.actor_id, w.saved
@@ -803,18 +803,19 @@ class Repository:
             w.events.append(Event(RECORD_CREATED, entity_id, saved["id"], actor, changes, saved))
         elif w.op == "update":
             w.events.append(Event(RECORD_UPDATED, entity_id, w.record_id, actor, w.changes))
-            if "stage" in w.changes:
-                w.events.append(
-                    Event(STAGE_CHANGED, entity_id, w.record_id, actor,
-                          {"stage": w.changes["stage"]})
-                )  # fmt: skip
         else:
             name = RECORD_ARCHIVED if w.op == "archive" else RECORD_RESTORED
             change = {"archived_at": (w.current["archived_at"], saved["archived_at"])}
             w.events.append(Event(name, entity_id, w.record_id, actor, change))
 
     def _insert(
-        self, conn: Connection, user: Principal, plan: EntityPlan, item: _Prepared, now: datetime
+        self,
+        conn: Connection,
+        user: Principal,
+        plan: EntityPlan,
+        item: _Prepared,
+        now: datetime,
+        stamped: Mapping[str, Any],
     ) -> dict[str, Any]:
         values = item.values
         for field in plan.autonumbers:
@@ -830,9 +831,9 @@ class Repository:
             owner_id=values.get("owner_id"),
             row_version=1,
         )
-        if plan.entity.has_stage:
-            row["stage"] = values.get("stage")
-            row["stage_entered_at"] = now if values.get("stage") is not None else None
+        system = {f.id: values.get(f.id) for f in plan.entity.system_fields}
+        system.update(stamped)
+        row.update(system)
         try:
             stmt = self._statement(
                 "insert", plan.entity.id,
@@ -850,26 +851,13 @@ class Repository:
             "row_version": 1,
             "archived_at": None,
         }
-        if plan.entity.has_stage:
-            record["stage"] = row["stage"]
-            record["stage_entered_at"] = row["stage_entered_at"]
+        record.update(system)
         for key in plan.rows.key_field:
             record[key] = values.get(key)
         for field_id in plan.children:
             rows = values.get(field_id) or []
             record[field_id] = self._sync_children(conn, plan, field_id, record_id, rows, [])
         return record
-
-    def _stage_history_extra(
-        self, plan: EntityPlan, current: Mapping[str, Any] | None, record: Mapping[str, Any]
-    ) -> dict[str, Any] | None:
-        """Columns hooks add to the stage-history row (one INSERT, not INSERT + UPDATE)."""
-        extra: dict[str, Any] = {}
-        for hook in self.hooks:
-            columns = getattr(hook, "stage_history_values", None)
-            if columns is not None:
-                extra.update(columns(plan.entity, current, record) or {})
-        return extra or None
 
     def _next_number(
         self, conn: Connection, plan: EntityPlan, field: FieldDef, now: datetime
@@ -945,10 +933,9 @@ class Repository:
             field = plan.field_of_key(key)
             if field is not None and type_of(field).is_stored(field):
                 row.update(type_of(field).to_db(field, {key: item.values[key]}))
-            elif key in ("owner_id", "stage"):
+            elif key == "owner_id" or key in plan.writable_system:
                 row[key] = item.values[key]
-        if "stage" in changes:
-            row["stage_entered_at"] = now
+        row.update(w.stamped)
         table = plan.table
         stmt = self._statement(
             "update", plan.entity.id,
@@ -974,6 +961,7 @@ class Repository:
                     current.get(field_id) or [],
                 )  # fmt: skip
         w.saved = self._saved(conn, user, plan, item, current, changes, now, new_version)
+        w.saved.update(w.stamped)
 
     def _saved(
         self,
@@ -1004,8 +992,6 @@ class Repository:
                     return self._reload(conn, plan, item.values["id"], user)
         saved["updated_at"] = now
         saved["row_version"] = new_version
-        if "stage" in changes:
-            saved["stage_entered_at"] = now
         missing = []
         for field_id in view.children:
             if field_id in current and field_id not in changes:
@@ -1181,12 +1167,12 @@ class Repository:
             return
         refused = []
         for key, raw in values.items():
-            if key == "stage" and plan.entity.has_stage:
-                # the stage is a system column, but a role may make it read-only
-                if not grant.may_write_field(key) and raw != (current or {}).get(key):
-                    refused.append(key)
-                continue
-            field = OWNER_FIELD if key == "owner_id" else plan.field_of_key(key)
+            # a writable system field is guarded by the field permissions of its id
+            field = (
+                OWNER_FIELD
+                if key == "owner_id"
+                else plan.writable_system.get(key) or plan.field_of_key(key)
+            )
             if field is None or grant.may_write_field(field.id):
                 continue
             if _changes_value(plan, field, key, raw, current, ctx):
@@ -1217,10 +1203,10 @@ class Repository:
         for key in values:
             field = rows.key_field.get(key)
             if field is None:
-                if key in IGNORED_ON_WRITE:
+                if key in plan.ignored_on_write:
                     continue
-                if key == "owner_id" or (key == "stage" and plan.entity.has_stage):
-                    special = OWNER_FIELD if key == "owner_id" else STAGE_FIELD
+                special = OWNER_FIELD if key == "owner_id" else plan.writable_system.get(key)
+                if special is not None:
                     try:
                         out[key] = type_of(special).coerce(special, values[key], ctx)
                     except FieldInvalid as exc:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, MetaData, Table
 
 from runtime.definition.model import AppModel, Entity, FieldDef
+from runtime.definition.reserved import BASE_SYSTEM_COLUMNS
 from runtime.fieldtypes import type_of
 
 from .system_tables import NAMING_CONVENTION, Id, UtcDateTime, utcnow
@@ -31,21 +32,36 @@ def child_table_name(entity: Entity, field: FieldDef) -> str:
     return safe_identifier(f"ent_{entity.id}__{field.id}")
 
 
+# The SQL shape of the base system columns (``BASE_SYSTEM_COLUMNS``, in that order).
+_BASE_COLUMNS = {
+    "id": lambda: Column("id", Id, primary_key=True, autoincrement=True),
+    "created_at": lambda: Column("created_at", UtcDateTime, nullable=False, default=utcnow),
+    "updated_at": lambda: Column(
+        "updated_at", UtcDateTime, nullable=False, default=utcnow, index=True
+    ),
+    "created_by": lambda: Column("created_by", BigInteger, nullable=True),
+    "owner_id": lambda: Column("owner_id", BigInteger, nullable=True, index=True),
+    "row_version": lambda: Column("row_version", Integer, nullable=False, default=1),
+    "archived_at": lambda: Column("archived_at", UtcDateTime, nullable=True, index=True),
+}
+
+
+def system_field_columns(field: FieldDef) -> list[Column]:
+    """The columns of a feature's system field: its type's columns; an instant as
+    ``UtcDateTime``, so it reads back timezone-aware like the base ones (system columns
+    are read without per-row conversion)."""
+    columns = type_of(field).columns(field)
+    if type_of(field).instant:
+        for column in columns:
+            column.type = UtcDateTime()
+    return columns
+
+
 def system_columns(entity: Entity) -> list[Column]:
-    columns = [
-        Column("id", Id, primary_key=True, autoincrement=True),
-        Column("created_at", UtcDateTime, nullable=False, default=utcnow),
-        Column("updated_at", UtcDateTime, nullable=False, default=utcnow, index=True),
-        Column("created_by", BigInteger, nullable=True),
-        Column("owner_id", BigInteger, nullable=True, index=True),
-        Column("row_version", Integer, nullable=False, default=1),
-        Column("archived_at", UtcDateTime, nullable=True, index=True),
-    ]
-    if entity.has_stage:
-        columns += [
-            Column("stage", String(63), nullable=True, index=True),
-            Column("stage_entered_at", UtcDateTime, nullable=True),
-        ]
+    """Fresh system columns of ``entity``'s table: the base ones, then its features'."""
+    columns = [_BASE_COLUMNS[column_id]() for column_id in BASE_SYSTEM_COLUMNS]
+    for field in entity.system_fields:
+        columns.extend(system_field_columns(field))
     return columns
 
 

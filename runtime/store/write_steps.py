@@ -60,6 +60,9 @@ class Write:
     changes: dict[str, Any] = field(default_factory=dict)  # key -> (old, new)
     now: datetime | None = None
     saved: dict[str, Any] | None = None  # the record as written
+    # System columns a step sets on the row besides the changes (the pipelines' stage
+    # entry time): written and returned, but neither field history nor an event.
+    stamped: dict[str, Any] = field(default_factory=dict)
     events: list[Any] = field(default_factory=list)
     done: bool = False  # a step found nothing to write: the rest is skipped
 

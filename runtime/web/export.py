@@ -1,13 +1,16 @@
 """Export the current list view to CSV or XLSX: same filters, sort, search and columns.
 
-Rows come from the same ``resolve_list_request`` and ``present_rows`` as the page, in
+Each column's field type writes its values (``FieldType.export_values``: numbers stay
+numbers, dates dates, options their labels, links the titles the list shows) and reads
+them back on import (``runtime.imports``). Rows come from the same
+``resolve_list_request`` and ``present_rows`` as the page, in
 batches of ``CHUNK`` through ``repo.list`` (so scope and field permissions apply), each
 batch continuing by keyset after the last row of the one before (no OFFSET: row
 100,000 costs what row 1 costs), and stop at ``MAX_ROWS``. Only one batch is held at a
 time. CSV is streamed as it is produced, in UTF-8 with a BOM so Excel opens Chinese
 text correctly; XLSX is written by openpyxl in write-only mode to a temporary file and
 then streamed. Text that a spreadsheet would run as a formula
-(``=``, ``+``, ``-``, ``@`` first) is prefixed with an apostrophe.
+(``=``, ``+``, ``-``, ``@`` first) is prefixed with an apostrophe (an apostrophe too).
 """
 
 from __future__ import annotations
@@ -20,43 +23,43 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
-from runtime.definition.model import FieldDef
-from runtime.fieldtypes import type_of
+from runtime.fieldtypes import ExportContext, FieldType, type_of
 from runtime.web.list_view import (
     Cell,
     ListEnv,
     ListRequest,
+    Row,
     fetch_page,
     present_rows,
 )
 
 CHUNK = 200  # rows per repo.list call (the repository's largest page)
 MAX_ROWS = 100_000
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A leading apostrophe is doubled too, so an import can always drop the one added.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "'")
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _has_currency(col: FieldDef) -> bool:
-    """A money column (or a formula with a money result): its currency gets a column."""
-    return type_of(col).value_type(col).has_currency
+def _types(req: ListRequest) -> list[FieldType]:
+    return [type_of(col) for col in req.columns]
 
 
 def export_headers(req: ListRequest, locale: str, gettext: Callable[..., str]) -> list[str]:
-    """Column labels; a money column is followed by its currency column."""
+    """Column labels, as each field's type lays out its columns (money adds its currency)."""
     headers = []
-    for col in req.columns:
-        label = col.label.get(locale)
-        headers.append(label)
-        if _has_currency(col):
-            headers.append(gettext("%(label)s (currency)", label=label))
+    for col, ftype in zip(req.columns, _types(req), strict=True):
+        headers += ftype.export_headers(col, col.label.get(locale), gettext)
     return headers
 
 
-def iter_cells(env: ListEnv, req: ListRequest, max_rows: int | None = None) -> Iterator[list[Cell]]:
-    """Every row of the view from the first, as cells: ``CHUNK`` rows per keyset batch,
-    at most ``max_rows`` (default ``MAX_ROWS``)."""
+def _batches(
+    env: ListEnv, req: ListRequest, max_rows: int | None
+) -> Iterator[tuple[list[Any], list[Row]]]:
+    """The view's records from the first, with their presented rows: ``CHUNK`` per keyset
+    batch, at most ``max_rows`` (default ``MAX_ROWS``)."""
     max_rows = MAX_ROWS if max_rows is None else max_rows
     req = replace(req, after=None, before=None, page=1)  # the whole view, not this page
     emitted = 0
@@ -64,43 +67,52 @@ def iter_cells(env: ListEnv, req: ListRequest, max_rows: int | None = None) -> I
     while emitted < max_rows:
         size = min(CHUNK, max_rows - emitted)
         result = fetch_page(env, req, page_size=CHUNK, after=after)
-        rows = present_rows(env, req, list(result.rows)[:size])
-        for row in rows:
-            yield list(row.cells)
+        records = list(result.rows)[:size]
+        rows = present_rows(env, req, records)
+        yield records, rows
         emitted += len(rows)
         if not result.has_next or not rows or result.next_key is None:
             return
         after = result.next_key
 
 
+def iter_cells(env: ListEnv, req: ListRequest, max_rows: int | None = None) -> Iterator[list[Cell]]:
+    """Every row of the view from the first, as the list presents its cells."""
+    for _records, rows in _batches(env, req, max_rows):
+        for row in rows:
+            yield list(row.cells)
+
+
 def _safe_text(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def _plain(cell: Cell, with_currency: bool) -> list[Any]:
-    """Export values of one cell: numbers stay numbers, dates stay dates."""
-    if cell.kind == "empty":
-        values: list[Any] = [None]
-    elif cell.kind == "num":
-        values = [cell.value]
-    elif cell.kind == "date":
-        values = [cell.value]
-    elif cell.kind == "bool":
-        values = [cell.text]
-    else:
-        values = [_safe_text(str(cell.value if cell.value is not None else cell.text))]
-    if with_currency:
-        values.append(cell.currency if cell.kind == "num" else None)
-    return values
+def _safe(value: Any) -> Any:
+    return _safe_text(value) if isinstance(value, str) else value
 
 
 def export_rows(env: ListEnv, req: ListRequest, max_rows: int | None = None) -> Iterator[list[Any]]:
-    money = [_has_currency(c) for c in req.columns]
-    for cells in iter_cells(env, req, max_rows):
-        out: list[Any] = []
-        for cell, is_money in zip(cells, money, strict=True):
-            out.extend(_plain(cell, is_money))
-        yield out
+    """The export values of every row: each column's field type writes its own
+    (``FieldType.export_values``). A feature's system field (``Entity.system_fields``)
+    is written as the list presents it (a stage by its label)."""
+    types = _types(req)
+    feature_ids = {f.id for f in req.entity.system_fields}
+    for records, rows in _batches(env, req, max_rows):
+        for record, row in zip(records, rows, strict=True):
+            shown = {
+                col.id: None if cell.kind == "empty" else cell.value
+                for col, cell in zip(req.columns, row.cells, strict=True)
+            }
+            ctx = ExportContext(
+                env.locale, env.timezone, env.model.default_currency, MappingProxyType(shown)
+            )
+            out: list[Any] = []
+            for col, ftype in zip(req.columns, types, strict=True):
+                if col.id in feature_ids:
+                    out.append(shown[col.id])
+                else:
+                    out += ftype.export_values(col, record, ctx)
+            yield [_safe(value) for value in out]
 
 
 def _csv_value(value: Any) -> str:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -12,6 +11,7 @@ from typing import Any
 from runtime import fieldtypes
 from runtime.errors import ExpressionError, ExpressionLimitError, Problem
 from runtime.expressions import CompiledExpression, compile_expression
+from runtime.fieldtypes.base import did_you_mean
 
 from .. import codes
 from ..codes import Code
@@ -200,11 +200,6 @@ def pluralize(label: Label) -> Label:
         else:
             texts["en"] = word + "s"
     return Label(MappingProxyType(texts))
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(choices), n=1)
-    return f"did you mean '{close[0]}'?" if close else ""
 
 
 def entity_names(entity: Entity) -> frozenset[str]:

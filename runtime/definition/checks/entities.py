@@ -20,13 +20,6 @@ from ..reserved import BASE_SYSTEM_COLUMNS
 from .base import CheckContext, Checker, did_you_mean, pluralize, prettify
 
 MAX_TABLE_NAME = 63  # PostgreSQL's identifier limit
-# Built-in types whose definition mistakes have their own codes below (date and
-# datetime: their min/max, by _check_bounds); other types' FieldType.problems() are
-# reported as INVALID_TYPE_SETTING.
-OWN_CHECKED_TYPES = frozenset(
-    {"select", "multi_select", "autonumber", "formula", "child_table", "link", "money"}
-    | {"date", "datetime"}
-)
 
 
 def check_entities(
@@ -119,21 +112,21 @@ class _EntityChecker(Checker):
     ) -> _Scope:
         ids = [f["id"] for f in raw_fields]
         names = set(ids) | set(system)
-        names |= {
-            fieldtypes.currency_key(_stub(f["id"])) for f in raw_fields if f["type"] == "money"
-        }
         self.unique(doc, [(path + (n, "id"), i) for n, i in enumerate(ids)], "field", obj)
         for n, f in enumerate(raw_fields):
-            if f.get("type") == "money":
-                key = fieldtypes.currency_key(_stub(f["id"]))
+            ftype = self.ctx.field_types.get(f.get("type"))
+            if ftype is None:
+                continue
+            for key in ftype.extra_keys(_stub(f["id"], f["type"], ftype)):
+                names.add(key)  # money's currency: expressions may read it
                 if key in ids:
-                    clash = ids.index(key)
+                    what = "currency column" if ftype.has_currency else "column"
                     self.report(
                         codes.DUPLICATE_ID,
                         doc,
-                        path + (clash, "id"),
+                        path + (ids.index(key), "id"),
                         f"{obj} field '{key}'",
-                        f"'{key}' is the currency column of money field '{f['id']}' (line "
+                        f"'{key}' is the {what} of {f['type']} field '{f['id']}' (line "
                         f"{doc.line(*path, n)})",
                         "rename the field",
                     )
@@ -203,17 +196,17 @@ class _EntityChecker(Checker):
         for key in ("visible_if", "required_if", "readonly_if"):
             if key in raw:
                 values[key] = self.expression(doc, path + (key,), raw[key], scope.names, obj)
-        if type_name == "formula" and "expression" in raw:
+        if ftype.computed and "expression" in raw:
             values["expression"] = compiled = self.expression(
                 doc, path + ("expression",), raw["expression"], scope.names, obj
             )
             if compiled is not None:
                 scope.formulas[field_id] = compiled
                 scope.formula_paths[field_id] = path + ("expression",)
-        if type_name == "child_table":
+        if ftype.holds_rows:
             values["fields"] = self._child_fields(doc, path, raw, scope, obj)
         fdef = FieldDef(**values)
-        self._check_type_settings(doc, path, raw, fdef, ftype, obj)
+        self._check_type(doc, path, raw, fdef, ftype, scope)
         if "default" in raw:
             fdef = _replace(
                 fdef, default=self._default(doc, path, raw["default"], fdef, ftype, scope, obj)
@@ -246,162 +239,38 @@ class _EntityChecker(Checker):
     def _child_fields(
         self, doc: Document, path: JsonPath, raw: dict, parent: _Scope, obj: str
     ) -> tuple[FieldDef, ...]:
-        if parent.in_row:
-            self.report(
-                codes.NESTED_CHILD_TABLE,
-                doc,
-                path + ("type",),
-                obj,
-                "a child table cannot contain another child table",
-                "make it a separate entity with a link field back to this one",
-            )
-            return ()
+        """The row's fields; none inside a row or without ``fields`` (the type says why)."""
         raw_fields = raw.get("fields") or []
-        if not raw_fields:
-            self.report(
-                codes.EMPTY_CHILD_TABLE,
-                doc,
-                path,
-                obj,
-                "a child table needs 'fields'",
-                "list the row's fields under 'fields:'",
-            )
+        if parent.in_row or not raw_fields:
             return ()
         scope = self._scope(doc, path + ("fields",), raw_fields, obj, ("id",), in_row=True)
         fields = self._fields(doc, path + ("fields",), raw_fields, scope)
         self._check_formula_cycles(doc, scope)
         return fields
 
-    def _check_type_settings(
+    def _check_type(
         self,
         doc: Document,
         path: JsonPath,
         raw: dict,
         fdef: FieldDef,
         ftype: fieldtypes.FieldType,
-        obj: str,
+        scope: _Scope,
     ) -> None:
-        t = fdef.type
-        if t in ("select", "multi_select") and not fdef.options:
-            self.report(
-                codes.MISSING_OPTIONS,
-                doc,
-                path,
-                obj,
-                f"a {t} field needs 'options'",
-                "add options: [{id: ..., label: ...}, ...]",
-            )
-        if t == "link":
-            if not fdef.target:
-                self.report(
-                    codes.UNKNOWN_LINK_TARGET,
-                    doc,
-                    path,
-                    obj,
-                    "a link field needs a 'target' entity",
+        """The type's own definition checks (fieldtypes ``check_definition``), each
+        problem with the code the type gives it."""
+        context = fieldtypes.DefinitionContext(raw, self.ctx.entity_ids, scope.in_row)
+        obj = f"{scope.obj} field '{fdef.id}'"
+        try:
+            found = ftype.check_definition(fdef, context)
+        except Exception as exc:  # a plugin type's check must not break the compiler
+            found = [
+                fieldtypes.DefinitionProblem(
+                    codes.INVALID_TYPE_SETTING, f"the type's own check failed: {exc}"
                 )
-            elif fdef.target not in self.ctx.entity_ids:
-                self.report(
-                    codes.UNKNOWN_LINK_TARGET,
-                    doc,
-                    path + ("target",),
-                    obj,
-                    f"link target '{fdef.target}' is not an entity",
-                    did_you_mean(fdef.target, self.ctx.entity_ids)
-                    or f"entities: {', '.join(sorted(self.ctx.entity_ids))}",
-                )
-        if t == "autonumber":
-            pattern = fdef.pattern or fieldtypes.DEFAULT_AUTONUMBER_PATTERN
-            for message in fieldtypes.autonumber_pattern_problems(pattern):
-                self.report(
-                    codes.INVALID_AUTONUMBER_PATTERN,
-                    doc,
-                    path + ("pattern",),
-                    obj,
-                    f"pattern '{pattern}' {message}",
-                    "for example 'OPP-{YYYY}-{0000}'",
-                )
-        if t == "child_table" and (fdef.max_rows or 0) > fieldtypes.MAX_ROWS_CEILING:
-            self.report(
-                codes.TOO_MANY_ROWS_ALLOWED,
-                doc,
-                path + ("max_rows",),
-                obj,
-                f"max_rows {fdef.max_rows:,} is above the ceiling of "
-                f"{fieldtypes.MAX_ROWS_CEILING:,} rows",
-                "rows beyond a few hundred belong in a separate entity with a link field",
-            )
-        if t == "formula":
-            for key in ("expression", "result_type"):
-                if key not in raw:
-                    self.report(
-                        codes.INCOMPLETE_FORMULA, doc, path, obj, f"a formula needs '{key}'"
-                    )
-        if (
-            t == "money"
-            and fdef.currency
-            and fdef.currencies
-            and fdef.currency not in fdef.currencies
-        ):
-            self.report(
-                codes.INVALID_CURRENCY,
-                doc,
-                path + ("currency",),
-                obj,
-                f"currency '{fdef.currency}' is not in currencies {list(fdef.currencies)}",
-                "add it to currencies or change it",
-            )
-        self._check_bounds(doc, path, raw, fdef, ftype, obj)
-        if t not in OWN_CHECKED_TYPES:
-            try:
-                messages = ftype.problems(fdef)
-            except Exception as exc:  # a plugin type's check must not break the compiler
-                messages = [f"the type's own check failed: {exc}"]
-            for message in messages:
-                self.report(codes.INVALID_TYPE_SETTING, doc, path, obj, message)
-
-    def _check_bounds(
-        self,
-        doc: Document,
-        path: JsonPath,
-        raw: dict,
-        fdef: FieldDef,
-        ftype: fieldtypes.FieldType,
-        obj: str,
-    ) -> None:
-        bounds: dict[str, Any] = {}
-        for key in ("min", "max"):
-            if key in raw and key in ftype.props:
-                try:
-                    bounds[key] = ftype.coerce(
-                        _replace(fdef, min=None, max=None), raw[key], fieldtypes.CoerceContext()
-                    )
-                except Exception as exc:
-                    self.report(
-                        codes.INVALID_RANGE,
-                        doc,
-                        path + (key,),
-                        obj,
-                        f"{key} {raw[key]!r} is not a valid {fdef.type}: {exc}",
-                    )
-        low, high = bounds.get("min"), bounds.get("max")
-        if low is not None and high is not None and _greater(low, high):
-            self.report(
-                codes.INVALID_RANGE,
-                doc,
-                path + ("min",),
-                obj,
-                f"min {raw['min']!r} is greater than max {raw['max']!r}",
-            )
-        if fdef.min_length is not None and fdef.max_length is not None:
-            if fdef.min_length > fdef.max_length:
-                self.report(
-                    codes.INVALID_RANGE,
-                    doc,
-                    path + ("min_length",),
-                    obj,
-                    f"min_length {fdef.min_length} is greater than max_length {fdef.max_length}",
-                )
+            ]
+        for problem in found:
+            self.report(problem.code, doc, path + problem.path, obj, problem.message, problem.hint)
 
     def _default(
         self,
@@ -486,7 +355,7 @@ class _EntityChecker(Checker):
             return title
         if "name" in by_id:
             return "name"
-        textual = [f.id for f in fields if f.type in ("text", "autonumber", "email")]
+        textual = [f.id for f in fields if fieldtypes.type_of(f).title_candidate]
         return textual[0] if textual else "id"
 
     def _search_fields(
@@ -558,19 +427,13 @@ class _EntityChecker(Checker):
 # ------------------------------------------------------------------ helpers
 
 
-def _stub(field_id: str) -> FieldDef:
-    return FieldDef(id=field_id, type="money", label=Label.of(None, field_id))
+def _stub(field_id: str, type_name: str, ftype: fieldtypes.FieldType) -> FieldDef:
+    """A field with only its id and type, to ask the type for its record keys."""
+    return FieldDef(id=field_id, type=type_name, label=Label.of(None, field_id), field_type=ftype)
 
 
 def _replace(fdef: FieldDef, **changes: Any) -> FieldDef:
     return dataclasses.replace(fdef, **changes)
-
-
-def _greater(low: Any, high: Any) -> bool:
-    try:
-        return bool(low > high)
-    except TypeError:
-        return False
 
 
 def _find_cycle(graph: Mapping[str, list[str]], start: str) -> list[str]:

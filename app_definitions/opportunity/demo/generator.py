@@ -29,6 +29,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from runtime.fieldtypes import type_of
+
 DEMO_PASSWORD = "trellis-demo"
 CHUNK = 500
 
@@ -585,10 +587,7 @@ class _Demo:
         self.team_reps: dict[str, list[int]] = {}
         self.team_manager: dict[str, int] = {}
         self.presales: list[int] = []
-        try:
-            from runtime.store import SYSTEM
-        except ImportError:  # the package may not re-export it
-            from runtime.store.principal import SYSTEM
+        from runtime.store import SYSTEM
 
         self.system = SYSTEM
         self.used_names: set[str] = set()
@@ -1119,7 +1118,7 @@ class _Demo:
         """Replace the stage history of the demo deals by their planned walk."""
         from sqlalchemy import delete
 
-        table = self.db.sys.stage_history
+        table = self.db.metadata.tables["sys_stage_history"]  # the pipelines feature's table
         rows = [
             {
                 "entity": "opportunity",
@@ -1546,8 +1545,9 @@ class _Demo:
     def insert(self, entity: str, plans: list[Plan]) -> None:
         """Create through the repository (chunks), then fix owner, dates and read-only fields."""
         ent = self.model.entities[entity]
-        # The system principal may write read-only fields and the owner; never formulas.
-        writable = {f.id for f in ent.fields if f.type not in ("formula", "autonumber")}
+        # The system principal may write read-only fields and the owner, never what no one
+        # writes (formulas, autonumbers: the type says so).
+        writable = {f.id for f in ent.fields if not type_of(f).always_readonly}
         for chunk in _chunks(plans):
             rows = []
             for p in chunk:
@@ -1707,7 +1707,7 @@ class _Demo:
         self.fix("lead", [lead for lead in leads if "opportunity" in lead.meta])
         self.fix("opportunity", opportunities)
         self.write_stage_history(opportunities)
-        from builder.demo_pipeline import add_stage_histories  # reopened deals, snapshots
+        from .stage_histories import add_stage_histories  # reopened deals, snapshots
 
         add_stage_histories(self, opportunities, activities)  # + idle-aware activity dates
         for entity, field_id, plans in (

@@ -2,7 +2,7 @@
 believable path there over the past year (forward steps, the odd step back, lost
 deals with the stage they were lost at, some reopened), written to sys_stage_history.
 
-``add_stage_histories(demo, opportunities)`` is called by ``builder.demo`` after the
+``add_stage_histories(demo, opportunities)`` is called by ``generator`` after the
 opportunities exist (they carry ``meta["state"]``: an open stage key, "won" or "lost").
 It writes with plain SQL, like the demo's other fix-ups: these are past events.
 
