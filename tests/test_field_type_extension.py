@@ -213,3 +213,87 @@ def test_builtin_types_report_their_own_codes(tmp_path):
         ("TRL-E038", "unknown phone region 'XX'"),
         ("TRL-E032", "min 9 is greater than max 3"),
     ]
+
+
+# --------------------------------------------------------------------------- features ask the type
+
+PIPELINE_FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"
+
+
+class PointsType(FieldType):
+    """Whole points that add up, as an amount does (an extension's numeric type)."""
+
+    name = "points"
+    numeric = True
+    summable = True
+
+    def column_type(self, field):
+        from sqlalchemy import BigInteger
+
+        return BigInteger()
+
+    def parse(self, field, raw, ctx):
+        return int(raw)
+
+
+def pipeline_app(tmp_path: Path, amount_field: dict) -> Path:
+    import shutil
+
+    import yaml
+
+    app = Path(shutil.copytree(PIPELINE_FIXTURE, tmp_path / "app"))
+    pipeline = yaml.safe_load((app / "pipelines" / "sales.yaml").read_text(encoding="utf-8"))
+    entity_file = app / "entities" / f"{pipeline['entity']}.yaml"
+    entity = yaml.safe_load(entity_file.read_text(encoding="utf-8"))
+    entity["fields"].append(amount_field)
+    entity_file.write_text(yaml.safe_dump(entity, allow_unicode=True), encoding="utf-8")
+    pipeline["fields"]["amount"] = amount_field["id"]
+    pipeline.setdefault("board", {})["sum"] = amount_field["id"]
+    path = app / "pipelines" / "sales.yaml"
+    path.write_text(yaml.safe_dump(pipeline, allow_unicode=True), encoding="utf-8")
+    return app
+
+
+def test_a_pipeline_takes_an_extension_types_field_as_its_amount_by_its_attributes(tmp_path):
+    from runtime.features.pipelines.definition import pipelines_of
+
+    app = pipeline_app(tmp_path, {"id": "score", "type": "points"})
+
+    model = load_app(app, _with_type(PointsType))
+
+    assert pipelines_of(model)["sales"].fields.amount == "score"
+    assert pipelines_of(model)["sales"].board_sum == "score"
+
+
+def test_a_pipeline_refuses_a_field_whose_type_is_not_summable_naming_the_types_it_takes(
+    tmp_path,
+):
+    app = pipeline_app(tmp_path, {"id": "share", "type": "percent"})
+
+    problems = check_app(app)
+
+    assert sorted((p.message, p.hint) for p in problems) == [
+        (
+            "amount field 'share' is of type percent",
+            "use a field of type decimal or integer or money",
+        ),
+        (
+            "board sum 'share' is a percent field; a column can only total numbers",
+            "name a money, decimal or integer field, or 'none' to count records only",
+        ),
+    ]
+
+
+def test_a_field_named_like_a_money_fields_currency_column_is_a_duplicate(tmp_path):
+    entity = """\
+    id: tag
+    fields:
+      - {id: name, type: text}
+      - {id: price, type: money}
+      - {id: price_currency, type: text}
+    """
+    problems = check_app(app_with(tmp_path, entity))
+
+    assert [(p.code, p.message) for p in problems] == [
+        ("TRL-E013", "'price_currency' is the currency column of money field 'price' (line 4)")
+    ]

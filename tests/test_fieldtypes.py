@@ -833,18 +833,29 @@ def test_attributes_replace_type_name_switches():
 
 
 def test_screens_and_store_never_switch_on_type_names():
-    """Adding a type is one class: the web, store, flow and feature modules read the
-    type's attributes instead of comparing ``field.type`` with names."""
+    """Adding a type is one class: the web, store, flow, job, definition and feature
+    modules read the type's attributes instead of comparing ``field.type`` (or a raw
+    field's ``"type"``) with names or keeping lists of type names."""
     root = Path(__file__).resolve().parent.parent / "runtime"
-    switch = re.compile(r"\.type (==|!=) \"|\.type (not )?in \(|\.type == kind")
+    names = "|".join(sorted(TYPES, key=len, reverse=True))
+    switch = re.compile(
+        r'\.(type|result_type)\s*(==|!=)\s*"'  # field.type == "money"
+        r"|\.type == kind"
+        r"|\.(type|result_type)\s+(not\s+)?in\s+[(\[{A-Z]"  # .type in ("a", "b") / in NAMES
+        rf'|(\["type"\]|\.get\("type"\))\s*(==|!=)\s*"({names})"'  # raw["type"] == "money"
+        rf'|_(TYPES|PARTS)\b.*=\s*(frozenset\()?[(\[{{]\s*"({names})"'  # DATE_TYPES = ("date", ...
+    )
     found = [
         f"{path.relative_to(root)}:{number}: {line.strip()}"
-        for folder in ("web", "store", "flows", "features")
+        for folder in ("web", "store", "flows", "features", "definition", "jobs")
         for path in sorted((root / folder).rglob("*.py"))
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if switch.search(line)
     ]
     assert found == [], "ask the field type instead:\n" + "\n".join(found)
+    assert switch.search('SUMMABLE_TYPES = frozenset({"money", "decimal"})')
+    assert switch.search('if f["type"] == "money":')
+    assert switch.search("found.type not in DATE_TYPES")
 
 
 def test_read_plans_convert_only_values_the_driver_does_not_give_canonically():

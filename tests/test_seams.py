@@ -85,3 +85,179 @@ def test_the_import_check_sees_a_pipeline_import(tmp_path, monkeypatch):
     assert not any(map(is_pipeline_module, imported_modules(module)))
     assert is_pipeline_module("runtime.features.pipelines.definition")
     assert not is_pipeline_module("runtime.features.pipelines_extra")
+
+
+# The generic screens: the list, the record page, forms, the API and its document, home.
+GENERIC_WEB_MODULES = [
+    ROOT / "runtime" / "web" / name
+    for name in (
+        "list_view.py",
+        "record_view.py",
+        "records.py",
+        "forms.py",
+        "api.py",
+        "openapi.py",
+        "home.py",
+        "query.py",
+        "config.py",
+        "auth.py",
+        "app.py",
+        "templating.py",
+    )
+]
+# Words of other libraries that happen to contain ours: Redis' ``client.pipeline()``.
+NOT_OURS = {"runtime/web/auth.py": {"pipeline"}}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """The ids of the docstring nodes of ``tree`` (module, classes, functions)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                found.add(id(body[0].value))
+    return found
+
+
+def code_words(path: Path) -> set[str]:
+    """Names, attributes, imported names, arguments and string constants (docstrings
+    left out) of the module at ``path``; comments are not in the tree."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = _docstrings(tree)
+    words: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            words.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            words.add(node.attr)
+        elif isinstance(node, ast.arg):
+            words.add(node.arg)
+        elif isinstance(node, ast.keyword) and node.arg:
+            words.add(node.arg)
+        elif isinstance(node, ast.alias):
+            words.add(node.asname or node.name)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            words.add(node.name)
+        elif (
+            isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
+        ):
+            words.add(node.value)
+    return words
+
+
+def test_the_generic_web_modules_import_no_pipeline_module():
+    assert all(path.exists() for path in GENERIC_WEB_MODULES)
+    offending = {
+        str(path.relative_to(ROOT)): sorted(filter(is_pipeline_module, imported_modules(path)))
+        for path in GENERIC_WEB_MODULES
+    }
+    assert {k: v for k, v in offending.items() if v} == {}
+
+
+def test_the_generic_web_modules_name_no_stage_or_pipeline():
+    """Stages and pipelines reach the screens only through the feature hooks."""
+    named = {}
+    for path in GENERIC_WEB_MODULES:
+        where = str(path.relative_to(ROOT))
+        words = {
+            w
+            for w in code_words(path)
+            if "has_stage" in w or "stage" in w.lower() or "pipeline" in w.lower()
+        }
+        words -= NOT_OURS.get(where, set())
+        if words:
+            named[where] = sorted(words)
+    assert named == {}
+
+
+def test_the_word_check_sees_code_not_docstrings(tmp_path):
+    module = tmp_path / "sample.py"
+    module.write_text(
+        '"""A module about stages."""\n'
+        "def show(record):\n"
+        '    """Shows the stage."""\n'
+        '    return record.stage_label, "pipeline", has_stage\n',
+        encoding="utf-8",
+    )
+    words = code_words(module)
+    assert {"stage_label", "pipeline", "has_stage", "record", "show"} <= words
+    assert not any("stages" in w or "Shows" in w for w in words)
+
+
+# --------------------------------------------------------------------------- no features
+
+STAGE_WORDS = {"stage", "stage_entered_at", "stage_kind"}
+
+
+def featureless_reference_app(tmp_path: Path) -> Path:
+    """The reference app as a runtime without pipelines can compile it: no
+    ``pipelines/`` folder, and its views without the stage columns and filters."""
+    import shutil
+
+    import yaml
+
+    target = tmp_path / "opportunity"
+    shutil.copytree(ROOT / "app_definitions" / "opportunity", target)
+    shutil.rmtree(target / "pipelines")
+    for path in (target / "views").glob("*.yaml"):
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for view in document.get("views", []):
+            for key in ("columns", "filter_fields"):
+                view[key] = [c for c in view.get(key, []) if c not in STAGE_WORDS]
+            view["filters"] = [f for f in view.get("filters", []) if f["field"] not in STAGE_WORDS]
+            view["sort"] = [s for s in view.get("sort", []) if s.lstrip("-") not in STAGE_WORDS]
+        path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+def test_a_runtime_without_features_serves_the_reference_apps_pages(tmp_path):
+    import re
+
+    from runtime.definition import load_app
+    from runtime.features import FeatureSet
+    from runtime.store import SYSTEM
+    from runtime.web.app import create_app
+    from runtime.wiring import build_runtime
+    from tests.conftest import build_schema
+
+    app_dir = featureless_reference_app(tmp_path)
+    url = f"sqlite:///{tmp_path / 'trellis.db'}"
+    build_schema(url, load_app(app_dir, FeatureSet([])))
+    runtime = build_runtime(app_dir, url, features=[], queue="immediate")
+    assert len(runtime.features) == 0 and runtime.model.entities["opportunity"].system_fields == ()
+    runtime.users.create_user("admin@example.com", "Admin", "secret-pass-1", roles=["admin"])
+    account = runtime.repo.create(SYSTEM, "account", {"name": "Harbour Components"})
+    app = create_app(
+        {
+            "TRELLIS_DATABASE_URL": url,
+            "TRELLIS_APP": str(app_dir),
+            "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
+            "TRELLIS_SECRET_KEY": "test-secret",
+            "TESTING": True,
+        },
+        features=[],
+    )
+    assert len(app.extensions["trellis"].features) == 0
+    client = app.test_client()
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(True))
+    client.post(
+        "/login",
+        data={"email": "admin@example.com", "password": "secret-pass-1", "csrf_token": token[1]},
+    )
+    pages = {
+        "/": "Harbour Components",
+        "/e/account": "Harbour Components",
+        f"/e/account/{account['id']}": "Harbour Components",
+        "/e/opportunity": "Opportunities",
+        "/e/opportunity.json": '"rows"',
+        "/api/v1/openapi.json": '"paths"',
+    }
+    for path, shown in pages.items():
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.get_data(True)[:500])
+        html = response.get_data(True)
+        assert shown in html, path
+        assert "idle" not in html.lower() or path == "/api/v1/openapi.json", path
+        assert "path-bar" not in html and "/p/" not in html.replace("/p/new_business", ""), path
+    assert client.get("/p/new_business").status_code == 404  # no board without the feature

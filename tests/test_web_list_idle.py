@@ -133,7 +133,7 @@ def test_entities_without_pipeline_have_no_idle_toggle(app, deals):
 
 
 def test_idle_badges_take_one_query_per_page(app, deals):
-    from runtime.web.list_view import idle_days_of
+    from runtime.features.pipelines.screens_list import idle_days_of
 
     services = app.extensions["trellis"]
     entity = services.model.entities["deal"]

@@ -161,7 +161,7 @@ def test_entities_without_a_pipeline_have_no_stage_entries(app):
 
 
 def test_stage_entries_unit():
-    from runtime.web.record_view import spent_in_stage
+    from runtime.features.pipelines.screens_record import spent_in_stage
 
     assert spent_in_stage(None) is None
     assert spent_in_stage(0) == (1, "minute")

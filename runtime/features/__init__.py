@@ -101,7 +101,10 @@ class Feature:
         return ()
 
     def define_tables(self, metadata: Any) -> None:
-        """Add this feature's ``sys_`` tables (or columns of shared ones) to ``metadata``."""
+        """Add this feature's ``sys_`` tables to ``metadata``: one Database's own
+        ``MetaData``, so ``create_or_upgrade`` creates and extends them. Add fresh
+        tables or copies (``Table.to_metadata``), never alter a table another Database
+        may hold; a runtime without the feature has none of them."""
 
     def write_steps(self, model: AppModel) -> Sequence[Any]:
         """Steps this feature adds to the write path: ``runtime.store.write_steps.WriteStep``
@@ -130,28 +133,38 @@ class Feature:
         """Flask blueprints (or objects with ``register(app)``) this feature serves."""
         return ()
 
+    # The screens' hooks return the small records of ``runtime.features.screens``.
+
     def list_columns(self, model: AppModel, entity: Entity) -> Sequence[Any]:
-        """Extra columns the generic list screen may show for ``entity``."""
+        """How the generic list shows this feature's columns of ``entity`` and what it
+        marks on rows: ``ListColumn`` (a cell per record) and ``ListBadges`` objects."""
         return ()
 
     def list_filters(self, model: AppModel, entity: Entity) -> Sequence[Any]:
-        """Extra filters the generic list screen offers for ``entity``."""
+        """What the lists of ``entity`` (the screen, its exports, the API) filter on
+        besides fields: ``ListFilter`` (a field's control), ``QueryTerm`` (a named
+        query-string term) and ``ListSwitch`` (a ``?<param>=1`` switch) objects."""
         return ()
 
     def record_panels(self, model: AppModel, entity: Entity) -> Sequence[Any]:
-        """Panels the generic record page shows for ``entity`` (path bar, checklist...)."""
+        """``RecordPanel`` objects: panels above the record page's highlights."""
         return ()
 
     def timeline_entries(self, model: AppModel, entity: Entity) -> Sequence[Any]:
-        """Sources of entries in the record page's timeline."""
+        """``TimelineSource`` objects: entries of the record page's timeline."""
         return ()
 
     def nav_items(self, model: AppModel) -> Sequence[Any]:
-        """Navigation items (e.g. one board per pipeline)."""
+        """``NavItem`` objects: this feature's screens the app's navigation may name."""
+        return ()
+
+    def home_sections(self, model: AppModel) -> Sequence[Any]:
+        """``HomeSection`` objects: sections of the home page."""
         return ()
 
     def openapi_paths(self, model: AppModel) -> Mapping[str, Any]:
-        """OpenAPI path items this feature's routes add to the generated document."""
+        """OpenAPI path items (``/path`` -> item) this feature's API routes add to the
+        generated document (relative to ``/api/v1``)."""
         return {}
 
     def cli_commands(self) -> Sequence[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -74,6 +75,22 @@ def _babel_locale(locale: str) -> Locale:
 def currency_key(field: FieldDef) -> str:
     """The record key and column of a money field's currency."""
     return f"{field.id}_currency"
+
+
+BIGINT_MAX = 2**63 - 1  # the largest value of a BigInteger column
+FILTER_NUMBER_LIMIT = 1e15  # a filter value of a decimal is within plus or minus this
+
+
+def non_null_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``schema`` without null among its types or enum values."""
+    out = copy.deepcopy(dict(schema))
+    kinds = out.get("type")
+    if isinstance(kinds, list):
+        kinds = [k for k in kinds if k != "null"]
+        out["type"] = kinds[0] if len(kinds) == 1 else kinds
+    if "enum" in out:
+        out["enum"] = [v for v in out["enum"] if v is not None]
+    return out
 
 
 # Properties every field may carry, and those that only make sense with a column.
@@ -240,6 +257,12 @@ class FieldType:
     # comparing type names (so a new type is one class, not edits across the runtime).
     numeric: ClassVar[bool] = False  # a number: right-aligned, summed, compared by size
     integral: ClassVar[bool] = False  # whole numbers only (integer)
+    # Adding values up means something (a board column's total): amounts and counts,
+    # not percentages.
+    summable: ClassVar[bool] = False
+    boolean: ClassVar[bool] = False  # yes or no (a "done" flag)
+    # A short text that names a record: the title when an entity names no title_field.
+    title_candidate: ClassVar[bool] = False
     # The database driver already returns the canonical value (int, Decimal at the
     # column's scale, date, bool, str), so reads skip ``from_db``. A subclass that
     # overrides from_db or value_from_db loses this unless it declares it again.
@@ -471,6 +494,23 @@ class FieldType:
     def json_schema(self, field: FieldDef) -> dict[str, Any]:
         """The JSON Schema (2020-12) of the API representation of ``field.id``."""
         return {"type": ["string", "null"]}
+
+    def filter_value_schema(self, field: FieldDef, max_text: int) -> dict[str, Any]:
+        """The JSON Schema of one value of a view or API filter on the field (a query
+        string value, never null; text at most ``max_text`` characters): its
+        ``json_schema`` without null, bounded."""
+        base = non_null_schema(self.json_schema(field))
+        schema: dict[str, Any] = {"type": base.get("type", "string")}
+        for key in ("format", "enum"):
+            if key in base:
+                schema[key] = base[key]
+        if schema["type"] == "integer":
+            schema["minimum"], schema["maximum"] = -BIGINT_MAX, BIGINT_MAX
+        elif schema["type"] == "number":
+            schema["minimum"], schema["maximum"] = -FILTER_NUMBER_LIMIT, FILTER_NUMBER_LIMIT
+        elif schema["type"] == "string" and "enum" not in schema and "format" not in schema:
+            schema["minLength"], schema["maxLength"] = 1, max_text
+        return schema
 
     def json_properties(self, field: FieldDef) -> dict[str, dict[str, Any]]:
         """Schemas of every record key the field owns (money adds the currency)."""

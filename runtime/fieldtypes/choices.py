@@ -30,6 +30,7 @@ FALSE_WORDS = frozenset({"false", "f", "0", "no", "n", "off", "否"})
 
 class BooleanType(FieldType):
     name = "boolean"
+    boolean = True
     db_value_is_canonical = True
     display_kind = "bool"
     props = COMMON_PROPS | {"required", "default", "index"}
@@ -210,6 +211,9 @@ class MultiSelectType(FieldType):
     def format_value(self, field, value, locale, *, currency=None, tzinfo=None):
         separator = "、" if locale.startswith("zh") else ", "
         return separator.join(_option_labels(field, value, locale))
+
+    def filter_value_schema(self, field, max_text):
+        return {"type": "string", "enum": [opt.id for opt in field.options]}  # one option
 
     def import_value(self, field, text, ctx):
         if isinstance(text, str):  # the labels as exported, joined by ", " or "、"

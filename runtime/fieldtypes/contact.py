@@ -39,6 +39,7 @@ class EmailType(FieldType):
     """An address checked by syntax only (no DNS); the domain is lower-cased."""
 
     name = "email"
+    title_candidate = True
     db_value_is_canonical = True
     display_kind = "email"
     settings = LENGTH_SETTINGS

@@ -74,6 +74,9 @@ class LinkType(FieldType):
             return str(value.get("id", ""))
         return super().to_input(field, value, tz)
 
+    def filter_value_schema(self, field, max_text):
+        return {**super().filter_value_schema(field, max_text), "minimum": 1}  # record ids
+
     def export_value(self, field, value, ctx):
         # The title (a user's name) the viewer sees; never an id they may not read.
         return ctx.shown.get(field.id)

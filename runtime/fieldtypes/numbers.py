@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, Numeric
 from runtime.definition.model import FieldDef
 from runtime.errors import FieldMessage
 from runtime.fieldtypes.base import (
+    BIGINT_MAX,
     BOUND_SETTINGS,
     PRECISION_SETTING,
     FieldInvalid,
@@ -24,7 +25,6 @@ from runtime.fieldtypes.base import (
 # --------------------------------------------------------------------------- numbers
 
 NUMBER_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "between", "in", "isnull")
-BIGINT_MAX = 2**63 - 1
 NUMERIC_DIGITS = 18  # total digits of every Numeric column
 
 
@@ -81,6 +81,7 @@ class IntegerType(FieldType):
     db_value_is_canonical = True
     numeric = True
     integral = True
+    summable = True
     settings = BOUND_SETTINGS
     input_kind = "number"
     operators = NUMBER_OPERATORS
@@ -122,6 +123,7 @@ class DecimalType(FieldType):
     name = "decimal"
     db_value_is_canonical = True
     numeric = True
+    summable = True
     settings = _settings_of(BOUND_SETTINGS, PRECISION_SETTING)
     input_kind = "number"
     operators = NUMBER_OPERATORS
@@ -179,6 +181,7 @@ class PercentType(DecimalType):
     """A percentage as a number of percent (45.5 means 45.5%); 0..100 unless min/max say."""
 
     name = "percent"
+    summable = False  # percentages do not add up
     highlight_rank = 5
     input_kind = "percent"
 

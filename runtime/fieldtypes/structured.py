@@ -88,6 +88,7 @@ class AutonumberType(FieldType):
     """A readable number like OPP-2024-0007, filled in by the repository on create."""
 
     name = "autonumber"
+    title_candidate = True
     db_value_is_canonical = True
     props = COMMON_PROPS | {"searchable", "index"}
     settings = MappingProxyType({"pattern": {"type": "string", "minLength": 1, "maxLength": 100}})

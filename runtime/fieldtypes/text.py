@@ -49,6 +49,7 @@ TEXT_OPERATORS = ("eq", "ne", "in", "contains", "isnull")
 
 class TextType(FieldType):
     name = "text"
+    title_candidate = True
     db_value_is_canonical = True
     settings = LENGTH_SETTINGS
     search = True

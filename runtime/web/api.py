@@ -54,13 +54,7 @@ from runtime.store.keyset import StaleCursor
 from runtime.web.auth import public
 from runtime.web.cursors import codec_for
 from runtime.web.i18n import get_timezone
-from runtime.web.list_view import (
-    IDLE_PARAM,
-    ON_WORDS,
-    has_idle,
-    idle_record_ids,
-    today_in,
-)
+from runtime.web.list_request import ON_WORDS, ListEnv, list_hooks
 from runtime.web.openapi import build_openapi, exposed_entities
 from runtime.web.query import CURSOR_PARAMS, QueryError, parse_list_query, system_fields
 
@@ -342,7 +336,7 @@ def openapi_document():
     key = (model.digest, id(model))
     if key not in cache:
         cache.clear()
-        cache[key] = to_json(build_openapi(model))
+        cache[key] = to_json(build_openapi(model, features=_services().features))
     return Response(cache[key], mimetype="application/json")
 
 
@@ -351,23 +345,24 @@ def list_records(entity_id: str):
     principal = _principal()
     entity = _entity(entity_id)
     locale = _locale(principal)
-    # ?idle=1 (entities with a pipeline): records idle in their stage, as on the board.
-    idle = has_idle(_model(), entity)
+    # The features' named terms and ?<param>=1 switches (pipelines: stage_kind, idle),
+    # read as the list screen reads them.
+    hooks = list_hooks(_services(), entity)
     cursors = codec_for(current_app)
     query = parse_list_query(
         entity,
         request.args,
         ctx=_coerce_context(locale),
         readable=_readable_fields(principal, entity),
-        ignore=(IDLE_PARAM,) if idle else (),
+        ignore=tuple(s.param for s in hooks.switches),
         cursors=cursors,
+        terms=hooks.terms,
     )
     filters = list(query.filters)
-    if idle and (request.args.get(IDLE_PARAM) or "").strip().lower() in ON_WORDS:
-        zone = get_timezone()
-        filters.append(
-            ("id", "in", idle_record_ids(_services(), principal, entity, today_in(zone)))
-        )
+    env = ListEnv(_services(), principal, locale, get_timezone())
+    for switch in hooks.switches:
+        if (request.args.get(switch.param) or "").strip().lower() in ON_WORDS:
+            filters += switch.where(env, entity)
     # Archived records are left out unless a filter on archived_at asks for them.
     asks_archived = any(name == "archived_at" for name, _op, _value in query.filters)
     page = _services().repo.list(

@@ -104,13 +104,20 @@ def _resolve_database_url(url: str, instance_path: str) -> str:
 
 
 def build_services(
-    settings: Mapping[str, Any], *, model_cache: ModelCache | None = None
+    settings: Mapping[str, Any],
+    *,
+    model_cache: ModelCache | None = None,
+    features: Iterable[Any] | None = None,
 ) -> Services:
+    """The services of ``settings``' app; ``features`` (names or ``Feature`` objects)
+    replaces the default ones plus ``TRELLIS_FEATURES`` when given (``[]``: none)."""
     url = _resolve_database_url(settings["TRELLIS_DATABASE_URL"], settings["TRELLIS_INSTANCE_PATH"])
+    if features is None:
+        features = features_from_env(settings.get("TRELLIS_FEATURES"))
     runtime = build_runtime(
         _resolve_app_dir(settings["TRELLIS_APP"]),
         url,
-        features_from_env(settings.get("TRELLIS_FEATURES")),
+        features,
         model_cache=model_cache,
         queue=settings.get("TRELLIS_QUEUE") or None,
         instance_path=settings["TRELLIS_INSTANCE_PATH"],
@@ -150,8 +157,13 @@ def register_blueprints(app: Flask, modules: Iterable[str] = BLUEPRINT_MODULES) 
 
 
 def create_app(
-    config_overrides: Mapping[str, Any] | None = None, *, model_cache: ModelCache | None = None
+    config_overrides: Mapping[str, Any] | None = None,
+    *,
+    model_cache: ModelCache | None = None,
+    features: Iterable[Any] | None = None,
 ) -> Flask:
+    """The web app; ``features`` replaces the configured ones when given (tests serve
+    an app without any: ``features=[]``)."""
     settings = load_settings(config_overrides)
     app = Flask(
         "runtime.web",
@@ -166,7 +178,7 @@ def create_app(
     app.config.update({k: v for k, v in (config_overrides or {}).items() if k not in settings})
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    services = build_services(settings, model_cache=model_cache)
+    services = build_services(settings, model_cache=model_cache, features=features)
     app.extensions["trellis"] = services
     if not services.check_ready():
         log.error(

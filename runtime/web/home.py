@@ -1,9 +1,9 @@
-"""The home page (my open tasks, my open pipeline, what closes this month, recently
-updated records), completing a task from it, global search, /healthz.
+"""The home page (my open tasks, the features' sections, recently updated records),
+completing a task from it, global search, /healthz.
 
 Everything here is driven by metadata: the entities come from the app's navigation,
-the task list appears only when the model has a ``task`` entity, and the pipeline
-panels only for entities a pipeline runs on.
+the task list appears only when the model has a ``task`` entity, and the features'
+``HomeSection`` objects add their own (pipelines: my open pipeline, closing this month).
 """
 
 from __future__ import annotations
@@ -17,13 +17,10 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import text
-from werkzeug.routing import BuildError
 
 from runtime.definition.model import AppModel, Entity, FieldDef
 from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
-from runtime.features.pipelines.definition import Pipeline, pipelines_for_entity
 from runtime.fieldtypes import FieldType, type_of
-from runtime.store.board_queries import BoardFilters, BoardQueries, StageTotals, add_totals
 from runtime.web.i18n import get_locale, get_timezone
 from runtime.web.i18n import gettext as _
 from runtime.web.templating import can_read_entity, record_title, render_screen
@@ -62,25 +59,6 @@ class RelatedRecord:
     entity: Entity
     id: int
     title: str
-
-
-@dataclass
-class PipelinePanel:
-    """The signed-in user's open records of one pipeline entity, and those closing this
-    month: counts, totals per currency (never added across currencies), a few rows."""
-
-    entity: Entity
-    pipeline: Pipeline
-    open_totals: StageTotals
-    closing_totals: StageTotals
-    closing_rows: list[dict[str, Any]]
-    largest_rows: list[dict[str, Any]]  # the user's biggest open records
-    stage_labels: dict[str, Any]  # stage id -> Label, over the entity's pipelines
-    close_field: FieldDef | None
-    amount_field: FieldDef | None
-    month_start: date
-    month_end: date
-    board_url: str = ""  # the kanban of the pipeline, when the board screen is mounted
 
 
 def _services():
@@ -201,83 +179,30 @@ def done_option(entity: Entity) -> str | None:
     return next((d for d in DONE_STATUSES if d in ids), None)
 
 
-def _month(day: date) -> tuple[date, date]:
+def month_bounds(day: date) -> tuple[date, date]:
+    """The first and the last day of ``day``'s month."""
     start = day.replace(day=1)
     following = (start + timedelta(days=32)).replace(day=1)
     return start, following - timedelta(days=1)
 
 
-def pipeline_panels(model: AppModel, services, principal, day: date) -> list[PipelinePanel]:
-    """One panel per pipeline entity in the navigation the user may read."""
-    panels = []
-    queries = BoardQueries(services.db, services.repo.permissions)
-    start, end = _month(day)
-    for entity_id in navigation_entities(model):
-        pipelines = pipelines_for_entity(model, entity_id)
-        if not pipelines or not can_read_entity(model, principal, entity_id):
-            continue
-        try:
-            panel = _pipeline_panel(model, services.repo, queries, principal, pipelines, day)
-        except PermissionDenied:
-            continue
-        panel.month_start, panel.month_end = start, end
-        try:
-            panel.board_url = url_for("pipelines.board", pipeline_id=panel.pipeline.id)
-        except BuildError:
-            panel.board_url = ""
-        panels.append(panel)
-    return panels
+@dataclass(frozen=True)
+class ShownSection:
+    """A feature's home section with its data, ready to include."""
+
+    template: str
+    data: Any
 
 
-def _pipeline_panel(model, repo, queries, principal, pipelines, day: date) -> PipelinePanel:
-    start, end = _month(day)
-    mine = BoardFilters(owner_id=principal.id)
-    closing = BoardFilters(owner_id=principal.id, close_from=start, close_to=end)
-    open_parts, closing_parts, open_stages = [], [], []
-    for pipeline in pipelines:
-        stages = {s.id for s in pipeline.stages if s.kind == "open"}
-        open_stages += [s for s in stages if s not in open_stages]
-        for filters, parts in ((mine, open_parts), (closing, closing_parts)):
-            totals = queries.totals(principal, pipeline, filters, day)
-            parts += [t for stage, t in totals.items() if stage in stages]
-    first = pipelines[0]
-    entity = model.entities[first.entity]
-    grant = repo.grant(principal, entity.id)
-    close = first.fields.close_date
-    close_field = entity.field(close) if close and grant.may_read_field(close) else None
-    amount_id = queries.sum_column(first, queries.grant(principal, first))
-    amount_field = entity.field(amount_id) if amount_id else None
-    mine_open = [("owner_id", "eq", principal.id), ("stage", "in", sorted(open_stages))]
-    largest: list[dict[str, Any]] = []
-    if amount_field is not None:
-        page = repo.list(
-            principal, entity.id, filters=mine_open, sort=[f"-{amount_field.id}"], page_size=3
-        )
-        largest = list(page.rows)
-    rows: list[dict[str, Any]] = []
-    if close_field is not None:
-        filters = [
-            ("owner_id", "eq", principal.id),
-            ("stage", "in", sorted(open_stages)),
-            (close_field.id, "between", [start.isoformat(), end.isoformat()]),
-        ]
-        page = repo.list(
-            principal, entity.id, filters=filters, sort=[close_field.id], page_size=CLOSING_LIMIT
-        )
-        rows = list(page.rows)
-    return PipelinePanel(
-        entity=entity,
-        pipeline=first,
-        open_totals=add_totals(open_parts),
-        closing_totals=add_totals(closing_parts),
-        closing_rows=rows,
-        largest_rows=largest,
-        stage_labels={s.id: s.label for p in reversed(pipelines) for s in p.stages},
-        close_field=close_field,
-        amount_field=amount_field,
-        month_start=start,
-        month_end=end,
-    )
+def home_sections(services, principal, day: date) -> list[ShownSection]:
+    """The features' sections (``HomeSection``) that have something to show."""
+    shown = []
+    features = getattr(services, "features", None) or ()
+    for section in features.gather("home_sections", services.model) if features else ():
+        data = section.context(services, principal, day)
+        if data:
+            shown.append(ShownSection(section.template, data))
+    return shown
 
 
 def recent_records(model: AppModel, repo, principal) -> list[EntityRows]:
@@ -318,7 +243,7 @@ def index():
         "home",
         today=day,
         tasks=open_tasks(services.model, services.repo, principal, day),
-        pipelines=pipeline_panels(services.model, services, principal, day),
+        home_sections=home_sections(services, principal, day),
         recent=recent_records(services.model, services.repo, principal),
         creatable=creatable_entities(services.model, services.repo, principal),
     )

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from runtime.definition.filter_terms import USER_FILTER_TOKENS, USER_TOKEN_OPERATORS
 from runtime.definition.model import AppModel, Entity, FieldDef
-from runtime.features.pipelines.definition import STAGE_KIND_FILTER as STAGE_KIND
-from runtime.features.pipelines.definition import STAGE_KIND_VALUES
 from runtime.fieldtypes import BIGINT_MAX, max_rows_of, type_of
+from runtime.fieldtypes.base import non_null_schema
 from runtime.web.cursors import MAX_CURSOR_LENGTH
+from runtime.web.list_request import list_hooks_of
 from runtime.web.query import (
     DEFAULT_PAGE_SIZE,
     MAX_IN_VALUES,
@@ -41,8 +41,9 @@ JSON = "application/json"
 # Keys of a record every reader sees, whatever their field permissions.
 ALWAYS_PRESENT = ("id", "created_at", "updated_at", "row_version")
 ERROR_COMPONENTS = ("Error", "ConflictError")
-# System columns a caller may set: who owns the record, and its pipeline stage.
-WRITABLE_SYSTEM_FIELDS = ("owner_id", "stage")
+# System columns a caller may set: who owns the record (and the features' system
+# fields that are not read-only, ``writable_system_fields``).
+WRITABLE_SYSTEM_FIELDS = ("owner_id",)
 
 STATUS_TEXT = {
     200: "OK",
@@ -92,25 +93,22 @@ def component_names(model: AppModel) -> dict[str, str]:
 # --------------------------------------------------------------------------- schemas
 
 
-def _non_null(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` without null among its types or enum values."""
-    out = copy.deepcopy(schema)
-    kinds = out.get("type")
-    if isinstance(kinds, list):
-        kinds = [k for k in kinds if k != "null"]
-        out["type"] = kinds[0] if len(kinds) == 1 else kinds
-    if "enum" in out:
-        out["enum"] = [v for v in out["enum"] if v is not None]
-    return out
+_non_null = non_null_schema  # the field types' own: without null among types and enum
 
 
-def _system_property(field: FieldDef) -> dict[str, Any]:
+def writable_system_fields(entity: Entity) -> frozenset[str]:
+    """System columns a write may set: the owner, and the features' writable fields."""
+    own = {f.id for f in entity.system_fields if not f.readonly}
+    return frozenset(WRITABLE_SYSTEM_FIELDS) | own
+
+
+def _system_property(field: FieldDef, writable: frozenset[str] = frozenset()) -> dict[str, Any]:
     schema = dict(type_of(field).json_schema(field))
     if field.id in ALWAYS_PRESENT:
         schema = _non_null(schema)
     if field.id in ("id", "row_version"):
         schema.update(minimum=1, maximum=BIGINT_MAX)
-    if field.id not in WRITABLE_SYSTEM_FIELDS:
+    if field.id not in (writable or WRITABLE_SYSTEM_FIELDS):
         schema.pop("maxLength", None)
         schema["readOnly"] = True
     schema["title"] = field.label.get("en")
@@ -139,6 +137,8 @@ def _row_input_schema(table: FieldDef, locale: str, *, partial: bool) -> dict[st
             "maximum": BIGINT_MAX,
             "description": "Id of an existing row to keep and update; omit for a new row.",
         },
+        # What a read gives back may be sent again: the order sent is the rows' order.
+        "position": {"type": "integer", "description": "Ignored: rows keep the order sent."},
     }
     required: list[str] = []
     for child in table.fields:
@@ -157,7 +157,8 @@ def _row_input_schema(table: FieldDef, locale: str, *, partial: bool) -> dict[st
 
 def record_schema(entity: Entity, locale: str = "en") -> dict[str, Any]:
     """A record as the API returns it (fields the user may not read are absent)."""
-    props: dict[str, Any] = {f.id: _system_property(f) for f in system_fields(entity)}
+    writable = writable_system_fields(entity)
+    props: dict[str, Any] = {f.id: _system_property(f, writable) for f in system_fields(entity)}
     for field in entity.fields:
         props.update(_field_properties(field, locale))
     return {
@@ -323,22 +324,7 @@ CONFLICT_SCHEMA: dict[str, Any] = {
 
 def _value_schema(field: FieldDef) -> dict[str, Any]:
     """The schema of one filter value of ``field`` (a query string, never null)."""
-    base = _non_null(type_of(field).json_schema(field))
-    if base.get("type") == "array":  # multi_select: the value is one option id
-        base = dict(base.get("items") or {"type": "string"})
-    schema: dict[str, Any] = {"type": base.get("type", "string")}
-    for key in ("format", "enum"):
-        if key in base:
-            schema[key] = base[key]
-    if schema["type"] == "integer":
-        # Record ids are positive; other integers may be compared with anything.
-        schema["minimum"] = 1 if type_of(field).references else -BIGINT_MAX
-        schema["maximum"] = BIGINT_MAX
-    elif schema["type"] == "number":
-        schema["minimum"], schema["maximum"] = -1e15, 1e15
-    elif schema["type"] == "string" and "enum" not in schema and "format" not in schema:
-        schema["minLength"], schema["maxLength"] = 1, MAX_VALUE_LENGTH
-    return schema
+    return type_of(field).filter_value_schema(field, MAX_VALUE_LENGTH)
 
 
 def _filter_parameter(field: FieldDef, op: str) -> dict[str, Any]:
@@ -377,7 +363,7 @@ def _filter_parameter(field: FieldDef, op: str) -> dict[str, Any]:
     return param
 
 
-def list_parameters(entity: Entity) -> list[dict[str, Any]]:
+def list_parameters(entity: Entity, terms: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     sort_keys = [k for f in sortable_fields(entity) for k in (f, f"-{f}")]
     params: list[dict[str, Any]] = [
         {
@@ -445,24 +431,11 @@ def list_parameters(entity: Entity) -> list[dict[str, Any]]:
     ]
     for field in filterable_fields(entity).values():
         params.extend(_filter_parameter(field, op) for op in filter_operators(field))
-    if entity.has_stage and STAGE_KIND not in filterable_fields(entity):
-        params.extend(_stage_kind_parameters())
+    fields = filterable_fields(entity)
+    for name, term in (terms or {}).items():  # the features' named terms (QueryTerm)
+        if name not in fields:
+            params.extend(term.parameters())
     return params
-
-
-def _stage_kind_parameters() -> list[dict[str, Any]]:
-    """``stage_kind=open``: records in any open (won, lost) stage of their pipeline."""
-    kind = {"type": "string", "enum": list(STAGE_KIND_VALUES)}
-    return [
-        {"name": STAGE_KIND, "in": "query", "required": False, "schema": kind,
-         "description": "Records in a stage of this kind (open, won or lost), in any pipeline; "
-                        "stages added later are included."},
-        {"name": f"{STAGE_KIND}__ne", "in": "query", "required": False, "schema": kind,
-         "description": "Records not in a stage of this kind."},
-        {"name": f"{STAGE_KIND}__in", "in": "query", "required": False, "style": "form",
-         "explode": False, "description": "Records in a stage of one of these kinds.",
-         "schema": {"type": "array", "items": kind, "minItems": 1, "maxItems": 3}},
-    ]  # fmt: skip
 
 
 ID_PARAMETER = {
@@ -522,7 +495,9 @@ def _json_body(ref: str) -> dict[str, Any]:
     return {"required": True, "content": {JSON: {"schema": {"$ref": ref}}}}
 
 
-def entity_paths(entity: Entity, name: str, locale: str) -> dict[str, Any]:
+def entity_paths(
+    entity: Entity, name: str, locale: str, terms: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     ref = f"#/components/schemas/{name}"
     label = entity.plural.get(locale)
     tags = [entity.id]
@@ -532,7 +507,7 @@ def entity_paths(entity: Entity, name: str, locale: str) -> dict[str, Any]:
             "summary": f"List {label}",
             "description": "Archived records are left out unless a filter on archived_at asks for them.",
             "tags": tags,
-            "parameters": list_parameters(entity),
+            "parameters": list_parameters(entity, terms),
             "responses": _responses(200, f"{ref}List", COMMON_ERRORS),
         },
         "post": {
@@ -579,8 +554,13 @@ def entity_paths(entity: Entity, name: str, locale: str) -> dict[str, Any]:
     return {base: collection, f"{base}/{{id}}": item, f"{base}/{{id}}/restore": restore}
 
 
-def build_openapi(model: AppModel, *, locale: str | None = None) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the API over ``model`` (paths relative to /api/v1)."""
+def build_openapi(
+    model: AppModel, *, locale: str | None = None, features: Any = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the API over ``model`` (paths relative to /api/v1).
+
+    ``features`` (a ``FeatureSet``) add their list terms' parameters (``list_filters``)
+    and their own path items (``openapi_paths``)."""
     locale = locale or model.default_locale
     names = component_names(model)
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA, "ConflictError": CONFLICT_SCHEMA}
@@ -592,7 +572,13 @@ def build_openapi(model: AppModel, *, locale: str | None = None) -> dict[str, An
         schemas[f"{name}Input"] = input_schema(entity, locale)
         schemas[f"{name}Patch"] = input_schema(entity, locale, partial=True)
         schemas[f"{name}List"] = list_schema(f"#/components/schemas/{name}")
-        paths.update(entity_paths(entity, name, locale))
+        terms = list_hooks_of(features, model, entity).terms
+        paths.update(entity_paths(entity, name, locale, terms))
+    if features:
+        for path, item in features.merge("openapi_paths", model).items():
+            if path in paths:
+                raise ValueError(f"openapi_paths: {path!r} is an entity's path already")
+            paths[path] = item
     return {
         "openapi": OPENAPI_VERSION,
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",

@@ -19,7 +19,8 @@ Syntax (one parameter per condition, all conditions ANDed)::
                            with a cursor)
     page_size=50           1..MAX_PAGE_SIZE; more is an error
     q=text                 full-text search over the entity's search fields
-    stage_kind=open        records in any open stage (also won, lost; __in=won,lost; __ne)
+    term=value             a feature's named term (``QueryTerm``, given as ``terms=``),
+                           e.g. pipelines' stage_kind=open (also __in=won,lost; __ne)
     owner_id=me            the signed-in user; owner_id=my_team: the members of their
                            teams (any user field; also in __in lists and with __ne)
 
@@ -36,15 +37,9 @@ from typing import Any
 
 from runtime.definition.model import Entity, FieldDef, Label
 from runtime.errors import FieldMessage
-from runtime.features.pipelines.definition import STAGE_KINDS
 from runtime.fieldtypes import BIGINT_MAX, CoerceContext, FieldInvalid, type_of
 from runtime.store.keyset import Position, normalise_sort
-from runtime.store.list_terms import (
-    STAGE_KIND,
-    STAGE_KIND_OPERATORS,
-    USER_TOKEN_OPERATORS,
-    USER_TOKENS,
-)
+from runtime.store.list_terms import USER_TOKEN_OPERATORS, USER_TOKENS
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -170,8 +165,10 @@ class _Parser:
         ctx: CoerceContext,
         readable: Container[str] | None,
         max_page_size: int,
+        terms: Mapping[str, Any] | None = None,
     ):
         self.entity = entity
+        self.terms = terms or {}  # name -> runtime.features.screens.QueryTerm
         self.ctx = ctx
         self.fields = {
             fid: f
@@ -200,22 +197,19 @@ class _Parser:
             raise QueryError(param, f"operator '{op}' does not apply to this field ({allowed})")
         return field, op
 
-    def stage_kind(self, param: str, raw: str) -> tuple[str, str, Any]:
-        _, _, suffix = param.partition("__")
-        op = SUFFIXES.get(suffix, "eq") if suffix else "eq"
-        if suffix and suffix not in SUFFIXES or op not in STAGE_KIND_OPERATORS:
-            raise QueryError(param, "stage_kind takes =, __ne= or __in=")
-        kinds = [part.strip() for part in raw.split(",")]
-        bad = [k for k in kinds if k not in STAGE_KINDS]
-        if bad or (op != "in" and len(kinds) != 1):
-            raise QueryError(param, f"expected one of: {', '.join(STAGE_KINDS)}")
-        return STAGE_KIND, op, kinds if op == "in" else kinds[0]
+    def term(self, param: str, raw: str) -> tuple[str, str, Any]:
+        """A feature's named term (``QueryTerm``): it reads its own operators and values."""
+        name, _, suffix = param.partition("__")
+        self.check_text(param, raw)
+        try:
+            return self.terms[name].parse(param, suffix, raw)
+        except ValueError as exc:
+            raise QueryError(param, str(exc)) from None
 
     def condition(self, param: str, raw: str) -> tuple[str, str, Any]:
-        if self.entity.has_stage and param.partition("__")[0] == STAGE_KIND:
-            if STAGE_KIND not in self.fields:
-                self.check_text(param, raw)
-                return self.stage_kind(param, raw)
+        name = param.partition("__")[0]
+        if name in self.terms and name not in self.fields:
+            return self.term(param, raw)
         field, op = self.split(param)
         self.check_text(param, raw)
         if op == "isnull":
@@ -318,6 +312,7 @@ def parse_list_query(
     ignore: Container[str] = (),
     cursors: Any = None,
     default_sort: Sequence[str] = (),
+    terms: Mapping[str, Any] | None = None,
 ) -> ListQuery:
     """Read ``args`` (pairs, or a werkzeug MultiDict) into a ``ListQuery``.
 
@@ -326,8 +321,9 @@ def parse_list_query(
     ``ignore`` names parameters the caller handles itself (the HTML view's ``view=``).
     ``cursors`` (a ``runtime.web.cursors.CursorCodec``) decodes ``after`` / ``before``;
     a cursor must have been made for this list's sort (``sort``, else ``default_sort``).
+    ``terms`` are the features' named terms (``runtime.features.screens.QueryTerm``).
     """
-    parser = _Parser(entity, ctx or CoerceContext(), readable, max_page_size)
+    parser = _Parser(entity, ctx or CoerceContext(), readable, max_page_size, terms)
     pairs = _pairs(args)
     filters: list[tuple[str, str, Any]] = []
     single: dict[str, str] = {}

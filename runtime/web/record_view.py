@@ -2,28 +2,21 @@
 
 Everything is generic: related lists come from link fields of other entities that
 target this one, the timeline merges the record's field history, its creation and
-archiving, its stage changes (entities with a pipeline) and related records of
-entities that carry a date (calls, visits, ...).
+archiving, related records of entities that carry a date (calls, visits, ...) and the
+entries of the features' ``TimelineSource`` objects (pipelines: stage changes).
 Every read goes through the repository with the signed-in user, so entities and
 records the user may not read never appear.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any, ClassVar
 
 from runtime.definition.model import AppModel, Entity, FieldDef, FormLayout
 from runtime.errors import ExpressionError, NotFound, PermissionDenied
-from runtime.features.pipelines.definition import (
-    Pipeline,
-    Stage,
-    pipeline_for_record,
-    pipelines_for_entity,
-    pipelines_of,
-)
 from runtime.fieldtypes import (
     CoerceContext,
     FieldInvalid,
@@ -37,8 +30,6 @@ from runtime.web.forms import form_field, section_visible, user_mapping
 RELATED_LIMIT = 5
 RELATED_COLUMNS = 3  # besides the title
 TIMELINE_LIMIT = 25
-STAGE_KEYS = ("stage", "stage_entered_at")  # system columns the stage history covers
-SAME_CHANGE_SECONDS = 2  # a field-history row this close to a stage-history row is that move
 HIGHLIGHT_LIMIT = 4
 
 
@@ -416,7 +407,7 @@ class Change:
 
 @dataclass
 class TimelineEntry:
-    kind: str  # created updated archived restored related stage
+    kind: str  # created updated archived restored related, or a feature's own
     at: datetime
     user: str = ""
     changes: list[Change] = field(default_factory=list)
@@ -425,18 +416,10 @@ class TimelineEntry:
     entity_label: str = ""
     icon: str = "clock"
     detail: str = ""
-    # kind "stage": the stages (None when the metadata no longer has them: the ids
-    # are shown instead) and the time spent in the previous one as (number, unit).
-    from_stage: Stage | None = None
-    from_id: str = ""
-    to_stage: Stage | None = None
-    to_id: str = ""
-    spent: tuple[int, str] | None = None  # unit: day | hour | minute
-    reopened: bool = False
-    checked: bool = False  # kind "checklist": ticked (True) or unticked
     # kind "related" with a date-only field: the calendar day it happened on, shown as
     # "today" / "3 days ago" (``at`` is then only its place in the order).
     day: date | None = None
+    template: str = ""  # a feature's entry: the template that draws its body
 
 
 def _as_datetime(value: Any) -> datetime | None:
@@ -550,163 +533,6 @@ def related_events(lists: list[RelatedList], fmt: Formatter, now: datetime) -> l
     return entries
 
 
-def spent_in_stage(seconds: Any) -> tuple[int, str] | None:
-    """Seconds as the largest whole unit a reader cares about: (3, "day"), (5, "hour")."""
-    if seconds is None:
-        return None
-    try:
-        seconds = max(float(seconds), 0.0)
-    except (TypeError, ValueError):
-        return None
-    if seconds >= 86400:
-        return int(seconds // 86400), "day"
-    if seconds >= 3600:
-        return int(seconds // 3600), "hour"
-    return max(int(seconds // 60), 1), "minute"
-
-
-def read_stage_rows(fmt: Formatter, entity: Entity, record: Mapping[str, Any]) -> list[dict]:
-    """The record's ``sys_stage_history`` rows (oldest first); [] without a pipeline.
-
-    The caller has read the record through the repository, so the user may see it.
-    """
-    model = fmt.titles.model
-    if not entity.has_stage or not pipelines_for_entity(model, entity.id):
-        return []
-    db = getattr(fmt.titles.repo, "db", None)
-    if db is None or record.get("id") is None:
-        return []
-    from runtime.store.stage_history import read_stage_history
-
-    with db.engine.connect() as conn:
-        return read_stage_history(conn, entity.id, int(record["id"]))
-
-
-def checklist_entries(fmt: Formatter, entity: Entity, record: Mapping[str, Any]) -> list:
-    """One entry per tick or untick of a stage's key action: who, which item, when."""
-    model = fmt.titles.model
-    db = getattr(fmt.titles.repo, "db", None)
-    if db is None or record.get("id") is None:
-        return []
-    from runtime.flows.pipeline import checklist_item_label
-    from runtime.store.stage_checklist import read_ticks
-
-    with db.engine.connect() as conn:
-        rows = read_ticks(conn, entity.id, int(record["id"]))
-    entries = []
-    for row in rows:
-        pipeline = pipelines_of(model).get(row["pipeline"])
-        label = (
-            checklist_item_label(pipeline, row["stage"], row["item"])
-            if pipeline is not None
-            else None
-        )
-        stage = pipeline.stage(row["stage"]) if pipeline is not None else None
-        entries.append(
-            TimelineEntry(
-                "checklist",
-                _as_datetime(row["changed_at"]),
-                row.get("changed_by_name") or fmt.titles.user(row.get("changed_by")),
-                icon="check" if row["checked"] else "x",
-                title=label.get(fmt.locale) if label else row["item"],
-                to_stage=stage,
-                to_id=row["stage"],
-                checked=bool(row["checked"]),
-            )
-        )
-    return entries
-
-
-def _stage_of(
-    model: AppModel, entity: Entity, pipeline: Pipeline | None, stage_id: Any
-) -> Stage | None:
-    if stage_id in (None, ""):
-        return None
-    found = pipeline.stage(stage_id) if pipeline is not None else None
-    if found is None:  # moved between pipelines, or the row names no pipeline
-        for other in pipelines_for_entity(model, entity.id):
-            found = other.stage(stage_id)
-            if found is not None:
-                break
-    return found
-
-
-def stage_entries(
-    entity: Entity,
-    record: Mapping[str, Any],
-    rows: list[Mapping[str, Any]],
-    fmt: Formatter,
-) -> list[TimelineEntry]:
-    """One entry per stage change: from -> to (labels and colours), who, when, and how
-    long the record had been in the stage it left."""
-    model = fmt.titles.model
-    current = pipeline_for_record(model, entity.id, record)
-    entries = []
-    for row in rows:
-        at = _as_datetime(row.get("changed_at"))
-        if at is None:
-            continue
-        pipeline = pipelines_of(model).get(row.get("pipeline") or "") or current
-        source = _stage_of(model, entity, pipeline, row.get("from_stage"))
-        target = _stage_of(model, entity, pipeline, row.get("to_stage"))
-        entries.append(
-            TimelineEntry(
-                "stage",
-                at,
-                fmt.titles.user(row.get("changed_by")),
-                icon="kanban",
-                from_stage=source,
-                from_id=str(row.get("from_stage") or ""),
-                to_stage=target,
-                to_id=str(row.get("to_stage") or ""),
-                spent=spent_in_stage(row.get("seconds_in_from_stage"))
-                if row.get("from_stage")
-                else None,
-                reopened=bool(source and target and source.is_closed and target.is_open),
-            )
-        )
-    return entries
-
-
-def _without_stage_fields(
-    entity: Entity,
-    record: Mapping[str, Any],
-    history: list[Mapping[str, Any]],
-    stage_rows: list[Mapping[str, Any]],
-    fmt: Formatter,
-) -> tuple[list[Mapping[str, Any]], list[TimelineEntry]]:
-    """Field history minus the ``stage``/``stage_entered_at`` changes a stage-history
-    row already tells; a ``stage`` change no row covers (older data) becomes a stage
-    entry of its own, so a move is shown exactly once."""
-    moments = [
-        at for at in (_as_datetime(r.get("changed_at")) for r in stage_rows) if at is not None
-    ]
-
-    def covered(at: datetime | None) -> bool:
-        return at is not None and any(
-            abs((at - m).total_seconds()) <= SAME_CHANGE_SECONDS for m in moments
-        )
-
-    kept: list[Mapping[str, Any]] = []
-    uncovered: list[dict[str, Any]] = []
-    for row in history:
-        field_id = row.get("field")
-        if field_id not in STAGE_KEYS or entity.has_field(field_id):
-            kept.append(row)
-            continue
-        at = _as_datetime(row.get("changed_at") or row.get("at"))
-        if field_id == "stage" and not covered(at):
-            uncovered.append(
-                {
-                    "changed_at": at,
-                    "changed_by": row.get("changed_by"),
-                    "from_stage": row.get("old_value"),
-                    "to_stage": row.get("new_value"),
-                }
-            )
-    return kept, stage_entries(entity, record, uncovered, fmt)
-
-
 def _title(entity: Entity, row: Mapping[str, Any], locale: str) -> str:
     value = row.get(entity.title_field)
     return str(value) if value not in (None, "") else f"{entity.label.get(locale)} #{row.get('id')}"
@@ -720,22 +546,20 @@ def timeline(
     access: Mapping[str, str],
     fmt: Formatter,
     limit: int = TIMELINE_LIMIT,
-    stage_rows: list[Mapping[str, Any]] | None = None,
+    sources: Sequence[Any] = (),
 ) -> tuple[list[TimelineEntry], bool]:
     """Newest first; returns the entries and whether more exist than ``limit``.
 
-    ``stage_rows``: the record's stage history (read here when not given).
+    ``sources``: the features' ``TimelineSource`` objects for the entity; each may take
+    the field-history rows its own entries tell.
     """
-    if stage_rows is None:
-        stage_rows = read_stage_rows(fmt, entity, record)
     moves: list[TimelineEntry] = []
-    if entity.has_stage and pipelines_for_entity(fmt.titles.model, entity.id):
-        history, moves = _without_stage_fields(entity, record, history, stage_rows, fmt)
-        moves += stage_entries(entity, record, list(stage_rows), fmt)
-        moves += checklist_entries(fmt, entity, record)
+    for source in sources:
+        history, own = source.entries(fmt, entity, record, list(history))
+        moves += own
     entries = history_entries(entity, history, record, access, fmt)
     kinds = {e.kind for e in entries}
-    entries.extend(moves)  # before "created": a tie in time keeps the move on top
+    entries.extend(moves)  # before "created": a tie in time keeps a feature's on top
     created = _as_datetime(record.get("created_at"))
     if created is not None and "created" not in kinds:
         entries.append(

@@ -496,7 +496,8 @@ def _page_context(
         urls=_related_url,
     )
     history = _history(ent, record["id"])
-    entries, more = RV.timeline(ent, record, history, related, access, fmt, limit)
+    sources = s.features.gather("timeline_entries", s.model, ent) if s.features else ()
+    entries, more = RV.timeline(ent, record, history, related, access, fmt, limit, sources)
     return {
         "ent": ent,
         "record": record,
@@ -505,6 +506,7 @@ def _page_context(
         "highlights": RV.highlights(sections, ent.title_field),
         "related": related,
         "timeline": entries,
+        "panels": _panels(ent, record),
         "timeline_more": more,
         "timeline_limit": limit,
         "owner": titles.user(record.get("owner_id")) if record.get("owner_id") else "",
@@ -515,6 +517,17 @@ def _page_context(
         "list_url": _list_url(ent.id),
         "number": _number(ent, record, access, fmt),
     }
+
+
+def _panels(ent: Entity, record: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The features' panels of this record (``RecordPanel``): (template, its context)."""
+    s = _services()
+    found = []
+    for panel in s.features.gather("record_panels", s.model, ent) if s.features else ():
+        context = panel.context(ent, record)
+        if context is not None:
+            found.append((panel.template, context))
+    return found
 
 
 def _number(ent: Entity, record: Mapping[str, Any], access, fmt: RV.Formatter) -> str:

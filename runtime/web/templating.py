@@ -137,9 +137,17 @@ class NavSection:
 
 
 def navigation_for(
-    model: AppModel, principal: Any, locale: str, groups: Iterable[NavGroup] | None = None
+    model: AppModel,
+    principal: Any,
+    locale: str,
+    groups: Iterable[NavGroup] | None = None,
+    screens: Iterable[Any] = (),
 ) -> list[NavSection]:
-    """The app's navigation without entities the principal cannot read; empty groups go."""
+    """The app's navigation without entities the principal cannot read; empty groups go.
+
+    ``screens``: the features' ``NavItem`` objects; a link to one of them is shown only
+    to users it is ``visible`` to, with its icon."""
+    known = {item.url: item for item in screens}
     sections = []
     for group in model.navigation if groups is None else groups:
         links = []
@@ -152,9 +160,13 @@ def navigation_for(
                 url = entity_url(item.entity)
                 links.append(NavLink(label, url, icon_name(entity), item.entity, url))
             elif item.url:
+                screen = known.get(item.url)
+                if screen is not None and not screen.visible(principal):
+                    continue
                 label = item.label.get(locale) if item.label else item.url
                 url = safe_url(item.url)
-                links.append(NavLink(label, url, "link", None, url))
+                icon = screen.icon if screen is not None else "link"
+                links.append(NavLink(label, url, icon, None, url))
         if links:
             sections.append(NavSection(group.id, group.label.get(locale), tuple(links)))
     return sections
@@ -443,7 +455,11 @@ def badge_style(color: str | None) -> str:
 def _nav_groups() -> list[NavSection]:
     services = current_app.extensions["trellis"]
     principal = getattr(current_user, "principal", None)
-    return navigation_for(services.model, principal, get_locale())
+    features = getattr(services, "features", None)
+    screens = services.db.memo(
+        ("nav_items",), lambda: features.gather("nav_items", services.model) if features else []
+    )
+    return navigation_for(services.model, principal, get_locale(), screens=screens)
 
 
 def _can_read(entity_id: str) -> bool:

@@ -1100,7 +1100,7 @@ class _Demo:
         """Replace the stage history of the demo deals by their planned walk."""
         from sqlalchemy import delete
 
-        table = self.db.sys.stage_history
+        table = self.db.metadata.tables["sys_stage_history"]  # the pipelines feature's table
         rows = [
             {
                 "entity": "opportunity",

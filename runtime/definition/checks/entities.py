@@ -112,21 +112,21 @@ class _EntityChecker(Checker):
     ) -> _Scope:
         ids = [f["id"] for f in raw_fields]
         names = set(ids) | set(system)
-        names |= {
-            fieldtypes.currency_key(_stub(f["id"])) for f in raw_fields if f["type"] == "money"
-        }
         self.unique(doc, [(path + (n, "id"), i) for n, i in enumerate(ids)], "field", obj)
         for n, f in enumerate(raw_fields):
-            if f.get("type") == "money":
-                key = fieldtypes.currency_key(_stub(f["id"]))
+            ftype = self.ctx.field_types.get(f.get("type"))
+            if ftype is None:
+                continue
+            for key in ftype.extra_keys(_stub(f["id"], f["type"], ftype)):
+                names.add(key)  # money's currency: expressions may read it
                 if key in ids:
-                    clash = ids.index(key)
+                    what = "currency column" if ftype.has_currency else "column"
                     self.report(
                         codes.DUPLICATE_ID,
                         doc,
-                        path + (clash, "id"),
+                        path + (ids.index(key), "id"),
                         f"{obj} field '{key}'",
-                        f"'{key}' is the currency column of money field '{f['id']}' (line "
+                        f"'{key}' is the {what} of {f['type']} field '{f['id']}' (line "
                         f"{doc.line(*path, n)})",
                         "rename the field",
                     )
@@ -355,7 +355,7 @@ class _EntityChecker(Checker):
             return title
         if "name" in by_id:
             return "name"
-        textual = [f.id for f in fields if f.type in ("text", "autonumber", "email")]
+        textual = [f.id for f in fields if fieldtypes.type_of(f).title_candidate]
         return textual[0] if textual else "id"
 
     def _search_fields(
@@ -427,8 +427,9 @@ class _EntityChecker(Checker):
 # ------------------------------------------------------------------ helpers
 
 
-def _stub(field_id: str) -> FieldDef:
-    return FieldDef(id=field_id, type="money", label=Label.of(None, field_id))
+def _stub(field_id: str, type_name: str, ftype: fieldtypes.FieldType) -> FieldDef:
+    """A field with only its id and type, to ask the type for its record keys."""
+    return FieldDef(id=field_id, type=type_name, label=Label.of(None, field_id), field_type=ftype)
 
 
 def _replace(fdef: FieldDef, **changes: Any) -> FieldDef:

@@ -23,7 +23,6 @@ from runtime.fieldtypes import type_of
 from . import codes as own_codes
 
 EXTENSION_KEY = "follow_ups"
-DATE_TYPES = ("date", "datetime")
 PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
@@ -142,7 +141,7 @@ class _FollowUpCompiler:
 
     def _date(self, entity: Entity, key: str, field_id: str, where: str) -> None:
         found = self._known(entity, key, field_id)
-        if found is not None and found.type not in DATE_TYPES:
+        if found is not None and not type_of(found).temporal:
             self.report(
                 own_codes.INVALID_FOLLOW_UP_FIELD,
                 key,

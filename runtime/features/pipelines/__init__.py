@@ -52,6 +52,12 @@ class PipelinesFeature(Feature):
 
         return (check_stage_filter_values,)
 
+    def define_tables(self, metadata) -> None:
+        from runtime.store import stage_checklist, stage_history
+
+        stage_history.table.to_metadata(metadata)
+        stage_checklist.table.to_metadata(metadata)
+
     def write_steps(self, model) -> Sequence[Any]:
         from runtime.flows.pipeline_hook import write_hooks
 
@@ -71,6 +77,38 @@ class PipelinesFeature(Feature):
         from runtime.features.pipelines import screens  # registers its blueprint and globals
 
         return (screens,)
+
+    # The screens' hooks (runtime.features.screens types), web-side modules of the feature.
+
+    def list_columns(self, model, entity) -> Sequence[Any]:
+        from runtime.features.pipelines.screens_list import list_columns
+
+        return list_columns(model, entity)
+
+    def list_filters(self, model, entity) -> Sequence[Any]:
+        from runtime.features.pipelines.screens_list import list_filters
+
+        return list_filters(model, entity)
+
+    def record_panels(self, model, entity) -> Sequence[Any]:
+        from runtime.features.pipelines.screens_record import record_panels
+
+        return record_panels(model, entity)
+
+    def timeline_entries(self, model, entity) -> Sequence[Any]:
+        from runtime.features.pipelines.screens_record import timeline_sources
+
+        return timeline_sources(model, entity)
+
+    def nav_items(self, model) -> Sequence[Any]:
+        from runtime.features.pipelines.screens_home import nav_items
+
+        return nav_items(model)
+
+    def home_sections(self, model) -> Sequence[Any]:
+        from runtime.features.pipelines.screens_home import home_sections
+
+        return home_sections(model)
 
 
 FEATURE = PipelinesFeature()

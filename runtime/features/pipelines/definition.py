@@ -9,7 +9,7 @@ all data.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -22,7 +22,7 @@ from runtime.definition.model import AppModel, Entity, Label, Place
 from runtime.definition.reserved import BASE_SYSTEM_COLUMNS
 from runtime.errors import ExpressionError, ExpressionLimitError
 from runtime.expressions import compile_expression
-from runtime.fieldtypes import type_of
+from runtime.fieldtypes import TYPES, FieldType, type_of
 
 from . import codes as own_codes
 from .system_fields import STAGE_FIELD_IDS
@@ -43,18 +43,55 @@ DEFAULT_KIND_LABELS: Mapping[str, Label] = MappingProxyType(
     }
 )
 DEFAULT_COLORS = {"open": "blue", "won": "green", "lost": "gray"}
-# Field parts a pipeline can name, and the field types each accepts.
-FIELD_PARTS: Mapping[str, frozenset[str]] = MappingProxyType(
+
+
+def _summable(t: FieldType) -> bool:
+    return t.summable
+
+
+def _ratio(t: FieldType) -> bool:
+    return t.numeric and not t.has_currency
+
+
+def _day(t: FieldType) -> bool:
+    return t.temporal and not t.instant
+
+
+def _one_option(t: FieldType) -> bool:
+    return t.has_options and not t.json_list
+
+
+# Field parts a pipeline can name, and what the field's type must be (its attributes,
+# so an extension's type qualifies as a built-in one does).
+FIELD_PARTS: Mapping[str, Callable[[FieldType], bool]] = MappingProxyType(
     {
-        "amount": frozenset({"money", "decimal", "integer"}),
-        "close_date": frozenset({"date"}),
-        "probability": frozenset({"percent", "decimal", "integer"}),
-        "forecast_category": frozenset({"select"}),
-        "closed_date": frozenset({"date"}),
-        "loss_reason": frozenset({"select"}),
+        "amount": _summable,
+        "close_date": _day,
+        "probability": _ratio,
+        "forecast_category": _one_option,
+        "closed_date": _day,
+        "loss_reason": _one_option,
     }
 )
-SUMMABLE_TYPES = frozenset({"money", "decimal", "integer"})  # what a board column may total
+# What an idle source's fields must be: the link back, the activity's date, its done flag.
+IDLE_PARTS: Mapping[str, Callable[[FieldType], bool]] = MappingProxyType(
+    {
+        "link": lambda t: t.references == "record",
+        "date": lambda t: t.temporal,
+        "done": lambda t: t.boolean,
+    }
+)
+
+
+def type_names(accepts: Callable[[FieldType], bool]) -> list[str]:
+    """The built-in types ``accepts`` takes, sorted, for a message's hint."""
+    return sorted(name for name, t in TYPES.items() if accepts(t))
+
+
+def _shown(fdef: Any) -> FieldType:
+    return type_of(fdef).value_type(fdef)  # a formula: its result type
+
+
 NO_SUM = "none"  # ``board: {sum: none}``: columns count records only
 GATE_EXTRA_FIELDS = ("owner_id",)  # system columns a gate may require
 
@@ -444,14 +481,14 @@ class _PipelineCompiler:
             path = ("fields", part)
             if not self._known_field(path, fid, f"{part} field"):
                 continue
-            ftype = self.entity.field(fid).type
-            result_type = self.entity.field(fid).result_type
-            if ftype not in FIELD_PARTS[part] and result_type not in FIELD_PARTS[part]:
+            fdef = self.entity.field(fid)
+            accepts = FIELD_PARTS[part]
+            if not (accepts(type_of(fdef)) or accepts(_shown(fdef))):
                 self.report(
                     own_codes.INVALID_PIPELINE_SETTING,
                     path,
-                    f"{part} field '{fid}' is of type {ftype}",
-                    f"use a field of type {' or '.join(sorted(FIELD_PARTS[part]))}",
+                    f"{part} field '{fid}' is of type {fdef.type}",
+                    f"use a field of type {' or '.join(type_names(accepts))}",
                 )
                 continue
             values[part] = fid
@@ -541,7 +578,7 @@ class _PipelineCompiler:
 
     @staticmethod
     def _summable(fdef: Any) -> bool:
-        return fdef.type in SUMMABLE_TYPES or fdef.result_type in SUMMABLE_TYPES
+        return _shown(fdef).summable
 
     def _option_ids(self, fid: str | None) -> tuple[str, ...]:
         if fid is None or self.entity is None or not self.entity.has_field(fid):
@@ -602,19 +639,18 @@ class _PipelineCompiler:
             return None
         ok = True
         target_fields = {f.id: f for f in target.fields}
-        checks = (("link", {"link"}), ("date", {"date", "datetime"}), ("done", {"boolean"}))
-        for key, types in checks:
+        for key, accepts in IDLE_PARTS.items():
             fid = raw.get(key)
             if fid is None:
                 continue
             fdef = target_fields.get(fid)
             if (
                 fdef is None
-                or fdef.type not in types
+                or not accepts(type_of(fdef))
                 or (key == "link" and fdef.target != self.raw["entity"])
             ):
                 ok = False
-                what = f"a {'/'.join(sorted(types))} field of '{raw['entity']}'"
+                what = f"a {'/'.join(type_names(accepts))} field of '{raw['entity']}'"
                 if key == "link":
                     what = f"a link field of '{raw['entity']}' to '{self.raw['entity']}'"
                 self.report(
