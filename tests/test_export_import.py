@@ -311,3 +311,37 @@ def test_money_without_its_currency_column_takes_the_fields_default():
     read = type_of(amount).import_values(amount, ["7"], ImportContext())
 
     assert read == {"amount": Decimal("7.00"), currency_key(amount): "CNY"}
+
+
+# --------------------------------------------------------------------------- JSON Schema
+
+
+def test_the_api_record_of_every_type_matches_the_schemas_its_types_give(web):
+    """Each type's JSON Schema describes what the API returns and accepts for it."""
+    from jsonschema import Draft202012Validator
+
+    from runtime.web.openapi import input_schema, record_schema
+
+    app, services, admin = web
+    repo = services.repo
+    company = repo.create(admin, "company", {"name": "Acme"})
+    values = dict(VALUES, company=company["id"], owner=admin.id)
+    values["lines"] = [{"product": "Widget", "quantity": 2}]
+    record = repo.create(admin, "sample", values)
+    key = services.users.create_api_key(admin.id, name="tests")
+
+    body = app.test_client().get(
+        f"/api/v1/sample/{record['id']}", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert body.status_code == 200, body.get_data(True)
+    entity = services.model.entities["sample"]
+    read = record_schema(entity)
+    Draft202012Validator.check_schema(read)
+    errors = [e.message for e in Draft202012Validator(read).iter_errors(body.get_json())]
+    assert errors == []
+    shown = {k: v for k, v in body.get_json().items() if k in input_schema(entity)["properties"]}
+    errors = [e.message for e in Draft202012Validator(input_schema(entity)).iter_errors(shown)]
+    assert errors == []
+    for f in entity.fields:
+        if type_of(f).filter_operators(f):
+            Draft202012Validator.check_schema(type_of(f).filter_value_schema(f, 200))

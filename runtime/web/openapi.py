@@ -137,6 +137,8 @@ def _row_input_schema(table: FieldDef, locale: str, *, partial: bool) -> dict[st
             "maximum": BIGINT_MAX,
             "description": "Id of an existing row to keep and update; omit for a new row.",
         },
+        # What a read gives back may be sent again: the order sent is the rows' order.
+        "position": {"type": "integer", "description": "Ignored: rows keep the order sent."},
     }
     required: list[str] = []
     for child in table.fields:
