@@ -9,35 +9,22 @@ apply one stage move through the repository (transition rules + gates + stage hi
 from __future__ import annotations
 
 import argparse
-import re
-import statistics
 import sys
 import tempfile
-import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, text, update
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from runtime.definition import load_app  # noqa: E402
-from runtime.store import SYSTEM, Database  # noqa: E402
+from bench_common import create_tables, make_app, median_ms, signed_in_client  # noqa: E402
 
-APP = ROOT / "app_definitions" / "opportunity"
+from runtime.store import SYSTEM  # noqa: E402
+
 OPEN = ("qualification", "discovery", "solutioning", "quotation", "negotiation")
 PASSWORD = "bench-password-123"
-
-
-def median_ms(fn, runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(samples)
 
 
 def seed(app, n: int) -> tuple[list[int], int]:
@@ -87,27 +74,12 @@ def seed(app, n: int) -> tuple[list[int], int]:
 
 
 def run(url: str, n: int, runs: int) -> dict[str, float]:
-    from runtime.web.app import create_app
-
-    Database(url, load_app(APP)).create_or_upgrade()
-    app = create_app(
-        {
-            "TRELLIS_DATABASE_URL": url,
-            "TRELLIS_APP": str(APP),
-            "TRELLIS_INSTANCE_PATH": tempfile.mkdtemp(),
-            "TRELLIS_SECRET_KEY": "bench",
-        }
-    )
+    instance = tempfile.mkdtemp()
+    create_tables(url, instance)
+    app = make_app(url, instance)
     ids, admin_id = seed(app, n)
     services = app.extensions["trellis"]
-    client = app.test_client()
-    token = re.search(
-        r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(as_text=True)
-    )
-    client.post(
-        "/login",
-        data={"email": "admin@example.com", "password": PASSWORD, "csrf_token": token.group(1)},
-    )
+    client = signed_in_client(app, "admin@example.com", PASSWORD)
 
     def board():
         response = client.get("/p/new_business")

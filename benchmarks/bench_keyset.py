@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -35,22 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_repository import APP, build_database  # noqa: E402
+from bench_common import make_app, median_ms, signed_in_client  # noqa: E402
+from bench_repository import build_database  # noqa: E402
 
 ADMIN_EMAIL = "bench-admin@example.com"
 ADMIN_PASSWORD = "bench-pass-1"  # as bench_repository.build_database creates it
 PAGE = 50
 DEEP = 2_000
 EXPORT_SMALL, EXPORT_BIG = 1_000, 100_000
-
-
-def median_ms(fn, repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 def deep_cursor(repo, admin, sort: list[str], pages: int):
@@ -92,30 +83,6 @@ def bench_pages(repo, admin, repeat: int) -> None:
         )
 
 
-def make_app(url: str, instance: Path):
-    from runtime.web.app import create_app
-
-    return create_app(
-        {
-            "TRELLIS_DATABASE_URL": url,
-            "TRELLIS_APP": str(APP),
-            "TRELLIS_INSTANCE_PATH": str(instance),
-            "TRELLIS_SECRET_KEY": "bench-keyset",
-        }
-    )
-
-
-def logged_in_client(app):
-    client = app.test_client()
-    html = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
-    answer = client.post(
-        "/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf_token": token}
-    )
-    assert answer.status_code == 302, answer.get_data(as_text=True)[:300]
-    return client
-
-
 def export_once(client, kind: str, measure_memory: bool = False) -> tuple[float, int, int]:
     """Seconds, body lines (CSV) or bytes (XLSX), and the tracemalloc peak in bytes."""
     if measure_memory:
@@ -139,8 +106,8 @@ def export_once(client, kind: str, measure_memory: bool = False) -> tuple[float,
 def bench_exports(url: str, repeat: int) -> None:
     from runtime.web import export
 
-    app = make_app(url, Path(tempfile.mkdtemp(prefix="trellis-bench-keyset-")))
-    client = logged_in_client(app)
+    app = make_app(url, Path(tempfile.mkdtemp(prefix="trellis-bench-keyset-")), "bench-keyset")
+    client = signed_in_client(app, ADMIN_EMAIL, ADMIN_PASSWORD)
     repo = app.extensions["trellis"].repo
     calls = []
     original = repo.list

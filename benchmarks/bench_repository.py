@@ -19,14 +19,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_common import ROOT, runtime_on  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from runtime.definition import load_app  # noqa: E402
 from runtime.store import Database, Repository  # noqa: E402
-from runtime.store.users import UserService  # noqa: E402
 
 REGIONS = [
     "east_china",
@@ -38,15 +36,17 @@ REGIONS = [
     "northeast",
     "overseas",
 ]
-APP = ROOT / "app_definitions" / "opportunity"
 
 
 def build_database(url: str, rows: int) -> tuple[Database, Repository, int]:
-    """Create (once) the database with `rows` opportunities; return db, repo and an admin id."""
-    model = load_app(APP)
-    db = Database(url, model)
+    """Create (once) the database with `rows` opportunities; return db, repo and an admin id.
+
+    The repository is the one production wires: the default features (pipeline gates and
+    stage history, follow-ups) and the event outbox on the SQLite job queue."""
+    instance = Path(url.removeprefix("sqlite:///")).parent / "bench-instance"
+    runtime = runtime_on(url, instance)
+    db, users = runtime.db, runtime.users
     db.create_or_upgrade()
-    users = UserService(db)
     with db.engine.connect() as conn:
         admin_id = conn.execute(
             select(db.sys.users.c.id).where(db.sys.users.c.email == "bench-admin@example.com")
@@ -60,7 +60,7 @@ def build_database(url: str, rows: int) -> tuple[Database, Repository, int]:
     with db.engine.connect() as conn:
         have = conn.execute(select(func.count()).select_from(opp)).scalar_one()
     if have >= rows:
-        return db, _repository(model, url, db), admin_id
+        return db, runtime.repo, admin_id
     print(f"building {rows:,} opportunities in {url} (once) ...", flush=True)
     rng = random.Random(7)
     now = datetime.now(UTC)
@@ -108,16 +108,7 @@ def build_database(url: str, rows: int) -> tuple[Database, Repository, int]:
             )
         with db.engine.begin() as conn:
             conn.execute(insert(opp), chunk)
-    return db, _repository(model, url, db), admin_id
-
-
-def _repository(model, url: str, _db: Database) -> Repository:
-    """The repository as production wires it: the default features (pipeline gates and
-    stage history, follow-ups) and the event outbox on the SQLite job queue."""
-    from runtime.wiring import build_runtime
-
-    instance = Path(url.removeprefix("sqlite:///")).parent / "bench-instance"
-    return build_runtime(model, url, queue="sqlite", instance_path=instance).repo
+    return db, runtime.repo, admin_id
 
 
 def timed(fn, repeat: int) -> float:

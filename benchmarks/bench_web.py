@@ -24,60 +24,23 @@ import cProfile
 import io
 import json
 import pstats
-import re
 import sqlite3
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_repository import APP, build_database  # noqa: E402
-
-from runtime.store.users import UserService  # noqa: E402
+from bench_common import make_app, median_ms, signed_in_client  # noqa: E402
+from bench_repository import build_database  # noqa: E402
 
 ADMIN_EMAIL = "bench-admin@example.com"
 ADMIN_PASSWORD = "bench-pass-1"  # as bench_repository.build_database creates it
 API_URL = "/api/v1/opportunity?region=east_china&sort=-amount&page_size=50"
 # view=all: the default view ("open") also filters on forecast_category, which the API does not
 PAGE_URL = "/e/opportunity?view=all&region=east_china&sort=-amount"
-
-
-def median_ms(fn, repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
-
-
-def make_app(url: str, instance: Path):
-    from runtime.web.app import create_app
-
-    return create_app(
-        {
-            "TRELLIS_DATABASE_URL": url,
-            "TRELLIS_APP": str(APP),
-            "TRELLIS_INSTANCE_PATH": str(instance),
-            "TRELLIS_SECRET_KEY": "bench-web",
-        }
-    )
-
-
-def logged_in_client(app):
-    client = app.test_client()
-    html = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
-    answer = client.post(
-        "/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf_token": token}
-    )
-    assert answer.status_code == 302, answer.get_data(as_text=True)[:300]
-    return client
 
 
 def main() -> None:
@@ -93,14 +56,11 @@ def main() -> None:
     db, _repo, admin_id = build_database(url, args.rows)
     db.engine.dispose()
 
-    app = make_app(url, Path(tempfile.mkdtemp(prefix="trellis-bench-web-")))
-    users = app.extensions["trellis"].users
-    if not isinstance(users, UserService):  # pragma: no cover - the app's own service
-        users = UserService(app.extensions["trellis"].db)
-    token = users.create_api_key(admin_id, name="bench_web")
+    app = make_app(url, Path(tempfile.mkdtemp(prefix="trellis-bench-web-")), "bench-web")
+    token = app.extensions["trellis"].users.create_api_key(admin_id, name="bench_web")
     api_client = app.test_client()
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    page_client = logged_in_client(app)
+    page_client = signed_in_client(app, ADMIN_EMAIL, ADMIN_PASSWORD)
 
     # ---- (1) the API and (2) the HTML page --------------------------------------------
     def api():

@@ -59,12 +59,17 @@ def module_db_url(request, tmp_path_factory) -> str:
     TEMPLATES.release_postgres_schema(url)
 
 
-def make_web_app(db_url: str, tmp_path: Path, app_dir: Path, **overrides):
-    """Tables for ``app_dir`` in ``db_url``, then the Flask app on them (testing mode)."""
+def make_web_app(db_url: str, tmp_path: Path, app_dir: Path, *, schema: bool = True, **overrides):
+    """Tables for ``app_dir`` in ``db_url`` (unless ``schema=False``: a database that
+    ``trellis init`` never touched), then the Flask app on them, in testing mode.
+
+    The tests' one app factory: ``create_app`` wires its services through
+    ``runtime.wiring.build_runtime``, and the compiled model comes from ``MODELS``."""
     from runtime.definition import load_app
     from runtime.web.app import create_app
 
-    build_schema(db_url, load_app(app_dir, cache=MODELS))
+    if schema:
+        build_schema(db_url, load_app(app_dir, cache=MODELS))
     return create_app(
         model_cache=MODELS,
         config_overrides={
@@ -76,3 +81,18 @@ def make_web_app(db_url: str, tmp_path: Path, app_dir: Path, **overrides):
             **overrides,
         },
     )
+
+
+def make_runtime(db_url: str, app, features=None, *, schema: bool = True, **options):
+    """The runtime of ``app`` (an app folder or a compiled model) on ``db_url`` as the
+    CLI, the web factory and the worker build it (``runtime.wiring.build_runtime``),
+    jobs run inline; its tables are copied from the session's template first unless
+    ``schema=False``. ``features`` and ``options`` go to ``build_runtime``."""
+    from runtime.wiring import build_runtime
+
+    options.setdefault("queue", "immediate")
+    options.setdefault("model_cache", MODELS)
+    runtime = build_runtime(app, db_url, features, **options)
+    if schema:
+        build_schema(db_url, runtime.model)
+    return runtime

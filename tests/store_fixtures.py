@@ -2,7 +2,8 @@
 
 ``build_model(version=1)`` is the base; ``version=2`` adds a field to deal and a new
 entity (for create_or_upgrade tests). ``setup_store(db_url)`` creates the tables, two
-teams with a rep each, a manager of team A, an admin, and returns everything.
+teams with a rep each, a manager of team A, an admin, and returns everything, wired
+as the runtime wires it (``runtime.wiring.build_runtime``, the default features).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from runtime.features.pipelines.system_fields import STAGE_FIELDS
 from runtime.fieldtypes import currency_key
 from runtime.store import Database, Principal, Repository
 from runtime.store.users import UserService
-from tests.conftest import build_schema
+from tests.conftest import make_runtime
 
 SYSTEM_NAMES = (
     "id",
@@ -265,11 +266,8 @@ class Store:
 
 
 def setup_store(db_url: str, version: int = 1) -> Store:
-    model = build_model(version)
-    build_schema(db_url, model)
-    db = Database(db_url, model)
-    bus = EventBus(raise_errors=True)
-    users = UserService(db)
+    runtime = make_runtime(db_url, build_model(version), bus=EventBus(raise_errors=True))
+    db, users, bus = runtime.db, runtime.users, runtime.bus
     team_parent = users.create_team("Sales")
     team_a = users.create_team("East", parent_id=team_parent)
     team_b = users.create_team("West", parent_id=team_parent)
@@ -284,4 +282,4 @@ def setup_store(db_url: str, version: int = 1) -> Store:
     }
     users.set_team_manager(team_a, ids["manager_a"])
     principals = {k: users.principal(v) for k, v in ids.items()}
-    return Store(db, Repository(db, bus), users, bus, team_a=team_a, team_b=team_b, **principals)
+    return Store(db, runtime.repo, users, bus, team_a=team_a, team_b=team_b, **principals)

@@ -18,7 +18,7 @@ import pytest
 from runtime.definition import load_app
 from runtime.web.openapi import build_openapi
 from runtime.web.query import MAX_PAGE_SIZE, QueryError, parse_list_query
-from tests.conftest import build_schema
+from tests.conftest import make_web_app
 
 API_APP = Path(__file__).resolve().parent / "fixtures" / "api_app"
 
@@ -215,19 +215,8 @@ class Client:
 
 
 def make_api_app(db_url: str, instance: Path):
-    from runtime.web.app import create_app
-
-    build_schema(db_url, load_app(API_APP))  # tables first: the app starts on a ready database
-    app = create_app(
-        {
-            "TRELLIS_DATABASE_URL": db_url,
-            "TRELLIS_APP": str(API_APP),
-            "TRELLIS_INSTANCE_PATH": str(instance),
-            "TRELLIS_SECRET_KEY": "test-secret",
-            "TESTING": True,
-        }
-    )
-    return app
+    """The API fixture app on ``db_url`` (tables first: it starts on a ready database)."""
+    return make_web_app(db_url, instance.parent, API_APP, TRELLIS_INSTANCE_PATH=str(instance))
 
 
 def add_users(app) -> tuple[dict[str, str], dict[str, int]]:

@@ -10,8 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from builder.cli import main
-from runtime.definition import load_app
-from runtime.store import Database
+from tests.conftest import make_runtime
 
 REFERENCE_APP = Path(__file__).resolve().parent.parent / "app_definitions" / "opportunity"
 
@@ -89,12 +88,10 @@ def test_user_create_sets_the_users_own_time_zone_and_refuses_an_unknown_one(run
     created = run("user", "create", "tokyo@example.com", "--role", "sales_rep",
                   "--password", "long-password-1", "--timezone", "Asia/Tokyo")  # fmt: skip
     assert created.exit_code == 0, created.output
-    db = Database(db_url, load_app(REFERENCE_APP))
-    from runtime.store.users import UserService
-
-    user = UserService(db).principal(int(created.output.split()[1]))
+    runtime = make_runtime(db_url, REFERENCE_APP, schema=False)  # what `trellis init` made
+    user = runtime.users.principal(int(created.output.split()[1]))
     assert user.timezone == "Asia/Tokyo"
-    db.engine.dispose()
+    runtime.db.dispose()
     refused = run("user", "create", "mars@example.com", "--role", "sales_rep",
                   "--password", "long-password-1", "--timezone", "Mars/Olympus")  # fmt: skip
     assert refused.exit_code == 2
@@ -107,7 +104,7 @@ def test_init_after_adding_a_field_keeps_every_value(run, db_url, tmp_path):
     assert run("init", "--app", str(app)).exit_code == 0
     result = run("demo", "--app", str(app), "--scale", "0.01")
     assert result.exit_code == 0, result.output
-    before_db = Database(db_url, load_app(app))
+    before_db = make_runtime(db_url, app, schema=False).db
     table = before_db.tables["account"]
     with before_db.engine.connect() as conn:
         before = [tuple(r) for r in conn.execute(select(table).order_by(table.c.id))]
@@ -127,7 +124,7 @@ def test_init_after_adding_a_field_keeps_every_value(run, db_url, tmp_path):
     assert upgraded.exit_code == 0, upgraded.output
     assert "loyalty_tier" in upgraded.output
 
-    after_db = Database(db_url, load_app(app))
+    after_db = make_runtime(db_url, app, schema=False).db
     table = after_db.tables["account"]
     with after_db.engine.connect() as conn:
         rows = conn.execute(select(table).order_by(table.c.id)).mappings().all()
@@ -137,9 +134,7 @@ def test_init_after_adding_a_field_keeps_every_value(run, db_url, tmp_path):
 
 
 def _users(db_url):
-    from runtime.store.users import UserService
-
-    return UserService(Database(db_url, load_app(REFERENCE_APP)))
+    return make_runtime(db_url, REFERENCE_APP, schema=False).users
 
 
 def test_user_create_with_a_locale(run, db_url):

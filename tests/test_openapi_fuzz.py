@@ -43,24 +43,10 @@ SEEDED = 8  # records per entity created before fuzzing
 
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory):
-    from runtime.definition import load_app
-    from runtime.store import Database
-    from runtime.web.app import create_app
+    from tests.conftest import make_web_app
 
     folder = tmp_path_factory.mktemp("fuzz")
-    url = f"sqlite:///{folder / 'fuzz.db'}"
-    schema = Database(url, load_app(API_APP))
-    schema.create_or_upgrade()
-    schema.dispose()
-    app = create_app(
-        {
-            "TRELLIS_DATABASE_URL": url,
-            "TRELLIS_APP": str(API_APP),
-            "TRELLIS_INSTANCE_PATH": str(folder / "instance"),
-            "TRELLIS_SECRET_KEY": "fuzz-secret",
-            "TESTING": True,
-        }
-    )
+    app = make_web_app(f"sqlite:///{folder / 'fuzz.db'}", folder, API_APP)
     services = app.extensions["trellis"]
     admin_id = services.users.create_user(
         "admin@example.com", "Admin", "admin-pass-1", roles=["admin"]

@@ -11,31 +11,24 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from runtime.definition import load_app
 from runtime.errors import PermissionDenied, ValidationError
 from runtime.events import STAGE_CHANGED, EventBus
 from runtime.features.pipelines.definition import pipelines_of
 from runtime.flows.pipeline import time_in_stages
-from runtime.flows.pipeline_hook import write_hooks
-from runtime.store import Database, Repository
 from runtime.store import stage_history as sh
 from runtime.store.board_queries import BoardFilters, BoardQueries
-from runtime.store.users import UserService
-from tests.conftest import build_schema
+from tests.conftest import make_runtime
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"
 
 
 @pytest.fixture
 def env(db_url):
-    model = load_app(FIXTURE)
-    build_schema(db_url, model)
-    db = Database(db_url, model)
     bus = EventBus(raise_errors=True)
     events = []
     bus.subscribe(STAGE_CHANGED, events.append)
-    repo = Repository(db, bus, hooks=write_hooks(model))
-    users = UserService(db)
+    runtime = make_runtime(db_url, FIXTURE, bus=bus)  # the pipelines feature's write steps
+    model, db, repo, users = runtime.model, runtime.db, runtime.repo, runtime.users
     team = users.create_team("East")
     rep = repo.principal(
         users.create_user("rep@example.com", "Rita Rep", None, roles=["rep"], team_id=team)
@@ -43,8 +36,8 @@ def env(db_url):
     viewer = repo.principal(
         users.create_user("view@example.com", "Vic Viewer", None, roles=["viewer"])
     )
-    yield {"model": model, "db": db, "repo": repo, "rep": rep, "viewer": viewer, "events": events,
-           "sales": pipelines_of(model)["sales"]}  # fmt: skip
+    yield {"model": model, "db": db, "repo": repo, "users": users, "rep": rep,
+           "viewer": viewer, "events": events, "sales": pipelines_of(model)["sales"]}  # fmt: skip
     db.dispose()
 
 
@@ -218,7 +211,7 @@ def test_board_filters_search_and_row_scope(env):
     found = queries.cards(env["rep"], sales, "lead", BoardFilters(fields=(("region", "west"),)))
     assert [c["name"] for c in found] == ["Midea IoT"]
     other = env["repo"].principal(
-        UserService(env["db"]).create_user("x@example.com", "Xu", None, roles=["rep"])
+        env["users"].create_user("x@example.com", "Xu", None, roles=["rep"])
     )
     assert queries.cards(other, sales, "lead") == []  # another team's deals
 

@@ -6,9 +6,10 @@ from decimal import Decimal
 
 from sqlalchemy import inspect, select
 
-from runtime.store import SYSTEM, Database, Repository, normalise_url
+from runtime.store import SYSTEM, Database, normalise_url
 from runtime.store import system_tables as st
 from runtime.store.tables import safe_identifier
+from tests.conftest import make_runtime
 from tests.store_fixtures import build_model, setup_store
 
 
@@ -72,12 +73,13 @@ def test_upgrade_adds_field_and_entity_and_keeps_every_value(db_url):
     before = s.repo.get(SYSTEM, "deal", deal["id"])
     s.db.dispose()
 
-    db2 = Database(db_url, build_model(version=2))
+    runtime2 = make_runtime(db_url, build_model(version=2), schema=False)
+    db2 = runtime2.db
     report = db2.create_or_upgrade()
     assert "ent_deal.region" in report["added_columns"]
     assert "ent_contract" in report["created_tables"]
     assert any("region" in name for name in report["created_indexes"])
-    repo2 = Repository(db2)
+    repo2 = runtime2.repo
     after = repo2.get(SYSTEM, "deal", deal["id"])
     assert after["region"] is None
     for key, value in before.items():

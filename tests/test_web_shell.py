@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runtime.definition import load_app
-from tests.conftest import build_schema
+from tests.conftest import MODELS, build_schema, make_web_app
 
 REFERENCE_APP = Path(__file__).resolve().parent.parent / "app_definitions" / "opportunity"
 
@@ -19,21 +19,12 @@ PASSWORD = "correct horse battery"
 
 
 def make_app(db_url, tmp_path, app_dir=REFERENCE_APP, **overrides):
-    from runtime.web.app import create_app
-
-    config = {
-        "TRELLIS_DATABASE_URL": db_url,
-        "TRELLIS_APP": str(app_dir),
-        "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
-        "TRELLIS_SECRET_KEY": "test-secret",
-        "TESTING": True,
-    }
-    config.update(overrides)
-    return create_app(config)
+    """The app on ``db_url`` as it is (``init_db`` makes its tables): ``make_web_app``."""
+    return make_web_app(db_url, tmp_path, app_dir, schema=False, **overrides)
 
 
 def init_db(db_url, app_dir=REFERENCE_APP):
-    build_schema(db_url, load_app(app_dir))
+    build_schema(db_url, load_app(app_dir, cache=MODELS))
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from sqlalchemy import update
 
 from runtime.definition import check_app
 from runtime.expressions import use_clock
-from tests.conftest import REFERENCE_APP, make_web_app
+from tests.conftest import REFERENCE_APP, make_runtime, make_web_app
 
 PASSWORD = "correct horse battery"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -225,15 +225,12 @@ def test_csv_export_gives_date_times_in_the_viewers_zone_and_dates_unshifted(app
 def test_an_older_database_gets_the_users_timezone_column_on_upgrade(db_url, tmp_path):
     from sqlalchemy import inspect, text
 
-    from runtime.definition import load_app
-    from runtime.store import Database
-
     app = build(db_url, tmp_path)
     db = app.extensions["trellis"].db
     with db.engine.begin() as conn:
         conn.execute(text("ALTER TABLE sys_users DROP COLUMN timezone"))
     db.engine.dispose()
-    upgraded = Database(db_url, load_app(REFERENCE_APP))
+    upgraded = make_runtime(db_url, REFERENCE_APP, schema=False).db
     report = upgraded.create_or_upgrade()
     assert "sys_users.timezone" in report["added_columns"]
     with upgraded.engine.connect() as conn:
