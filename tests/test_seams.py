@@ -10,12 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # Modules that are the pipelines capability (wherever they live today).
 PIPELINE_MODULES = (
     "runtime.features.pipelines",
-    "runtime.flows.pipeline",
-    "runtime.flows.pipeline_hook",
+    "runtime.features.pipelines.flow",
+    "runtime.features.pipelines.write_steps",
     "runtime.web.pipelines",  # now runtime.features.pipelines.screens
-    "runtime.store.stage_history",
-    "runtime.store.stage_checklist",
-    "runtime.store.board_queries",
+    "runtime.features.pipelines.stage_history",
+    "runtime.features.pipelines.stage_checklist",
+    "runtime.features.pipelines.board_queries",
 )
 COMPILER_MODULES = [ROOT / "runtime" / "definition" / "compiler.py"] + sorted(
     (ROOT / "runtime" / "definition" / "checks").glob("*.py")

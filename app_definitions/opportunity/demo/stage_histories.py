@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import bindparam
 
+from runtime.features.pipelines import stage_history
 from runtime.features.pipelines.definition import Pipeline, Stage, pipeline_for_record
-from runtime.store import stage_history
 
 SEED = 4242
 OPEN_KEYS = ("qualification", "discovery", "solutioning", "quotation", "negotiation")

@@ -37,6 +37,14 @@ from werkzeug.routing import BuildError
 
 from runtime.definition.model import Entity, FieldDef
 from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from runtime.features.pipelines import stage_checklist
+from runtime.features.pipelines.board_queries import (
+    BoardFilters,
+    BoardQueries,
+    StageTotals,
+    add_totals,
+    as_mapping,
+)
 from runtime.features.pipelines.definition import (
     Pipeline,
     Stage,
@@ -44,8 +52,7 @@ from runtime.features.pipelines.definition import (
     pipelines_for_entity,
     pipelines_of,
 )
-from runtime.fieldtypes import CoerceContext, type_of
-from runtime.flows.pipeline import (
+from runtime.features.pipelines.flow import (
     Question,
     check_move,
     checklist_item_label,
@@ -56,16 +63,9 @@ from runtime.flows.pipeline import (
     move_questions,
     time_in_stages,
 )
-from runtime.store import stage_checklist
-from runtime.store.board_queries import (
-    BoardFilters,
-    BoardQueries,
-    StageTotals,
-    add_totals,
-    as_mapping,
-)
+from runtime.features.pipelines.stage_history import entries_of
+from runtime.fieldtypes import CoerceContext, type_of
 from runtime.store.permissions import record_in_scope
-from runtime.store.stage_history import entries_of
 from runtime.web import forms as F
 from runtime.web.i18n import get_babel_locale, get_locale, get_timezone
 from runtime.web.i18n import gettext as _

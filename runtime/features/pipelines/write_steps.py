@@ -13,16 +13,16 @@ from sqlalchemy.engine import Connection
 from runtime.definition.model import AppModel, Entity
 from runtime.errors import ValidationError
 from runtime.events import STAGE_CHANGED, Event
+from runtime.features.pipelines import stage_checklist, stage_history
 from runtime.features.pipelines.definition import (
     pipeline_for_record,
     pipelines_for_entity,
     pipelines_of,
 )
-from runtime.store import stage_checklist, stage_history
 from runtime.store.write_hooks import PendingWrite
 from runtime.store.write_steps import Write, WriteStep, hook_steps
 
-from .pipeline import STAGE, STAGE_ENTERED_AT, plan_stage_change
+from .flow import STAGE, STAGE_ENTERED_AT, plan_stage_change
 
 
 class PipelineHook:

@@ -2,7 +2,7 @@
 how long a record spent in each stage and whether it is idle.
 
 Pure functions over the compiled pipelines and plain record dicts, so the repository
-hook (``runtime.flows.pipeline_hook``), the board, the API and tests share one answer.
+hook (``runtime.features.pipelines.write_steps``), the board, the API and tests share one answer.
 """
 
 from __future__ import annotations
