@@ -12,6 +12,7 @@ from runtime.errors import ConflictError, NotFound, PermissionDenied, Validation
 from runtime.events import Event
 from runtime.store import SYSTEM
 from runtime.store import system_tables as st
+from runtime.store.stage_history import table as stage_table
 from tests.store_fixtures import setup_store
 
 
@@ -527,9 +528,7 @@ def test_stage_change_is_recorded(store):
     store.repo.update(store.rep_a, "deal", deal["id"], {"stage": "won"})
     with store.db.engine.connect() as conn:
         rows = conn.execute(
-            select(st.stage_history.c.from_stage, st.stage_history.c.to_stage).order_by(
-                st.stage_history.c.id
-            )
+            select(stage_table.c.from_stage, stage_table.c.to_stage).order_by(stage_table.c.id)
         ).all()
     assert [tuple(r) for r in rows] == [(None, "new"), ("new", "won")]
 

@@ -66,26 +66,25 @@ def values_equal(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _ordered(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
-    def run(a: Any, b: Any) -> bool:
-        a, b = _align(a, b)
-        try:
-            return compare(a, b)
-        except TypeError:
-            raise ExpressionError(f"cannot compare {_kind(a)} with {_kind(b)}") from None
+def _aligned(fn: Callable[[Any, Any], Any], verb: str) -> Callable[[Any, Any], Any]:
+    """``fn`` on aligned operands; a type mismatch says it cannot ``verb`` them."""
 
-    return run
-
-
-def _arithmetic(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def run(a: Any, b: Any) -> Any:
         a, b = _align(a, b)
         try:
             return fn(a, b)
         except TypeError:
-            raise ExpressionError(f"cannot combine {_kind(a)} with {_kind(b)}") from None
+            raise ExpressionError(f"cannot {verb} {_kind(a)} with {_kind(b)}") from None
 
     return run
+
+
+def _ordered(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    return _aligned(compare, "compare")
+
+
+def _arithmetic(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    return _aligned(fn, "combine")
 
 
 def _sized(value: Any) -> bool:

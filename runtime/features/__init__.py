@@ -101,7 +101,10 @@ class Feature:
         return ()
 
     def define_tables(self, metadata: Any) -> None:
-        """Add this feature's ``sys_`` tables (or columns of shared ones) to ``metadata``."""
+        """Add this feature's ``sys_`` tables to ``metadata``: one Database's own
+        ``MetaData``, so ``create_or_upgrade`` creates and extends them. Add fresh
+        tables or copies (``Table.to_metadata``), never alter a table another Database
+        may hold; a runtime without the feature has none of them."""
 
     def write_steps(self, model: AppModel) -> Sequence[Any]:
         """Steps this feature adds to the write path: ``runtime.store.write_steps.WriteStep``

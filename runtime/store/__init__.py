@@ -1,7 +1,5 @@
 """Storage: tables from the model, schema upgrades, and the record repository (the one door to data)."""
 
-from . import stage_history as _stage_history  # noqa: F401,I001  (pipeline columns of sys_stage_history)
-from . import stage_checklist as _stage_checklist  # noqa: F401,I001  (sys_stage_checklist)
 from .database import Database, normalise_url
 from .keyset import Position, StaleCursor
 from .principal import SYSTEM, Principal

@@ -52,7 +52,9 @@ class Database:
     """An engine plus the tables of ``model``.
 
     ``tables`` maps entity id -> Table; ``child_tables`` maps (entity id, field id) ->
-    Table. System tables are in ``runtime.store.system_tables`` (also ``db.sys``).
+    Table. ``metadata`` holds every table ``create_or_upgrade`` keeps: copies of the
+    system tables (``runtime.store.system_tables``, also ``db.sys``, whose Table objects
+    statements use), each feature's ``define_tables``, then the entity tables.
     ``features``: the runtime's ``FeatureSet`` (default: the default features), asked
     for its tables and its query clauses.
     """
@@ -72,7 +74,13 @@ class Database:
         self.model = model
         self.features = features if features is not None else load_features()
         self.engine = engine if engine is not None else make_engine(self.url, **options)
+        # This Database's own tables: copies of the system tables, the features' tables
+        # and the entity tables; nothing shared with another Database is ever altered.
         self.metadata = MetaData(naming_convention=NAMING_CONVENTION)
+        for table in system_tables.metadata.sorted_tables:
+            table.to_metadata(self.metadata)
+        for feature in self.features:
+            feature.define_tables(self.metadata)
         built = build_entity_tables(model, self.metadata)
         self.tables: dict[str, Table] = built.tables
         self.child_tables: dict[tuple[str, str], Table] = built.child_tables

@@ -1,8 +1,7 @@
 """Saved list views: a user's named filters, sort and columns for one entity.
 
-The table lives on the system ``metadata`` (see ``runtime.store.system_tables``), so
-``Database.create_or_upgrade()`` creates it once this module is imported; the store
-also creates it on first use, so a database initialised before this module existed
+The table is a system table (``runtime.store.system_tables``), so
+``Database.create_or_upgrade()`` creates it; the store also creates it on first use, so a database initialised before this module existed
 works without a migration step. A saved view belongs to one user: every read and
 delete is filtered by ``user_id``, so another user's view is simply "not found".
 
@@ -19,30 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, String, Table, delete, insert, select
+from sqlalchemy import delete, insert, select
 
 from runtime.errors import FieldMessage, ValidationError
 
-from .system_tables import Id, UtcDateTime, metadata, utcnow
+from .system_tables import MAX_VIEW_NAME_LENGTH, saved_views, utcnow
 
-MAX_NAME_LENGTH = 80
+MAX_NAME_LENGTH = MAX_VIEW_NAME_LENGTH
 MAX_VIEWS_PER_ENTITY = 50  # per user: the switcher stays a list, not a database
 MAX_PAIRS = 60
-
-saved_views = Table(
-    "sys_saved_views",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("user_id", BigInteger, nullable=False),
-    Column("entity", String(63), nullable=False),
-    Column("name", String(MAX_NAME_LENGTH), nullable=False),
-    Column("base_view", String(63), nullable=True),  # the metadata view it started from
-    Column("filters", JSON, nullable=False),  # [[param, value], ...] incl. q, archived
-    Column("sort", JSON, nullable=False),  # ["-amount", "name"]
-    Column("columns", JSON, nullable=False),  # ["name", "amount"]; [] = the view's
-    Column("created_at", UtcDateTime, nullable=False, default=utcnow),
-    Index("ix_sys_saved_views_owner", "user_id", "entity"),
-)
 
 
 @dataclass(frozen=True)

@@ -44,13 +44,12 @@ def create_or_upgrade(db: Database) -> dict[str, list[str]]:
         inspector = inspect(conn)
         existing = set(inspector.get_table_names())
         operations = Operations(MigrationContext.configure(conn))
-        for metadata in (st.metadata, db.metadata):
-            for table in metadata.sorted_tables:
-                if table.name not in existing:
-                    table.create(conn)
-                    report["created_tables"].append(table.name)
-                else:
-                    _upgrade_table(conn, operations, table, report)
+        for table in db.metadata.sorted_tables:
+            if table.name not in existing:
+                table.create(conn)
+                report["created_tables"].append(table.name)
+            else:
+                _upgrade_table(conn, operations, table, report)
         _sync_roles(conn, db.model)
         record_app_version(conn, db.model)
     return report

@@ -2,9 +2,8 @@
 stage's key actions on a record, who did it and when (newest row per item wins).
 
 Kept on the record, not in a browser, so a colleague or the manager sees the same
-ticks, the timeline can tell them, and a gate can require items. The table is
-declared on the system ``metadata``, so ``create_or_upgrade`` creates it with the
-other ``sys_`` tables.
+ticks, the timeline can tell them, and a gate can require items. The pipelines
+feature adds the table to each Database's metadata (``define_tables``).
 """
 
 from __future__ import annotations
@@ -13,28 +12,25 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, String, Table, insert, select
+from sqlalchemy import BigInteger, Boolean, Column, Index, MetaData, String, Table, insert, select
 from sqlalchemy.engine import Connection
 
-from . import system_tables as st
+from runtime.store import system_tables as st
 
-table = (
-    st.metadata.tables.get("sys_stage_checklist")
-    if "sys_stage_checklist" in st.metadata.tables
-    else Table(
-        "sys_stage_checklist",
-        st.metadata,
-        Column("id", st.Id, primary_key=True, autoincrement=True),
-        Column("entity", String(63), nullable=False),
-        Column("record_id", BigInteger, nullable=False),
-        Column("pipeline", String(63), nullable=False),
-        Column("stage", String(63), nullable=False),
-        Column("item", String(63), nullable=False),
-        Column("checked", Boolean, nullable=False),
-        Column("changed_by", BigInteger, nullable=True),
-        Column("changed_at", st.UtcDateTime, nullable=False),
-        Index("ix_sys_stage_checklist_record", "entity", "record_id"),
-    )
+# Copied onto each Database's metadata by the feature's ``define_tables``.
+table = Table(
+    "sys_stage_checklist",
+    MetaData(naming_convention=st.NAMING_CONVENTION),
+    Column("id", st.Id, primary_key=True, autoincrement=True),
+    Column("entity", String(63), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("pipeline", String(63), nullable=False),
+    Column("stage", String(63), nullable=False),
+    Column("item", String(63), nullable=False),
+    Column("checked", Boolean, nullable=False),
+    Column("changed_by", BigInteger, nullable=True),
+    Column("changed_at", st.UtcDateTime, nullable=False),
+    Index("ix_sys_stage_checklist_record", "entity", "record_id"),
 )
 
 

@@ -3,9 +3,9 @@
 Like Salesforce's OpportunityHistory, each row keeps who moved the record, when, from
 and to which stage, how long it had been in the previous stage, and the amount, close
 date and probability the record had when it moved (snapshots for funnel, duration and
-forecast analytics). The table itself is declared in ``system_tables``; the pipeline
-columns are added here, on the same metadata, so ``create_or_upgrade`` creates or
-extends it like any system table.
+forecast analytics). The pipelines feature adds the table to each Database's metadata
+(``define_tables``), so ``create_or_upgrade`` creates or extends it like any system
+table, and a runtime without the feature has none.
 """
 
 from __future__ import annotations
@@ -15,25 +15,33 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Date, Index, Numeric, String, select
+from sqlalchemy import BigInteger, Column, Date, Index, MetaData, Numeric, String, Table, select
 from sqlalchemy.engine import Connection
 
-from . import system_tables as st
+from runtime.store.system_tables import NAMING_CONVENTION, Id, UtcDateTime
 
-table = st.stage_history
-
-_EXTRA_COLUMNS = (
+# The table's definition; each Database copies it onto its own metadata through the
+# feature's ``define_tables`` (statements may use this one: they compile by name).
+table = Table(
+    "sys_stage_history",
+    MetaData(naming_convention=NAMING_CONVENTION),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("entity", String(63), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("from_stage", String(63), nullable=True),
+    Column("to_stage", String(63), nullable=True),
+    Column("changed_by", BigInteger, nullable=True),
+    Column("changed_at", UtcDateTime, nullable=False),
+    # How long the record stayed in from_stage (stage-duration analytics).
+    Column("seconds_in_from_stage", BigInteger, nullable=True),
     Column("pipeline", String(63), nullable=True),
     # the record's values when it left ``from_stage`` (the snapshot the move replaced)
     Column("amount", Numeric(20, 4), nullable=True),
     Column("close_date", Date, nullable=True),
     Column("probability", Numeric(7, 3), nullable=True),
+    Index("ix_sys_stage_history_record", "entity", "record_id"),
+    Index("ix_sys_stage_history_changed", "entity", "changed_at"),
 )
-for _column in _EXTRA_COLUMNS:
-    if _column.name not in table.c:
-        table.append_column(_column)
-if not any(ix.name == "ix_sys_stage_history_changed" for ix in table.indexes):
-    Index("ix_sys_stage_history_changed", table.c.entity, table.c.changed_at)
 
 COLUMNS = tuple(c.name for c in table.columns)
 

@@ -1,9 +1,10 @@
-"""The ``sys_`` tables: users, teams, roles, API keys, history, audit, sequences, versions.
+"""The ``sys_`` tables: users, teams, roles, API keys, history, audit, saved views,
+sequences, versions, the outbox and jobs, mail.
 
-They live on one module-level ``metadata`` (the usual SQLAlchemy pattern): their shape
-does not depend on the app model. A later layer that needs a system table of its own
-defines it on this ``metadata`` before ``Database.create_or_upgrade()`` runs, and it is
-created, and later extended with new columns, like these.
+They are defined once here, on a module ``metadata`` that nothing alters: their shape
+does not depend on the app model. Each ``Database`` copies them onto its own metadata;
+a feature's own tables come through ``Feature.define_tables`` onto that copy, never
+onto this one. Statements use the Table objects here (they compile by name).
 """
 
 from __future__ import annotations
@@ -153,19 +154,22 @@ audit = Table(
     Index("ix_sys_audit_record", "entity", "record_id"),
 )
 
-stage_history = Table(
-    "sys_stage_history",
+MAX_VIEW_NAME_LENGTH = 80
+
+# A user's saved list views (runtime.store.saved_views).
+saved_views = Table(
+    "sys_saved_views",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, nullable=False),
     Column("entity", String(63), nullable=False),
-    Column("record_id", BigInteger, nullable=False),
-    Column("from_stage", String(63), nullable=True),
-    Column("to_stage", String(63), nullable=True),
-    Column("changed_by", BigInteger, nullable=True),
-    Column("changed_at", UtcDateTime, nullable=False),
-    # How long the record stayed in from_stage (stage-duration analytics).
-    Column("seconds_in_from_stage", BigInteger, nullable=True),
-    Index("ix_sys_stage_history_record", "entity", "record_id"),
+    Column("name", String(MAX_VIEW_NAME_LENGTH), nullable=False),
+    Column("base_view", String(63), nullable=True),  # the metadata view it started from
+    Column("filters", JSON, nullable=False),  # [[param, value], ...] incl. q, archived
+    Column("sort", JSON, nullable=False),  # ["-amount", "name"]
+    Column("columns", JSON, nullable=False),  # ["name", "amount"]; [] = the view's
+    Column("created_at", UtcDateTime, nullable=False, default=utcnow),
+    Index("ix_sys_saved_views_owner", "user_id", "entity"),
 )
 
 sequences = Table(
@@ -259,8 +263,8 @@ __all__ = [
     "outbox",
     "outbox_deliveries",
     "roles",
+    "saved_views",
     "sequences",
-    "stage_history",
     "teams",
     "user_roles",
     "users",

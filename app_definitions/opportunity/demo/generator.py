@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from runtime.fieldtypes import type_of
+from runtime.fieldtypes import format_autonumber, period_key, type_of
 
 DEMO_PASSWORD = "trellis-demo"
 CHUNK = 500
@@ -537,24 +537,6 @@ def _record_id(created: Any) -> int:  # a record dict, or an id
     if isinstance(created, dict):
         return int(created["id"])
     return int(created.id)
-
-
-_COUNTER = re.compile(r"\{(0+)\}")
-
-
-def _format_number(pattern: str, when: date, counter: int) -> str:
-    text = (
-        pattern.replace("{YYYY}", f"{when.year:04d}")
-        .replace("{YY}", f"{when.year % 100:02d}")
-        .replace("{MM}", f"{when.month:02d}")
-        .replace("{DD}", f"{when.day:02d}")
-    )
-    return _COUNTER.sub(lambda m: f"{counter:0{len(m.group(1))}d}", text)
-
-
-def _period(pattern: str, when: date) -> str:
-    """The date part of an autonumber: the counter restarts when it changes."""
-    return _COUNTER.sub("", _format_number(pattern, when, 0))
 
 
 @dataclass
@@ -1118,7 +1100,7 @@ class _Demo:
         """Replace the stage history of the demo deals by their planned walk."""
         from sqlalchemy import delete
 
-        table = self.db.sys.stage_history
+        table = self.db.metadata.tables["sys_stage_history"]  # the pipelines feature's table
         rows = [
             {
                 "entity": "opportunity",
@@ -1606,9 +1588,9 @@ class _Demo:
         final = []
         for p in sorted(plans, key=lambda p: (p.created, p.id)):
             local = (p.created + timedelta(hours=8)).date()
-            period = _period(pattern, local)
+            period = period_key(pattern, local)
             counters[period] += 1
-            final.append({"_id": p.id, "v": _format_number(pattern, local, counters[period])})
+            final.append({"_id": p.id, "v": format_autonumber(pattern, counters[period], local)})
         # Never clash with the live sequence: the current period's counter only shrinks.
         if any(f["v"] in existing for f in final):
             temp = [{"_id": f["_id"], "v": f"~{f['_id']}"} for f in final]
