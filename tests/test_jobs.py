@@ -155,6 +155,8 @@ def test_a_late_run_claims_the_period_it_was_due_in_not_the_next(db_url):
         ).scalars()
         assert sorted(rows) == ["2026-12-02T10:05", "2026-12-02T10:10"]
     assert queue.run_periodic(schedule, datetime(2026, 12, 2, 10, 9)) is False  # 10:05's
+    # an idle worker looks at the queue at least every second (Huey's default: 10 s)
+    assert queue.consumer(workers=1).max_delay == 1.0
 
 
 def test_hourly_and_daily_periods_count_from_midnight_utc_and_odd_ones_are_refused():

@@ -14,12 +14,12 @@ from sqlalchemy import update
 from runtime.definition import load_app
 from runtime.errors import PermissionDenied, ValidationError
 from runtime.events import STAGE_CHANGED, EventBus
+from runtime.features.pipelines import stage_history as sh
+from runtime.features.pipelines.board_queries import BoardFilters, BoardQueries
 from runtime.features.pipelines.definition import pipelines_of
-from runtime.flows.pipeline import time_in_stages
-from runtime.flows.pipeline_hook import write_hooks
+from runtime.features.pipelines.flow import time_in_stages
+from runtime.features.pipelines.write_steps import write_hooks
 from runtime.store import Database, Repository
-from runtime.store import stage_history as sh
-from runtime.store.board_queries import BoardFilters, BoardQueries
 from runtime.store.users import UserService
 from tests.conftest import build_schema
 

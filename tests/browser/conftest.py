@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import build_schema
+from runtime.store import SYSTEM
+from tests.conftest import make_web_app
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 REFERENCE_APP = ROOT / "app_definitions" / "opportunity"
@@ -102,34 +104,122 @@ def seed(app) -> dict[str, int]:
     return {"rep": rep_id}
 
 
+def seed_board(app) -> dict[str, int]:
+    """A team of two reps and a marketer; four deals of Rita's at several stages, one of Tom's."""
+    services = app.extensions["trellis"]
+    users, repo = services.users, services.repo
+    team = users.create_team("华东销售一部 East China")
+    rep_id = users.create_user(
+        "rep@example.com", "Rita Rep", PASSWORD, roles=["sales_rep"], team_id=team
+    )
+    users.create_user("mkt@example.com", "Mia Marketing", PASSWORD, roles=["marketing"])
+    mate_id = users.create_user(
+        "tom@example.com", "Tom Teammate", PASSWORD, roles=["sales_rep"], team_id=team
+    )
+    rep = users.principal(rep_id)
+    status = services.model.entities["account"].field("customer_status").options[0].id
+    account = repo.create(rep, "account", {"name": "海尔智家 Haier", "customer_status": status})[
+        "id"
+    ]
+    close = (date.today() + timedelta(days=40)).isoformat()
+    ids = {}
+    deals = (
+        (
+            "ready",
+            "Haier – MES phase 2",
+            1_250_000,
+            {"need": "MES for 3 plants", "timing": "in_1_3_months"},
+        ),
+        (
+            "gated",
+            "Haier – IoT gateways",
+            480_000,
+            {"need": "Connect 200 machines", "timing": "in_3_6_months"},
+        ),
+        ("other", "海尔 – 数据中台", 2_300_000, {"need": "数据打通", "timing": "in_6_12_months"}),
+        (
+            "late",
+            "Haier – AI inspection",
+            860_000,
+            {
+                "need": "Visual QA",
+                "timing": "within_1_month",
+                "key_pains": "Manual QA misses defects",
+            },
+        ),
+    )
+    for key, name, amount, extra in deals:
+        values = {"name": name, "account": account, "amount": amount, "close_date": close, **extra}
+        ids[key] = repo.create(rep, "opportunity", values)["id"]
+    repo.update(rep, "opportunity", ids["gated"], {"stage": "discovery"})
+    repo.update(rep, "opportunity", ids["late"], {"stage": "quotation"})
+    repo.update(SYSTEM, "opportunity", ids["other"], {"stage": "discovery"})
+    mate = users.principal(mate_id)
+    values = {"name": "Tom's own – Gree HVAC", "account": account, "amount": 90_000}
+    values.update(need="Chiller monitoring", timing="in_1_3_months")
+    ids["mine"] = repo.create(mate, "opportunity", {**values, "close_date": close})["id"]
+    return ids
+
+
 @pytest.fixture
-def live_server(tmp_path) -> Iterator[str]:
-    """The app on 127.0.0.1:<free port> against a fresh SQLite file."""
+def serve(tmp_path) -> Iterator[Callable[..., tuple[str, Any, Any]]]:
+    """``serve(app_dir, seed)``: the app on 127.0.0.1:<free port> against a fresh SQLite
+    copy of its template, built by the tests' one factory (``make_web_app``, that is
+    ``create_app`` on ``runtime.wiring.build_runtime``). ``seed(app)`` fills it first;
+    the answer is ``(base_url, app, what seed returned)``. Stopped after the test."""
     from werkzeug.serving import make_server
 
-    from runtime.definition import load_app
-    from runtime.web.app import create_app
+    running = []
 
-    url = f"sqlite:///{tmp_path / 'browser.db'}"
-    build_schema(url, load_app(REFERENCE_APP))
-    app = create_app(
-        {
-            "TRELLIS_DATABASE_URL": url,
-            "TRELLIS_APP": str(REFERENCE_APP),
-            "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
-            "TRELLIS_SECRET_KEY": "browser-tests",
-        }
-    )
-    seed(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
+    def start(app_dir: Path = REFERENCE_APP, seed: Callable[[Any], Any] | None = None):
+        url = f"sqlite:///{tmp_path / f'browser-{len(running)}.db'}"
+        # Not TESTING: errors are answered by the app's own error pages, as in production.
+        app = make_web_app(url, tmp_path, app_dir, TESTING=False)
+        seeded = seed(app) if seed is not None else None
+        http = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=http.serve_forever, daemon=True)
+        thread.start()
+        running.append((http, thread, app))
+        return f"http://127.0.0.1:{http.server_port}", app, seeded
+
+    yield start
+    for http, thread, app in running:
+        http.shutdown()
         thread.join(timeout=5)
         app.extensions["trellis"].db.engine.dispose()
+
+
+@pytest.fixture
+def live_server(serve) -> str:
+    """The reference app seeded by ``seed``."""
+    return serve(REFERENCE_APP, seed)[0]
+
+
+@pytest.fixture
+def board_server(serve) -> tuple[str, dict[str, int]]:
+    """The reference app with the board's deals (``seed_board``) and their ids."""
+    base, _app, ids = serve(REFERENCE_APP, seed_board)
+    return base, ids
+
+
+def sign_in(page, base_url: str, email: str, password: str = PASSWORD, *, start: str = "/login"):
+    """Sign in through the login page as a user would and land signed in.
+
+    ``start`` is the page opened first: one that needs a user must send us to the
+    login page (checked), which then brings us back there."""
+    page.goto(base_url + start)
+    assert "/login" in page.url, f"{start} did not ask for a sign-in: {page.url}"
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    assert "/login" not in page.url, f"{email} was not signed in: {page.url}"
+
+
+@pytest.fixture(name="sign_in")
+def sign_in_fixture():
+    """The one way the browser tests sign in: ``sign_in(page, base_url, email)``."""
+    return sign_in
 
 
 @pytest.fixture

@@ -3,140 +3,12 @@ and be refused without permission. Screenshots land in screenshots/."""
 
 from __future__ import annotations
 
-import threading
-from datetime import date, timedelta
-
 import pytest
 
-from runtime.store import SYSTEM
-from tests.conftest import build_schema
-
-from .conftest import REFERENCE_APP
-
-PASSWORD = "correct horse battery"
+from .board_actions import card, column, drag, save_and_move
 
 
-@pytest.fixture
-def board_server(tmp_path):
-    from werkzeug.serving import make_server
-
-    from runtime.definition import load_app
-    from runtime.web.app import create_app
-
-    url = f"sqlite:///{tmp_path / 'board.db'}"
-    build_schema(url, load_app(REFERENCE_APP))
-    app = create_app(
-        {
-            "TRELLIS_DATABASE_URL": url,
-            "TRELLIS_APP": str(REFERENCE_APP),
-            "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
-            "TRELLIS_SECRET_KEY": "board-tests",
-        }
-    )
-    ids = seed_board(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", ids
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        app.extensions["trellis"].db.engine.dispose()
-
-
-def seed_board(app) -> dict[str, int]:
-    services = app.extensions["trellis"]
-    users, repo = services.users, services.repo
-    team = users.create_team("华东销售一部 East China")
-    rep_id = users.create_user(
-        "rep@example.com", "Rita Rep", PASSWORD, roles=["sales_rep"], team_id=team
-    )
-    users.create_user("mkt@example.com", "Mia Marketing", PASSWORD, roles=["marketing"])
-    mate_id = users.create_user(
-        "tom@example.com", "Tom Teammate", PASSWORD, roles=["sales_rep"], team_id=team
-    )
-    rep = users.principal(rep_id)
-    status = services.model.entities["account"].field("customer_status").options[0].id
-    account = repo.create(rep, "account", {"name": "海尔智家 Haier", "customer_status": status})[
-        "id"
-    ]
-    close = (date.today() + timedelta(days=40)).isoformat()
-    ids = {}
-    deals = (
-        (
-            "ready",
-            "Haier – MES phase 2",
-            1_250_000,
-            {"need": "MES for 3 plants", "timing": "in_1_3_months"},
-        ),
-        (
-            "gated",
-            "Haier – IoT gateways",
-            480_000,
-            {"need": "Connect 200 machines", "timing": "in_3_6_months"},
-        ),
-        ("other", "海尔 – 数据中台", 2_300_000, {"need": "数据打通", "timing": "in_6_12_months"}),
-        (
-            "late",
-            "Haier – AI inspection",
-            860_000,
-            {
-                "need": "Visual QA",
-                "timing": "within_1_month",
-                "key_pains": "Manual QA misses defects",
-            },
-        ),
-    )
-    for key, name, amount, extra in deals:
-        values = {"name": name, "account": account, "amount": amount, "close_date": close, **extra}
-        ids[key] = repo.create(rep, "opportunity", values)["id"]
-    repo.update(rep, "opportunity", ids["gated"], {"stage": "discovery"})
-    repo.update(rep, "opportunity", ids["late"], {"stage": "quotation"})
-    repo.update(SYSTEM, "opportunity", ids["other"], {"stage": "discovery"})
-    mate = users.principal(mate_id)
-    values = {"name": "Tom's own – Gree HVAC", "account": account, "amount": 90_000}
-    values.update(need="Chiller monitoring", timing="in_1_3_months")
-    ids["mine"] = repo.create(mate, "opportunity", {**values, "close_date": close})["id"]
-    return ids
-
-
-def sign_in(page, base, email):
-    page.goto(base + "/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Sign in").click()
-
-
-def card(page, record_id):
-    return page.locator(f'[data-card][data-id="{record_id}"]')
-
-
-def column(page, stage):
-    return page.locator(f'.board-column [data-cards][data-stage="{stage}"]')
-
-
-def drag(page, source, target, by=None):
-    """Mouse drag with intermediate steps (SortableJS runs in fallback mode), from the
-    card's footer or, with ``by``, from that part of it (e.g. its title link)."""
-    source.scroll_into_view_if_needed()
-    box = source.bounding_box()
-    goal = target.bounding_box()
-    start_x, start_y = box["x"] + box["width"] / 2, box["y"] + box["height"] - 14
-    if by is not None:
-        part = source.locator(by).bounding_box()
-        start_x, start_y = part["x"] + min(part["width"] / 2, 40), part["y"] + part["height"] / 2
-    page.mouse.move(start_x, start_y)
-    page.mouse.down()
-    page.mouse.move(start_x + 10, start_y + 10, steps=4)
-    x, y = goal["x"] + goal["width"] / 2, goal["y"] + min(goal["height"] / 2, 80)
-    page.mouse.move(x, y, steps=12)
-    page.mouse.move(x + 2, y + 4, steps=2)
-    page.mouse.up()
-
-
-def test_drag_to_next_stage_is_saved(page, board_server, screenshot_dir):
+def test_drag_to_next_stage_is_saved(page, board_server, screenshot_dir, sign_in):
     base, ids = board_server
     sign_in(page, base, "rep@example.com")
     page.goto(base + "/p/new_business")
@@ -150,7 +22,9 @@ def test_drag_to_next_stage_is_saved(page, board_server, screenshot_dir):
     assert column(page, "qualification").locator(f'[data-id="{ids["ready"]}"]').count() == 0
 
 
-def test_drag_into_gated_stage_asks_for_the_missing_field(page, board_server, screenshot_dir):
+def test_drag_into_gated_stage_asks_for_the_missing_field(
+    page, board_server, screenshot_dir, sign_in
+):
     base, ids = board_server
     sign_in(page, base, "rep@example.com")
     page.goto(base + "/p/new_business")
@@ -165,13 +39,13 @@ def test_drag_into_gated_stage_asks_for_the_missing_field(page, board_server, sc
     dialog.get_by_label("Customer's key pains").fill(
         "Scrap rate 4%; no traceability for OEM audits"
     )
-    dialog.get_by_role("button", name="Save and move").click()
+    save_and_move(dialog)
     page.wait_for_selector(f'.board-column [data-stage="solutioning"] [data-id="{ids["gated"]}"]')
     page.reload()
     assert column(page, "solutioning").locator(f'[data-id="{ids["gated"]}"]').count() == 1
 
 
-def test_user_without_permission_is_refused(page, board_server):
+def test_user_without_permission_is_refused(page, board_server, sign_in):
     base, ids = board_server
     sign_in(page, base, "mkt@example.com")
     page.goto(base + "/p/new_business")
@@ -193,7 +67,7 @@ def test_user_without_permission_is_refused(page, board_server):
     assert answer[0] == 403 and answer[1]["ok"] is False
 
 
-def test_keyboard_move_and_chinese_board(page, board_server, screenshot_dir):
+def test_keyboard_move_and_chinese_board(page, board_server, screenshot_dir, sign_in):
     base, ids = board_server
     sign_in(page, base, "rep@example.com")
     page.goto(base + "/p/new_business")
@@ -214,7 +88,7 @@ def moves_sent(page) -> list[str]:
     return sent
 
 
-def test_card_the_user_may_not_move_is_fixed_with_the_reason(page, board_server):
+def test_card_the_user_may_not_move_is_fixed_with_the_reason(page, board_server, sign_in):
     """A teammate reads Rita's deals (team scope) but may update only their own."""
     base, ids = board_server
     sign_in(page, base, "tom@example.com")
@@ -242,7 +116,7 @@ def test_card_the_user_may_not_move_is_fixed_with_the_reason(page, board_server)
     )
 
 
-def test_dragging_a_card_by_its_title_moves_it_and_a_click_opens_it(page, board_server):
+def test_dragging_a_card_by_its_title_moves_it_and_a_click_opens_it(page, board_server, sign_in):
     base, ids = board_server
     sign_in(page, base, "rep@example.com")
     page.goto(base + "/p/new_business")
@@ -260,7 +134,7 @@ def test_dragging_a_card_by_its_title_moves_it_and_a_click_opens_it(page, board_
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_board_fits_a_phone_without_sideways_page_scroll(
-    chromium, board_server, screenshot_dir, lang
+    chromium, board_server, screenshot_dir, lang, sign_in
 ):
     """At 390 px the page itself never scrolls sideways; the columns scroll in their strip."""
     base, _ids = board_server

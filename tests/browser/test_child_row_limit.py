@@ -3,55 +3,29 @@ and offers it again when a row is removed."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_schema
+from .conftest import PASSWORD
 
 LIMITS_APP = Path(__file__).resolve().parent.parent / "fixtures" / "limits_app"
-PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def limits_server(tmp_path):
-    from werkzeug.serving import make_server
-
-    from runtime.definition import load_app
-    from runtime.web.app import create_app
-
-    url = f"sqlite:///{tmp_path / 'limits.db'}"
-    build_schema(url, load_app(LIMITS_APP))
-    app = create_app(
-        {
-            "TRELLIS_DATABASE_URL": url,
-            "TRELLIS_APP": str(LIMITS_APP),
-            "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
-            "TRELLIS_SECRET_KEY": "limits-tests",
-        }
-    )
+def seed_admin(app) -> None:
     app.extensions["trellis"].users.create_user(
         "admin@example.com", "Admin", PASSWORD, roles=["admin"]
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        app.extensions["trellis"].db.engine.dispose()
 
 
-def test_add_row_stops_at_max_rows_and_comes_back_when_a_row_goes(chromium, limits_server):
+@pytest.fixture
+def limits_server(serve) -> str:
+    return serve(LIMITS_APP, seed_admin)[0]
+
+
+def test_add_row_stops_at_max_rows_and_comes_back_when_a_row_goes(chromium, limits_server, sign_in):
     page = chromium.new_page(viewport={"width": 1440, "height": 1000})
-    page.goto(limits_server + "/login")
-    page.fill("#f-email", "admin@example.com")
-    page.fill("#f-password", PASSWORD)
-    with page.expect_navigation():
-        page.press("#f-password", "Enter")
+    sign_in(page, limits_server, "admin@example.com")
     page.goto(limits_server + "/e/quote/new")
     table = page.locator('[data-child-table="lines"]')
     add = table.locator("[data-add-row]")

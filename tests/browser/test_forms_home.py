@@ -12,8 +12,6 @@ from datetime import date, timedelta
 
 from playwright.sync_api import expect
 
-from tests.browser.test_opportunity_flow import sign_in
-
 expect.set_options(timeout=5_000)
 
 
@@ -24,8 +22,8 @@ def _count(page, base_url, entity, **filters) -> int:
     return len(response.json()["data"])
 
 
-def test_enter_in_a_text_field_creates_one_record_and_lands_on_it(page, live_server):
-    sign_in(page, live_server)
+def test_enter_in_a_text_field_creates_one_record_and_lands_on_it(page, live_server, sign_in):
+    sign_in(page, live_server, "rep@example.com")
     page.goto(live_server + "/e/account/new")
     name = page.get_by_label("Account name")
     name.fill("Enter Key Industries")
@@ -37,9 +35,9 @@ def test_enter_in_a_text_field_creates_one_record_and_lands_on_it(page, live_ser
 
 
 def test_follow_up_logged_from_a_deal_appears_on_home_and_is_completed_there(
-    page, live_server, screenshot_dir
+    page, live_server, screenshot_dir, sign_in
 ):
-    sign_in(page, live_server)
+    sign_in(page, live_server, "rep@example.com")
     page.goto(live_server + "/e/opportunity?view=all")
     with page.expect_navigation():
         page.get_by_role("link", name="Acme CRM rollout").first.click()

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-PASSWORD = "correct horse battery"  # as seeded by conftest.seed
+from .conftest import PASSWORD  # as seeded by conftest.seed
+
+REP = "rep@example.com"
 
 
-def sign_in(page, base_url, email="rep@example.com", password=PASSWORD):
-    page.goto(base_url + "/")
-    assert "/login" in page.url
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(password)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Sign in").click()
-
-
-def test_rep_signs_in_sees_home_and_switches_to_chinese(page, live_server, screenshot_dir):
+def test_rep_signs_in_sees_home_and_switches_to_chinese(page, live_server, screenshot_dir, sign_in):
     page.goto(live_server + "/login")
     page.screenshot(path=str(screenshot_dir / "login-en.png"))
 
-    sign_in(page, live_server)
+    sign_in(page, live_server, REP, start="/")
     assert page.url.rstrip("/") == live_server
     assert page.get_by_role("heading", name="Welcome back, Rita Rep").is_visible()
     assert page.get_by_role("link", name="Send the revised quote").is_visible()
@@ -48,7 +41,12 @@ def test_rep_signs_in_sees_home_and_switches_to_chinese(page, live_server, scree
 
 
 def test_wrong_password_shows_an_error_and_keeps_the_email(page, live_server):
-    sign_in(page, live_server, password="not the password")
+    page.goto(live_server + "/")
+    assert "/login" in page.url
+    page.get_by_label("E-mail").fill(REP)
+    page.get_by_label("Password").fill("not the password")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
     assert "/login" in page.url
     assert page.get_by_role("alert").inner_text().strip() == (
         "The e-mail address or password is not correct."
@@ -56,8 +54,8 @@ def test_wrong_password_shows_an_error_and_keeps_the_email(page, live_server):
     assert page.get_by_label("E-mail").input_value() == "rep@example.com"
 
 
-def test_sign_out_from_the_user_menu(page, live_server):
-    sign_in(page, live_server)
+def test_sign_out_from_the_user_menu(page, live_server, sign_in):
+    sign_in(page, live_server, REP, start="/")
     page.get_by_label("Account").click()
     with page.expect_navigation():
         page.get_by_role("button", name="Sign out").click()
@@ -67,8 +65,8 @@ def test_sign_out_from_the_user_menu(page, live_server):
     assert "/login" in page.url
 
 
-def test_keyboard_slash_focuses_search(page, live_server):
-    sign_in(page, live_server)
+def test_keyboard_slash_focuses_search(page, live_server, sign_in):
+    sign_in(page, live_server, REP, start="/")
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "global-search"
     page.keyboard.type("Globex")

@@ -4,62 +4,32 @@ beyond it, and the grouped text saves as the number it reads."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 
 from tests.browser.conftest import PASSWORD, REFERENCE_APP
-from tests.conftest import build_schema
+
+ADMIN = "admin@example.com"
+
+
+def seed_admin(app) -> None:
+    app.extensions["trellis"].users.create_user(ADMIN, "Ada Admin", PASSWORD, roles=["admin"])
 
 
 @pytest.fixture
-def server(tmp_path) -> Iterator[tuple[str, object]]:
-    from werkzeug.serving import make_server
-
-    from runtime.definition import load_app
-    from runtime.web.app import create_app
-
-    url = f"sqlite:///{tmp_path / 'numbers.db'}"
-    build_schema(url, load_app(REFERENCE_APP))
-    app = create_app(
-        {
-            "TRELLIS_DATABASE_URL": url,
-            "TRELLIS_APP": str(REFERENCE_APP),
-            "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
-            "TRELLIS_SECRET_KEY": "browser-tests",
-        }
-    )
-    app.extensions["trellis"].users.create_user(
-        "admin@example.com", "Ada Admin", PASSWORD, roles=["admin"]
-    )
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{http.server_port}", app
-    finally:
-        http.shutdown()
-        thread.join(timeout=5)
-        app.extensions["trellis"].db.engine.dispose()
-
-
-def sign_in(page, base_url: str) -> None:
-    page.goto(base_url + "/login")
-    page.get_by_label("E-mail").fill("admin@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Sign in").click()
+def server(serve) -> tuple[str, object]:
+    base_url, app, _ = serve(REFERENCE_APP, seed_admin)
+    return base_url, app
 
 
 def caret(field) -> int:
     return field.evaluate("el => el.selectionStart")
 
 
-def test_money_input_groups_digits_keeps_the_caret_and_saves_the_number(page, server):
+def test_money_input_groups_digits_keeps_the_caret_and_saves_the_number(page, server, sign_in):
     base_url, app = server
-    sign_in(page, base_url)
+    sign_in(page, base_url, ADMIN)
     page.goto(base_url + "/e/product/new")
     price = page.locator('input[name="list_price"]')
     price.click()
@@ -100,7 +70,7 @@ def test_money_input_groups_digits_keeps_the_caret_and_saves_the_number(page, se
     assert "1,934,567.50" in page.content()
 
 
-def test_an_existing_value_is_grouped_when_the_edit_form_opens(page, server):
+def test_an_existing_value_is_grouped_when_the_edit_form_opens(page, server, sign_in):
     base_url, app = server
     services = app.extensions["trellis"]
     admin = services.users.authenticate("admin@example.com", PASSWORD)
@@ -110,7 +80,7 @@ def test_an_existing_value_is_grouped_when_the_edit_form_opens(page, server):
         "product",
         {"code": "NUM-2", "name": "Big box", "product_line": line, "list_price": "2450000"},
     )
-    sign_in(page, base_url)
+    sign_in(page, base_url, ADMIN)
     page.goto(f"{base_url}/e/product/{product['id']}/edit")
     price = page.locator('input[name="list_price"]')
     assert price.input_value() in ("2,450,000", "2,450,000.00")

@@ -17,20 +17,11 @@ from datetime import date, timedelta
 
 from playwright.sync_api import expect
 
-PASSWORD = "correct horse battery"  # as seeded by conftest.seed
+REP = "rep@example.com"  # as seeded by conftest.seed
 DEAL = "Initech – MES pilot"
 CLOSE = (date.today() + timedelta(days=45)).isoformat()
 
 expect.set_options(timeout=5_000)
-
-
-def sign_in(page, base_url, email="rep@example.com"):
-    page.goto(base_url + "/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Sign in").click()
-    assert "/login" not in page.url
 
 
 def wait_for_form_state(page, action):
@@ -71,9 +62,9 @@ def pick_account(page, name):
 
 
 def test_create_find_and_read_an_opportunity_in_english_and_chinese(
-    page, live_server, screenshot_dir
+    page, live_server, screenshot_dir, sign_in
 ):
-    sign_in(page, live_server)
+    sign_in(page, live_server, REP)
 
     # ---- the new-opportunity form ---------------------------------------------------
     page.goto(live_server + "/e/opportunity")

@@ -4,17 +4,14 @@ stage is on the record page, and a user who may not move a record sees no button
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_schema
-
-from .test_board import board_server, card, drag, sign_in  # noqa: F401  (fixture)
+from .board_actions import card, drag, save_and_move
+from .conftest import PASSWORD
 
 RECRUITING_APP = Path(__file__).resolve().parent.parent / "fixtures" / "recruiting_app"
-PASSWORD = "correct horse battery"
 SHOTS = Path("/work/wt/shots/pipelines")
 
 
@@ -35,10 +32,10 @@ def _pick_competitor_in_one_dialog(page, dialog) -> None:
     assert dialog.get_by_label("Loss reason").input_value() == "competitor"
     competitor.fill("SAP")
     _shot(page, "dialog-competitor-en-1440.png")
-    dialog.get_by_role("button", name="Save and move").click()
+    save_and_move(dialog)
 
 
-def test_board_lost_to_competitor_in_one_dialog(page, board_server):  # noqa: F811
+def test_board_lost_to_competitor_in_one_dialog(page, board_server, sign_in):
     base, ids = board_server
     sign_in(page, base, "rep@example.com")
     page.goto(base + "/p/new_business")
@@ -53,7 +50,7 @@ def test_board_lost_to_competitor_in_one_dialog(page, board_server):  # noqa: F8
     assert page.locator(".path-step-close.is-current.is-lost").count() == 1
 
 
-def test_path_bar_lost_to_competitor_in_one_dialog(page, board_server):  # noqa: F811
+def test_path_bar_lost_to_competitor_in_one_dialog(page, board_server, sign_in):
     base, ids = board_server
     sign_in(page, base, "rep@example.com")
     page.goto(base + f"/e/opportunity/{ids['gated']}")
@@ -67,7 +64,8 @@ def test_path_bar_lost_to_competitor_in_one_dialog(page, board_server):  # noqa:
 
 def test_path_bar_other_reason_asks_for_the_review_in_the_same_dialog(
     page,
-    board_server,  # noqa: F811
+    board_server,
+    sign_in,
 ):
     base, ids = board_server
     sign_in(page, base, "rep@example.com")
@@ -79,11 +77,11 @@ def test_path_bar_other_reason_asks_for_the_review_in_the_same_dialog(
     review = dialog.get_by_label("Loss review")
     review.wait_for(state="visible")
     # save without the review: refused in the same dialog, the reason still chosen
-    dialog.get_by_role("button", name="Save and move").click()
+    save_and_move(dialog)
     dialog.locator(".field-error").first.wait_for()
     assert dialog.get_by_label("Loss reason").input_value() == "other"
     dialog.get_by_label("Loss review").fill("Project cancelled after a reorganisation")
-    dialog.get_by_role("button", name="Save and move").click()
+    save_and_move(dialog)
     page.wait_for_selector(".path-step-close.is-current.is-lost")
     assert "Project cancelled" in page.locator("main").inner_text()
 
@@ -91,23 +89,8 @@ def test_path_bar_other_reason_asks_for_the_review_in_the_same_dialog(
 # --------------------------------------------------------------- a non-CRM app
 
 
-@pytest.fixture
-def recruiting_server(tmp_path):
-    from werkzeug.serving import make_server
-
-    from runtime.definition import load_app
-    from runtime.web.app import create_app
-
-    url = f"sqlite:///{tmp_path / 'recruiting.db'}"
-    build_schema(url, load_app(RECRUITING_APP))
-    app = create_app(
-        {
-            "TRELLIS_DATABASE_URL": url,
-            "TRELLIS_APP": str(RECRUITING_APP),
-            "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
-            "TRELLIS_SECRET_KEY": "recruiting-tests",
-        }
-    )
+def seed_recruiting(app) -> dict[str, int]:
+    """A recruiter with two candidates; an interviewer and a viewer who may not move them."""
     services = app.extensions["trellis"]
     users = services.users
     recruiter = users.principal(
@@ -115,22 +98,19 @@ def recruiting_server(tmp_path):
     )
     users.create_user("int@example.com", "Ivan Interviewer", PASSWORD, roles=["interviewer"])
     users.create_user("view@example.com", "Vera Viewer", PASSWORD, roles=["viewer"])
-    ids = {
+    return {
         name: services.repo.create(recruiter, "candidate", {"name": name, "position": "SRE"})["id"]
         for name in ("Ada", "Bo")
     }
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", ids
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        services.db.engine.dispose()
 
 
-def test_both_lost_stages_are_reachable_from_the_record_page(page, recruiting_server):
+@pytest.fixture
+def recruiting_server(serve):
+    base, _app, ids = serve(RECRUITING_APP, seed_recruiting)
+    return base, ids
+
+
+def test_both_lost_stages_are_reachable_from_the_record_page(page, recruiting_server, sign_in):
     base, ids = recruiting_server
     sign_in(page, base, "hr@example.com")
     page.goto(base + f"/e/candidate/{ids['Ada']}")
@@ -150,14 +130,14 @@ def test_both_lost_stages_are_reachable_from_the_record_page(page, recruiting_se
     dialog.wait_for(state="visible")
     dialog.get_by_label("Rejection reason").select_option("other_offer")
     dialog.get_by_label("Other employer").fill("Initech")
-    dialog.get_by_role("button", name="Save and move").click()
+    save_and_move(dialog)
     page.wait_for_selector(".path-step-close.is-current.is-lost")
     text = page.locator("#path-bar").inner_text()
     assert "Rejected" in text and "Withdrawn" not in text
 
 
 @pytest.mark.parametrize("email", ["int@example.com", "view@example.com"])
-def test_no_path_bar_buttons_for_a_user_who_cannot_move(page, recruiting_server, email):
+def test_no_path_bar_buttons_for_a_user_who_cannot_move(page, recruiting_server, email, sign_in):
     base, ids = recruiting_server
     sign_in(page, base, email)
     page.goto(base + f"/e/candidate/{ids['Ada']}")
@@ -175,7 +155,7 @@ def test_no_path_bar_buttons_for_a_user_who_cannot_move(page, recruiting_server,
     assert answer[0] == 403 and answer[1]["code"] == "permission_denied"
 
 
-def test_checklist_ticked_in_one_browser_shows_in_another(chromium, recruiting_server):
+def test_checklist_ticked_in_one_browser_shows_in_another(chromium, recruiting_server, sign_in):
     base, ids = recruiting_server
     with_stage = f"/e/candidate/{ids['Ada']}"
     first = chromium.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")

@@ -37,6 +37,14 @@ from werkzeug.routing import BuildError
 
 from runtime.definition.model import Entity, FieldDef
 from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from runtime.features.pipelines import stage_checklist
+from runtime.features.pipelines.board_queries import (
+    BoardFilters,
+    BoardQueries,
+    StageTotals,
+    add_totals,
+    as_mapping,
+)
 from runtime.features.pipelines.definition import (
     Pipeline,
     Stage,
@@ -44,8 +52,7 @@ from runtime.features.pipelines.definition import (
     pipelines_for_entity,
     pipelines_of,
 )
-from runtime.fieldtypes import CoerceContext, type_of
-from runtime.flows.pipeline import (
+from runtime.features.pipelines.flow import (
     Question,
     check_move,
     checklist_item_label,
@@ -56,16 +63,10 @@ from runtime.flows.pipeline import (
     move_questions,
     time_in_stages,
 )
-from runtime.store import stage_checklist
-from runtime.store.board_queries import (
-    BoardFilters,
-    BoardQueries,
-    StageTotals,
-    add_totals,
-    as_mapping,
-)
+from runtime.features.pipelines.stage_history import entries_of
+from runtime.features.pipelines.system_fields import has_stage
+from runtime.fieldtypes import CoerceContext, type_of
 from runtime.store.permissions import record_in_scope
-from runtime.store.stage_history import entries_of
 from runtime.web import forms as F
 from runtime.web.i18n import get_babel_locale, get_locale, get_timezone
 from runtime.web.i18n import gettext as _
@@ -945,7 +946,7 @@ def path_context(entity_id: str, record: Mapping[str, Any]) -> dict[str, Any] | 
         return None
     model = services.model
     entity = model.entities.get(entity_id)
-    if entity is None or not entity.has_stage:
+    if entity is None or not has_stage(entity):
         return None
     pipeline = pipeline_for_record(model, entity_id, record)
     if pipeline is None:
@@ -1062,7 +1063,7 @@ def checklist(entity_id: str, record_id: int):
     when are kept, the timeline shows it, and a gate may require it."""
     services = _services()
     entity = services.model.entities.get(entity_id)
-    if entity is None or not entity.has_stage:
+    if entity is None or not has_stage(entity):
         abort(404)
     try:
         record = services.repo.get(_principal(), entity_id, record_id)

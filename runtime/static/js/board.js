@@ -62,6 +62,17 @@
     });
   });
 
+  /* Leaving a field fires "change", and the server's re-render replaces the form,
+     its "Save and move" button included. A press on the button that the re-render
+     lands between (a real click lasts ~100 ms) would then release on another element
+     and no click would happen. So the press keeps the focus where it is: no change
+     yet, the click lands, and the submit above sends what was typed. */
+  document.addEventListener("mousedown", function (event) {
+    if (event.target.closest && event.target.closest("[data-gate-form] [type=submit]")) {
+      event.preventDefault();
+    }
+  });
+
   function closeGate() {
     if (dialog && dialog.open) dialog.close();
   }
