@@ -34,6 +34,7 @@ from runtime.features.pipelines.screens import (
     may_update_record,
 )
 from runtime.features.pipelines.stage_history import entries_of
+from runtime.features.pipelines.system_fields import has_stage
 from runtime.web.i18n import get_locale
 from runtime.web.i18n import gettext as _
 
@@ -55,7 +56,7 @@ def path_context(entity_id: str, record: Mapping[str, Any]) -> dict[str, Any] | 
         return None
     model = services.model
     entity = model.entities.get(entity_id)
-    if entity is None or not entity.has_stage:
+    if entity is None or not has_stage(entity):
         return None
     pipeline = pipeline_for_record(model, entity_id, record)
     if pipeline is None:
@@ -171,7 +172,7 @@ def checklist(entity_id: str, record_id: int):
     when are kept, the timeline shows it, and a gate may require it."""
     services = _services()
     entity = services.model.entities.get(entity_id)
-    if entity is None or not entity.has_stage:
+    if entity is None or not has_stage(entity):
         abort(404)
     try:
         record = services.repo.get(_principal(), entity_id, record_id)
