@@ -262,10 +262,7 @@ def apikey() -> None:
 def apikey_create(email, name, app, database) -> None:
     """Create an API key for a user; the key is shown once."""
     _model, _db, _repo, users = _services(app, database)
-    user_id = users.id_for_email(email)
-    if user_id is None:
-        _fail(f"no user with e-mail {email}")
-    token = users.create_api_key(user_id, name=name)
+    token = users.create_api_key(_user_id(users, email), name=name)
     click.echo(token)
 
 
