@@ -143,6 +143,55 @@ def init(app: str | None, database: str | None) -> None:
     click.echo(f"database ready for app '{model.id}' version {model.version}")
 
 
+@main.command("import")
+@click.argument("entity")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--as", "as_email", default=None, help="Import as this user (their permissions apply)."
+)
+@click.option("--locale", default="en", show_default=True, help="Language of the headers.")
+@app_option
+@db_option
+def import_file(entity, file, as_email, locale, app, database) -> None:
+    """Create ENTITY records from a CSV or XLSX file laid out as the list export writes it.
+
+    Columns are found by the field labels of --locale (or the field ids); one file is
+    one transaction: a cell that cannot be read is named by line and column and
+    nothing is written."""
+    from runtime.errors import PermissionDenied, ValidationError
+    from runtime.imports import ImportFileError, import_records, read_csv, read_xlsx
+    from runtime.store import SYSTEM
+
+    runtime = runtime_for(app, database)
+    if entity not in runtime.model.entities:
+        _fail(f"no entity {entity!r} (entities: {', '.join(sorted(runtime.model.entities))})")
+    principal = SYSTEM
+    if as_email:
+        principal = runtime.users.principal(_user_id(runtime.users, as_email))
+    data = Path(file).read_bytes()
+    try:
+        headers, rows = read_xlsx(data) if file.lower().endswith(".xlsx") else read_csv(data)
+    except UnicodeDecodeError:
+        _fail(f"{file}: not UTF-8 text; save the CSV as UTF-8 (or use the XLSX export)")
+    except Exception as exc:  # openpyxl/zipfile: anything that is not a workbook
+        _fail(f"{file}: cannot be read as a workbook ({type(exc).__name__}: {exc})")
+    try:
+        created = import_records(
+            runtime.repo, principal, entity, headers, rows, users=runtime.users, locale=locale
+        )
+    except ImportFileError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {file}: {problem.text(locale)}", err=True)
+        _fail(f"{len(exc.problems)} cell(s) cannot be imported; nothing was written")
+    except ValidationError as exc:
+        for key, messages in exc.as_dict(locale).items():
+            click.echo(f"error: {file}: {key}: {' '.join(messages)}", err=True)
+        _fail("nothing was written")
+    except PermissionDenied as exc:
+        _fail(str(exc))
+    click.echo(f"{len(created)} {entity} record(s) imported from {file}")
+
+
 @main.command()
 @app_option
 @db_option
@@ -262,10 +311,7 @@ def apikey() -> None:
 def apikey_create(email, name, app, database) -> None:
     """Create an API key for a user; the key is shown once."""
     _model, _db, _repo, users = _services(app, database)
-    user_id = users.id_for_email(email)
-    if user_id is None:
-        _fail(f"no user with e-mail {email}")
-    token = users.create_api_key(user_id, name=name)
+    token = users.create_api_key(_user_id(users, email), name=name)
     click.echo(token)
 
 

@@ -201,7 +201,10 @@ def _find_record(repo, principal, model, target: str | None, text: str) -> int |
     if not target or target not in model.entities:
         return None
     title = model.entities[target].title_field
-    page = repo.list(principal, target, filters=[(title, "eq", text)], page_size=2)
+    try:
+        page = repo.list(principal, target, filters=[(title, "eq", text)], page_size=2)
+    except TrellisError:  # not readable, or a title the filter cannot compare
+        return None
     return page.rows[0]["id"] if len(page.rows) == 1 else None
 
 

@@ -207,3 +207,27 @@ def test_apikey_list_and_revoke(run, db_url):
     assert again.exit_code == 2 and f"no live API key with id {key_id}" in again.output
     assert users.account_activity()[0]["action"] == "apikey.revoked"
     users.db.engine.dispose()
+
+
+def test_import_creates_records_from_a_csv_and_names_a_bad_cell(run, tmp_path):
+    assert run("init").exit_code == 0
+    good = tmp_path / "accounts.csv"
+    good.write_text("Account name,Industry\nAcme Robotics,\nBeta Labs,\n", encoding="utf-8")
+    result = run("import", "account", str(good))
+    assert result.exit_code == 0, result.output
+    assert "2 account record(s) imported" in result.output
+
+    bad = tmp_path / "deals.csv"
+    bad.write_text("name,amount\nBig deal,lots\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["import", "opportunity", str(bad)])
+    assert result.exit_code == 2
+    assert "line 2, column 'amount' (field 'amount')" in result.output
+    assert "nothing was written" in result.output
+
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("name\nCaf\xe9\n".encode("latin-1"))
+    result = CliRunner().invoke(main, ["import", "account", str(latin)])
+    assert result.exit_code == 2 and "not UTF-8" in result.output
+
+    result = CliRunner().invoke(main, ["import", "nosuch", str(good)])
+    assert result.exit_code == 2 and "no entity 'nosuch'" in result.output

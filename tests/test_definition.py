@@ -13,6 +13,7 @@ import pytest
 from runtime.definition import AppModel, check_app, load_app, loader
 from runtime.definition.compiler import prettify
 from runtime.errors import DefinitionError, Problem
+from runtime.features.pipelines.system_fields import has_stage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "apps"
 REFERENCE_APP = Path(__file__).resolve().parent.parent / "app_definitions" / "opportunity"
@@ -219,7 +220,7 @@ def test_stage_columns_exist_when_a_pipeline_names_the_entity(tmp_path):
     (app / "pipelines" / "sales.yaml").write_text(
         "id: sales\nentity: deal\nstages: [{id: open}, {id: done, kind: won}]\n"
     )
-    assert load_app(app).entity("deal").has_stage
+    assert has_stage(load_app(app).entity("deal"))
 
 
 def test_missing_roles_file_gives_an_admin_role(tmp_path):
@@ -638,7 +639,7 @@ def test_an_outside_feature_adds_a_kind_system_fields_and_a_filter_term(tmp_path
     assert [f.id for f in entity.system_fields] == ["queue"]
     assert entity.system_column_ids[-1] == "queue" and "id" in entity.system_column_ids
     assert model.views["order_item"][0].columns == ("name", "queue")
-    assert not entity.has_stage
+    assert not has_stage(entity)
 
 
 def test_an_outside_features_kind_is_checked_against_its_own_schema(tmp_path):

@@ -297,3 +297,20 @@ def test_a_field_named_like_a_money_fields_currency_column_is_a_duplicate(tmp_pa
     assert [(p.code, p.message) for p in problems] == [
         ("TRL-E013", "'price_currency' is the currency column of money field 'price' (line 4)")
     ]
+
+
+@pytest.mark.parametrize(
+    "module", ["runtime.fieldtypes", "runtime.fieldtypes.base", "runtime.imports"]
+)
+def test_an_extension_can_import_the_field_types_first(module):
+    """A fresh interpreter whose first import is the field types (as an extension
+    module's is) loads them: the definition package they depend on imports them too."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], cwd=root, capture_output=True, text=True
+    )
+
+    assert done.returncode == 0, done.stderr

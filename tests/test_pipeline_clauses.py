@@ -15,7 +15,7 @@ from runtime.errors import ValidationError
 from runtime.events import EventBus
 from runtime.features import Feature, load_features
 from runtime.features.pipelines import FEATURE as PIPELINES
-from runtime.flows.pipeline_hook import write_hooks
+from runtime.features.pipelines.write_steps import write_hooks
 from runtime.store import Database, Repository
 from runtime.store.query_clauses import QueryClause
 from runtime.store.users import UserService

@@ -11,6 +11,7 @@ import yaml
 
 from runtime.definition import check_app, load_app
 from runtime.features.pipelines.definition import pipeline_for_record, pipelines_of
+from runtime.features.pipelines.system_fields import has_stage
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"
 REFERENCE_APP = Path(__file__).resolve().parent.parent / "app_definitions" / "opportunity"
@@ -55,7 +56,7 @@ def test_reference_app_compiles_its_two_opportunity_pipelines():
     assert [r.field for r in sales.stage("solutioning").gate.required] == ["key_pains"]
     assert sales.stage("discovery").guidance.get("zh")
     assert all(item.label.get("zh") for s in sales.stages for item in s.checklist)
-    assert model.entities["opportunity"].has_stage
+    assert has_stage(model.entities["opportunity"])
 
 
 def test_reference_app_chooses_the_pipeline_by_opportunity_type():
@@ -74,8 +75,8 @@ def test_reference_app_chooses_the_pipeline_by_opportunity_type():
 
 def test_fixture_compiles_and_the_pipeline_entity_gets_stage_columns(tmp_path):
     model = load_app(app_with(tmp_path))
-    assert model.entities["deal"].has_stage
-    assert not model.entities["touch"].has_stage
+    assert has_stage(model.entities["deal"])
+    assert not has_stage(model.entities["touch"])
     sales = pipelines_of(model)["sales"]
     assert sales.is_default and sales.idle.entity == "touch"
     assert pipelines_of(model)["renewal"].is_default is False

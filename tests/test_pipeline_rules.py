@@ -11,7 +11,7 @@ import pytest
 from runtime.definition import load_app
 from runtime.errors import ValidationError
 from runtime.features.pipelines.definition import pipelines_of
-from runtime.flows.pipeline import (
+from runtime.features.pipelines.flow import (
     StageBlocked,
     check_move,
     format_duration,

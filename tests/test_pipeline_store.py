@@ -13,10 +13,10 @@ from sqlalchemy import update
 
 from runtime.errors import PermissionDenied, ValidationError
 from runtime.events import STAGE_CHANGED, EventBus
+from runtime.features.pipelines import stage_history as sh
+from runtime.features.pipelines.board_queries import BoardFilters, BoardQueries
 from runtime.features.pipelines.definition import pipelines_of
-from runtime.flows.pipeline import time_in_stages
-from runtime.store import stage_history as sh
-from runtime.store.board_queries import BoardFilters, BoardQueries
+from runtime.features.pipelines.flow import time_in_stages
 from tests.conftest import make_runtime
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"

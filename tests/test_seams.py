@@ -10,12 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # Modules that are the pipelines capability (wherever they live today).
 PIPELINE_MODULES = (
     "runtime.features.pipelines",
-    "runtime.flows.pipeline",
-    "runtime.flows.pipeline_hook",
+    "runtime.features.pipelines.flow",
+    "runtime.features.pipelines.write_steps",
     "runtime.web.pipelines",  # now runtime.features.pipelines.screens
-    "runtime.store.stage_history",
-    "runtime.store.stage_checklist",
-    "runtime.store.board_queries",
+    "runtime.features.pipelines.stage_history",
+    "runtime.features.pipelines.stage_checklist",
+    "runtime.features.pipelines.board_queries",
 )
 COMPILER_MODULES = [ROOT / "runtime" / "definition" / "compiler.py"] + sorted(
     (ROOT / "runtime" / "definition" / "checks").glob("*.py")
@@ -282,3 +282,32 @@ def test_a_features_nav_item_hides_its_link_from_users_it_is_not_visible_to():
     assert links()[board] == "link"
     assert links(NavItem(Label.of("Board"), board, "kanban"))[board] == "kanban"
     assert board not in links(NavItem(Label.of("Board"), board, visible=lambda _user: False))
+
+
+# --------------------------------------------------------------------------- store and definition
+
+STORE_MODULES = sorted((ROOT / "runtime" / "store").rglob("*.py"))
+
+
+def test_no_store_module_imports_a_pipeline_module():
+    assert {p.name for p in STORE_MODULES} >= {"repository.py", "tables.py", "plan.py"}
+    offending = {
+        str(path.relative_to(ROOT)): sorted(filter(is_pipeline_module, imported_modules(path)))
+        for path in STORE_MODULES
+    }
+    assert {k: v for k, v in offending.items() if v} == {}
+
+
+def test_the_store_and_definition_modules_name_no_stage_or_pipeline():
+    """Stages reach storage and the model only as a feature's system fields, write
+    steps, tables, clauses and sort orders: no name or string of theirs says stage."""
+    named = {}
+    for path in [*STORE_MODULES, *DEFINITION_MODULES]:
+        words = {
+            w
+            for w in code_words(path)
+            if "has_stage" in w or "stage" in w.lower() or "pipeline" in w.lower()
+        }
+        if words:
+            named[str(path.relative_to(ROOT))] = sorted(words)
+    assert named == {}

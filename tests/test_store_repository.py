@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from runtime.events import Event
+from runtime.features.pipelines.stage_history import table as stage_table
 from runtime.store import SYSTEM
 from runtime.store import system_tables as st
-from runtime.store.stage_history import table as stage_table
 from tests.store_fixtures import setup_store
 
 

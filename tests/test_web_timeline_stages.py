@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select, update
 
+from runtime.features.pipelines.stage_history import table as stage_table
 from runtime.store import system_tables as st
-from runtime.store.stage_history import table as stage_table
 from tests.conftest import make_web_app
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"

@@ -192,12 +192,6 @@ class Entity:
     def system_field(self, field_id: str) -> FieldDef | None:
         return next((f for f in self.system_fields if f.id == field_id), None)
 
-    @property
-    def has_stage(self) -> bool:
-        """Compatibility (pipeline code written before system fields): whether a feature
-        gave the records a ``stage``. Generic code asks ``system_field(...)`` instead."""
-        return self.system_field("stage") is not None
-
     def field(self, field_id: str) -> FieldDef:
         for f in self.fields:
             if f.id == field_id:

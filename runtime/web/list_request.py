@@ -85,7 +85,10 @@ def list_hooks(services: Any, entity: Entity) -> ListHooks:
     if not features:
         return NO_HOOKS
     db = getattr(services, "db", None)
-    compute = lambda: list_hooks_of(features, services.model, entity)  # noqa: E731
+
+    def compute() -> ListHooks:
+        return list_hooks_of(features, services.model, entity)
+
     return db.memo(("list_hooks", entity.id), compute) if hasattr(db, "memo") else compute()
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from runtime.definition.model import Entity, FieldDef, Label
+from runtime.definition.model import BASE_SYSTEM_FIELDS, Entity, FieldDef
 from runtime.errors import FieldMessage
 from runtime.fieldtypes import BIGINT_MAX, CoerceContext, FieldInvalid, type_of
 from runtime.store.keyset import Position, normalise_sort
@@ -78,29 +78,6 @@ _INT32_SYSTEM_FIELDS = frozenset({"row_version"})
 def _limit(field: FieldDef) -> int:
     """The largest magnitude a filter value may have to fit the field's column."""
     return INT32_MAX if field.id in _INT32_SYSTEM_FIELDS and field.readonly else BIGINT_MAX
-
-
-def _system_field(field_id: str, type_name: str, en: str, zh: str, **kw: Any) -> FieldDef:
-    return FieldDef(
-        id=field_id,
-        type=type_name,
-        label=Label(MappingProxyType({"en": en, "zh": zh})),
-        readonly=True,
-        **kw,
-    )
-
-
-# The system columns every record has, described as fields so that filtering, sorting
-# and the OpenAPI document treat them like any other field.
-BASE_SYSTEM_FIELDS: tuple[FieldDef, ...] = (
-    _system_field("id", "integer", "ID", "ID", min=1),
-    _system_field("created_at", "datetime", "Created", "创建时间"),
-    _system_field("updated_at", "datetime", "Updated", "更新时间"),
-    _system_field("created_by", "user", "Created by", "创建人"),
-    _system_field("owner_id", "user", "Owner", "负责人"),
-    _system_field("row_version", "integer", "Version", "版本", min=1, max=INT32_MAX),
-    _system_field("archived_at", "datetime", "Archived", "归档时间"),
-)
 
 
 def system_fields(entity: Entity) -> tuple[FieldDef, ...]:

@@ -1025,7 +1025,7 @@ class _Demo:
 
     def pipeline_for(self, values: dict[str, Any]) -> Any:
         """The pipeline a deal moves through, or None while the app has none."""
-        if not self.model.entities["opportunity"].has_stage:
+        if self.model.entities["opportunity"].system_field("stage") is None:
             return None
         try:
             from runtime.features.pipelines.definition import pipeline_for_record

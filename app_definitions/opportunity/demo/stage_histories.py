@@ -21,8 +21,9 @@ from typing import Any
 
 from sqlalchemy import bindparam
 
+from runtime.features.pipelines import stage_history
 from runtime.features.pipelines.definition import Pipeline, Stage, pipeline_for_record
-from runtime.store import stage_history
+from runtime.features.pipelines.system_fields import has_stage
 
 SEED = 4242
 OPEN_KEYS = ("qualification", "discovery", "solutioning", "quotation", "negotiation")
@@ -110,7 +111,7 @@ def add_stage_histories(
     db, model = demo.db, demo.model
     entity = model.entities.get("opportunity")
     table = db.tables.get("opportunity")
-    if entity is None or not entity.has_stage or table is None or "stage" not in table.c:
+    if entity is None or not has_stage(entity) or table is None or "stage" not in table.c:
         return 0
     rng = random.Random(SEED)
     now = datetime.now(UTC)

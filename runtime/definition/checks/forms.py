@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from runtime import fieldtypes  # a module: the field types import runtime.definition
 from runtime.errors import Problem
-from runtime.fieldtypes import type_of
 
 from .. import codes
 from ..loader import Document, JsonPath
@@ -107,7 +107,7 @@ class _FormChecker(Checker):
 
 def default_form(entity: Entity) -> FormLayout:
     """One two-column section with every field; child tables last (they span the form)."""
-    tables = [f.id for f in entity.fields if type_of(f).holds_rows]
+    tables = [f.id for f in entity.fields if fieldtypes.type_of(f).holds_rows]
     plain = [f.id for f in entity.fields if f.id not in tables]
     section = Section(id="main", label=None, columns=2, fields=tuple(plain + tables))
     return FormLayout(id=entity.id, entity=entity.id, sections=(section,))

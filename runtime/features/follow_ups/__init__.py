@@ -24,7 +24,7 @@ class FollowUpsFeature(Feature):
 
     def subscribers(self, runtime) -> Sequence[tuple[str, Callable[..., Any]]]:
         from runtime.events import RECORD_CREATED, RECORD_RESTORED, RECORD_UPDATED
-        from runtime.flows.follow_ups import FollowUpFlow
+        from runtime.features.follow_ups.flow import FollowUpFlow
 
         flow = FollowUpFlow(runtime.model, runtime.repo, runtime.users)
         if not flow.rules:

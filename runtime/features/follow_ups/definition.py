@@ -3,7 +3,7 @@
 The follow-ups feature (``runtime.features.follow_ups``) contributes the step under ``"follow_ups"``; it reads
 the entity files; its result, entity id -> ``FollowUp``, is
 ``model.extensions["follow_ups"]`` (read it with ``follow_ups_of(model)``). The flow
-that acts on it lives in ``runtime.flows.follow_ups``.
+that acts on it lives in ``runtime.features.follow_ups.flow``.
 """
 
 from __future__ import annotations

@@ -53,13 +53,13 @@ class PipelinesFeature(Feature):
         return (check_stage_filter_values,)
 
     def define_tables(self, metadata) -> None:
-        from runtime.store import stage_checklist, stage_history
+        from runtime.features.pipelines import stage_checklist, stage_history
 
         stage_history.table.to_metadata(metadata)
         stage_checklist.table.to_metadata(metadata)
 
     def write_steps(self, model) -> Sequence[Any]:
-        from runtime.flows.pipeline_hook import write_hooks
+        from runtime.features.pipelines.write_steps import write_hooks
 
         return write_hooks(model)
 

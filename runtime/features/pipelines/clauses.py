@@ -13,19 +13,107 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, false, or_
+from sqlalchemy import and_, case, false, literal, or_, true
 
-from runtime.features.pipelines.definition import STAGE_KIND_FILTER, pipelines_for_entity
+from runtime.features.pipelines.definition import (
+    STAGE_KIND_FILTER,
+    STAGE_KIND_OPERATORS,
+    STAGE_KIND_VALUES,
+    pipelines_for_entity,
+)
 from runtime.store.query_clauses import ClauseContext, QueryClause, TermInvalid, flag_value
 
 IDLE = "idle"
 IDLE_OPERATORS = ("eq", "ne")
+STAGE_KINDS = STAGE_KIND_VALUES
+KIND_RANK = {kind: n for n, kind in enumerate(STAGE_KINDS)}
+UNKNOWN_STAGE_RANK = 10_000  # a stage no pipeline lists any more sorts after all others
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, list | tuple | set | frozenset):
+        return list(value)
+    if isinstance(value, str) and "," in value:
+        return [part.strip() for part in value.split(",")]
+    return [value]
+
+
+# --------------------------------------------------------------------------- stage kinds
+
+
+def stage_ids_by_kind(model: Any, entity_id: str) -> dict[str, tuple[str, ...]]:
+    """Kind -> the stage ids of that kind in any pipeline of the entity (retired ones too:
+    records may still sit there)."""
+    found: dict[str, dict[str, None]] = {kind: {} for kind in STAGE_KINDS}
+    for pipeline in pipelines_for_entity(model, entity_id):
+        for stage in pipeline.stages:
+            found[stage.kind].setdefault(stage.id)
+    return {kind: tuple(ids) for kind, ids in found.items()}
+
+
+def stage_kind_clause(db: Any, entity_id: str, table: Any, op: str, value: Any) -> Any:
+    """SQL: the record's stage is (``ne``: is not) of one of the kinds in ``value``.
+
+    A stage id whose kind differs between two pipelines is matched per pipeline (its
+    selector), so a "won" in one pipeline never counts as "open" in another.
+    """
+    if op not in STAGE_KIND_OPERATORS:
+        raise TermInvalid(op)
+    kinds = [str(v).strip() for v in _as_list(value)]
+    if not kinds or any(k not in STAGE_KINDS for k in kinds):
+        raise TermInvalid(value)
+    pipelines = pipelines_for_entity(db.model, entity_id)
+    if "stage" not in table.c or not pipelines:
+        return false() if op != "ne" else true()
+    kinds_of: dict[str, set[str]] = {}
+    for pipeline in pipelines:
+        for stage in pipeline.stages:
+            kinds_of.setdefault(stage.id, set()).add(stage.kind)
+    column = table.c.stage
+    plain = sorted(s for s, found in kinds_of.items() if len(found) == 1 and found <= set(kinds))
+    parts = [column.in_(plain)] if plain else []
+    mixed = {s for s, found in kinds_of.items() if len(found) > 1}
+    if mixed:
+        from .board_queries import BoardQueries  # the pipelines' membership rule
+
+        queries = BoardQueries(db)
+        for pipeline in pipelines:
+            ids = sorted(s.id for s in pipeline.stages if s.id in mixed and s.kind in kinds)
+            if ids:
+                parts.append(queries.membership(pipeline) & column.in_(ids))
+    clause = or_(*parts) if parts else false()
+    if op == "ne":
+        return or_(~clause, column.is_(None))
+    return clause
+
+
+def stage_order_column(model: Any, entity_id: str, table: Any) -> Any | None:
+    """A sort expression for ``stage``: open stages in pipeline order, then won, then lost.
+
+    Stages of several pipelines interleave by position (every pipeline's first stage,
+    then every second ...), which keeps "early" and "late" together across pipelines.
+    """
+    # The default pipeline first: its stages win ties with the other pipelines'.
+    pipelines = sorted(pipelines_for_entity(model, entity_id), key=lambda p: not p.is_default)
+    if not pipelines or "stage" not in table.c:
+        return None
+    ranked: list[tuple[tuple[int, int, int], str]] = []
+    for p_index, pipeline in enumerate(pipelines):
+        position = {kind: 0 for kind in STAGE_KINDS}
+        for stage in pipeline.stages:
+            ranked.append(((KIND_RANK[stage.kind], position[stage.kind], p_index), stage.id))
+            position[stage.kind] += 1
+    order: dict[str, int] = {}
+    for _key, stage_id in sorted(ranked):
+        order.setdefault(stage_id, len(order))
+    return case(order, value=table.c.stage, else_=literal(UNKNOWN_STAGE_RANK))
 
 
 def _stage_kind(ctx: ClauseContext) -> Any:
-    from runtime.store.list_terms import stage_kind_clause
-
     return stage_kind_clause(ctx.db, ctx.entity.id, ctx.table, ctx.op, ctx.value)
+
+
+# --------------------------------------------------------------------------- idle
 
 
 def _has_pipelines(model: Any, entity: Any) -> bool:
@@ -56,7 +144,7 @@ def idle_as_of(value: Any, model: Any) -> tuple[bool, date]:
 def idle_condition(db: Any, entity_id: str, today: date) -> Any:
     """SQL: the record is idle in its stage on ``today``; each pipeline's stages and
     thresholds apply to its own records (``membership``)."""
-    from runtime.store.board_queries import BoardQueries
+    from runtime.features.pipelines.board_queries import BoardQueries
 
     queries = BoardQueries(db)
     parts = [
@@ -92,9 +180,10 @@ def query_clauses(_model: Any) -> dict[str, QueryClause]:
     }
 
 
-def _stage_order(db: Any, entity: Any, table: Any) -> Any:
-    from runtime.store.list_terms import stage_order_column
+# --------------------------------------------------------------------------- stage order
 
+
+def _stage_order(db: Any, entity: Any, table: Any) -> Any:
     return stage_order_column(db.model, entity.id, table)
 
 
@@ -103,4 +192,14 @@ def sort_orders(_model: Any) -> dict[str, Any]:
     return {"stage": _stage_order}
 
 
-__all__ = ["IDLE", "idle_as_of", "idle_condition", "query_clauses", "sort_orders"]
+__all__ = [
+    "IDLE",
+    "STAGE_KINDS",
+    "idle_as_of",
+    "idle_condition",
+    "query_clauses",
+    "sort_orders",
+    "stage_ids_by_kind",
+    "stage_kind_clause",
+    "stage_order_column",
+]

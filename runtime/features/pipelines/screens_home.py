@@ -15,9 +15,14 @@ from werkzeug.routing import BuildError
 
 from runtime.definition.model import AppModel, Entity, FieldDef
 from runtime.errors import PermissionDenied
+from runtime.features.pipelines.board_queries import (
+    BoardFilters,
+    BoardQueries,
+    StageTotals,
+    add_totals,
+)
 from runtime.features.pipelines.definition import Pipeline, pipelines_for_entity, pipelines_of
 from runtime.features.screens import HomeSection, NavItem
-from runtime.store.board_queries import BoardFilters, BoardQueries, StageTotals, add_totals
 from runtime.web.home import CLOSING_LIMIT, month_bounds, navigation_entities
 from runtime.web.templating import can_read_entity
 

@@ -202,9 +202,9 @@ def idle_days_of(
     """
     from sqlalchemy import select
 
+    from runtime.features.pipelines.board_queries import BoardQueries
     from runtime.features.pipelines.clauses import idle_condition
-    from runtime.flows.pipeline import idle_days, last_touch
-    from runtime.store.board_queries import BoardQueries
+    from runtime.features.pipelines.flow import idle_days, last_touch
 
     ids = sorted({int(i) for i in record_ids if isinstance(i, int) and not isinstance(i, bool)})
     pipelines = entity_pipelines(services.model, entity)

@@ -75,7 +75,7 @@ def read_stage_rows(fmt: Formatter, entity: Entity, record: Mapping[str, Any]) -
     db = getattr(fmt.titles.repo, "db", None)
     if db is None or record.get("id") is None:
         return []
-    from runtime.store.stage_history import read_stage_history
+    from runtime.features.pipelines.stage_history import read_stage_history
 
     with db.engine.connect() as conn:
         return read_stage_history(conn, entity.id, int(record["id"]))
@@ -87,8 +87,8 @@ def checklist_entries(fmt: Formatter, entity: Entity, record: Mapping[str, Any])
     db = getattr(fmt.titles.repo, "db", None)
     if db is None or record.get("id") is None:
         return []
-    from runtime.flows.pipeline import checklist_item_label
-    from runtime.store.stage_checklist import read_ticks
+    from runtime.features.pipelines.flow import checklist_item_label
+    from runtime.features.pipelines.stage_checklist import read_ticks
 
     with db.engine.connect() as conn:
         rows = read_ticks(conn, entity.id, int(record["id"]))

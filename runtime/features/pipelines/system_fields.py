@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from types import MappingProxyType
 
 from runtime.definition.loader import Document
-from runtime.definition.model import FieldDef, Label
+from runtime.definition.model import Entity, FieldDef, Label
 
 STAGE = "stage"
 STAGE_ENTERED_AT = "stage_entered_at"
@@ -28,6 +28,11 @@ STAGE_FIELDS: tuple[FieldDef, ...] = (
     ),
 )
 STAGE_FIELD_IDS: tuple[str, ...] = tuple(f.id for f in STAGE_FIELDS)
+
+
+def has_stage(entity: Entity) -> bool:
+    """Whether the records of ``entity`` have a stage (a pipeline gave it the fields)."""
+    return entity.system_field(STAGE) is not None
 
 
 def uses_pipeline(documents: Sequence[Document], entity_id: str) -> bool:

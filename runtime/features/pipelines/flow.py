@@ -2,7 +2,7 @@
 how long a record spent in each stage and whether it is idle.
 
 Pure functions over the compiled pipelines and plain record dicts, so the repository
-hook (``runtime.flows.pipeline_hook``), the board, the API and tests share one answer.
+hook (``runtime.features.pipelines.write_steps``), the board, the API and tests share one answer.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from runtime.features.pipelines.definition import (
     pipeline_for_record,
     pipelines_for_entity,
 )
+from runtime.features.pipelines.system_fields import has_stage
 
 STAGE = "stage"
 STAGE_ENTERED_AT = "stage_entered_at"
@@ -356,7 +357,7 @@ def plan_stage_change(
     Returns None when the stage does not change. Values the caller sets in the same
     write (a manager's own probability) win over the stage's defaults.
     """
-    if not entity.has_stage or not pipelines_for_entity(model, entity.id):
+    if not has_stage(entity) or not pipelines_for_entity(model, entity.id):
         return None
     now = now or datetime.now(UTC)
     merged = {**(old or {}), **changes}

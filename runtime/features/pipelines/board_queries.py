@@ -32,13 +32,13 @@ from sqlalchemy.engine import Connection
 from runtime.errors import PermissionDenied
 from runtime.features.pipelines.definition import Pipeline, Stage, pipelines_for_entity
 from runtime.fieldtypes import type_of
+from runtime.store import system_tables as st
+from runtime.store.database import Database
+from runtime.store.permissions import Grant, Permissions, scope_clause
+from runtime.store.principal import Principal
+from runtime.store.sql_text import contains_pattern
 
 from . import stage_history
-from . import system_tables as st
-from .database import Database
-from .permissions import Grant, Permissions, scope_clause
-from .principal import Principal
-from .sql_text import contains_pattern
 
 MAX_SEARCH_WORDS = 10
 

@@ -147,7 +147,7 @@ def read_stage_history(conn: Connection, entity: str, record_id: int) -> list[di
 
 
 def entries_of(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str | None, datetime]]:
-    """(stage entered, when) pairs for ``flows.pipeline.time_in_stages``."""
+    """(stage entered, when) pairs for ``flow.time_in_stages``."""
     return [(row["to_stage"], row["changed_at"]) for row in rows]
 
 

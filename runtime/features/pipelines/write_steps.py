@@ -13,16 +13,17 @@ from sqlalchemy.engine import Connection
 from runtime.definition.model import AppModel, Entity
 from runtime.errors import ValidationError
 from runtime.events import STAGE_CHANGED, Event
+from runtime.features.pipelines import stage_checklist, stage_history
 from runtime.features.pipelines.definition import (
     pipeline_for_record,
     pipelines_for_entity,
     pipelines_of,
 )
-from runtime.store import stage_checklist, stage_history
+from runtime.features.pipelines.system_fields import has_stage
 from runtime.store.write_hooks import PendingWrite
 from runtime.store.write_steps import Write, WriteStep, hook_steps
 
-from .pipeline import STAGE, STAGE_ENTERED_AT, plan_stage_change
+from .flow import STAGE, STAGE_ENTERED_AT, plan_stage_change
 
 
 class PipelineHook:
@@ -33,13 +34,11 @@ class PipelineHook:
         self.entities = frozenset(
             e.id
             for e in model.entities.values()
-            if e.has_stage and pipelines_for_entity(model, e.id)
+            if has_stage(e) and pipelines_for_entity(model, e.id)
         )
         # Entities whose records have a stage (a pipeline's system fields): the stage's
         # entry time, its history rows and events are kept for them.
-        self.staged = frozenset(
-            e.id for e in model.entities.values() if e.system_field(STAGE) is not None
-        )
+        self.staged = frozenset(e.id for e in model.entities.values() if has_stage(e))
         self.checklist_gates = any(
             stage.gate.checklist for p in pipelines_of(model).values() for stage in p.stages
         )

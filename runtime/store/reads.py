@@ -1,0 +1,458 @@
+"""Repository reads: get, list (filters, named clauses, sort, keyset paging), count, titles
+and history, always inside the reader's row scope and field access."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import String, and_, cast, false, func, not_, or_, select, true
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
+
+from runtime.definition.model import FieldDef, ViewFilter
+from runtime.errors import FieldMessage, NotFound, ValidationError
+from runtime.fieldtypes import CoerceContext, FieldInvalid, type_of
+
+from . import history
+from .keyset import Position, SortKey, StaleCursor, normalise_sort, order_by, phases
+from .list_terms import has_user_token, user_token_clause
+from .permissions import Grant
+from .plan import EntityPlan
+from .principal import Principal
+from .query_clauses import ClauseContext, QueryClause, TermInvalid, clauses_for
+from .repository_base import _FULL, Errors, RepositoryBase, _record_id
+from .sql_text import contains_pattern
+
+MAX_PAGE_SIZE = 200
+
+
+FILTER_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull", "between")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list. ``next_key`` / ``prev_key``: the positions to pass as
+    ``after`` / ``before`` for the pages on either side (None at either end)."""
+
+    rows: list[dict[str, Any]]
+    page: int
+    page_size: int
+    has_next: bool
+    has_prev: bool = False
+    next_key: Position | None = None
+    prev_key: Position | None = None
+
+
+class RecordReads(RepositoryBase):
+    """Reading records the way ``grant`` allows."""
+
+    def get(self, user: Principal, entity_id: str, record_id: int) -> dict[str, Any]:
+        """One record, or NotFound when it does not exist or lies outside the read scope."""
+        plan = self.plan(entity_id)
+        grant = self.grant(user, entity_id)
+        view = plan.read_view(grant)
+        query = select(*view.columns).where(plan.table.c.id == _record_id(record_id))
+        clause = self._scope(plan, grant, "read", user)
+        if clause is not None:
+            query = query.where(clause)
+        with self.db.engine.connect() as conn:
+            result = conn.execute(query)
+            rows = self._records(conn, plan, view, result.keys(), result.all(), user)
+        if not rows:
+            raise NotFound(f"no {entity_id} with id {record_id}")
+        return rows[0]
+
+    def list(
+        self,
+        user: Principal,
+        entity_id: str,
+        *,
+        filters: Iterable[Any] = (),
+        sort: Sequence[str] = (),
+        search: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+        fields: Iterable[str] | None = None,
+        archived: bool | None = False,
+        after: Position | None = None,
+        before: Position | None = None,
+    ) -> Page:
+        """One page of readable records. No COUNT: ``has_next`` comes from one extra row.
+
+        ``after`` / ``before`` (a ``Position``, from a previous page's ``next_key`` /
+        ``prev_key``) page by keyset: the rows right after or before that row in this
+        sort, at the cost of page 1 however deep; without them ``page`` is an OFFSET.
+        ``fields`` limits the fields returned (child tables are loaded only when asked
+        for, or when all fields are); ``archived``: False = active only, True = archived
+        only, None = both.
+        """
+        plan = self.plan(entity_id)
+        grant = self.grant(user, entity_id)
+        page = max(int(page or 1), 1)
+        page_size = min(max(int(page_size or 50), 1), MAX_PAGE_SIZE)
+        keys = self._sort_keys(plan, grant, sort)
+        spec = tuple(k.name for k in keys)
+        anchor, backwards = (before, True) if before is not None else (after, False)
+        if after is not None and before is not None:
+            raise StaleCursor("before", "give after or before, not both")
+        if anchor is not None and (tuple(anchor.sort) != spec or len(anchor.values) != len(spec)):
+            raise StaleCursor("before" if backwards else "after")
+        if backwards:
+            keys = [k.flipped() for k in keys]
+        view = plan.read_view(grant, frozenset(fields) if fields is not None else None)
+        width = len(view.columns)
+        base = select(*view.columns, *[k.expr.label(f"_sort{i}") for i, k in enumerate(keys)])
+        where = self._where(plan, grant, user, filters, search, archived)
+        if where:
+            base = base.where(*where)
+        base = base.order_by(*order_by(keys, nulls_clause=self.db.is_sqlite))
+        raw: list[Any] = []
+        names: list[str] = []
+        with self.db.engine.connect() as conn:
+            if anchor is None:
+                query = base.limit(page_size + 1).offset((page - 1) * page_size)
+                result = conn.execute(query)
+                names = list(result.keys())[:width]
+                raw = result.all()
+            else:
+                # Each phase is one indexed range; the next runs only if this one ran short.
+                for clause in phases(keys, tuple(anchor.values)):
+                    result = conn.execute(base.where(clause).limit(page_size + 1 - len(raw)))
+                    names = list(result.keys())[:width]
+                    raw += result.all()
+                    if len(raw) > page_size:
+                        break
+            more = len(raw) > page_size
+            raw = raw[:page_size]
+            if backwards:
+                raw.reverse()
+            rows = self._records(conn, plan, view, names, [r[:width] for r in raw], user)
+        first = Position(spec, tuple(raw[0][width:])) if raw else None
+        last = Position(spec, tuple(raw[-1][width:])) if raw else None
+        if backwards:
+            # The anchor row follows (unless nothing at all is left before it).
+            has_next, has_prev = bool(raw), more
+        else:
+            has_next, has_prev = more, anchor is not None or page > 1
+        return Page(
+            rows=rows,
+            page=page,
+            page_size=page_size,
+            has_next=has_next,
+            has_prev=has_prev,
+            next_key=last if has_next else None,
+            prev_key=first if has_prev else None,
+        )
+
+    def count(
+        self,
+        user: Principal,
+        entity_id: str,
+        *,
+        filters: Iterable[Any] = (),
+        search: str | None = None,
+        archived: bool | None = False,
+    ) -> int:
+        """How many readable records match (a separate, explicit query; list never counts)."""
+        plan = self.plan(entity_id)
+        grant = self.grant(user, entity_id)
+        query = select(func.count()).select_from(plan.table)
+        where = self._where(plan, grant, user, filters, search, archived)
+        if where:
+            query = query.where(*where)
+        with self.db.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def titles(self, user: Principal, entity_id: str, ids: Iterable[int]) -> dict[int, str]:
+        """Display titles of the readable records among ``ids`` (for link fields)."""
+        plan = self.plan(entity_id)
+        grant = self.grant(user, entity_id)
+        wanted = sorted({int(i) for i in ids if i is not None})
+        if not wanted:
+            return {}
+        title = plan.entity.title_field
+        title_field = plan.rows.by_id.get(title)
+        readable = (
+            title_field is not None
+            and type_of(title_field).is_stored(title_field)
+            and grant.may_read_field(title)
+        )
+        columns = [plan.table.c.id] + ([plan.table.c[title]] if readable else [])
+        query = select(*columns).where(plan.table.c.id.in_(wanted))
+        clause = self._scope(plan, grant, "read", user)
+        if clause is not None:
+            query = query.where(clause)
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {
+            row[0]: (str(row[1]) if readable and row[1] is not None else f"#{row[0]}")
+            for row in rows
+        }
+
+    def history(self, user: Principal, entity_id: str, record_id: int) -> list[dict[str, Any]]:
+        """Field history of a readable record (newest first), for fields the user may read."""
+        plan = self.plan(entity_id)
+        grant = self.grant(user, entity_id)
+        self.get(user, entity_id, record_id)  # NotFound outside the read scope
+        with self.db.engine.connect() as conn:
+            entries = history.read_field_history(conn, entity_id, record_id)
+        ctx = self._context(user)
+        found = []
+        for entry in entries:
+            key = entry["field"]
+            field = plan.field_of_key(key)
+            field_id = field.id if field else key
+            if not grant.may_read_field(field_id):
+                continue
+            if field is not None and not type_of(field).holds_rows and key == field.id:
+                entry["old_value"] = _revive(field, entry["old_value"], ctx)
+                entry["new_value"] = _revive(field, entry["new_value"], ctx)
+            found.append(entry)
+        return found
+
+    def audit(self, user: Principal, entity_id: str, record_id: int) -> list[dict[str, Any]]:
+        """Create / archive / restore entries of a readable record (newest first)."""
+        self.get(user, entity_id, record_id)
+        with self.db.engine.connect() as conn:
+            return history.read_audit(conn, entity_id, record_id)
+
+    def _records(
+        self,
+        conn: Connection,
+        plan: EntityPlan,
+        view: Any,
+        keys: Sequence[str],
+        rows: Sequence[Any],
+        user: Principal,
+    ) -> list[dict[str, Any]]:
+        keys = tuple(keys)
+        records = [dict(zip(keys, row, strict=True)) for row in rows]
+        if not records:
+            return records
+        if view.converters:
+            for record in records:
+                for field, ftype in view.converters:
+                    record.update(ftype.from_db(field, record))
+        if view.children:
+            self._attach_children(conn, plan, records, view.children)
+        if view.virtual:
+            for record in records:
+                self._compute_formulas(view.virtual, record, user)
+        if view.drop:
+            for record in records:
+                for key in view.drop:
+                    record.pop(key, None)
+        return records
+
+    def _reload(self, conn: Connection, plan: EntityPlan, record_id: int, user: Principal) -> dict:
+        view = plan.read_view(_FULL)
+        result = conn.execute(select(*view.columns).where(plan.table.c.id == record_id))
+        return self._records(conn, plan, view, result.keys(), result.all(), user)[0]
+
+    def _present(
+        self, plan: EntityPlan, grant: Grant, record: dict[str, Any], user: Principal
+    ) -> dict[str, Any]:
+        """The record as ``grant`` may read it: hidden fields removed, read formulas computed."""
+        view = plan.read_view(grant)
+        out = dict(record)
+        for field_id in plan.children:
+            out[field_id] = [
+                {k: v for k, v in r.items() if k != "_written"} for r in out.get(field_id) or []
+            ]
+        if view.virtual:
+            self._compute_formulas(view.virtual, out, user)
+        for field in plan.rows.fields:
+            if not grant.may_read_field(field.id):
+                for key in type_of(field).keys(field):
+                    out.pop(key, None)
+        return out
+
+    def _where(
+        self,
+        plan: EntityPlan,
+        grant: Grant,
+        user: Principal,
+        filters: Iterable[Any],
+        search: str | None,
+        archived: bool | None,
+    ) -> list[Any]:
+        table = plan.table
+        where = []
+        clause = self._scope(plan, grant, "read", user)
+        if clause is not None:
+            where.append(clause)
+        if archived is False:
+            where.append(self._not_archived(table))
+        elif archived is True:
+            where.append(table.c.archived_at.is_not(None))
+        errors: Errors = {}
+        ctx = self._context(user)
+        for item in filters or ():
+            if isinstance(item, ViewFilter):
+                name, op, value = item.field, item.op, item.value
+            elif isinstance(item, Mapping):
+                name, op, value = item["field"], item.get("op", "eq"), item.get("value")
+            else:
+                name, op, value = item
+            try:
+                where.append(self._filter(plan, grant, name, op, value, ctx, user))
+            except FieldInvalid as exc:
+                errors.setdefault(name, []).append(exc.message)
+            except TermInvalid:
+                errors.setdefault(name, []).append(FieldMessage("invalid"))
+        if errors:
+            raise ValidationError(errors)
+        if search and search.strip() and plan.search_fields:
+            columns = [table.c[f] for f in plan.search_fields if grant.may_read_field(f)]
+            for word in search.split()[:10]:
+                pattern = contains_pattern(word)
+                if columns:
+                    where.append(or_(*[c.ilike(pattern, escape="\\") for c in columns]))
+                else:
+                    where.append(false())
+        return where
+
+    def _not_archived(self, table: Any) -> Any:
+        column = table.c.archived_at
+        if self.db.is_sqlite:
+            # Without ANALYZE statistics SQLite picks the archived_at index for "IS NULL"
+            # (true for nearly every row) and then sorts the whole table; a unary plus
+            # keeps the term out of index selection so the sort index is walked instead.
+            column = UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
+        return column.is_(None)
+
+    def _clauses(self, plan: EntityPlan) -> dict[str, QueryClause]:
+        """The named clauses the features offer on ``plan``'s entity (once per Database)."""
+        return self.db.memo(
+            ("query_clauses", plan.entity.id),
+            lambda: clauses_for(self.db, self.db.features, plan.entity, plan.table),
+        )
+
+    def _sort_orders(self, plan: EntityPlan) -> dict[str, Any]:
+        """Column -> the ORDER BY expression features give it (``Feature.sort_orders``)."""
+
+        def build() -> dict[str, Any]:
+            orders = self.db.features.merge("sort_orders", self.model)
+            found = {}
+            for name, order in orders.items():
+                if name in plan.table.c:
+                    expression = order(self.db, plan.entity, plan.table)
+                    if expression is not None:
+                        found[name] = expression
+            return found
+
+        return self.db.memo(("sort_orders", plan.entity.id), build)
+
+    def _filter_target(self, plan: EntityPlan, grant: Grant, name: str) -> tuple[Any, FieldDef]:
+        table = plan.table
+        if name in plan.system_keys:
+            return table.c[name], plan.system_fields[name]
+        field = plan.field_of_key(name)
+        if field is None or not grant.may_read_field(field.id) or name not in table.c:
+            raise FieldInvalid(FieldMessage("unknown_field"))
+        if name != field.id:  # a money field's currency
+            return table.c[name], FieldDef(name, "text", field.label)
+        return table.c[name], field
+
+    def _filter(
+        self,
+        plan: EntityPlan,
+        grant: Grant,
+        name: str,
+        op: str,
+        value: Any,
+        ctx: CoerceContext,
+        user: Principal | None = None,
+    ) -> Any:
+        clause = self._clauses(plan).get(name)
+        if clause is not None:
+            # A feature's named clause (runtime.store.query_clauses), e.g. "idle".
+            context = ClauseContext(self.db, plan.entity, plan.table, user, grant, op, value)
+            return clause.build(context)
+        column, field = self._filter_target(plan, grant, name)
+        ftype = type_of(field)
+        if op not in FILTER_OPERATORS:
+            raise FieldInvalid(FieldMessage("invalid"))
+        if ftype.references == "user" and user is not None and has_user_token(value):
+            # me / my_team: resolved for the reader, so one saved view serves everyone.
+            return user_token_clause(column, op, value, user, lambda v: ftype.coerce(field, v, ctx))
+        if op == "isnull":
+            want_null = value not in (False, "false", "0", 0, "no")
+            null = column.is_(None)
+            if ftype.json_list:
+                null = or_(null, cast(column, String) == "null")
+            return null if want_null else not_(null)
+        if op == "contains":
+            if ftype.json_list:
+                option = ftype.coerce(field, [value], ctx)
+                token = f'"{option[0]}"' if option else '""'
+                return cast(column, String).like(contains_pattern(token), escape="\\")
+            return column.ilike(contains_pattern(str(value)), escape="\\")
+        if op == "in":
+            items = value if isinstance(value, list | tuple | set) else [value]
+            coerced = [ftype.coerce(field, v, ctx) for v in items]
+            return column.in_([v for v in coerced if v is not None])
+        if op == "between":
+            if not isinstance(value, list | tuple) or len(value) != 2:
+                raise FieldInvalid(FieldMessage("invalid"))
+            low, high = (ftype.coerce(field, v, ctx) for v in value)
+            parts = []
+            if low is not None:
+                parts.append(column >= low)
+            if high is not None:
+                parts.append(column <= high)
+            return and_(*parts) if parts else true()
+        coerced = ftype.coerce(field, value, ctx)
+        if op == "eq":
+            return column.is_(None) if coerced is None else column == coerced
+        if op == "ne":
+            if coerced is None:
+                return column.is_not(None)
+            return or_(column != coerced, column.is_(None))
+        if coerced is None:
+            raise FieldInvalid(FieldMessage("invalid"))
+        return {
+            "lt": column < coerced,
+            "lte": column <= coerced,
+            "gt": column > coerced,
+            "gte": column >= coerced,
+        }[op]
+
+    def _sort_keys(self, plan: EntityPlan, grant: Grant, sort: Sequence[str]) -> list[SortKey]:
+        """The ORDER BY of a list as keys (``normalise_sort``: ``id`` last), each a column
+        the user may read; a hidden or unsortable field is refused like an unknown one."""
+        table = plan.table
+        keys = []
+        for item in normalise_sort(sort):
+            desc = item.startswith("-")
+            name = item.lstrip("-+")
+            ranked = self._sort_orders(plan).get(name)
+            if ranked is not None:
+                # A feature's order for this column (never NULL), not the column's own.
+                keys.append(SortKey(item, ranked, desc, False))
+                continue
+            if name in plan.system_keys:
+                column = table.c[name]
+            else:
+                field = plan.field_of_key(name)
+                if field is None or not grant.may_read_field(field.id):
+                    raise ValidationError({name: [FieldMessage("unknown_field")]})
+                sort_column = type_of(field).sort_column(field) if name == field.id else name
+                if sort_column is None:
+                    raise ValidationError({name: [FieldMessage("unknown_field")]})
+                column = table.c[sort_column]
+            keys.append(SortKey(item, column, desc, bool(column.nullable)))
+        return keys
+
+
+def _revive(field: FieldDef, value: Any, ctx: CoerceContext) -> Any:
+    """A JSON history value back as the field's canonical value (best effort)."""
+    if value is None:
+        return None
+    try:
+        return type_of(field).coerce(field, value, ctx)
+    except Exception:  # noqa: BLE001 - history shows what it can
+        return value
