@@ -59,19 +59,29 @@ def module_db_url(request, tmp_path_factory) -> str:
     TEMPLATES.release_postgres_schema(url)
 
 
-def make_web_app(db_url: str, tmp_path: Path, app_dir: Path, *, schema: bool = True, **overrides):
+def make_web_app(
+    db_url: str, tmp_path: Path, app_dir: Path, *, schema: bool = True, features=None, **overrides
+):
     """Tables for ``app_dir`` in ``db_url`` (unless ``schema=False``: a database that
     ``trellis init`` never touched), then the Flask app on them, in testing mode.
 
     The tests' one app factory: ``create_app`` wires its services through
-    ``runtime.wiring.build_runtime``, and the compiled model comes from ``MODELS``."""
+    ``runtime.wiring.build_runtime``, and the compiled model comes from ``MODELS``.
+    ``features`` replaces the default ones (plus ``TRELLIS_FEATURES`` in ``overrides``)."""
     from runtime.definition import load_app
+    from runtime.features import FeatureSet, load_features
     from runtime.web.app import create_app
+    from runtime.wiring import features_from_env
 
+    if features is None:
+        chosen = features_from_env(overrides.get("TRELLIS_FEATURES"))
+    else:
+        chosen = features if isinstance(features, FeatureSet) else load_features(list(features))
     if schema:
-        build_schema(db_url, load_app(app_dir, cache=MODELS))
+        build_schema(db_url, load_app(app_dir, chosen, cache=MODELS))
     return create_app(
         model_cache=MODELS,
+        features=chosen,
         config_overrides={
             "TRELLIS_DATABASE_URL": db_url,
             "TRELLIS_APP": str(app_dir),

@@ -13,13 +13,10 @@ from sqlalchemy import update
 from runtime.definition import load_app
 from runtime.errors import ValidationError
 from runtime.events import EventBus
-from runtime.features import Feature, load_features
+from runtime.features import Feature
 from runtime.features.pipelines import FEATURE as PIPELINES
-from runtime.features.pipelines.write_steps import write_hooks
-from runtime.store import Database, Repository
 from runtime.store.query_clauses import QueryClause
-from runtime.store.users import UserService
-from tests.conftest import build_schema
+from tests.conftest import MODELS, make_runtime
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"
 
@@ -38,11 +35,10 @@ class BigDeals(Feature):
 
 @pytest.fixture
 def env(db_url):
-    model = load_app(FIXTURE)
-    build_schema(db_url, model)
-    db = Database(db_url, model, features=load_features([PIPELINES, BigDeals()]))
-    repo = Repository(db, EventBus(raise_errors=True), hooks=write_hooks(model))
-    users = UserService(db)
+    runtime = make_runtime(
+        db_url, FIXTURE, [PIPELINES, BigDeals()], bus=EventBus(raise_errors=True)
+    )
+    db, repo, users = runtime.db, runtime.repo, runtime.users
     team = users.create_team("East")
     rep = repo.principal(users.create_user("rep@example.com", "Rita", None, ["rep"], team))
     other = repo.principal(users.create_user("other@example.com", "Otto", None, ["rep"]))
@@ -110,13 +106,10 @@ def test_a_feature_adds_its_own_clause(env):
 
 
 def test_without_the_feature_the_term_is_unknown(db_url):
-    model = load_app(FIXTURE)
-    build_schema(db_url, model)
-    db = Database(db_url, model, features=load_features([]))
-    repo = Repository(db)
-    admin = repo.principal(
-        UserService(db).create_user("a@example.com", "Ada", None, roles=["admin"])
-    )
+    # the app compiled with pipelines (it has stages), its runtime without any feature
+    runtime = make_runtime(db_url, load_app(FIXTURE, cache=MODELS), [])
+    db, repo = runtime.db, runtime.repo
+    admin = repo.principal(runtime.users.create_user("a@example.com", "Ada", None, roles=["admin"]))
     with pytest.raises(ValidationError) as exc:
         repo.list(admin, "deal", filters=[("idle", "eq", "1")])
     assert exc.value.errors["idle"][0].code == "unknown_field"

@@ -216,30 +216,16 @@ def featureless_reference_app(tmp_path: Path) -> Path:
 def test_a_runtime_without_features_serves_the_reference_apps_pages(tmp_path):
     import re
 
-    from runtime.definition import load_app
-    from runtime.features import FeatureSet
     from runtime.store import SYSTEM
-    from runtime.web.app import create_app
-    from runtime.wiring import build_runtime
-    from tests.conftest import build_schema
+    from tests.conftest import make_runtime, make_web_app
 
     app_dir = featureless_reference_app(tmp_path)
     url = f"sqlite:///{tmp_path / 'trellis.db'}"
-    build_schema(url, load_app(app_dir, FeatureSet([])))
-    runtime = build_runtime(app_dir, url, features=[], queue="immediate")
+    runtime = make_runtime(url, app_dir, [])  # build_runtime(..., features=[]), tables too
     assert len(runtime.features) == 0 and runtime.model.entities["opportunity"].system_fields == ()
     runtime.users.create_user("admin@example.com", "Admin", "secret-pass-1", roles=["admin"])
     account = runtime.repo.create(SYSTEM, "account", {"name": "Harbour Components"})
-    app = create_app(
-        {
-            "TRELLIS_DATABASE_URL": url,
-            "TRELLIS_APP": str(app_dir),
-            "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
-            "TRELLIS_SECRET_KEY": "test-secret",
-            "TESTING": True,
-        },
-        features=[],
-    )
+    app = make_web_app(url, tmp_path, app_dir, schema=False, features=[])
     assert len(app.extensions["trellis"].features) == 0
     client = app.test_client()
     token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(True))

@@ -82,12 +82,8 @@ class Vip(Feature):
 
 @pytest.fixture
 def app(tmp_path):
-    from runtime.definition import load_app
-    from runtime.features import FeatureSet
     from runtime.store import SYSTEM
-    from runtime.web.app import create_app
-    from runtime.wiring import build_runtime
-    from tests.conftest import build_schema
+    from tests.conftest import make_runtime, make_web_app
 
     app_dir = featureless_reference_app(tmp_path)
     templates = app_dir / "templates"
@@ -96,21 +92,11 @@ def app(tmp_path):
     (templates / "vip_entry.html").write_text('<div class="vip-entry">{{ e.title }}</div>')
     (templates / "vip_home.html").write_text('<p class="vip-home">{{ data|join }}</p>')
     url = f"sqlite:///{tmp_path / 'trellis.db'}"
-    build_schema(url, load_app(app_dir, FeatureSet([Vip()])))
-    runtime = build_runtime(app_dir, url, features=[Vip()], queue="immediate")
+    runtime = make_runtime(url, app_dir, [Vip()])
     runtime.users.create_user("admin@example.com", "Admin", PASSWORD, roles=["admin"])
     for name in ("VIP Harbour", "Plain Components"):
         runtime.repo.create(SYSTEM, "account", {"name": name})
-    app = create_app(
-        {
-            "TRELLIS_DATABASE_URL": url,
-            "TRELLIS_APP": str(app_dir),
-            "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
-            "TRELLIS_SECRET_KEY": "test-secret",
-            "TESTING": True,
-        },
-        features=[Vip()],
-    )
+    app = make_web_app(url, tmp_path, app_dir, schema=False, features=[Vip()])
     client = app.test_client()
     token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(True))
     client.post(
