@@ -96,10 +96,6 @@ class Feature:
 
     # ---------------------------------------------------------------- storage
 
-    def system_columns(self, model: AppModel, entity: Entity) -> Sequence[Any]:
-        """Extra SQLAlchemy ``Column`` objects of ``entity``'s table (none by default)."""
-        return ()
-
     def define_tables(self, metadata: Any) -> None:
         """Add this feature's ``sys_`` tables to ``metadata``: one Database's own
         ``MetaData``, so ``create_or_upgrade`` creates and extends them. Add fresh

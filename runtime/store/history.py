@@ -13,16 +13,10 @@ from sqlalchemy.engine import Connection
 
 from . import system_tables as st
 
-_STATEMENTS: dict[str, Any] = {}
-
-
-def _insert(table: Any) -> Any:
-    """One INSERT statement per system table, built once (SQLAlchemy then reuses its
-    compiled form on every write instead of building and hashing a new statement)."""
-    stmt = _STATEMENTS.get(table.name)
-    if stmt is None:
-        stmt = _STATEMENTS.setdefault(table.name, table.insert())
-    return stmt
+# One INSERT statement per table, built once at import (SQLAlchemy then reuses its
+# compiled form on every write instead of building and hashing a new statement).
+_FIELD_HISTORY_INSERT = st.field_history.insert()
+_AUDIT_INSERT = st.audit.insert()
 
 
 def json_value(value: Any) -> Any:
@@ -59,7 +53,7 @@ def write_field_changes(
         return
     change_id = change_id or new_change_id()
     conn.execute(
-        _insert(st.field_history),
+        _FIELD_HISTORY_INSERT,
         [
             {
                 "entity": entity,
@@ -88,7 +82,7 @@ def write_audit(
     data: Any = None,
 ) -> None:
     conn.execute(
-        _insert(st.audit),
+        _AUDIT_INSERT,
         {
             "entity": entity,
             "record_id": record_id,

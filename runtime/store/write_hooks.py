@@ -1,11 +1,12 @@
 """Write hooks: how higher layers take part in every repository write without the
-repository knowing them (pipelines and gates today; approval locks tomorrow).
+repository knowing them (a feature's gates, approval locks tomorrow).
 
-A hook is passed to ``Repository(db, bus, hooks=[...])``. For each record of a create
+A hook is one of a feature's ``write_steps`` (or passed to ``Repository(db, bus,
+hooks=[...])``); ``write_steps.hook_steps`` turns it into steps. For each record of a create
 or update, after coercion and defaults and before formulas and validation,
 ``before_write`` sees the record as it would be saved and may add validation errors
 or set system-managed values (``PendingWrite.set``). ``after_write`` runs in the same
-transaction once the row, its field history and stage history are written.
+transaction once the row and its field history are written.
 """
 
 from __future__ import annotations
