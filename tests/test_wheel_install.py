@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# screenshots: the browser tests write there meanwhile (the suite runs in two processes)
 SKIP = shutil.ignore_patterns(
     ".git", ".venv", "node_modules", "instance", "build", "dist", "*.egg-info",
-    "__pycache__", ".pytest_cache", ".ruff_cache", "benchmarks", "tests",
+    "__pycache__", ".pytest_cache", ".ruff_cache", "benchmarks", "tests", "screenshots",
 )  # fmt: skip
 
 
