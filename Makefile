@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+# Test processes (pytest-xdist; one module stays in one process). 0: a single process.
+TEST_WORKERS ?= 2
+PYTEST_ARGS := -n $(TEST_WORKERS) --dist loadfile --durations=10
 
 .PHONY: setup run test test-postgres lint bench vendor clean
 
@@ -22,10 +25,10 @@ run: setup
 	$(BIN)/trellis serve --port $(PORT) --with-worker
 
 test: setup
-	$(BIN)/python -m pytest --durations=10
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-postgres: setup
-	TRELLIS_TEST_POSTGRES_URL=$${TRELLIS_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest --durations=10
+	TRELLIS_TEST_POSTGRES_URL=$${TRELLIS_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

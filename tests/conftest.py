@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,27 @@ MODELS = ModelCache(size=64)
 os.environ.setdefault("TRELLIS_QUEUE", "immediate")
 # scrypt costs ~0.25 s per hash; tests create and sign in many users.
 os.environ.setdefault("TRELLIS_PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000")
+
+
+PASSWORD = "correct horse battery"  # what the web tests' users sign in with
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token a page carries in its ``<meta name="csrf-token">``."""
+    match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert match, "the page has no csrf-token meta tag"
+    return match[1]
+
+
+def signed_in_client(app, email: str, password: str = PASSWORD):
+    """A Flask test client of ``app`` signed in through the login form (checked)."""
+    client = app.test_client()
+    token = csrf_token(client.get("/login").get_data(True))
+    response = client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": token}
+    )
+    assert response.status_code in (302, 303), f"{email} was not signed in"
+    return client
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

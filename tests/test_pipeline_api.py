@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_web_app
+from tests.conftest import make_web_app, signed_in_client
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"
 PASSWORD = "correct horse battery"
@@ -94,9 +94,7 @@ def test_api_move_without_permission_is_refused(app):
 
 
 def signed_in(app, email="rep@example.com"):
-    client = app.test_client()
-    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(True))
-    client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token[1]})
+    client = signed_in_client(app, email, PASSWORD)
     page = client.get("/p/sales")
     assert page.status_code == 200
     token = re.search(r'name="csrf-token" content="([^"]+)"', page.get_data(True))[1]

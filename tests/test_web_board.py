@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_web_app
+from tests.conftest import make_web_app, signed_in_client
 
 FIXTURE = Path(__file__).parent / "fixtures" / "board_app"
 PASSWORD = "correct horse battery"
@@ -34,9 +34,7 @@ def add(app, entity, **values):
 
 
 def signed_in(app, email="hr@example.com", locale=None):
-    client = app.test_client()
-    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(True))
-    client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token[1]})
+    client = signed_in_client(app, email, PASSWORD)
     if locale:
         page = client.get("/p/hiring").get_data(True)
         token = re.search(r'name="csrf-token" content="([^"]+)"', page)[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, update
 
-from tests.conftest import make_web_app
+from tests.conftest import make_web_app, signed_in_client
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"
 PASSWORD = "correct horse battery"
@@ -72,10 +72,7 @@ def deals(app):
 
 
 def signed_in(app, email="rep@example.com"):
-    client = app.test_client()
-    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(True))
-    client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token[1]})
-    return client
+    return signed_in_client(app, email, PASSWORD)
 
 
 def list_json(client, query=""):

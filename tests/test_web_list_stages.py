@@ -21,7 +21,7 @@ from sqlalchemy import update
 
 from runtime.definition import load_app
 from runtime.errors import DefinitionError
-from tests.conftest import make_web_app
+from tests.conftest import make_web_app, signed_in_client
 
 FIXTURE = Path(__file__).parent / "fixtures" / "stage_list_app"
 PASSWORD = "correct horse battery"
@@ -78,13 +78,7 @@ def app(db_url, tmp_path):
 
 
 def signed_in(app, email: str):
-    client = app.test_client()
-    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(True))
-    response = client.post(
-        "/login", data={"email": email, "password": PASSWORD, "csrf_token": token[1]}
-    )
-    assert response.status_code == 302
-    return client
+    return signed_in_client(app, email, PASSWORD)
 
 
 def titles(client, query: str) -> list[str]:

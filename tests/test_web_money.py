@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flask import render_template_string
 
-from tests.conftest import make_web_app
+from tests.conftest import make_web_app, signed_in_client
 
 APP_DIR = Path(__file__).parent / "fixtures" / "records_app"
 PASSWORD = "correct horse battery"
@@ -29,13 +29,7 @@ def app(db_url, tmp_path):
 
 
 def signed_in(app, email):
-    client = app.test_client()
-    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(True))
-    response = client.post(
-        "/login", data={"email": email, "password": PASSWORD, "csrf_token": token[1]}
-    )
-    assert response.status_code == 302
-    return client
+    return signed_in_client(app, email, PASSWORD)
 
 
 def csrf(client, path="/e/deal/new") -> str:

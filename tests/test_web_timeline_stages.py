@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 
 from runtime.features.pipelines.stage_history import table as stage_table
 from runtime.store import system_tables as st
-from tests.conftest import make_web_app
+from tests.conftest import make_web_app, signed_in_client
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"
 PASSWORD = "correct horse battery"
@@ -37,13 +37,7 @@ def principal(app, email="rep@example.com"):
 
 
 def signed_in(app, email="rep@example.com"):
-    client = app.test_client()
-    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(True))
-    response = client.post(
-        "/login", data={"email": email, "password": PASSWORD, "csrf_token": token[1]}
-    )
-    assert response.status_code in (302, 303)
-    return client
+    return signed_in_client(app, email, PASSWORD)
 
 
 def moved_deal(app) -> int:

@@ -19,7 +19,7 @@ from sqlalchemy import update
 
 from runtime.definition import check_app
 from runtime.expressions import use_clock
-from tests.conftest import REFERENCE_APP, make_runtime, make_web_app
+from tests.conftest import REFERENCE_APP, make_runtime, make_web_app, signed_in_client
 
 PASSWORD = "correct horse battery"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -44,13 +44,7 @@ def app(db_url, tmp_path):
 
 
 def signed_in(app, email="admin@example.com"):
-    client = app.test_client()
-    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(True))
-    response = client.post(
-        "/login", data={"email": email, "password": PASSWORD, "csrf_token": token[1]}
-    )
-    assert response.status_code == 302
-    return client
+    return signed_in_client(app, email, PASSWORD)
 
 
 def admin(app):
