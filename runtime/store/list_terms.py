@@ -23,24 +23,16 @@ from runtime.definition.filter_terms import (
 
 from . import system_tables as st
 from .principal import Principal
-from .query_clauses import TermInvalid
+from .query_clauses import TermInvalid, term_values
 
 USER_TOKENS = USER_FILTER_TOKENS
-
-
-def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, list | tuple | set | frozenset):
-        return list(value)
-    if isinstance(value, str) and "," in value:
-        return [part.strip() for part in value.split(",")]
-    return [value]
 
 
 # --------------------------------------------------------------------------- me / my team
 
 
 def has_user_token(value: Any) -> bool:
-    return any(isinstance(v, str) and v.strip() in USER_TOKENS for v in _as_list(value))
+    return any(isinstance(v, str) and v.strip() in USER_TOKENS for v in term_values(value))
 
 
 def team_member_ids(user: Principal) -> Any:
@@ -58,7 +50,7 @@ def user_token_clause(column: Any, op: str, value: Any, user: Principal, coerce)
         raise TermInvalid(op)
     parts: list[Any] = []
     ids: set[int] = set()
-    for item in _as_list(value):
+    for item in term_values(value):
         word = item.strip() if isinstance(item, str) else item
         if word == ME:
             ids.add(user.id)

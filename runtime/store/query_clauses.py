@@ -59,6 +59,16 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
+def term_values(value: Any) -> list[Any]:
+    """The values of a filter term: a list as given, ``"a,b"`` split at the commas, one
+    value as a list of one."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return list(value)
+    if isinstance(value, str) and "," in value:
+        return [part.strip() for part in value.split(",")]
+    return [value]
+
+
 def flag_value(value: Any) -> bool | None:
     """A yes/no filter value (``True``, ``1``, ``"1"``, ``"true"``, ``"on"`` ...) as a bool,
     None when it is neither."""
@@ -91,4 +101,5 @@ __all__ = [
     "TermInvalid",
     "clauses_for",
     "flag_value",
+    "term_values",
 ]

@@ -21,21 +21,19 @@ from runtime.features.pipelines.definition import (
     STAGE_KIND_VALUES,
     pipelines_for_entity,
 )
-from runtime.store.query_clauses import ClauseContext, QueryClause, TermInvalid, flag_value
+from runtime.store.query_clauses import (
+    ClauseContext,
+    QueryClause,
+    TermInvalid,
+    flag_value,
+    term_values,
+)
 
 IDLE = "idle"
 IDLE_OPERATORS = ("eq", "ne")
 STAGE_KINDS = STAGE_KIND_VALUES
 KIND_RANK = {kind: n for n, kind in enumerate(STAGE_KINDS)}
 UNKNOWN_STAGE_RANK = 10_000  # a stage no pipeline lists any more sorts after all others
-
-
-def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, list | tuple | set | frozenset):
-        return list(value)
-    if isinstance(value, str) and "," in value:
-        return [part.strip() for part in value.split(",")]
-    return [value]
 
 
 # --------------------------------------------------------------------------- stage kinds
@@ -59,7 +57,7 @@ def stage_kind_clause(db: Any, entity_id: str, table: Any, op: str, value: Any) 
     """
     if op not in STAGE_KIND_OPERATORS:
         raise TermInvalid(op)
-    kinds = [str(v).strip() for v in _as_list(value)]
+    kinds = [str(v).strip() for v in term_values(value)]
     if not kinds or any(k not in STAGE_KINDS for k in kinds):
         raise TermInvalid(value)
     pipelines = pipelines_for_entity(db.model, entity_id)
