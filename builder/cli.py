@@ -43,16 +43,21 @@ def _features():
 
 
 def _load_model(path: str):
+    """The compiled app (compiled once); its problems printed and exit 1 when it has any."""
     from runtime.definition import check_app, load_app
+    from runtime.errors import DefinitionError
 
     features = _features()
-    problems = check_app(path, features)
-    if problems:
-        for problem in problems:
-            click.echo(str(problem), err=True)
-        click.echo(f"{len(problems)} problem(s) in {path}", err=True)
-        sys.exit(1)
-    return load_app(path, features)
+    try:
+        return load_app(path, features)
+    except DefinitionError as exc:
+        problems = exc.problems
+    except Exception:  # the checker turns an unexpected failure into a problem line
+        problems = check_app(path, features)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    click.echo(f"{len(problems)} problem(s) in {path}", err=True)
+    sys.exit(1)
 
 
 def runtime_for(app: str | None, database: str | None):

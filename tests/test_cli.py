@@ -231,3 +231,13 @@ def test_import_creates_records_from_a_csv_and_names_a_bad_cell(run, tmp_path):
 
     result = CliRunner().invoke(main, ["import", "nosuch", str(good)])
     assert result.exit_code == 2 and "no entity 'nosuch'" in result.output
+
+
+def test_a_command_on_a_broken_app_prints_its_problems_and_exits_1(run, tmp_path):
+    app = tmp_path / "shop"
+    shutil.copytree(REFERENCE_APP, app)
+    entity = app / "entities" / "product.yaml"
+    entity.write_text(entity.read_text(encoding="utf-8") + "\nbogus_key: 1\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["init", "--app", str(app)])
+    assert result.exit_code == 1
+    assert "product.yaml" in result.output and "problem(s) in" in result.output
