@@ -13,7 +13,6 @@ RECORD_CREATED = "record.created"
 RECORD_UPDATED = "record.updated"
 RECORD_ARCHIVED = "record.archived"
 RECORD_RESTORED = "record.restored"
-STAGE_CHANGED = "stage.changed"
 
 
 @dataclass(frozen=True)

@@ -449,3 +449,30 @@ def test_two_real_workers_run_a_periodic_job_once_per_period_between_them(tmp_pa
     runs = ticks.read_text().splitlines()
     assert [enqueued(log) for log in logs] == [1, 1]  # each worker enqueued it once
     assert len(periods()) == 1 and len(runs) == 1  # and it ran once between them
+
+
+def test_the_jobs_page_names_a_features_events_in_words(db_url, tmp_path, monkeypatch):
+    from runtime.jobs.outbox import Subscriber
+    from tests.test_web_shell import login, page_token
+
+    fixture = Path(__file__).parent / "fixtures" / "pipeline_app"
+    app = make_web_app(db_url, tmp_path, fixture)
+    services = app.extensions["trellis"]
+    services.users.create_user("admin@example.com", "Ada", "admin-password", ["admin"])
+    outbox = services.jobs.outbox
+    monkeypatch.setattr(outbox, "_subscribers", [*outbox.subscribers])
+
+    def down(event):
+        raise RuntimeError("the forecast service is down")
+
+    outbox._subscribers.append(Subscriber("test.forecast", "stage.changed", down))
+    deal = {"name": "Deal", "amount": 1000, "close_date": "2025-06-30"}
+    deal = services.repo.create(SYSTEM, "deal", deal)
+    services.repo.update(SYSTEM, "deal", deal["id"], {"stage": "discovery"})
+
+    client = app.test_client()
+    login(client, "admin@example.com", "admin-password")
+    page = client.get("/admin/jobs?state=failed").get_data(as_text=True)
+    assert "Stage changed" in page  # the pipelines feature's label for stage.changed
+    client.post("/locale", data={"locale": "zh", "csrf_token": page_token(client), "next": "/"})
+    assert "阶段已变更" in client.get("/admin/jobs?state=failed").get_data(as_text=True)

@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import update
 
 from runtime.errors import PermissionDenied, ValidationError
-from runtime.events import STAGE_CHANGED, EventBus
+from runtime.events import EventBus
 from runtime.features.pipelines import stage_history as sh
 from runtime.features.pipelines.board_queries import BoardFilters, BoardQueries
 from runtime.features.pipelines.definition import pipelines_of
 from runtime.features.pipelines.flow import time_in_stages
+from runtime.features.pipelines.write_steps import STAGE_CHANGED
 from tests.conftest import make_runtime
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pipeline_app"

@@ -177,6 +177,11 @@ class Feature:
         ``(name, handler, entity ids)`` to hear only those entities' events."""
         return ()
 
+    def event_labels(self) -> Mapping[str, Any]:
+        """The events this feature emits, named in words for people (the jobs page):
+        event name -> label (``runtime.web.i18n.lazy_gettext``, translated when shown)."""
+        return {}
+
     def schedules(self, runtime: Any) -> Sequence[Any]:
         """Periodic jobs (each run once per period however many workers run)."""
         return ()

@@ -65,6 +65,7 @@ def jobs():
         runs=_runs(),
         queue_mode=queue.mode,
         schedules=queue.schedules,
+        feature_event_labels=current_app.extensions["trellis"].features.merge("event_labels"),
     )
 
 

@@ -73,6 +73,12 @@ class PipelinesFeature(Feature):
 
         return sort_orders(model)
 
+    def event_labels(self) -> Mapping[str, Any]:
+        from runtime.features.pipelines.write_steps import STAGE_CHANGED
+        from runtime.web.i18n import lazy_gettext
+
+        return {STAGE_CHANGED: lazy_gettext("Stage changed")}
+
     def blueprints(self) -> Sequence[Any]:
         from runtime.features.pipelines import screens  # registers its blueprint and globals
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from runtime.definition.model import AppModel, Entity
 from runtime.errors import ValidationError
-from runtime.events import STAGE_CHANGED, Event
+from runtime.events import Event
 from runtime.features.pipelines import stage_checklist, stage_history
 from runtime.features.pipelines.definition import (
     pipeline_for_record,
@@ -24,6 +24,8 @@ from runtime.store.write_hooks import PendingWrite
 from runtime.store.write_steps import Write, WriteStep, hook_steps
 
 from .flow import STAGE, STAGE_ENTERED_AT, plan_stage_change
+
+STAGE_CHANGED = "stage.changed"  # the event a stage change is also published as
 
 
 class PipelineHook:
