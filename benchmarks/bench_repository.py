@@ -26,17 +26,6 @@ from sqlalchemy import func, insert, select  # noqa: E402
 
 from runtime.store import Database, Repository  # noqa: E402
 
-REGIONS = [
-    "east_china",
-    "north_china",
-    "south_china",
-    "central_china",
-    "southwest",
-    "northwest",
-    "northeast",
-    "overseas",
-]
-
 
 def build_database(url: str, rows: int) -> tuple[Database, Repository, int]:
     """Create (once) the database with `rows` opportunities; return db, repo and an admin id.
@@ -57,6 +46,7 @@ def build_database(url: str, rows: int) -> tuple[Database, Repository, int]:
         )
     opp = db.tables["opportunity"]
     acc = db.tables["account"]
+    regions = [o.id for o in db.model.entities["opportunity"].field("region").options]
     with db.engine.connect() as conn:
         have = conn.execute(select(func.count()).select_from(opp)).scalar_one()
     if have >= rows:
@@ -97,7 +87,7 @@ def build_database(url: str, rows: int) -> tuple[Database, Repository, int]:
                     "close_date": date.today() + timedelta(days=rng.randrange(-200, 200)),
                     "probability": Decimal(10),
                     "expected_revenue": amount / 10,
-                    "region": rng.choice(REGIONS),
+                    "region": rng.choice(regions),
                     "owner_id": admin_id,
                     "created_by": admin_id,
                     "created_at": created,

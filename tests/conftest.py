@@ -128,3 +128,15 @@ def make_runtime(db_url: str, app, features=None, *, schema: bool = True, **opti
     if schema:
         build_schema(db_url, runtime.model)
     return runtime
+
+
+@pytest.fixture
+def pipeline_web_app(db_url, tmp_path):
+    """The pipeline fixture app (tests/fixtures/pipeline_app) served, with one rep:
+    rep@example.com (Rita Rep, team East), password ``PASSWORD``."""
+    app = make_web_app(db_url, tmp_path, ROOT / "tests" / "fixtures" / "pipeline_app")
+    users = app.extensions["trellis"].users
+    team = users.create_team("East")
+    users.create_user("rep@example.com", "Rita Rep", PASSWORD, roles=["rep"], team_id=team)
+    yield app
+    app.extensions["trellis"].db.engine.dispose()

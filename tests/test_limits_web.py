@@ -93,13 +93,8 @@ def test_a_crafted_post_cannot_empty_a_read_only_child_table(limits_app):
 
 
 @pytest.fixture
-def board_app(db_url, tmp_path):
-    app = make_web_app(db_url, tmp_path, FIXTURES / "pipeline_app")
-    users = app.extensions["trellis"].users
-    team = users.create_team("East")
-    users.create_user("rep@example.com", "Rita Rep", PASSWORD, roles=["rep"], team_id=team)
-    yield app
-    app.extensions["trellis"].db.engine.dispose()
+def board_app(pipeline_web_app):
+    return pipeline_web_app
 
 
 @pytest.mark.parametrize("version", ["9" * 21, "1" * 19, "²", "-1", "1e3"])

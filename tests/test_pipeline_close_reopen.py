@@ -40,13 +40,8 @@ def post(client, token, url, **data):
 
 
 @pytest.fixture
-def deals(db_url, tmp_path):
-    app = make_web_app(db_url, tmp_path, FIXTURES / "pipeline_app")
-    users = app.extensions["trellis"].users
-    team = users.create_team("East")
-    users.create_user("rep@example.com", "Rita Rep", PASSWORD, roles=["rep"], team_id=team)
-    yield app
-    app.extensions["trellis"].db.engine.dispose()
+def deals(pipeline_web_app):
+    return pipeline_web_app
 
 
 def _new_deal(client, token) -> int:
