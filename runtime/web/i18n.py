@@ -6,6 +6,7 @@ forgotten. After adding ``_()`` strings, refresh the catalogues (commands in
 ``babel.cfg``)::
 
     pybabel extract -F babel.cfg -k lazy_gettext --no-location --sort-output \
+        --project Trellis --version 0.1.0 \
         -o runtime/translations/messages.pot .
     pybabel update -i runtime/translations/messages.pot -d runtime/translations \
         --no-location --ignore-obsolete
