@@ -544,6 +544,18 @@ def test_autonumber_sequence(store):
     assert deal["number"] == f"D-{year}-0001"
 
 
+def test_autonumber_periods_follow_the_apps_calendar_not_the_servers(store, monkeypatch):
+    import runtime.store.writes as writes
+
+    new_year_in_shanghai = datetime(2026, 12, 31, 17, 0, tzinfo=UTC)  # 01:00 on 1 January
+    monkeypatch.setattr(writes, "_now", lambda: new_year_in_shanghai)
+    monkeypatch.setenv("TZ", "America/New_York")  # the server's own zone plays no part
+    monkeypatch.delenv("TRELLIS_TIMEZONE", raising=False)
+    assert make_deal(store)["number"] == "D-2026-0001"  # the app's zone: UTC
+    monkeypatch.setenv("TRELLIS_TIMEZONE", "Asia/Shanghai")
+    assert make_deal(store)["number"] == "D-2027-0001"
+
+
 def test_bulk_create_is_all_or_nothing(store):
     acc = make_account(store)["id"]
     rows = [{"name": f"D{i}", "account": acc} for i in range(5)]
