@@ -258,6 +258,15 @@ def test_chinese_interface(app):
     assert "导出" in html and "保存的视图" in html and "显示已归档" in html
 
 
+def test_left_out_parameters_are_explained_in_the_readers_language(app):
+    query = "/e/deal?after=garbage&sort=nosuch&amount__gt=lots"
+    zh = html_of(login(app, "zh@example.com"), query)
+    assert "不是有效的翻页游标" in zh and "不能按“nosuch”排序" in zh
+    assert "is not a valid cursor" not in zh and "cannot sort by" not in zh
+    en = html_of(login(app, "admin@example.com"), query)
+    assert "is not a valid cursor" in en and "cannot sort by &#39;nosuch&#39;" in en
+
+
 # --------------------------------------------------------------------------- permissions
 
 

@@ -78,7 +78,8 @@ class QueryTerm:
     by the list, its exports and the API alike.
 
     ``parse(param, suffix, raw)`` returns the repository filter ``(name, op, value)`` or
-    raises ``ValueError(message)``; ``chip(env, entity, suffix, raw, gettext)`` returns
+    raises ``ValueError(message)`` (or ``runtime.web.query.QueryError(param, template,
+    **variables)``, which the list screen shows translated); ``chip(env, entity, suffix, raw, gettext)`` returns
     ``(label, text)`` of its active-filter chip; ``parameters()`` its OpenAPI query
     parameters."""
 

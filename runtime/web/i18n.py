@@ -5,7 +5,7 @@ compiled in memory when the app starts, so no ``.mo`` file is ever committed or
 forgotten. After adding ``_()`` strings, refresh the catalogues (commands in
 ``babel.cfg``)::
 
-    pybabel extract -F babel.cfg -k lazy_gettext --no-location --sort-output \
+    pybabel extract -F babel.cfg -k lazy_gettext -k QueryError:2 --no-location --sort-output \
         --project Trellis --version 0.1.0 \
         -o runtime/translations/messages.pot .
     pybabel update -i runtime/translations/messages.pot -d runtime/translations \

@@ -206,7 +206,7 @@ class ListRequest:
     custom_columns: bool  # the user chose the columns (vs. the view's)
     saved_id: int | None
     readable: frozenset[str]
-    errors: tuple[str, ...] = ()
+    errors: tuple[QueryError, ...] = ()  # the parameters left out (text(gettext) says why)
     switches: tuple[str, ...] = ()  # the features' ``?<param>=1`` switches that are on
     after: Any = None  # keyset paging: a runtime.store.Position (then page is a label)
     before: Any = None
@@ -331,7 +331,7 @@ def resolve_list_request(
     if not views:
         raise KeyError(entity_id)
     pairs = _pairs_of(args)
-    errors: list[str] = []
+    errors: list[QueryError] = []
     hooks = list_hooks(env.services, entity)
     switches = tuple(
         s for s in hooks.switches if (_first(pairs, s.param) or "").strip().lower() in ON_WORDS
@@ -389,7 +389,7 @@ def resolve_list_request(
             )
             break
         except QueryError as exc:
-            errors.append(f"{exc.param}: {exc.message}")
+            errors.append(exc)
             candidates = [(k, v) for k, v in candidates if k != exc.param]
     if query is None:  # pragma: no cover - every failing parameter is removed above
         query = parse_list_query(entity, [], default_page_size=default_size)

@@ -286,7 +286,7 @@ def build_list_context(
         filters=controls,
         chips=chips,
         clear_url=url_of(base_url, req.state_pairs(filter_pairs=[], q=None, **req.switched_off())),
-        errors=list(req.errors),
+        errors=[f"{e.param}: {e.text(gettext)}" for e in req.errors],
         search=req.search or "",
         show_archived=req.show_archived,
         archived_url=url_of(base_url, req.state_pairs(archived=None if req.show_archived else "1")),

@@ -121,14 +121,22 @@ class ListQuery:
 
 
 class QueryError(Exception):
-    """A bad query parameter: ``param`` names it, ``message`` says what is wrong."""
+    """A bad query parameter: ``param`` names it, ``message`` says what is wrong (in
+    English, for the API); ``text(gettext)`` says it in the reader's language (the list
+    screen's notice). ``template`` is the message id, ``variables`` fill its %(name)s."""
 
     code = "bad_query"
 
-    def __init__(self, param: str, message: str):
+    def __init__(self, param: str, template: str, **variables: Any):
         self.param = param
-        self.message = message
-        super().__init__(f"{param}: {message}")
+        self.template = template
+        self.variables = variables
+        self.message = template % variables if variables else template
+        super().__init__(f"{param}: {self.message}")
+
+    def text(self, gettext: Any) -> str:
+        """The message translated by ``gettext(message, **variables)``."""
+        return gettext(self.template, **self.variables)
 
 
 def _text_of(message: FieldMessage, locale: str) -> str:
@@ -167,11 +175,14 @@ class _Parser:
             if not sep or name not in self.fields:
                 raise QueryError(param, "unknown field or query parameter")
             if suffix not in SUFFIXES:
-                raise QueryError(param, f"unknown operator '{suffix}'")
+                raise QueryError(param, "unknown operator '%(suffix)s'", suffix=suffix)
             field, op = self.fields[name], SUFFIXES[suffix]
         if op not in filter_operators(field):
             allowed = ", ".join(filter_operators(field))
-            raise QueryError(param, f"operator '{op}' does not apply to this field ({allowed})")
+            raise QueryError(
+                param, "operator '%(op)s' does not apply to this field (%(allowed)s)",
+                op=op, allowed=allowed,
+            )  # fmt: skip
         return field, op
 
     def term(self, param: str, raw: str) -> tuple[str, str, Any]:
@@ -199,7 +210,7 @@ class _Parser:
             if op == "between" and len(parts) != 2:
                 raise QueryError(param, "expected two values: low,high")
             if len(parts) > MAX_IN_VALUES:
-                raise QueryError(param, f"at most {MAX_IN_VALUES} values")
+                raise QueryError(param, "at most %(n)s values", n=MAX_IN_VALUES)
             values = [self.value(param, field, op, part) for part in parts]
             return field.id, op, tuple(values) if op == "between" else values
         return field.id, op, self.value(param, field, op, raw)
@@ -229,7 +240,9 @@ class _Parser:
             raise QueryError(param, "invalid value") from None
         if value is None or isinstance(value, list):
             # Empty input, or a multi-value type: neither is a single comparable value.
-            raise QueryError(param, f"expected a value (or use {field.id}__isnull=true)")
+            raise QueryError(
+                param, "expected a value (or use %(field)s__isnull=true)", field=field.id
+            )
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _limit(field):
             raise QueryError(param, FieldMessage("number_too_large").text(self.ctx.locale))
         return value
@@ -239,7 +252,7 @@ class _Parser:
         if "\x00" in raw:
             raise QueryError(param, "contains a null character")
         if len(raw) > MAX_VALUE_LENGTH:
-            raise QueryError(param, f"longer than {MAX_VALUE_LENGTH} characters")
+            raise QueryError(param, "longer than %(n)s characters", n=MAX_VALUE_LENGTH)
 
     # -- the rest
 
@@ -251,30 +264,34 @@ class _Parser:
             name = part.strip()
             bare = name[1:] if name.startswith("-") else name
             if bare not in self.sortable:
-                raise QueryError("sort", f"cannot sort by '{bare}'")
+                raise QueryError("sort", "cannot sort by '%(field)s'", field=bare)
             if bare in seen:
-                raise QueryError("sort", f"'{bare}' is named twice")
+                raise QueryError("sort", "'%(field)s' is named twice", field=bare)
             seen.add(bare)
             keys.append(name)
         if len(keys) > MAX_SORT_KEYS:
-            raise QueryError("sort", f"at most {MAX_SORT_KEYS} sort keys")
+            raise QueryError("sort", "at most %(n)s sort keys", n=MAX_SORT_KEYS)
         return tuple(keys)
 
     @staticmethod
     def integer(param: str, raw: str, low: int, high: int) -> int:
         text = raw.strip()
         if not text.isascii() or not text.isdigit() or len(text) > 18:
-            raise QueryError(param, f"expected a whole number from {low} to {high}")
+            raise QueryError(
+                param, "expected a whole number from %(low)s to %(high)s", low=low, high=high
+            )
         number = int(text)
         if not low <= number <= high:
-            raise QueryError(param, f"expected a whole number from {low} to {high}")
+            raise QueryError(
+                param, "expected a whole number from %(low)s to %(high)s", low=low, high=high
+            )
         return number
 
     def search(self, raw: str) -> str | None:
         self.check_text("q", raw)
         text = " ".join(raw.split())
         if len(text) > MAX_SEARCH_LENGTH:
-            raise QueryError("q", f"longer than {MAX_SEARCH_LENGTH} characters")
+            raise QueryError("q", "longer than %(n)s characters", n=MAX_SEARCH_LENGTH)
         return text or None
 
 
@@ -339,7 +356,7 @@ def _cursors(
         raise QueryError("before", "give after or before, not both")
     param = given[0]
     if "page" in single:
-        raise QueryError("page", f"give page or {param}, not both")
+        raise QueryError("page", "give page or %(cursor)s, not both", cursor=param)
     if cursors is None:
         raise QueryError(param, "cursors are not accepted here")
     position = cursors.decode(param, single[param], entity.id)

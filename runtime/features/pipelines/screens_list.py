@@ -34,7 +34,7 @@ from runtime.features.screens import (
 from runtime.web.list_cells import EMPTY, Cell
 from runtime.web.list_controls import Choice, FilterControl, term_chip_text
 from runtime.web.list_request import today_in
-from runtime.web.query import SUFFIXES
+from runtime.web.query import SUFFIXES, QueryError
 
 STAGE = "stage"  # the system field a pipeline entity's records carry
 IDLE_PARAM = "idle"  # ?idle=1: records idle in their stage only
@@ -152,11 +152,11 @@ def parse_stage_kind(param: str, suffix: str, raw: str) -> tuple[str, str, Any]:
     """``stage_kind=open`` / ``__ne=`` / ``__in=won,lost`` as a repository filter."""
     op = SUFFIXES.get(suffix, "eq") if suffix else "eq"
     if suffix and suffix not in SUFFIXES or op not in STAGE_KIND_OPERATORS:
-        raise ValueError("stage_kind takes =, __ne= or __in=")
+        raise QueryError(param, "stage_kind takes =, __ne= or __in=")
     kinds = [part.strip() for part in raw.split(",")]
     bad = [k for k in kinds if k not in STAGE_KINDS]
     if bad or (op != "in" and len(kinds) != 1):
-        raise ValueError(f"expected one of: {', '.join(STAGE_KINDS)}")
+        raise QueryError(param, "expected one of: %(values)s", values=", ".join(STAGE_KINDS))
     return STAGE_KIND_FILTER, op, kinds if op == "in" else kinds[0]
 
 
