@@ -297,3 +297,58 @@ def test_the_store_and_definition_modules_name_no_stage_or_pipeline():
         if words:
             named[str(path.relative_to(ROOT))] = sorted(words)
     assert named == {}
+
+
+# --------------------------------------------------------------------------- the one door
+
+# Where code outside the repository may name an entity's table: the builders of the
+# pipelines' named clauses, which the repository calls while it compiles a filter
+# (``Feature.query_clauses``) and hands its own table. Everything else reads records
+# through the repository (``list``, ``get``, ``count``, ``readable_rows``).
+CLAUSE_BUILDERS = {
+    "runtime/features/pipelines/board_queries.py": {"membership", "idle_clause"},
+}
+
+
+def _is_database(node: ast.AST) -> bool:
+    """``db``, ``self.db``, ``services.db``, ``ctx.db``: a runtime.store.Database."""
+    if isinstance(node, ast.Name):
+        return node.id == "db"
+    return isinstance(node, ast.Attribute) and node.attr == "db"
+
+
+def _functions_naming_tables(path: Path) -> set[str]:
+    """The functions of ``path`` that reach an entity's table: ``<db>.tables``,
+    ``<db>.table(...)``, ``<db>.child_table(...)``."""
+    found: set[str] = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+
+    def visit(node: ast.AST, where: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            name = child.name if isinstance(child, ast.FunctionDef) else where
+            if (
+                isinstance(child, ast.Attribute)
+                and child.attr in ("tables", "table", "child_table", "child_tables")
+                and _is_database(child.value)
+            ):
+                found.add(where)
+            visit(child, name)
+
+    visit(tree, "<module>")
+    return found
+
+
+def test_outside_the_store_records_are_read_through_the_repository():
+    modules = [
+        p
+        for folder in ("runtime/web", "runtime/features", "runtime/jobs")
+        for p in sorted((ROOT / folder).rglob("*.py"))
+    ]
+    assert len(modules) > 30
+    offending = {}
+    for path in modules:
+        rel = str(path.relative_to(ROOT))
+        naming = _functions_naming_tables(path) - CLAUSE_BUILDERS.get(rel, set())
+        if naming:
+            offending[rel] = sorted(naming)
+    assert offending == {}

@@ -556,6 +556,23 @@ def test_autonumber_periods_follow_the_apps_calendar_not_the_servers(store, monk
     assert make_deal(store)["number"] == "D-2027-0001"
 
 
+def test_readable_rows_give_the_readers_rows_and_columns_only(store):
+    from sqlalchemy import select
+
+    own = make_deal(store, store.rep_a, name="Own")
+    mate = make_deal(store, store.rep_a2, name="Mate")
+    make_deal(store, store.rep_b, name="Other team")
+    rows = store.repo.readable_rows(store.rep_a, "deal", update_flag=True)
+    assert "secret_note" not in rows.c and "name" in rows.c and "owner_id" in rows.c
+    query = select(rows.c.id, rows.c._may_update).order_by(rows.c.id)
+    with store.db.engine.connect() as conn:
+        seen = {r.id: bool(r._may_update) for r in conn.execute(query)}
+    assert seen == {own["id"]: True, mate["id"]: False}  # team read scope, own update scope
+    named = store.repo.readable_rows(store.rep_a, "deal", filters=[("name", "eq", "Mate")])
+    with store.db.engine.connect() as conn:
+        assert list(conn.execute(select(named.c.id)).scalars()) == [mate["id"]]
+
+
 def test_bulk_create_is_all_or_nothing(store):
     acc = make_account(store)["id"]
     rows = [{"name": f"D{i}", "account": acc} for i in range(5)]

@@ -7,13 +7,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, and_, cast, false, func, not_, or_, select, true
+from sqlalchemy import String, and_, case, cast, false, func, not_, or_, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from runtime.definition.model import FieldDef, ViewFilter
-from runtime.errors import FieldMessage, NotFound, ValidationError
+from runtime.errors import FieldMessage, NotFound, PermissionDenied, ValidationError
 from runtime.fieldtypes import CoerceContext, FieldInvalid, type_of
 
 from . import history
@@ -165,6 +165,46 @@ class RecordReads(RepositoryBase):
             query = query.where(*where)
         with self.db.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
+
+    def readable_rows(
+        self,
+        user: Principal,
+        entity_id: str,
+        *,
+        filters: Iterable[Any] = (),
+        search: str | None = None,
+        archived: bool | None = False,
+        update_flag: bool = False,
+    ) -> Any:
+        """The records ``user`` may read, as a subquery to aggregate or join over (a
+        board's column totals, a feature's read service): its columns are the stored
+        columns the reader may see (``.c.<field>``, system columns too), and the row
+        scope, ``filters`` (named clauses included) and ``search`` are applied here, once,
+        exactly as ``list`` applies them. A caller never sees the table itself.
+
+        ``update_flag`` adds ``_may_update``: whether the reader's update scope takes
+        the row (a board card's "may move")."""
+        plan = self.plan(entity_id)
+        grant = self.grant(user, entity_id)
+        if not grant.unrestricted and not grant.read:
+            raise PermissionDenied(f"you may not read {entity_id} records")
+        view = plan.read_view(grant)
+        columns: list[Any] = [c for c in view.columns if c.name not in view.drop]
+        if update_flag:
+            columns.append(self._update_flag(plan, grant, user).label("_may_update"))
+        query = select(*columns)
+        where = self._where(plan, grant, user, filters, search, archived)
+        if where:
+            query = query.where(*where)
+        return query.subquery(f"readable_{entity_id}")
+
+    def _update_flag(self, plan: EntityPlan, grant: Grant, user: Principal) -> Any:
+        if grant.unrestricted:
+            return true()
+        if not grant.update:
+            return false()
+        scope = self._scope(plan, grant, "update", user)
+        return true() if scope is None else case((scope, true()), else_=false())
 
     def titles(self, user: Principal, entity_id: str, ids: Iterable[int]) -> dict[int, str]:
         """Display titles of the readable records among ``ids`` (for link fields)."""

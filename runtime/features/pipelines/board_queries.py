@@ -29,16 +29,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from runtime.errors import PermissionDenied
+from runtime.errors import PermissionDenied, ValidationError
 from runtime.features.pipelines.definition import Pipeline, Stage, pipelines_for_entity
 from runtime.fieldtypes import type_of
 from runtime.store import system_tables as st
 from runtime.store.database import Database
-from runtime.store.permissions import Grant, Permissions, scope_clause
-from runtime.store.principal import Principal
-from runtime.store.sql_text import contains_pattern
+from runtime.store.permissions import Grant, Permissions
+from runtime.store.principal import SYSTEM, Principal
 
 from . import stage_history
+from .clauses import IDLE, IN_PIPELINE
 
 MAX_SEARCH_WORDS = 10
 
@@ -102,10 +102,23 @@ def _midnight(day: date) -> datetime:
 
 
 class BoardQueries:
-    def __init__(self, db: Database, permissions: Permissions | None = None):
+    def __init__(self, db: Database, permissions: Permissions | None = None, repo: Any = None):
         self.db = db
         self.model = db.model
         self.permissions = permissions or db.memo("permissions", lambda: Permissions(db.model))
+        self._repo = repo  # the door: the board reads records through repo.readable_rows
+        # One board page asks for its columns' cards and totals on one set of rows: they
+        # are built once per BoardQueries (one per request), never kept beyond it.
+        self._rows: dict[Any, tuple[Any, list[Any]]] = {}
+        self._touch: dict[Any, Any] = {}
+
+    @property
+    def repo(self) -> Any:
+        if self._repo is None:  # (the clause builders below never need one)
+            from runtime.store import Repository
+
+            self._repo = Repository(self.db, hooks=())  # reads only
+        return self._repo
 
     # ------------------------------------------------------------------ building blocks
 
@@ -119,9 +132,9 @@ class BoardQueries:
         entity = self.model.entities[pipeline.entity]
         return bool(field_id) and entity.has_field(field_id) and grant.may_read_field(field_id)
 
-    def membership(self, pipeline: Pipeline) -> Any:
-        """Records that belong to ``pipeline`` by its selector (or as the default)."""
-        table = self.db.tables[pipeline.entity]
+    def membership(self, pipeline: Pipeline, table: Any) -> Any:
+        """SQL over ``table`` (the entity's, as the repository compiles a named clause):
+        records that belong to ``pipeline`` by its selector (or as the default)."""
         if not pipeline.is_default:
             if pipeline.selector is None:
                 return false()
@@ -145,66 +158,88 @@ class BoardQueries:
         column = table.c[selector_field]
         return or_(column.is_(None), column.not_in(others))
 
-    def where(
-        self, user: Principal, pipeline: Pipeline, grant: Grant, filters: BoardFilters, today: date
-    ) -> list[Any]:
-        table = self.db.tables[pipeline.entity]
-        entity = self.model.entities[pipeline.entity]
-        clauses: list[Any] = [table.c.archived_at.is_(None), self.membership(pipeline)]
-        scope = None if grant.unrestricted else scope_clause(grant.read, table, user)
-        if scope is not None:
-            clauses.append(scope)
+    def rows(
+        self,
+        user: Principal,
+        pipeline: Pipeline,
+        grant: Grant,
+        filters: BoardFilters,
+        today: date,
+        *,
+        update_flag: bool = False,
+    ) -> tuple[Any, list[Any]]:
+        """The pipeline's records the reader may see, as the repository gives them
+        (``readable_rows``: row scope, field access, the filters, named clauses), and
+        the conditions on its columns the repository has no term for (an owner's team)."""
+        key = (user, pipeline.id, filters, today, update_flag)
+        if key not in self._rows:
+            self._rows[key] = self._build_rows(user, pipeline, grant, filters, today, update_flag)
+        return self._rows[key]
+
+    def _build_rows(
+        self,
+        user: Principal,
+        pipeline: Pipeline,
+        grant: Grant,
+        filters: BoardFilters,
+        today: date,
+        update_flag: bool,
+    ) -> tuple[Any, list[Any]]:
+        terms: list[tuple[str, str, Any]] = [(IN_PIPELINE, "eq", pipeline.id)]
         if filters.owner_id is not None:
-            clauses.append(table.c.owner_id == filters.owner_id)
-        if filters.team_id is not None:
-            members = select(st.users.c.id).where(st.users.c.team_id == filters.team_id)
-            clauses.append(table.c.owner_id.in_(members.scalar_subquery()))
+            terms.append(("owner_id", "eq", filters.owner_id))
         close = pipeline.fields.close_date
         if close and self.readable(pipeline, grant, close):
             if filters.close_from is not None:
-                clauses.append(table.c[close] >= filters.close_from)
+                terms.append((close, "gte", filters.close_from))
             if filters.close_to is not None:
-                clauses.append(table.c[close] <= filters.close_to)
+                terms.append((close, "lte", filters.close_to))
         for field_id, value in filters.fields:
             if field_id in pipeline.filter_fields and self.readable(pipeline, grant, field_id):
-                clauses.append(table.c[field_id] == value)
-        words = filters.search.split()[:MAX_SEARCH_WORDS]
-        if words:
-            fields = [
-                f
-                for f in (entity.search_fields or (entity.title_field,))
-                if entity.has_field(f) and grant.may_read_field(f) and f in table.c
-            ]
-            for word in words:
-                pattern = contains_pattern(word)
-                clauses.append(
-                    or_(*[table.c[f].ilike(pattern, escape="\\") for f in fields])
-                    if fields
-                    else false()
-                )
+                terms.append((field_id, "eq", value))
         if filters.idle_only:
-            clauses.append(self.idle_clause(pipeline, today))
-        return clauses
+            terms.append((IDLE, "eq", today))
+        search = " ".join(filters.search.split()[:MAX_SEARCH_WORDS]) or None
+        extra: list[Any] = []
+        try:
+            base = self.repo.readable_rows(
+                user, pipeline.entity, filters=terms, search=search, update_flag=update_flag
+            )
+        except ValidationError as exc:  # a value no record can have (an unknown option)
+            kept = [t for t in terms if t[0] not in exc.errors]
+            base = self.repo.readable_rows(
+                user, pipeline.entity, filters=kept, search=search, update_flag=update_flag
+            )
+            extra.append(false())
+        if filters.team_id is not None:
+            members = select(st.users.c.id).where(st.users.c.team_id == filters.team_id)
+            extra.append(base.c.owner_id.in_(members.scalar_subquery()))
+        return base, extra
 
-    def last_touch_column(self, pipeline: Pipeline, today: date | None = None) -> Any:
-        """A correlated subquery: the last completed activity up to today (or NULL)."""
+    def last_touch_column(self, pipeline: Pipeline, rows: Any, today: date | None = None) -> Any:
+        """A correlated subquery: the record's last completed activity up to today (or
+        NULL), read through the repository (every activity counts, whoever reads)."""
         idle = pipeline.idle
         if idle is None:
             return literal(None)
-        source = self.db.tables[idle.entity]
-        table = self.db.tables[pipeline.entity]
+        key = (id(rows), pipeline.id, today)
+        if key not in self._touch:
+            self._touch[key] = (rows, self._last_touch(pipeline, idle, rows, today))
+        return self._touch[key][1]
+
+    def _last_touch(self, pipeline: Pipeline, idle: Any, rows: Any, today: date | None) -> Any:
+        source = self.repo.readable_rows(SYSTEM, idle.entity)
         query = select(func.max(source.c[idle.date])).where(
-            source.c[idle.link] == table.c.id,
-            source.c.archived_at.is_(None),
+            source.c[idle.link] == rows.c.id,
             source.c[idle.date] <= (today or date.today()),  # planned activities don't count
         )
         if idle.done:
             query = query.where(source.c[idle.done].is_(True))
         return query.scalar_subquery()
 
-    def idle_clause(self, pipeline: Pipeline, today: date) -> Any:
-        """Records idle in their stage: nothing happened for more than its idle_days."""
-        table = self.db.tables[pipeline.entity]
+    def idle_clause(self, pipeline: Pipeline, table: Any, today: date) -> Any:
+        """SQL over ``table`` (as the repository compiles the ``idle`` clause): records idle
+        in their stage, nothing happened for more than its idle_days."""
         parts = []
         for stage in pipeline.stages:
             if not stage.is_open or stage.idle_days is None:
@@ -234,19 +269,22 @@ class BoardQueries:
     def sum_column(self, pipeline: Pipeline, grant: Grant) -> str | None:
         """The field the board totals, when this reader may see it."""
         fid = pipeline.board_sum
-        table = self.db.tables[pipeline.entity]
-        return fid if self.readable(pipeline, grant, fid) and fid in table.c else None
+        if not self.readable(pipeline, grant, fid):
+            return None
+        field = self.model.entities[pipeline.entity].field(fid)
+        return fid if type_of(field).is_stored(field) else None
 
-    def currency_of(self, pipeline: Pipeline, field_id: str) -> tuple[Any, str | None]:
+    def currency_of(
+        self, pipeline: Pipeline, field_id: str, rows: Any = None
+    ) -> tuple[Any, str | None]:
         """The column holding each record's currency of ``field_id`` (or None), and the
         currency a record without one is in (the field's, else the app's; None for a
         plain number field)."""
-        table = self.db.tables[pipeline.entity]
         fdef = self.model.entities[pipeline.entity].field(field_id)
         if not type_of(fdef).value_type(fdef).has_currency:
             return None, None
         key = f"{field_id}_currency"
-        column = table.c[key] if key in table.c else None
+        column = rows.c[key] if rows is not None and key in rows.c else None
         return column, fdef.currency or self.model.default_currency
 
     def totals(
@@ -261,29 +299,30 @@ class BoardQueries:
         and weighted sum (amount x probability) per stage and currency."""
         today = today or date.today()
         grant = self.grant(user, pipeline)
-        table = self.db.tables[pipeline.entity]
-        where = self.where(user, pipeline, grant, filters, today)
-        counts = select(table.c.stage, func.count().label("n")).where(*where)
-        counts = counts.group_by(table.c.stage)
-        sum_field = self.sum_column(pipeline, grant)
+        rows, where = self.rows(user, pipeline, grant, filters, today, update_flag=True)
+        counts = select(rows.c.stage, func.count().label("n")).where(*where)
+        counts = counts.group_by(rows.c.stage)
+        sum_field = (
+            pipeline.board_sum if pipeline.board_sum and pipeline.board_sum in rows.c else None
+        )
         weigh = pipeline.has_probabilities
         result: dict[str, StageTotals] = {}
         sums: dict[str, dict[str | None, tuple[Decimal, Decimal | None]]] = {}
         with self._connection(conn) as c:
             if sum_field is not None:
-                amount = table.c[sum_field]
-                currency_column, fallback = self.currency_of(pipeline, sum_field)
-                columns = [table.c.stage, func.sum(amount).label("amount")]
+                amount = rows.c[sum_field]
+                currency_column, fallback = self.currency_of(pipeline, sum_field, rows)
+                columns = [rows.c.stage, func.sum(amount).label("amount")]
                 if currency_column is not None:
                     columns.append(currency_column.label("currency"))
                 if weigh:
                     columns.append(
                         func.sum(
-                            cast(amount, Numeric(20, 4)) * self._probability(pipeline, grant) / 100
+                            cast(amount, Numeric(20, 4)) * self._probability(pipeline, rows) / 100
                         ).label("weighted")
                     )
                 query = select(*columns).where(*where, amount.is_not(None))
-                group = [table.c.stage] + ([] if currency_column is None else [currency_column])
+                group = [rows.c.stage] + ([] if currency_column is None else [currency_column])
                 query = query.group_by(*group)
                 for row in c.execute(query):
                     # a record without a currency is in the field's (or the app's) one
@@ -309,18 +348,16 @@ class BoardQueries:
                 )
         return result
 
-    def _probability(self, pipeline: Pipeline, grant: Grant) -> Any:
+    def _probability(self, pipeline: Pipeline, rows: Any) -> Any:
         """The record's probability where the reader may see it, else its stage's."""
-        table = self.db.tables[pipeline.entity]
         fid = pipeline.fields.probability
-        if self.readable(pipeline, grant, fid):
-            return func.coalesce(table.c[fid], self._stage_probability(pipeline))
-        return self._stage_probability(pipeline)
+        if fid and fid in rows.c:
+            return func.coalesce(rows.c[fid], self._stage_probability(pipeline, rows))
+        return self._stage_probability(pipeline, rows)
 
-    def _stage_probability(self, pipeline: Pipeline) -> Any:
-        table = self.db.tables[pipeline.entity]
+    def _stage_probability(self, pipeline: Pipeline, rows: Any) -> Any:
         whens = [
-            (table.c.stage == s.id, s.probability)
+            (rows.c.stage == s.id, s.probability)
             for s in pipeline.stages
             if s.probability is not None
         ]
@@ -328,27 +365,16 @@ class BoardQueries:
 
     # ------------------------------------------------------------------ cards
 
-    def movable_column(self, user: Principal, pipeline: Pipeline, grant: Grant) -> Any:
-        """Per card, whether the reader may change its stage: write access to the stage
-        and the record within their update scope (the repository's own rules)."""
-        if grant.unrestricted:
-            return true()
-        if not grant.may_write_field("stage") or not grant.update:
-            return false()
-        scope = scope_clause(grant.update, self.db.tables[pipeline.entity], user)
-        return true() if scope is None else case((scope, true()), else_=false())
-
-    def card_columns(self, pipeline: Pipeline, grant: Grant) -> list[str]:
+    def card_columns(self, pipeline: Pipeline, rows: Any) -> list[str]:
         entity = self.model.entities[pipeline.entity]
         fields = pipeline.fields
         wanted = [entity.title_field, fields.amount, fields.close_date, fields.probability]
         wanted += list(pipeline.card_fields)
         out: list[str] = []
-        table = self.db.tables[pipeline.entity]
         for fid in wanted:
-            if fid and fid not in out and self.readable(pipeline, grant, fid) and fid in table.c:
+            if fid and fid not in out and fid in rows.c:
                 out.append(fid)
-                if f"{fid}_currency" in table.c:
+                if f"{fid}_currency" in rows.c:
                     out.append(f"{fid}_currency")
         return out
 
@@ -364,36 +390,39 @@ class BoardQueries:
         today: date | None = None,
         record_ids: Sequence[int] | None = None,
     ) -> list[dict[str, Any]]:
-        """One column's cards (or the given records), ordered by close date then id."""
+        """One column's cards (or the given records), ordered by close date then id;
+        ``movable``: the reader may change the card's stage (write access to the stage
+        and the record within their update scope, the repository's own rules)."""
         today = today or date.today()
         grant = self.grant(user, pipeline)
-        table = self.db.tables[pipeline.entity]
-        names = self.card_columns(pipeline, grant)
+        rows, where = self.rows(user, pipeline, grant, filters, today, update_flag=True)
+        names = self.card_columns(pipeline, rows)
         users = st.users.alias("owner")
+        may_move = rows.c._may_update if grant.may_write_field("stage") else false()
         columns = [
-            table.c.id,
-            table.c.stage,
-            table.c.stage_entered_at,
-            table.c.row_version,
-            table.c.owner_id,
+            rows.c.id,
+            rows.c.stage,
+            rows.c.stage_entered_at,
+            rows.c.row_version,
+            rows.c.owner_id,
             users.c.name.label("owner_name"),
-            self.last_touch_column(pipeline, today).label("last_activity"),
-            self.movable_column(user, pipeline, grant).label("movable"),
-            *[table.c[n] for n in names],
+            self.last_touch_column(pipeline, rows, today).label("last_activity"),
+            (true() if grant.unrestricted else may_move).label("movable"),
+            *[rows.c[n] for n in names],
         ]
         query = (
             select(*columns)
-            .select_from(table.outerjoin(users, users.c.id == table.c.owner_id))
-            .where(*self.where(user, pipeline, grant, filters, today))
+            .select_from(rows.outerjoin(users, users.c.id == rows.c.owner_id))
+            .where(*where)
         )
         if record_ids is not None:
-            query = query.where(table.c.id.in_(list(record_ids)))
+            query = query.where(rows.c.id.in_(list(record_ids)))
         else:
-            query = query.where(table.c.stage == stage_id)
+            query = query.where(rows.c.stage == stage_id)
         close = pipeline.fields.close_date
-        order = [table.c[close].asc().nulls_last()] if close in names else []
+        order = [rows.c[close].asc().nulls_last()] if close in names else []
         query = (
-            query.order_by(*order, table.c.id).offset(max(offset, 0)).limit(max(min(limit, 200), 1))
+            query.order_by(*order, rows.c.id).offset(max(offset, 0)).limit(max(min(limit, 200), 1))
         )
         with self.db.engine.connect() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
@@ -413,8 +442,9 @@ class BoardQueries:
             return [dict(row) for row in conn.execute(query).mappings()]
 
     def last_activity(self, pipeline: Pipeline, record_id: int) -> Any:
-        table = self.db.tables[pipeline.entity]
-        query = select(self.last_touch_column(pipeline)).where(table.c.id == record_id)
+        """The record's last completed activity (callers check read access)."""
+        rows = self.repo.readable_rows(SYSTEM, pipeline.entity, archived=None)
+        query = select(self.last_touch_column(pipeline, rows)).where(rows.c.id == record_id)
         with self.db.engine.connect() as conn:
             return conn.execute(query).scalar()
 

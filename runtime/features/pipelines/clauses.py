@@ -20,6 +20,7 @@ from runtime.features.pipelines.definition import (
     STAGE_KIND_OPERATORS,
     STAGE_KIND_VALUES,
     pipelines_for_entity,
+    pipelines_of,
 )
 from runtime.store.query_clauses import (
     ClauseContext,
@@ -30,6 +31,7 @@ from runtime.store.query_clauses import (
 )
 
 IDLE = "idle"
+IN_PIPELINE = "in_pipeline"  # a board's records: the pipeline's share of the entity
 IDLE_OPERATORS = ("eq", "ne")
 STAGE_KINDS = STAGE_KIND_VALUES
 KIND_RANK = {kind: n for n, kind in enumerate(STAGE_KINDS)}
@@ -78,7 +80,7 @@ def stage_kind_clause(db: Any, entity_id: str, table: Any, op: str, value: Any) 
         for pipeline in pipelines:
             ids = sorted(s.id for s in pipeline.stages if s.id in mixed and s.kind in kinds)
             if ids:
-                parts.append(queries.membership(pipeline) & column.in_(ids))
+                parts.append(queries.membership(pipeline, table) & column.in_(ids))
     clause = or_(*parts) if parts else false()
     if op == "ne":
         return or_(~clause, column.is_(None))
@@ -139,24 +141,37 @@ def idle_as_of(value: Any, model: Any) -> tuple[bool, date]:
         raise TermInvalid(value) from None
 
 
-def idle_condition(db: Any, entity_id: str, today: date) -> Any:
-    """SQL: the record is idle in its stage on ``today``; each pipeline's stages and
-    thresholds apply to its own records (``membership``)."""
+def idle_condition(db: Any, entity_id: str, table: Any, today: date) -> Any:
+    """SQL over ``table``: the record is idle in its stage on ``today``; each pipeline's
+    stages and thresholds apply to its own records (``membership``)."""
     from runtime.features.pipelines.board_queries import BoardQueries
 
     queries = BoardQueries(db)
     parts = [
-        and_(queries.membership(p), queries.idle_clause(p, today))
+        and_(queries.membership(p, table), queries.idle_clause(p, table, today))
         for p in pipelines_for_entity(db.model, entity_id)
     ]
     return or_(*parts) if parts else false()
+
+
+def _in_pipeline(ctx: ClauseContext) -> Any:
+    """SQL: the record belongs to the pipeline named by the value (its selector, or the
+    default pipeline's share): what a board shows."""
+    from runtime.features.pipelines.board_queries import BoardQueries
+
+    pipeline = pipelines_of(ctx.model).get(str(ctx.value))
+    if ctx.op != "eq":
+        raise TermInvalid(ctx.op)
+    if pipeline is None or pipeline.entity != ctx.entity.id:
+        raise TermInvalid(ctx.value)
+    return BoardQueries(ctx.db).membership(pipeline, ctx.table)
 
 
 def _idle(ctx: ClauseContext) -> Any:
     if ctx.op not in IDLE_OPERATORS:
         raise TermInvalid(ctx.op)
     wanted, today = idle_as_of(ctx.value, ctx.model)
-    condition = idle_condition(ctx.db, ctx.entity.id, today)
+    condition = idle_condition(ctx.db, ctx.entity.id, ctx.table, today)
     if wanted == (ctx.op == "eq"):
         return condition
     return case((condition, 1), else_=0) == 0  # not idle, a record without a stage too
@@ -175,6 +190,12 @@ def query_clauses(_model: Any) -> dict[str, QueryClause]:
             applies=_has_pipelines,
             description="idle in its stage (1 / 0, or an ISO date to judge as of)",
         ),
+        IN_PIPELINE: QueryClause(
+            IN_PIPELINE,
+            _in_pipeline,
+            applies=_has_pipelines,
+            description="belongs to the pipeline whose id is given (its board's records)",
+        ),
     }
 
 
@@ -192,6 +213,7 @@ def sort_orders(_model: Any) -> dict[str, Any]:
 
 __all__ = [
     "IDLE",
+    "IN_PIPELINE",
     "STAGE_KINDS",
     "idle_as_of",
     "idle_condition",

@@ -56,7 +56,7 @@ def _today() -> date:
 
 def _queries() -> BoardQueries:
     services = _services()
-    return BoardQueries(services.db, services.repo.permissions)
+    return BoardQueries(services.db, services.repo.permissions, services.repo)
 
 
 def _pipeline(pipeline_id: str) -> tuple[Pipeline, Entity]:

@@ -51,7 +51,7 @@ class PipelinePanel:
 def pipeline_panels(model: AppModel, services, principal, day: date) -> list[PipelinePanel]:
     """One panel per pipeline entity in the navigation the user may read."""
     panels = []
-    queries = BoardQueries(services.db, services.repo.permissions)
+    queries = BoardQueries(services.db, services.repo.permissions, services.repo)
     start, end = month_bounds(day)
     for entity_id in navigation_entities(model):
         pipelines = pipelines_for_entity(model, entity_id)

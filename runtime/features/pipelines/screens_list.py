@@ -203,31 +203,32 @@ def idle_days_of(
     from sqlalchemy import select
 
     from runtime.features.pipelines.board_queries import BoardQueries
-    from runtime.features.pipelines.clauses import idle_condition
+    from runtime.features.pipelines.clauses import IDLE
     from runtime.features.pipelines.flow import idle_days, last_touch
+    from runtime.store import SYSTEM
 
     ids = sorted({int(i) for i in record_ids if isinstance(i, int) and not isinstance(i, bool)})
     pipelines = entity_pipelines(services.model, entity)
     if not ids or not pipelines:
         return {}
-    table = services.db.tables[entity.id]
-    columns = [table.c.id, table.c.stage, table.c.stage_entered_at]
-    columns += [
-        table.c[f] for f in sorted(set(selector_fields(services.model, entity))) if f in table.c
-    ]
-    queries = BoardQueries(services.db, getattr(services.repo, "permissions", None))
-    columns += [
-        queries.last_touch_column(p, today).label(f"touch_{n}") for n, p in enumerate(pipelines)
-    ]
-    query = select(*columns).where(
-        table.c.id.in_(ids),
-        table.c.archived_at.is_(None),
-        idle_condition(services.db, entity.id, today),
+    # the page's records (its reader has read them), the idle ones, through the repository
+    rows = services.repo.readable_rows(
+        SYSTEM, entity.id, filters=[("id", "in", ids), (IDLE, "eq", today)]
     )
+    columns = [rows.c.id, rows.c.stage, rows.c.stage_entered_at]
+    columns += [
+        rows.c[f] for f in sorted(set(selector_fields(services.model, entity))) if f in rows.c
+    ]
+    queries = BoardQueries(services.db, services.repo.permissions, services.repo)
+    columns += [
+        queries.last_touch_column(p, rows, today).label(f"touch_{n}")
+        for n, p in enumerate(pipelines)
+    ]
+    query = select(*columns)
     found: dict[int, int] = {}
     with services.db.engine.connect() as conn:
-        rows = [dict(row) for row in conn.execute(query).mappings()]
-    for row in rows:
+        records = [dict(row) for row in conn.execute(query).mappings()]
+    for row in records:
         pipeline = pipeline_for_record(services.model, entity.id, row)
         if pipeline is None:
             continue
