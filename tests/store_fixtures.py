@@ -23,6 +23,7 @@ from runtime.definition.model import (
     Rule,
     Scope,
 )
+from runtime.definition.reserved import BASE_SYSTEM_COLUMNS
 from runtime.events import EventBus
 from runtime.expressions import compile_expression
 from runtime.features.pipelines.system_fields import STAGE_FIELDS
@@ -31,15 +32,7 @@ from runtime.store import Database, Principal, Repository
 from runtime.store.users import UserService
 from tests.conftest import make_runtime
 
-SYSTEM_NAMES = (
-    "id",
-    "created_at",
-    "updated_at",
-    "created_by",
-    "owner_id",
-    "row_version",
-    "archived_at",
-)
+SYSTEM_NAMES = BASE_SYSTEM_COLUMNS
 STAGE_NAMES = ("stage", "stage_entered_at")
 
 
