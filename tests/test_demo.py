@@ -169,3 +169,28 @@ def test_the_generator_lives_in_the_app_folder_and_validate_does_not_flag_it(tmp
     )
     assert result.exit_code == 2
     assert "app folder crm/ has no demo data generator: expected demo/__init__.py" in result.output
+
+
+def test_a_demo_loaded_today_has_nothing_in_the_future(tmp_path):
+    """Loaded for today (as `trellis demo` does), no deal entered its stage, and no stage
+    change happened, after the moment of loading (a card never shows a negative age).
+    The generator's data, not the storage, is tested: SQLite only."""
+    db_url = f"sqlite:///{tmp_path / 'demo.db'}"
+    from datetime import UTC
+
+    from runtime.wiring import build_runtime
+
+    model = load_app(REFERENCE_APP, cache=MODELS)
+    build_schema(db_url, model)
+    runtime = build_runtime(model, db_url)
+    before = datetime.now(UTC)
+    load_demo(runtime.db, runtime.repo, runtime.users, model, seed=3, scale=0.3)
+    after = datetime.now(UTC)
+    table = runtime.db.tables["opportunity"]
+    history = runtime.db.metadata.tables["sys_stage_history"]
+    with runtime.db.engine.connect() as conn:
+        entered = conn.execute(select(func.max(table.c.stage_entered_at))).scalar()
+        changed = conn.execute(select(func.max(history.c.changed_at))).scalar()
+    for moment in (entered, changed):
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        assert moment <= after, (moment, before)

@@ -99,8 +99,9 @@ def plan_history(
         updated = plan.updated or now
         end = updated if updated.tzinfo else updated.replace(tzinfo=UTC)
     end = max(min(end, now), created + timedelta(hours=1))
-    times = _times(created, end, len(path), rng)
-    return list(zip(path, times, strict=True)), end
+    # nothing lies after now (a deal created in the last hour entered its stages by now)
+    times = [min(t, now) for t in _times(created, end, len(path), rng)]
+    return list(zip(path, times, strict=True)), min(end, now)
 
 
 def add_stage_histories(
