@@ -215,6 +215,9 @@ def test_board_filters_search_and_row_scope(env):
         env["users"].create_user("x@example.com", "Xu", None, roles=["rep"])
     )
     assert queries.cards(other, sales, "lead") == []  # another team's deals
+    unknown = BoardFilters(fields=(("region", "atlantis"),))  # no record can have it
+    assert queries.cards(env["rep"], sales, "lead", unknown) == []
+    assert queries.totals(env["rep"], sales, unknown) == {}
 
 
 def test_idle_records_are_flagged_and_queryable(env):
