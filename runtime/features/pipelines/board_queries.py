@@ -1,8 +1,12 @@
 """Read queries of a pipeline board: cards per column, column totals, idle records and
 stage history, all under the reader's row scope and field access.
 
-Writes never happen here (moves go through the repository). Every query is built with
-SQLAlchemy Core; identifiers come from the compiled model only.
+Records are read through the repository: the queries aggregate over
+``Repository.readable_rows`` (the rows and columns the reader may see, the filters and
+named clauses applied there), never over the entity's table. The two condition
+builders ``membership`` and ``idle_clause`` are what the repository itself compiles
+for the ``in_pipeline`` and ``idle`` clauses, on the table it hands them. Writes never
+happen here (moves go through the repository).
 """
 
 from __future__ import annotations
