@@ -573,6 +573,55 @@ def test_readable_rows_give_the_readers_rows_and_columns_only(store):
         assert list(conn.execute(select(named.c.id)).scalars()) == [mate["id"]]
 
 
+def test_relative_dates_filter_in_the_apps_calendar(store, monkeypatch):
+    from datetime import timedelta
+
+    from runtime.relative_dates import relative_range
+
+    monkeypatch.delenv("TRELLIS_TIMEZONE", raising=False)
+    today = datetime.now(UTC).date()
+    start, end = relative_range("this_quarter", today)
+    days = {
+        "today": today,
+        "quarter_start": start,
+        "last_quarter": start - timedelta(days=1),
+        "next_quarter": end,
+        "month_ago": today - timedelta(days=30),
+    }
+    for name, day in days.items():
+        make_deal(store, store.manager_a, name=name, close_date=day)
+    make_deal(store, store.manager_a, name="undated")
+
+    def names(op, value, field="close_date"):
+        page = store.repo.list(store.manager_a, "deal", filters=[(field, op, value)], page_size=50)
+        return sorted(r["name"] for r in page.rows)
+
+    def where(test):  # the expected names, from the dates themselves
+        return sorted(k for k, d in days.items() if test(d))
+
+    assert names("eq", "today") == where(lambda d: d == today)
+    assert names("eq", "this_quarter") == where(lambda d: start <= d < end)
+    last_start, _ = relative_range("last_quarter", today)
+    assert names("eq", "last_quarter") == where(lambda d: last_start <= d < start)
+    assert names("eq", "next_quarter") == where(
+        lambda d: end <= d < relative_range("next_quarter", today)[1]
+    )
+    outside = names("ne", "this_quarter")
+    assert outside == sorted([*where(lambda d: not start <= d < end), "undated"])
+    assert names("eq", "last_31_days") == where(lambda d: today - timedelta(days=30) <= d <= today)
+    assert "month_ago" not in names("eq", "last_30_days")
+    assert names("lt", "this_quarter") == where(lambda d: d < start)
+    assert names("gt", "this_quarter") == where(lambda d: d >= end)
+    assert names("gte", "today") == where(lambda d: d >= today)
+    # an instant (created_at) against the days' midnights in the app's zone
+    assert (
+        len(names("eq", "today", "created_at")) == 6
+        and names("eq", "yesterday", "created_at") == []
+    )
+    with pytest.raises(ValidationError):
+        names("eq", "last_quarters")  # neither a date nor a relative one
+
+
 def test_bulk_create_is_all_or_nothing(store):
     acc = make_account(store)["id"]
     rows = [{"name": f"D{i}", "account": acc} for i in range(5)]

@@ -258,6 +258,30 @@ def test_chinese_interface(app):
     assert "导出" in html and "保存的视图" in html and "显示已归档" in html
 
 
+def test_relative_dates_filter_the_list_and_the_api_and_read_as_words(app, monkeypatch):
+    from datetime import UTC, datetime
+
+    from runtime.store import SYSTEM
+
+    monkeypatch.delenv("TRELLIS_TIMEZONE", raising=False)
+    services = app.extensions["trellis"]
+    alpha = app.config["test_deals"]["Alpha"]
+    today = datetime.now(UTC).date().isoformat()  # the fixture app's calendar is UTC
+    services.repo.update(SYSTEM, "deal", alpha["id"], {"close_date": today})
+    admin = login(app, "admin@example.com")
+    assert names(admin, "view=all&close_date=today") == ["Alpha"]
+    assert "Alpha" not in names(admin, "view=all&close_date__lt=this_year")
+    assert "Alpha" in names(admin, "view=all&close_date=last_7_days")
+    html = html_of(admin, "/e/deal?view=all&close_date=this_quarter")
+    assert "This quarter" in html and "could not be used" not in html
+    zh = html_of(login(app, "zh@example.com"), "/e/deal?view=all&close_date=last_30_days")
+    assert "最近 30 天" in zh
+    api = admin.get("/api/v1/deal?close_date=today")
+    assert api.status_code == 200 and [r["name"] for r in api.get_json()["data"]] == ["Alpha"]
+    bad = admin.get("/api/v1/deal?close_date=last_quarters")
+    assert bad.status_code == 400 and "close_date" in bad.get_json()["error"]["message"]
+
+
 def test_left_out_parameters_are_explained_in_the_readers_language(app):
     query = "/e/deal?after=garbage&sort=nosuch&amount__gt=lots"
     zh = html_of(login(app, "zh@example.com"), query)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, and_, case, cast, false, func, not_, or_, select, true
@@ -15,6 +16,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from runtime.definition.model import FieldDef, ViewFilter
 from runtime.errors import FieldMessage, NotFound, PermissionDenied, ValidationError
 from runtime.fieldtypes import CoerceContext, FieldInvalid, type_of
+from runtime.relative_dates import RELATIVE_OPERATORS, as_instants, range_clause, relative_range
 
 from . import history
 from .keyset import Position, SortKey, StaleCursor, normalise_sort, order_by, phases
@@ -419,6 +421,12 @@ class RecordReads(RepositoryBase):
         if ftype.references == "user" and user is not None and has_user_token(value):
             # me / my_team: resolved for the reader, so one saved view serves everyone.
             return user_token_clause(column, op, value, user, lambda v: ftype.coerce(field, v, ctx))
+        if ftype.temporal and op in RELATIVE_OPERATORS:
+            bounds = relative_range(value, datetime.now(self._business_zone()).date())
+            if bounds is not None:  # "this_quarter", "last_30_days"... (relative_dates)
+                if ftype.instant:
+                    bounds = as_instants(bounds, self._business_zone())
+                return range_clause(column, op, bounds)
         if op == "isnull":
             want_null = value not in (False, "false", "0", 0, "no")
             null = column.is_(None)

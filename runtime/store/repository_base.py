@@ -3,6 +3,7 @@ steps, events), the prepared record and small helpers."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from runtime.definition.model import FieldDef
 from runtime.errors import ExpressionError, FieldMessage, NotFound
 from runtime.events import Event, EventBus
 from runtime.fieldtypes import CoerceContext, FieldInvalid, type_of
+from runtime.timezones import zone_named
 
 from .database import Database
 from .permissions import SYSTEM_GRANT, Grant, Permissions, scope_clause
@@ -121,6 +123,12 @@ class RepositoryBase:
         """A statement built once per Database: plain bound parameters, so SQLAlchemy's
         compiled cache hits and nothing is rebuilt per write."""
         return self.db.memo(("statement", *key), build)
+
+    def _business_zone(self) -> Any:
+        """The app's calendar: ``TRELLIS_TIMEZONE``, else the app's ``timezone``. An
+        autonumber's {YYYY}/{MM}/{DD} and a filter's "this_quarter" follow it (a Shanghai
+        team's numbers and quarters turn over at its midnight, not at the server's)."""
+        return zone_named(os.environ.get("TRELLIS_TIMEZONE"), self.db.model.timezone)
 
     def _context(self, user: Principal) -> CoerceContext:
         return CoerceContext(

@@ -5,7 +5,6 @@ write itself, field history, events) in one transaction each."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,7 +26,6 @@ from runtime.errors import (
 )
 from runtime.events import RECORD_ARCHIVED, RECORD_CREATED, RECORD_RESTORED, RECORD_UPDATED, Event
 from runtime.fieldtypes import CoerceContext, FieldInvalid, format_autonumber, period_key, type_of
-from runtime.timezones import zone_named
 
 from . import history
 from . import system_tables as st
@@ -344,12 +342,6 @@ class RecordWrites(RepositoryBase):
         params = {"entity": plan.entity.id, "field": field.id, "period": period}
         counter = conn.execute(stmt, params).scalar_one()
         return format_autonumber(field.pattern, counter, today)
-
-    def _business_zone(self) -> Any:
-        """The calendar an autonumber's {YYYY}/{MM}/{DD} follow: ``TRELLIS_TIMEZONE``, else
-        the app's ``timezone`` (a Shanghai team's numbers turn over at its midnight, not
-        at the server's)."""
-        return zone_named(os.environ.get("TRELLIS_TIMEZONE"), self.db.model.timezone)
 
     def _next_number_statement(self) -> Any:
         t = st.sequences

@@ -10,6 +10,7 @@ from typing import Any
 
 from runtime.definition.model import Entity, FieldDef
 from runtime.fieldtypes import FieldInvalid, type_of
+from runtime.relative_dates import is_relative
 from runtime.store.list_terms import ME, MY_TEAM
 from runtime.web.list_cells import EMPTY, link_titles, user_names
 from runtime.web.list_request import (
@@ -235,6 +236,8 @@ def _chip_text(
             shown.append(gettext("Yes") if value.lower() in ("true", "1", "yes") else gettext("No"))
         elif kind == "link" and f.target and _int_or_none(value) is not None:
             shown.append(link_titles(env, f.target, {int(value)}).get(int(value), EMPTY))
+        elif ftype.temporal and is_relative(value):
+            shown.append(relative_date_label(value, gettext))
         elif _ordered_by_size(f):
             shown.append(_format_raw(env, f, value))
         elif kind == "user" and value in (ME, MY_TEAM):
@@ -251,6 +254,34 @@ def _chip_text(
     if suffix == "contains" and not ftype.json_list:
         return f"“{text}”"
     return text
+
+
+def relative_date_label(token: str, gettext) -> str:
+    """A relative date (``this_quarter``, ``last_30_days``) in words for a chip."""
+    word = token.strip().lower()
+    named = {
+        "today": gettext("Today"),
+        "yesterday": gettext("Yesterday"),
+        "tomorrow": gettext("Tomorrow"),
+        "this_week": gettext("This week"),
+        "last_week": gettext("Last week"),
+        "next_week": gettext("Next week"),
+        "this_month": gettext("This month"),
+        "last_month": gettext("Last month"),
+        "next_month": gettext("Next month"),
+        "this_quarter": gettext("This quarter"),
+        "last_quarter": gettext("Last quarter"),
+        "next_quarter": gettext("Next quarter"),
+        "this_year": gettext("This year"),
+        "last_year": gettext("Last year"),
+        "next_year": gettext("Next year"),
+    }
+    if word in named:
+        return named[word]
+    which, count, _days = word.split("_")
+    if which == "last":
+        return gettext("Last %(n)s days", n=int(count))
+    return gettext("Next %(n)s days", n=int(count))
 
 
 def _format_raw(env: ListEnv, f: FieldDef, raw: str) -> str:

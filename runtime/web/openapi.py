@@ -18,6 +18,8 @@ from runtime.definition.filter_terms import USER_FILTER_TOKENS, USER_TOKEN_OPERA
 from runtime.definition.model import AppModel, Entity, FieldDef
 from runtime.fieldtypes import BIGINT_MAX, max_rows_of, type_of
 from runtime.fieldtypes.base import non_null_schema
+from runtime.relative_dates import PATTERN as RELATIVE_PATTERN
+from runtime.relative_dates import RELATIVE_OPERATORS
 from runtime.web.cursors import MAX_CURSOR_LENGTH
 from runtime.web.list_request import list_hooks_of
 from runtime.web.query import (
@@ -335,6 +337,10 @@ def _filter_parameter(field: FieldDef, op: str) -> dict[str, Any]:
     if user_tokens:
         # me / my_team: the caller, or the members of the caller's teams.
         value = {"oneOf": [value, {"type": "string", "enum": list(USER_FILTER_TOKENS)}]}
+    relative = type_of(field).temporal and op in RELATIVE_OPERATORS
+    if relative:
+        # today, this_quarter, last_30_days...: days in the app's calendar
+        value = {"oneOf": [value, {"type": "string", "pattern": RELATIVE_PATTERN}]}
     param: dict[str, Any] = {"name": name, "in": "query", "required": False}
     if op == "isnull":
         param["schema"] = {"type": "boolean"}
@@ -360,6 +366,11 @@ def _filter_parameter(field: FieldDef, op: str) -> dict[str, Any]:
         param["description"] = f"{field.id} {op} value"
     if user_tokens:
         param["description"] += " (a user id, me, or my_team: the members of the caller's teams)"
+    if relative:
+        param["description"] += (
+            " (or a relative date: today, yesterday, tomorrow, this_/last_/next_ week, month,"
+            " quarter or year, last_N_days, next_N_days; in the app's time zone)"
+        )
     return param
 
 

@@ -38,6 +38,7 @@ from typing import Any
 from runtime.definition.model import BASE_SYSTEM_FIELDS, Entity, FieldDef
 from runtime.errors import FieldMessage
 from runtime.fieldtypes import BIGINT_MAX, CoerceContext, FieldInvalid, type_of
+from runtime.relative_dates import RELATIVE_OPERATORS, is_relative
 from runtime.store.keyset import Position, normalise_sort
 from runtime.store.list_terms import USER_TOKEN_OPERATORS, USER_TOKENS
 
@@ -219,6 +220,8 @@ class _Parser:
         ftype = type_of(field)
         if ftype.references == "user" and op in USER_TOKEN_OPERATORS and raw.strip() in USER_TOKENS:
             return raw.strip()  # me / my_team: the repository resolves it for the reader
+        if ftype.temporal and op in RELATIVE_OPERATORS and is_relative(raw):
+            return raw.strip().lower()  # this_quarter, last_30_days: the repository's calendar
         if op == "contains" and ftype.has_options:
             # "has this option": one option id, checked like a single select.
             value = raw.strip()
