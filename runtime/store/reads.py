@@ -422,10 +422,11 @@ class RecordReads(RepositoryBase):
             # me / my_team: resolved for the reader, so one saved view serves everyone.
             return user_token_clause(column, op, value, user, lambda v: ftype.coerce(field, v, ctx))
         if ftype.temporal and op in RELATIVE_OPERATORS:
-            bounds = relative_range(value, datetime.now(self._business_zone()).date())
+            zone = self._business_zone()
+            bounds = relative_range(value, datetime.now(zone).date())
             if bounds is not None:  # "this_quarter", "last_30_days"... (relative_dates)
                 if ftype.instant:
-                    bounds = as_instants(bounds, self._business_zone())
+                    bounds = as_instants(bounds, zone)
                 return range_clause(column, op, bounds)
         if op == "isnull":
             want_null = value not in (False, "false", "0", 0, "no")

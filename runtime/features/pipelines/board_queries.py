@@ -163,32 +163,16 @@ class BoardQueries:
         return or_(column.is_(None), column.not_in(others))
 
     def rows(
-        self,
-        user: Principal,
-        pipeline: Pipeline,
-        grant: Grant,
-        filters: BoardFilters,
-        today: date,
-        *,
-        update_flag: bool = False,
+        self, user: Principal, pipeline: Pipeline, grant: Grant, filters: BoardFilters, today: date
     ) -> tuple[Any, list[Any]]:
         """The pipeline's records the reader may see, as the repository gives them
-        (``readable_rows``: row scope, field access, the filters, named clauses), and
-        the conditions on its columns the repository has no term for (an owner's team)."""
-        key = (user, pipeline.id, filters, today, update_flag)
-        if key not in self._rows:
-            self._rows[key] = self._build_rows(user, pipeline, grant, filters, today, update_flag)
-        return self._rows[key]
-
-    def _build_rows(
-        self,
-        user: Principal,
-        pipeline: Pipeline,
-        grant: Grant,
-        filters: BoardFilters,
-        today: date,
-        update_flag: bool,
-    ) -> tuple[Any, list[Any]]:
+        (``readable_rows``: row scope, field access, the filters, named clauses, and
+        ``_may_update``), and the conditions on its columns the repository has no term
+        for (an owner's team). Built once per request: the totals and every column's
+        cards share them."""
+        key = (user, pipeline.id, filters, today)
+        if key in self._rows:
+            return self._rows[key]
         terms: list[tuple[str, str, Any]] = [(IN_PIPELINE, "eq", pipeline.id)]
         if filters.owner_id is not None:
             terms.append(("owner_id", "eq", filters.owner_id))
@@ -207,17 +191,18 @@ class BoardQueries:
         extra: list[Any] = []
         try:
             base = self.repo.readable_rows(
-                user, pipeline.entity, filters=terms, search=search, update_flag=update_flag
+                user, pipeline.entity, filters=terms, search=search, update_flag=True
             )
         except ValidationError as exc:  # a value no record can have (an unknown option)
             kept = [t for t in terms if t[0] not in exc.errors]
             base = self.repo.readable_rows(
-                user, pipeline.entity, filters=kept, search=search, update_flag=update_flag
+                user, pipeline.entity, filters=kept, search=search, update_flag=True
             )
             extra.append(false())
         if filters.team_id is not None:
             members = select(st.users.c.id).where(st.users.c.team_id == filters.team_id)
             extra.append(base.c.owner_id.in_(members.scalar_subquery()))
+        self._rows[key] = (base, extra)
         return base, extra
 
     def last_touch_column(self, pipeline: Pipeline, rows: Any, today: date | None = None) -> Any:
@@ -303,7 +288,7 @@ class BoardQueries:
         and weighted sum (amount x probability) per stage and currency."""
         today = today or date.today()
         grant = self.grant(user, pipeline)
-        rows, where = self.rows(user, pipeline, grant, filters, today, update_flag=True)
+        rows, where = self.rows(user, pipeline, grant, filters, today)
         counts = select(rows.c.stage, func.count().label("n")).where(*where)
         counts = counts.group_by(rows.c.stage)
         sum_field = (
@@ -399,7 +384,7 @@ class BoardQueries:
         and the record within their update scope, the repository's own rules)."""
         today = today or date.today()
         grant = self.grant(user, pipeline)
-        rows, where = self.rows(user, pipeline, grant, filters, today, update_flag=True)
+        rows, where = self.rows(user, pipeline, grant, filters, today)
         names = self.card_columns(pipeline, rows)
         users = st.users.alias("owner")
         may_move = rows.c._may_update if grant.may_write_field("stage") else false()
