@@ -140,3 +140,26 @@ def pipeline_web_app(db_url, tmp_path):
     users.create_user("rep@example.com", "Rita Rep", PASSWORD, roles=["rep"], team_id=team)
     yield app
     app.extensions["trellis"].db.engine.dispose()
+
+
+HIRING_APP = ROOT / "tests" / "fixtures" / "hiring_app"
+
+
+@pytest.fixture
+def hiring_runtime(db_url):
+    """The hiring fixture app (tests/fixtures/hiring_app) on ``db_url`` with its people:
+    ``rt.people`` maps recruiter, manager (Mia, hiring manager), other_manager (Oto,
+    hiring manager), interviewer to principals. No records yet."""
+    runtime = make_runtime(db_url, HIRING_APP)
+    users = runtime.users
+    people = {}
+    for key, email, name, role in (
+        ("recruiter", "rec@example.com", "Rosa Recruiter", "recruiter"),
+        ("manager", "mia@example.com", "Mia Manager", "hiring_manager"),
+        ("other_manager", "oto@example.com", "Oto Manager", "hiring_manager"),
+        ("interviewer", "ivan@example.com", "Ivan Interviewer", "interviewer"),
+    ):
+        people[key] = users.principal(users.create_user(email, name, PASSWORD, roles=[role]))
+    runtime.people = people
+    yield runtime
+    runtime.db.engine.dispose()
