@@ -103,6 +103,14 @@ TOO_MANY_ROWS_ALLOWED = Code("TRL-E069", "a child table's max_rows is above the 
 INVALID_USER_FILTER = Code(
     "TRL-E079", "a view filter on a user field has a value that is not a user id, me or my_team"
 )
+# Link paths (account.industry) and lookup fields
+UNKNOWN_PATH_FIELD = Code("TRL-E080", "a link path names a field that does not exist")
+PATH_NOT_A_LINK = Code("TRL-E081", "a link path goes on from a field that is not a link")
+PATH_TOO_LONG = Code("TRL-E082", "a link path follows more links than allowed (3)")
+LOOKUP_WITHOUT_PATH = Code(
+    "TRL-E083", "a lookup field has no 'from', or its path ends at a field it cannot show"
+)
+LOOKUP_CYCLE = Code("TRL-E084", "lookup fields show each other in a cycle")
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 
 # Warnings: the app still runs, but something in its folder is not what it seems

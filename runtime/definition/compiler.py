@@ -26,6 +26,7 @@ from .checks.base import CheckContext, FilterCheck, pluralize, prettify, problem
 from .checks.entities import check_entities
 from .checks.forms import check_forms, default_form
 from .checks.navigation import check_navigation
+from .checks.paths import resolve_lookups
 from .checks.roles import check_roles, default_admin_role
 from .checks.views import check_views, default_view
 from .codes import Code, all_codes
@@ -113,6 +114,8 @@ def _compile(loaded: LoadedApp, features: FeatureSet) -> tuple[AppModel | None, 
     ctx = check_context(loaded, features)
     problems: list[Problem] = []
     entities, failed_fields, found = check_entities(ctx)
+    problems += found
+    entities, found = resolve_lookups(ctx, entities)
     problems += found
     forms, found = check_forms(ctx, entities)
     problems += found

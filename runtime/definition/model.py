@@ -114,6 +114,9 @@ class FieldDef:
     # (built-in types and the features' own). None for fields made in code: those use
     # the built-in registry (runtime.fieldtypes.type_of).
     field_type: Any = field(default=None, compare=False, repr=False)
+    # A derived field (lookup): the field at the end of its link path, as compiled (its
+    # options, precision, currency are copied onto this one so it formats the same).
+    source: FieldDef | None = field(default=None, compare=False, repr=False)
 
     def option(self, option_id: str) -> Option | None:
         for opt in self.options:

@@ -60,6 +60,7 @@ from runtime.fieldtypes.choices import (
 from runtime.fieldtypes.contact import EmailType, PhoneType, UrlType
 from runtime.fieldtypes.dates import DateTimeType, DateType
 from runtime.fieldtypes.links import LinkType, UserType
+from runtime.fieldtypes.lookup import LookupType, lookup_type_for
 from runtime.fieldtypes.money import CURRENCY_RE, MoneyType
 from runtime.fieldtypes.numbers import (
     BIGINT_MAX,
@@ -133,6 +134,7 @@ __all__ = [
     "IntegerType",
     "LinkType",
     "LongTextType",
+    "LookupType",
     "MoneyType",
     "MultiSelectType",
     "PercentType",
@@ -150,6 +152,7 @@ __all__ = [
     "format_field",
     "get_type",
     "html_to_text",
+    "lookup_type_for",
     "max_rows_of",
     "period_key",
     "registry_with",
@@ -178,6 +181,7 @@ BUILTIN_TYPES: tuple[type[FieldType], ...] = (
     AutonumberType,
     FormulaType,
     ChildTableType,
+    LookupType,
 )
 
 

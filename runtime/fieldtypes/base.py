@@ -380,6 +380,17 @@ class FieldType:
         """Operators a view filter may use on this field."""
         return self.operators if self.is_stored(field) else ()
 
+    # -- derived values
+
+    def reads_through(
+        self, field: FieldDef, entity_id: str, model: Any
+    ) -> tuple[tuple[str, str], ...]:
+        """Every (entity id, field id) of other records a value of ``field`` (a field of
+        ``entity_id``) is read from: a lookup's links and its end field, a rollup's
+        children. The field is readable only by who may read all of them
+        (``runtime.store.permissions``); () for a field holding its own value."""
+        return ()
+
     # -- what the value is
 
     def value_type(self, field: FieldDef) -> FieldType:

@@ -9,13 +9,14 @@ entry of its own does not name.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, false, or_, select
 
 from runtime.definition.model import AppModel, EntityPermission, Scope
+from runtime.definition.paths import USERS
 from runtime.errors import ExpressionError
 
 from . import system_tables as st
@@ -105,18 +106,82 @@ class Permissions:
     def grant(self, principal: Principal, entity_id: str) -> Grant:
         if principal.is_system:
             return SYSTEM_GRANT
-        key = (principal.roles, entity_id)
+        return self._grant(principal.roles, entity_id, frozenset())
+
+    def _grant(self, roles: frozenset[str], entity_id: str, visiting: frozenset[str]) -> Grant:
+        key = (roles, entity_id)
         found = self._cache.get(key)
         if found is None:
-            perms = []
-            for role_id in sorted(principal.roles):
-                role = self.model.roles.get(role_id)
-                if role is not None:
-                    perm = _entity_permission(role.permissions, entity_id)
-                    if perm is not None:
-                        perms.append(perm)
-            found = self._cache.setdefault(key, combine(perms))
+            base = self._declared(roles, entity_id)
+            found = self._with_derived(roles, entity_id, base, visiting | {entity_id})
+            found = self._cache.setdefault(key, found)
         return found
+
+    def _declared(self, roles: frozenset[str], entity_id: str) -> Grant:
+        """The union of the roles' grants as written (derived fields not yet checked)."""
+        perms = []
+        for role_id in sorted(roles):
+            role = self.model.roles.get(role_id)
+            if role is not None:
+                perm = _entity_permission(role.permissions, entity_id)
+                if perm is not None:
+                    perms.append(perm)
+        return combine(perms)
+
+    def _with_derived(
+        self, roles: frozenset[str], entity_id: str, grant: Grant, visiting: frozenset[str]
+    ) -> Grant:
+        """``grant`` with every derived field hidden whose sources the roles may not all
+        read (a lookup of a hidden field, a rollup over children they cannot see), so
+        its value is never shown, filtered, sorted or grouped on."""
+        entity = self.model.entities.get(entity_id)
+        if entity is None:
+            return grant
+        hidden = set()
+        for fdef in entity.fields:
+            sources = field_sources(fdef, entity_id, self.model)
+            if sources and not all(
+                self._may_read(roles, grant, entity_id, source, visiting) for source in sources
+            ):
+                hidden.add(fdef.id)
+        if not hidden:
+            return grant
+        access = {**grant.field_access, **dict.fromkeys(hidden, "none")}
+        return replace(grant, field_access=MappingProxyType(access))
+
+    def _may_read(
+        self,
+        roles: frozenset[str],
+        own: Grant,
+        entity_id: str,
+        source: tuple[str, str],
+        visiting: frozenset[str],
+    ) -> bool:
+        source_entity, field_id = source
+        if source_entity == USERS:
+            return True  # every signed-in user sees users' names and teams
+        if source_entity == entity_id:
+            grant = own
+        elif source_entity in visiting:
+            # Entities reading each other (a lookup one way, a rollup back): the other
+            # side's grant as declared; its own derived fields are checked on its turn.
+            grant = self._declared(roles, source_entity)
+        else:
+            grant = self._grant(roles, source_entity, visiting)
+        return readable(grant, field_id)
+
+
+def readable(grant: Grant, field_id: str) -> bool:
+    """Whether ``grant`` reads ``field_id`` on some records (a read scope, field access)."""
+    return grant.unrestricted or (bool(grant.read) and grant.may_read_field(field_id))
+
+
+def field_sources(fdef: Any, entity_id: str, model: AppModel) -> tuple[tuple[str, str], ...]:
+    """The (entity, field) pairs a derived field's value is read from (FieldType
+    ``reads_through``); () for a field that holds its own value."""
+    from runtime.fieldtypes import type_of
+
+    return tuple(type_of(fdef).reads_through(fdef, entity_id, model))
 
 
 # --------------------------------------------------------------------------- row scopes
