@@ -32,3 +32,64 @@ def test_a_lookup_of_a_hidden_field_is_hidden_from_that_role():
     assert not seen_by_interviewer.may_read_field("salary_max")
     assert seen_by_interviewer.may_read_field("candidate")
     assert permissions.grant(recruiter, "application").may_read_field("salary_min")
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def _band(hiring_runtime):
+    repo, rosa = hiring_runtime.repo, hiring_runtime.people["recruiter"]
+    position = repo.create(
+        rosa,
+        "position",
+        {"title": "Backend", "department": "engineering", "salary_min": 30000, "salary_max": 45000},
+    )
+    application = repo.create(rosa, "application", {"candidate": "Ada", "position": position["id"]})
+    return position, application
+
+
+def test_a_lookup_reads_the_linked_value_and_follows_a_change(hiring_runtime):
+    repo, rosa = hiring_runtime.repo, hiring_runtime.people["recruiter"]
+    position, application = _band(hiring_runtime)
+    assert application["salary_min"] == 30000 and application["salary_max"] == 45000
+    repo.update(rosa, "position", position["id"], {"salary_min": 32000})
+    assert repo.get(rosa, "application", application["id"])["salary_min"] == 32000
+    page = repo.list(rosa, "application", filters=[("salary_min", "gte", 31000)])
+    assert [r["candidate"] for r in page.rows] == ["Ada"]
+    assert repo.list(rosa, "application", filters=[("salary_min", "lt", 31000)]).rows == []
+
+
+def test_a_lookup_is_never_written(hiring_runtime):
+    import pytest
+
+    from runtime.errors import ValidationError
+
+    repo, rosa = hiring_runtime.repo, hiring_runtime.people["recruiter"]
+    position, application = _band(hiring_runtime)
+    with pytest.raises(ValidationError) as refused:
+        repo.update(rosa, "application", application["id"], {"salary_min": 1})
+    assert [m.code for m in refused.value.errors["salary_min"]] == ["readonly"]
+    with pytest.raises(ValidationError):  # not even the value it has: it is never written
+        repo.update(rosa, "application", application["id"], {"salary_min": 30000})
+    assert repo.get(rosa, "position", position["id"])["salary_min"] == 30000
+
+
+def test_an_interviewer_never_sees_a_band_through_a_lookup(hiring_runtime):
+    import pytest
+
+    from runtime.errors import ValidationError
+
+    repo, ivan = hiring_runtime.repo, hiring_runtime.people["interviewer"]
+    _position, application = _band(hiring_runtime)
+    record = repo.get(ivan, "application", application["id"])
+    assert record["candidate"] == "Ada"
+    assert "salary_min" not in record and "salary_max" not in record
+    for bad in (
+        lambda: repo.list(ivan, "application", filters=[("salary_min", "gte", 1)]),
+        lambda: repo.list(ivan, "application", sort=["salary_min"]),
+        lambda: repo.list(ivan, "application", filters=[("position.salary_min", "gte", 1)]),
+        lambda: repo.list(ivan, "application", sort=["-position.salary_max"]),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            bad()
+        assert "unknown_field" in str(refused.value.errors)

@@ -253,6 +253,9 @@ class FieldType:
     search: ClassVar[bool] = False  # part of full-text search when search_fields is unset
     sortable: ClassVar[bool] = True
     always_readonly: ClassVar[bool] = False  # users never write it (autonumber, formula)
+    # A value sent for it is refused as read-only, even by the system (a lookup: its
+    # value is another record's), rather than ignored as a formula's is.
+    refuses_input: ClassVar[bool] = False
     # What kind of value the type holds, read by the screens and the store instead of
     # comparing type names (so a new type is one class, not edits across the runtime).
     numeric: ClassVar[bool] = False  # a number: right-aligned, summed, compared by size

@@ -39,6 +39,7 @@ class LookupType(FieldType):
     name = "lookup"
     stored = False
     always_readonly = True
+    refuses_input = True
     input_kind = "readonly"
     props = COMMON_PROPS - {"readonly"}
     settings = MappingProxyType({"from": {"type": "string", "pattern": PATH_PATTERN}})
@@ -59,12 +60,6 @@ class LookupType(FieldType):
 
     def filter_operators(self, field):
         return self.operators
-
-    def coerce_into(self, field, raw, out, ctx, current=None):
-        # What a caller sends is compared with the current value (a record sent back as
-        # read is fine); anything else is refused as read-only by the repository.
-        if field.id in raw:
-            out[field.id] = self.coerce(field, raw[field.id], ctx)
 
     def parse(self, field, raw, ctx):
         return raw if isinstance(raw, str) else str(raw)

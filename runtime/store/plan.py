@@ -14,7 +14,7 @@ from sqlalchemy import Column, Table
 
 from runtime.definition.model import BASE_SYSTEM_FIELDS, Entity, FieldDef
 from runtime.definition.reserved import BASE_SYSTEM_COLUMNS
-from runtime.fieldtypes import FieldType, type_of
+from runtime.fieldtypes import FieldType, LookupType, type_of
 
 from .permissions import Grant
 from .tables import system_columns
@@ -103,6 +103,8 @@ class ReadView:
     virtual: tuple[FieldDef, ...]  # non-stored formulas to compute
     children: tuple[str, ...]  # child-table field ids to load
     drop: tuple[str, ...]  # selected only to compute a formula
+    # Lookup fields to compute in SQL for the reader (runtime.store.paths), by field.
+    lookups: tuple[FieldDef, ...] = ()
 
 
 @dataclass
@@ -155,6 +157,9 @@ class EntityPlan:
                 if dep is not None and type_of(dep).holds_rows:
                     children.add(dep.id)
         virtual = tuple(f for f in rows.formulas if not type_of(f).is_stored(f) and f.id in needed)
+        lookups = tuple(
+            f for f in rows.fields if f.id in needed and isinstance(type_of(f), LookupType)
+        )
         stored = [f for f in rows.stored if f.id in needed]
         keys: list[str] = list(self.system_keys)
         for f in stored:
@@ -173,6 +178,7 @@ class EntityPlan:
             virtual=virtual,
             children=tuple(f.id for f in rows.fields if f.id in children),
             drop=drop,
+            lookups=lookups,
         )
 
 

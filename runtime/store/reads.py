@@ -8,19 +8,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, false, func, not_, or_, select, true
+from sqlalchemy import String, and_, case, cast, false, func, not_, null, or_, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from runtime.definition.model import FieldDef, ViewFilter
+from runtime.definition.paths import is_path
 from runtime.errors import FieldMessage, NotFound, PermissionDenied, ValidationError
-from runtime.fieldtypes import CoerceContext, FieldInvalid, type_of
+from runtime.fieldtypes import CoerceContext, FieldInvalid, LookupType, type_of
 from runtime.relative_dates import RELATIVE_OPERATORS, as_instants, range_clause, relative_range
 
 from . import history
 from .keyset import Position, SortKey, StaleCursor, normalise_sort, order_by, phases
 from .list_terms import has_user_token, user_token_clause
+from .paths import ResolvedPath, end_column, is_lookup, lookup_value, resolve_path
 from .permissions import Grant
 from .plan import EntityPlan
 from .principal import Principal
@@ -56,7 +58,9 @@ class RecordReads(RepositoryBase):
         plan = self.plan(entity_id)
         grant = self.grant(user, entity_id)
         view = plan.read_view(grant)
-        query = select(*view.columns).where(plan.table.c.id == _record_id(record_id))
+        query = select(*self._view_columns(plan, grant, user, view)).where(
+            plan.table.c.id == _record_id(record_id)
+        )
         clause = self._scope(plan, grant, "read", user)
         if clause is not None:
             query = query.where(clause)
@@ -95,7 +99,7 @@ class RecordReads(RepositoryBase):
         grant = self.grant(user, entity_id)
         page = max(int(page or 1), 1)
         page_size = min(max(int(page_size or 50), 1), MAX_PAGE_SIZE)
-        keys = self._sort_keys(plan, grant, sort)
+        keys = self._sort_keys(plan, grant, sort, user)
         spec = tuple(k.name for k in keys)
         anchor, backwards = (before, True) if before is not None else (after, False)
         if after is not None and before is not None:
@@ -105,8 +109,9 @@ class RecordReads(RepositoryBase):
         if backwards:
             keys = [k.flipped() for k in keys]
         view = plan.read_view(grant, frozenset(fields) if fields is not None else None)
-        width = len(view.columns)
-        base = select(*view.columns, *[k.expr.label(f"_sort{i}") for i, k in enumerate(keys)])
+        columns = self._view_columns(plan, grant, user, view)
+        width = len(columns)
+        base = select(*columns, *[k.expr.label(f"_sort{i}") for i, k in enumerate(keys)])
         where = self._where(plan, grant, user, filters, search, archived)
         if where:
             base = base.where(*where)
@@ -192,6 +197,7 @@ class RecordReads(RepositoryBase):
             raise PermissionDenied(f"you may not read {entity_id} records")
         view = plan.read_view(grant)
         columns: list[Any] = [c for c in view.columns if c.name not in view.drop]
+        columns += [self._lookup_column(plan, grant, user, f) for f in view.lookups]
         if update_flag:
             columns.append(self._update_flag(plan, grant, user).label("_may_update"))
         query = select(*columns)
@@ -278,6 +284,9 @@ class RecordReads(RepositoryBase):
             for record in records:
                 for field, ftype in view.converters:
                     record.update(ftype.from_db(field, record))
+        if view.lookups:
+            for record in records:
+                _revive_lookups(view.lookups, record)
         if view.children:
             self._attach_children(conn, plan, records, view.children)
         if view.virtual:
@@ -300,6 +309,8 @@ class RecordReads(RepositoryBase):
         """The record as ``grant`` may read it: hidden fields removed, read formulas computed."""
         view = plan.read_view(grant)
         out = dict(record)
+        if view.lookups and out.get("id") is not None:
+            out.update(self._lookups_of(plan, grant, user, view, out["id"]))
         for field_id in plan.children:
             out[field_id] = [
                 {k: v for k, v in r.items() if k != "_written"} for r in out.get(field_id) or []
@@ -311,6 +322,36 @@ class RecordReads(RepositoryBase):
                 for key in type_of(field).keys(field):
                     out.pop(key, None)
         return out
+
+    def _view_columns(
+        self, plan: EntityPlan, grant: Grant, user: Principal | None, view: Any
+    ) -> list[Any]:
+        """The columns ``view`` selects, and its lookups computed for this reader."""
+        if not view.lookups:
+            return list(view.columns)
+        return [*view.columns, *(self._lookup_column(plan, grant, user, f) for f in view.lookups)]
+
+    def _lookup_column(
+        self, plan: EntityPlan, grant: Grant, user: Principal | None, field: FieldDef
+    ) -> Any:
+        """A lookup's value for this reader; NULL where a hop is not readable (a formula
+        may read a lookup its reader cannot see: it then sees nothing through it)."""
+        try:
+            return lookup_value(self, plan, grant, user, field).label(field.id)
+        except FieldInvalid:
+            return null().label(field.id)
+
+    def _lookups_of(
+        self, plan: EntityPlan, grant: Grant, user: Principal | None, view: Any, record_id: int
+    ) -> dict[str, Any]:
+        """The current lookup values of one record as ``user`` reads them (after a
+        write: the link may have changed)."""
+        columns = [self._lookup_column(plan, grant, user, f) for f in view.lookups]
+        with self.db.engine.connect() as conn:
+            row = conn.execute(select(*columns).where(plan.table.c.id == record_id)).first()
+        found = dict(row._mapping) if row is not None else {f.id: None for f in view.lookups}
+        _revive_lookups(view.lookups, found)
+        return found
 
     def _where(
         self,
@@ -388,16 +429,30 @@ class RecordReads(RepositoryBase):
 
         return self.db.memo(("sort_orders", plan.entity.id), build)
 
-    def _filter_target(self, plan: EntityPlan, grant: Grant, name: str) -> tuple[Any, FieldDef]:
-        table = plan.table
-        if name in plan.system_keys:
-            return table.c[name], plan.system_fields[name]
+    def _filter_target(
+        self, plan: EntityPlan, grant: Grant, name: str, user: Principal | None = None
+    ) -> tuple[Any, FieldDef]:
+        """The SQL expression of ``name`` for this reader and the field it holds: a
+        column, a system column, a lookup, or a link path (``account.industry``, a
+        correlated value; ``runtime.store.paths``). Unknown, hidden or unreadable
+        through any hop: FieldInvalid ``unknown_field``."""
+        if is_path(name):
+            resolved = resolve_path(self, plan, grant, user, name)
+            return resolved.value(), resolved.field
+        return end_column(self, plan, grant, user, name, plan.table)
+
+    def _resolved_path(
+        self, plan: EntityPlan, grant: Grant, name: str, user: Principal | None
+    ) -> ResolvedPath | None:
+        """The path ``name`` follows (a link path, or a lookup field's), else None."""
+        if is_path(name):
+            return resolve_path(self, plan, grant, user, name)
         field = plan.field_of_key(name)
-        if field is None or not grant.may_read_field(field.id) or name not in table.c:
-            raise FieldInvalid(FieldMessage("unknown_field"))
-        if name != field.id:  # a money field's currency
-            return table.c[name], FieldDef(name, "text", field.label)
-        return table.c[name], field
+        if field is not None and is_lookup(field):
+            if not grant.may_read_field(field.id):
+                raise FieldInvalid(FieldMessage("unknown_field"))
+            return resolve_path(self, plan, grant, user, LookupType.path(field))
+        return None
 
     def _filter(
         self,
@@ -414,10 +469,28 @@ class RecordReads(RepositoryBase):
             # A feature's named clause (runtime.store.query_clauses), e.g. "idle".
             context = ClauseContext(self.db, plan.entity, plan.table, user, grant, op, value)
             return clause.build(context)
-        column, field = self._filter_target(plan, grant, name)
-        ftype = type_of(field)
         if op not in FILTER_OPERATORS:
             raise FieldInvalid(FieldMessage("invalid"))
+        resolved = self._resolved_path(plan, grant, name, user)
+        if resolved is not None and resolved.steps:
+            # A semi-join per hop (indexed on each link), never a subquery per row.
+            condition = self._compare(resolved.column, resolved.field, op, value, ctx, user)
+            matches_null = _null_matches(resolved.field, op, value, ctx)
+            return resolved.matching(condition, matches_null)
+        column, field = self._filter_target(plan, grant, name, user)
+        return self._compare(column, field, op, value, ctx, user)
+
+    def _compare(
+        self,
+        column: Any,
+        field: FieldDef,
+        op: str,
+        value: Any,
+        ctx: CoerceContext,
+        user: Principal | None,
+    ) -> Any:
+        """The clause ``column <op> value`` for a value of ``field``."""
+        ftype = type_of(field)
         if ftype.references == "user" and user is not None and has_user_token(value):
             # me / my_team: resolved for the reader, so one saved view serves everyone.
             return user_token_clause(column, op, value, user, lambda v: ftype.coerce(field, v, ctx))
@@ -470,7 +543,13 @@ class RecordReads(RepositoryBase):
             "gte": column >= coerced,
         }[op]
 
-    def _sort_keys(self, plan: EntityPlan, grant: Grant, sort: Sequence[str]) -> list[SortKey]:
+    def _sort_keys(
+        self,
+        plan: EntityPlan,
+        grant: Grant,
+        sort: Sequence[str],
+        user: Principal | None = None,
+    ) -> list[SortKey]:
         """The ORDER BY of a list as keys (``normalise_sort``: ``id`` last), each a column
         the user may read; a hidden or unsortable field is refused like an unknown one."""
         table = plan.table
@@ -482,6 +561,17 @@ class RecordReads(RepositoryBase):
             if ranked is not None:
                 # A feature's order for this column (never NULL), not the column's own.
                 keys.append(SortKey(item, ranked, desc, False))
+                continue
+            resolved = None
+            try:
+                resolved = self._resolved_path(plan, grant, name, user)
+            except FieldInvalid:
+                raise ValidationError({name: [FieldMessage("unknown_field")]}) from None
+            if resolved is not None:
+                if not type_of(resolved.field).sortable or type_of(resolved.field).holds_rows:
+                    raise ValidationError({name: [FieldMessage("unknown_field")]})
+                # A path or a lookup: its correlated value, NULL where nothing is linked.
+                keys.append(SortKey(item, resolved.value(), desc, True))
                 continue
             if name in plan.system_keys:
                 column = table.c[name]
@@ -495,6 +585,35 @@ class RecordReads(RepositoryBase):
                 column = table.c[sort_column]
             keys.append(SortKey(item, column, desc, bool(column.nullable)))
         return keys
+
+
+def _revive_lookups(lookups: Sequence[FieldDef], record: dict[str, Any]) -> None:
+    """Lookup values as read from SQL, made canonical by the type of the field shown."""
+    for field in lookups:
+        value = record.get(field.id)
+        if value is not None:
+            record[field.id] = type_of(field).value_from_db(field, value)
+
+
+def _null_matches(field: FieldDef, op: str, value: Any, ctx: CoerceContext) -> bool:
+    """Whether ``op value`` holds for an empty value (what ``_compare`` says of NULL):
+    ``isnull``, ``eq`` nothing, ``ne`` something, an open-ended ``between``."""
+    ftype = type_of(field)
+
+    def empty(item: Any) -> bool:
+        if isinstance(item, str) and has_user_token(item):
+            return False
+        return ftype.coerce(field, item, ctx) is None
+
+    if op == "isnull":
+        return value not in (False, "false", "0", 0, "no")
+    if op == "eq":
+        return empty(value)
+    if op == "ne":
+        return not empty(value)
+    if op == "between" and isinstance(value, list | tuple) and len(value) == 2:
+        return all(empty(v) for v in value)
+    return False
 
 
 def _revive(field: FieldDef, value: Any, ctx: CoerceContext) -> Any:

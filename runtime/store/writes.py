@@ -619,6 +619,9 @@ class RecordWrites(RepositoryBase):
                 _add(errors, key, "unknown_field")
                 continue
             kind = type_of(field)
+            if kind.refuses_input:  # derived from other records (a lookup): never written
+                _add(errors, field.id, "readonly")
+                continue
             if kind.computed or (kind.assigned_on_create and not system):
                 continue  # computed by the system; what the caller sent does not matter
             if field.id not in seen:
