@@ -148,6 +148,31 @@ def init(app: str | None, database: str | None) -> None:
     click.echo(f"database ready for app '{model.id}' version {model.version}")
 
 
+@main.command()
+@app_option
+@db_option
+def indexes(app: str | None, database: str | None) -> None:
+    """List the app's declared and derived indexes: entity, name, keys, why, and whether
+    the database has it (``trellis init`` creates the missing ones)."""
+    from runtime.store.schema_sync import existing_index_names
+
+    model, db, _repo, _users = _services(app, database)
+    missing = 0
+    with db.engine.connect() as conn:
+        for entity_id, plans in db.indexes.items():
+            table = db.tables[entity_id].name
+            have = existing_index_names(conn, table)
+            for plan in plans:
+                state = "ok" if plan.name in have else "missing"
+                missing += state == "missing"
+                why = "; ".join(plan.reasons)
+                click.echo(f"{entity_id}\t{plan.name}\t({plan.spec})\t{why}\t{state}")
+    total = sum(len(p) for p in db.indexes.values())
+    click.echo(
+        f"{total} index(es) for app '{model.id}', {missing} missing (trellis init creates them)"
+    )
+
+
 @main.command("import")
 @click.argument("entity")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))

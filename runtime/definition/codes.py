@@ -111,6 +111,19 @@ LOOKUP_WITHOUT_PATH = Code(
     "TRL-E083", "a lookup field has no 'from', or its path ends at a field it cannot show"
 )
 LOOKUP_CYCLE = Code("TRL-E084", "lookup fields show each other in a cycle")
+# Indexes (entities' ``indexes:``)
+UNKNOWN_INDEX_FIELD = Code(
+    "TRL-E064", "an index names a field that does not exist", names_field=True
+)
+DUPLICATE_INDEX = Code("TRL-E066", "two indexes of an entity list the same keys, or share a name")
+UNINDEXABLE_FIELD = Code(
+    "TRL-E067", "an index names a field whose type has no column an index can hold"
+)
+REPEATED_INDEX_KEY = Code("TRL-E070", "an index names the same field twice")
+INDEX_TOO_WIDE = Code("TRL-E071", "an index has more keys than the ceiling")
+INDEX_NAME_TAKEN = Code(
+    "TRL-E072", "an index's name is used by another entity's index or names a table"
+)
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 
 # Warnings: the app still runs, but something in its folder is not what it seems

@@ -161,6 +161,17 @@ BASE_SYSTEM_FIELDS: tuple[FieldDef, ...] = tuple(
 
 
 @dataclass(frozen=True)
+class IndexDef:
+    """An index an entity declares (``indexes:``): its keys in order, ``-`` for a
+    descending one (``("owner_id", "-amount")``), and an optional name of its own. The
+    store adds the indexes it derives from views and links (``runtime.store.indexes``)."""
+
+    keys: tuple[str, ...]
+    name: str | None = None
+    place: Place | None = None
+
+
+@dataclass(frozen=True)
 class Entity:
     id: str
     label: Label
@@ -177,6 +188,7 @@ class Entity:
     # them like fields; ``readonly=False`` means a write may set one (the feature's
     # write steps check it).
     system_fields: tuple[FieldDef, ...] = ()
+    indexes: tuple[IndexDef, ...] = ()  # declared ones, in file order
 
     @property
     def table_name(self) -> str:

@@ -81,9 +81,12 @@ class Database:
             table.to_metadata(self.metadata)
         for feature in self.features:
             feature.define_tables(self.metadata)
-        built = build_entity_tables(model, self.metadata)
+        sorted_by_features = frozenset(self.features.merge("sort_orders", model))
+        built = build_entity_tables(model, self.metadata, sorted_by_features)
         self.tables: dict[str, Table] = built.tables
         self.child_tables: dict[tuple[str, str], Table] = built.child_tables
+        # entity id -> the declared and derived indexes (runtime.store.indexes.IndexPlan)
+        self.indexes = built.indexes
         self.sys = system_tables
         self._memo: dict[Any, Any] = {}
         self._memo_lock = threading.Lock()

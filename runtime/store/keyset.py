@@ -71,11 +71,18 @@ def normalise_sort(sort: Sequence[str]) -> tuple[str, ...]:
 
 
 def order_by(keys: Sequence[SortKey], nulls_clause: bool) -> list[Any]:
-    """ORDER BY terms; ``nulls_clause`` (SQLite) makes NULL sort as the largest value."""
+    """ORDER BY terms with NULL as the largest value: PostgreSQL's default, asked of
+    SQLite (``nulls_clause``) with NULLS FIRST / LAST on the leading key. A nullable key
+    after the first is ordered as ``key IS NULL, key``: the same order, in a form both
+    databases read from an index (``runtime.store.indexes``), where SQLite sorts for a
+    NULLS clause beyond the leading key."""
     terms = []
-    for key in keys:
+    for n, key in enumerate(keys):
         term = key.expr.desc() if key.desc else key.expr.asc()
-        if key.nullable and nulls_clause:
+        if key.nullable and n > 0:
+            empty = key.expr.is_(None)
+            terms.append(empty.desc() if key.desc else empty.asc())
+        elif key.nullable and nulls_clause:
             term = term.nulls_first() if key.desc else term.nulls_last()
         terms.append(term)
     return terms

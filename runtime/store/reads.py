@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, false, func, not_, null, or_, select, true
+from sqlalchemy import Boolean, String, and_, case, cast, false, func, not_, null, or_, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
@@ -20,6 +20,7 @@ from runtime.fieldtypes import CoerceContext, FieldInvalid, LookupType, type_of
 from runtime.relative_dates import RELATIVE_OPERATORS, as_instants, range_clause, relative_range
 
 from . import history
+from .indexes import list_index
 from .keyset import Position, SortKey, StaleCursor, normalise_sort, order_by, phases
 from .list_terms import has_user_token, user_token_clause
 from .paths import ResolvedPath, end_column, is_lookup, lookup_value, resolve_path
@@ -112,7 +113,10 @@ class RecordReads(RepositoryBase):
         columns = self._view_columns(plan, grant, user, view)
         width = len(columns)
         base = select(*columns, *[k.expr.label(f"_sort{i}") for i, k in enumerate(keys)])
+        filters = list(filters or ())
         where = self._where(plan, grant, user, filters, search, archived)
+        if where and archived is False and not search:
+            where = self._toward_index(plan, filters, spec, where)
         if where:
             base = base.where(*where)
         base = base.order_by(*order_by(keys, nulls_clause=self.db.is_sqlite))
@@ -398,6 +402,32 @@ class RecordReads(RepositoryBase):
                     where.append(false())
         return where
 
+    def _toward_index(
+        self, plan: EntityPlan, filters: list[Any], spec: Sequence[str], where: list[Any]
+    ) -> list[Any]:
+        """On SQLite, the terms of a list whose shape has its own derived index, with
+        every term but the index's equality columns kept out of index selection.
+
+        Without statistics SQLite's planner takes an ``IN`` on any indexed column (a
+        stage kind, a team's owners) for selective, reads those rows through that index
+        and sorts them all; with the other terms under a unary plus it walks the index
+        made for this list (``runtime.store.indexes``) in order and stops at the page.
+        PostgreSQL plans from its statistics and is left alone."""
+        if not self.db.is_sqlite:
+            return where
+        found = list_index(
+            self.db.indexes.get(plan.entity.id, ()),
+            plan.entity,
+            plan.table,
+            filters,
+            spec,
+            frozenset(self._sort_orders(plan)),
+        )
+        if found is None:
+            return where
+        _index, equal = found
+        return [term if _compares_column(term, equal) else _unindexed(term) for term in where]
+
     def _not_archived(self, table: Any) -> Any:
         column = table.c.archived_at
         if self.db.is_sqlite:
@@ -614,6 +644,24 @@ def _null_matches(field: FieldDef, op: str, value: Any, ctx: CoerceContext) -> b
     if op == "between" and isinstance(value, list | tuple) and len(value) == 2:
         return all(empty(v) for v in value)
     return False
+
+
+def _compares_column(term: Any, columns: frozenset[str]) -> bool:
+    """``term`` is ``column = value`` or ``column IS NULL`` on one of ``columns``."""
+    left = getattr(term, "left", None)
+    return (
+        getattr(term, "operator", None) in (operators.eq, operators.is_)
+        and getattr(left, "name", None) in columns
+        and getattr(left, "table", None) is not None
+    )
+
+
+def _unindexed(term: Any) -> Any:
+    """``+(term)``: the same truth value, which SQLite never reads through an index."""
+    left = getattr(term, "left", None)
+    if isinstance(getattr(left, "element", left), UnaryExpression):
+        return term  # ``+archived_at IS NULL`` as the partial indexes repeat it
+    return UnaryExpression(term.self_group(), operator=operators.custom_op("+"), type_=Boolean())
 
 
 def _revive(field: FieldDef, value: Any, ctx: CoerceContext) -> Any:

@@ -48,6 +48,7 @@ def create_or_upgrade(db: Database) -> dict[str, list[str]]:
             if table.name not in existing:
                 table.create(conn)
                 report["created_tables"].append(table.name)
+                report["created_indexes"] += sorted(str(i.name) for i in table.indexes)
             else:
                 _upgrade_table(conn, operations, table, report)
         _sync_roles(conn, db.model)
@@ -65,14 +66,29 @@ def _upgrade_table(
             continue
         operations.add_column(table.name, _addable(column))
         report["added_columns"].append(f"{table.name}.{column.name}")
-    index_names = {i["name"] for i in inspector.get_indexes(table.name)}
-    for index in table.indexes:
+    # By name: an index that exists is left as it is (never rebuilt, never dropped here;
+    # the ones no longer declared or derived are the migration planner's to remove).
+    index_names = existing_index_names(conn, table.name)
+    for index in sorted(table.indexes, key=lambda i: str(i.name)):
         if index.name in index_names:
             continue
-        operations.create_index(
-            str(index.name), table.name, [c.name for c in index.columns], unique=bool(index.unique)
-        )
+        index.create(conn)  # its own columns, directions, expressions and WHERE
         report["created_indexes"].append(str(index.name))
+
+
+def existing_index_names(conn: Connection, table_name: str) -> set[str]:
+    """The names of the indexes ``table_name`` has in the database, read from the
+    catalogue (the inspector skips SQLite's expression indexes, with a warning)."""
+    if conn.dialect.name == "sqlite":
+        query = text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t")
+    elif conn.dialect.name == "postgresql":
+        query = text(
+            "SELECT indexname FROM pg_indexes"
+            " WHERE schemaname = current_schema() AND tablename = :t"
+        )
+    else:
+        return {str(i["name"]) for i in inspect(conn).get_indexes(table_name)}
+    return {row[0] for row in conn.execute(query, {"t": table_name})}
 
 
 def _addable(column: Column) -> Column:

@@ -11,6 +11,7 @@ from runtime.definition.model import AppModel, Entity, FieldDef
 from runtime.definition.reserved import BASE_SYSTEM_COLUMNS
 from runtime.fieldtypes import type_of
 
+from .indexes import IndexPlan, build_index, plan_indexes
 from .system_tables import NAMING_CONVENTION, Id, UtcDateTime, utcnow
 
 MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently; we never let it
@@ -101,10 +102,18 @@ def _table(name: str, metadata: MetaData, columns: list[Column], *extra) -> Tabl
 class EntityTables:
     tables: dict[str, Table]  # entity id -> table
     child_tables: dict[tuple[str, str], Table]  # (entity id, field id) -> table
+    # entity id -> the declared and derived indexes on its table (runtime.store.indexes)
+    indexes: dict[str, list[IndexPlan]]
 
 
-def build_entity_tables(model: AppModel, metadata: MetaData | None = None) -> EntityTables:
-    """Fresh Table objects for every entity of ``model`` on ``metadata``."""
+def build_entity_tables(
+    model: AppModel,
+    metadata: MetaData | None = None,
+    ordered_by_features: frozenset[str] = frozenset(),
+) -> EntityTables:
+    """Fresh Table objects for every entity of ``model`` on ``metadata``, with their
+    columns' indexes and the declared and derived ones (``ordered_by_features``: the
+    columns features sort by an expression of their own, ``plan_indexes``)."""
     metadata = metadata if metadata is not None else MetaData(naming_convention=NAMING_CONVENTION)
     tables: dict[str, Table] = {}
     children: dict[tuple[str, str], Table] = {}
@@ -133,4 +142,8 @@ def build_entity_tables(model: AppModel, metadata: MetaData | None = None) -> En
                 columns,
                 Index(safe_identifier(f"ix_{child_name}_parent"), "parent_id", "position"),
             )
-    return EntityTables(tables, children)
+    plans = plan_indexes(model, tables, ordered_by_features)
+    for entity_id, entity_plans in plans.items():
+        for plan in entity_plans:
+            build_index(tables[entity_id], plan)  # bound to the table's columns: joins it
+    return EntityTables(tables, children, plans)

@@ -18,6 +18,7 @@ from ..loader import Document, JsonPath
 from ..model import Entity, FieldDef, Label, Option, Rule
 from ..reserved import BASE_SYSTEM_COLUMNS
 from .base import CheckContext, Checker, did_you_mean, pluralize, prettify
+from .indexes import check_index_names, compile_indexes
 
 MAX_TABLE_NAME = 63  # PostgreSQL's identifier limit
 
@@ -58,6 +59,7 @@ class _EntityChecker(Checker):
             entity = self._entity(doc)
             if entity is not None and entity.id not in entities:
                 entities[entity.id] = entity
+        check_index_names(self, entities, {d.data["id"]: d for d in docs})
         return entities
 
     def _entity(self, doc: Document) -> Entity | None:
@@ -86,6 +88,7 @@ class _EntityChecker(Checker):
             for f in fields
         )
         rules = self._rules(doc, raw.get("rules") or [], scope, obj)
+        indexes = compile_indexes(self, doc, raw.get("indexes") or [], fields, system, obj)
         label = Label.of(raw.get("label"), prettify(entity_id))
         return Entity(
             id=entity_id,
@@ -97,6 +100,7 @@ class _EntityChecker(Checker):
             search_fields=search_fields,
             icon=raw.get("icon"),
             system_fields=self.ctx.system_fields.get(entity_id, ()),
+            indexes=indexes,
             place=self.place(doc, ()),
         )
 
