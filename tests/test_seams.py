@@ -352,3 +352,84 @@ def test_outside_the_store_records_are_read_through_the_repository():
         if naming:
             offending[rel] = sorted(naming)
     assert offending == {}
+
+
+# --------------------------------------------------------------------------- no SQL in screens
+
+# The web layer and the features' screens run no SQL of their own: they call the
+# repository, the users / jobs services, ``Database.ping`` (the health probe) or a
+# feature's read module (``stage_history.stage_history_of``, ``BoardQueries``...).
+SCREEN_MODULES = sorted((ROOT / "runtime" / "web").rglob("*.py")) + sorted(
+    (ROOT / "runtime" / "features").glob("*/screens*.py")
+)
+# Calls that look like SQL and are not: the login throttle's Redis pipeline.
+NOT_SQL = {("runtime/web/auth.py", "pipe.execute")}
+# From sqlalchemy a screen may import only its exception classes (to answer them).
+ALLOWED_SQLALCHEMY = ("sqlalchemy.exc",)
+
+
+def sql_in(path: Path) -> list[str]:
+    """``<line>: <code>`` of every place ``path`` runs or builds SQL: ``.execute(``,
+    ``select(`` / ``.select(``, ``engine.connect`` / ``engine.begin``, and imports of
+    sqlalchemy other than its exceptions."""
+    rel = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        hit = None
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in ("execute", "select"):
+                hit = ast.unparse(func)
+            elif isinstance(func, ast.Name) and func.id == "select":
+                hit = "select"
+        elif isinstance(node, ast.Attribute) and node.attr in (
+            "connect",
+            "begin",
+            "raw_connection",
+        ):
+            owner = node.value
+            if (isinstance(owner, ast.Attribute) and owner.attr == "engine") or (
+                isinstance(owner, ast.Name) and owner.id == "engine"
+            ):
+                hit = ast.unparse(node)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+            for name in names:
+                if (name or "").split(".")[0] == "sqlalchemy" and name not in ALLOWED_SQLALCHEMY:
+                    hit = f"import {name}"
+        if hit is not None and (rel, hit) not in NOT_SQL:
+            found.append((node.lineno, hit))
+    return [f"{line}: {hit}" for line, hit in sorted(found)]
+
+
+def test_the_web_layer_and_the_screens_run_no_sql_of_their_own():
+    assert len(SCREEN_MODULES) > 25
+    assert any(p.name == "screens_list.py" for p in SCREEN_MODULES)
+    offending = {
+        str(path.relative_to(ROOT)): sql_in(path) for path in SCREEN_MODULES if sql_in(path)
+    }
+    assert offending == {}
+
+
+def test_the_sql_check_sees_each_way_of_running_sql(tmp_path):
+    planted = tmp_path / "screen.py"
+    planted.write_text(
+        "from sqlalchemy import select\n"
+        "from sqlalchemy.exc import DataError\n"
+        "def idle_ids(services, table):\n"
+        "    with services.db.engine.connect() as conn:\n"
+        "        return conn.execute(select(table.c.id)).scalars()\n"
+        "def tick(db):\n"
+        "    with db.engine.begin() as conn:\n"
+        "        conn.execute(db.sys.users.select())\n",
+        encoding="utf-8",
+    )
+    assert sql_in(planted) == [
+        "1: import sqlalchemy",
+        "4: services.db.engine.connect",
+        "5: conn.execute",
+        "5: select",
+        "7: db.engine.begin",
+        "8: conn.execute",
+        "8: db.sys.users.select",
+    ]

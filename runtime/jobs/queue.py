@@ -12,7 +12,7 @@ from typing import Any
 
 from huey import MemoryHuey, RedisHuey, SqliteHuey, crontab
 from huey.api import PeriodicTask
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from runtime.store import system_tables as st
@@ -168,6 +168,13 @@ class JobQueue:
             task_base=DuePeriodicTask,
             matches=staticmethod(crontab(**schedule.crontab())),
         )
+
+    def recent_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest periodic job runs (``sys_job_runs``), newest first."""
+        table = st.job_runs
+        query = select(table).order_by(table.c.started_at.desc()).limit(limit)
+        with self.runtime.db.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
 
     def run_periodic(self, schedule: Schedule, due: datetime | None = None) -> bool:
         """Run ``schedule`` for the period ``due`` (default: now) falls in, unless another

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import MetaData, Table, create_engine, event
+from sqlalchemy import MetaData, Table, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 
@@ -124,6 +124,18 @@ class Database:
         value = factory()
         with self._memo_lock:
             return self._memo.setdefault(key, value)
+
+    def has_table(self, name: str) -> bool:
+        """Whether the database holds a table called ``name`` (``trellis init`` has run)."""
+        from sqlalchemy import inspect
+
+        return inspect(self.engine).has_table(name)
+
+    def ping(self) -> None:
+        """Run ``SELECT 1``: raises the driver's error when the database is unreachable
+        (the health probe's question)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -56,6 +56,16 @@ class UserService:
         self.db = db
         self.model = db.model
 
+    def names(self, user_ids: Iterable[int]) -> dict[int, str]:
+        """Display names (the name, else the e-mail) of the users by id, in one query."""
+        ids = sorted({i for i in user_ids if isinstance(i, int) and not isinstance(i, bool)})
+        if not ids:
+            return {}
+        users = st.users
+        query = select(users.c.id, users.c.name, users.c.email).where(users.c.id.in_(ids))
+        with self.db.engine.connect() as conn:
+            return {row.id: row.name or row.email for row in conn.execute(query)}
+
     # ------------------------------------------------------------------ teams
 
     def create_team(

@@ -7,9 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
-from runtime.store import system_tables as st
 from runtime.web.admin import ADMIN_ROLE, is_admin
 from runtime.web.i18n import gettext as _
 from runtime.web.templating import render_screen
@@ -46,10 +44,7 @@ def _state_arg() -> str | None:
 
 
 def _runs(limit: int = 50) -> list[dict[str, Any]]:
-    table = st.job_runs
-    with current_app.extensions["trellis"].db.engine.connect() as conn:
-        rows = conn.execute(select(table).order_by(table.c.started_at.desc()).limit(limit))
-        return [dict(r._mapping) for r in rows]
+    return _jobs().recent_runs(limit)
 
 
 @bp.route("/jobs")

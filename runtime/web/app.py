@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, g, request
-from sqlalchemy import inspect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from runtime.definition import ModelCache
@@ -76,7 +75,7 @@ class Services:
 
     def check_ready(self) -> bool:
         if not self.ready:
-            self.ready = inspect(self.db.engine).has_table(MARKER_TABLE)
+            self.ready = self.db.has_table(MARKER_TABLE)
         return self.ready
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import text
 
 from runtime.definition.model import AppModel, Entity, FieldDef
 from runtime.errors import ConflictError, NotFound, PermissionDenied, ValidationError
@@ -328,8 +327,7 @@ def healthz():
     """Liveness and database reachability, for load balancers; no sign-in needed."""
     services = _services()
     try:
-        with services.db.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        services.db.ping()
         database = "ok"
     except Exception as exc:  # any driver error means "unreachable" here
         log.warning("healthz: database unreachable: %s", exc)

@@ -88,22 +88,11 @@ def link_titles(env: ListEnv, target_id: str, ids: set[Any]) -> dict[Any, str]:
 
 
 def user_names(env: ListEnv, ids: set[Any]) -> dict[Any, str]:
-    """Display names of users by id, in one query."""
+    """Display names of users by id, in one query (the users service's)."""
     ids = {i for i in ids if isinstance(i, int) and not isinstance(i, bool)}
     if not ids:
         return {}
-    users = env.services.users
-    method = getattr(users, "names", None)
-    if callable(method):
-        return dict(method(ids))
-    from sqlalchemy import select
-
-    table = env.services.db.sys.users
-    with env.services.db.engine.connect() as conn:
-        rows = conn.execute(
-            select(table.c.id, table.c.name, table.c.email).where(table.c.id.in_(ids))
-        )
-        return {row.id: row.name or row.email for row in rows}
+    return dict(env.services.users.names(ids))
 
 
 def present_rows(env: ListEnv, req: ListRequest, records: Sequence[Mapping[str, Any]]) -> list[Row]:

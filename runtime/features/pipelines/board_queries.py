@@ -437,6 +437,28 @@ class BoardQueries:
         with self.db.engine.connect() as conn:
             return conn.execute(query).scalar()
 
+    def idle_touches(
+        self,
+        entity_id: str,
+        pipelines: Sequence[Pipeline],
+        record_ids: Sequence[int],
+        fields: Iterable[str],
+        today: date,
+    ) -> list[dict[str, Any]]:
+        """The idle ones among ``record_ids`` (a page its reader has read): id, stage,
+        stage_entered_at, ``fields`` and ``touch_<n>``, the last touch in ``pipelines[n]``."""
+        rows = self.repo.readable_rows(
+            SYSTEM, entity_id, filters=[("id", "in", list(record_ids)), (IDLE, "eq", today)]
+        )
+        columns = [rows.c.id, rows.c.stage, rows.c.stage_entered_at]
+        columns += [rows.c[f] for f in sorted(set(fields)) if f in rows.c]
+        columns += [
+            self.last_touch_column(p, rows, today).label(f"touch_{n}")
+            for n, p in enumerate(pipelines)
+        ]
+        with self.db.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(select(*columns)).mappings()]
+
     # ------------------------------------------------------------------ pickers
 
     def owners(self) -> list[dict[str, Any]]:

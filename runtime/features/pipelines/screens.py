@@ -101,8 +101,7 @@ def may_update_record(entity: Entity, record: Mapping[str, Any]) -> bool:
 
 
 def ticked_items(entity_id: str, record_id: int) -> frozenset[tuple[str, str]]:
-    with _services().db.engine.connect() as conn:
-        return stage_checklist.ticked_items(conn, entity_id, record_id)
+    return stage_checklist.ticked_items_of(_services().db, entity_id, record_id)
 
 
 def may_move_record(entity: Entity, record: Mapping[str, Any]) -> bool:

@@ -197,37 +197,22 @@ def idle_days_of(
 ) -> dict[int, int]:
     """Record id -> days without activity, for the idle ones among ``record_ids``.
 
-    One query for a whole page: the ``idle`` clause's SQL picks the rows, the days come
-    from the same last-touch rule the board uses (``flows.pipeline``).
+    One query for a whole page (``BoardQueries.idle_touches``): the ``idle`` clause's
+    SQL picks the rows, the days come from the same last-touch rule the board uses
+    (``flows.pipeline``).
     """
-    from sqlalchemy import select
-
     from runtime.features.pipelines.board_queries import BoardQueries
-    from runtime.features.pipelines.clauses import IDLE
     from runtime.features.pipelines.flow import idle_days, last_touch
-    from runtime.store import SYSTEM
 
     ids = sorted({int(i) for i in record_ids if isinstance(i, int) and not isinstance(i, bool)})
     pipelines = entity_pipelines(services.model, entity)
     if not ids or not pipelines:
         return {}
-    # the page's records (its reader has read them), the idle ones, through the repository
-    rows = services.repo.readable_rows(
-        SYSTEM, entity.id, filters=[("id", "in", ids), (IDLE, "eq", today)]
-    )
-    columns = [rows.c.id, rows.c.stage, rows.c.stage_entered_at]
-    columns += [
-        rows.c[f] for f in sorted(set(selector_fields(services.model, entity))) if f in rows.c
-    ]
     queries = BoardQueries(services.db, services.repo.permissions, services.repo)
-    columns += [
-        queries.last_touch_column(p, rows, today).label(f"touch_{n}")
-        for n, p in enumerate(pipelines)
-    ]
-    query = select(*columns)
+    records = queries.idle_touches(
+        entity.id, pipelines, ids, selector_fields(services.model, entity), today
+    )
     found: dict[int, int] = {}
-    with services.db.engine.connect() as conn:
-        records = [dict(row) for row in conn.execute(query).mappings()]
     for row in records:
         pipeline = pipeline_for_record(services.model, entity.id, row)
         if pipeline is None:

@@ -134,8 +134,7 @@ def path_context(entity_id: str, record: Mapping[str, Any]) -> dict[str, Any] | 
 
 def _checklist_state(entity_id: str, record_id: int, locale: str) -> dict[str, dict[str, Any]]:
     """ "stage.item" -> {checked, by, at} for the record's latest tick of each item."""
-    with _services().db.engine.connect() as conn:
-        rows = stage_checklist.read_ticks(conn, entity_id, record_id)
+    rows = stage_checklist.ticks_of(_services().db, entity_id, record_id)
     return {
         f"{stage}.{item}": {
             "checked": bool(row["checked"]),
@@ -154,17 +153,16 @@ def checklist_item(pipeline: Pipeline, stage_id: str, item_id: str) -> Any:
 def tick_item(
     pipeline: Pipeline, entity: Entity, record_id: int, stage_id: str, item_id: str, checked: bool
 ) -> dict[str, Any]:
-    with _services().db.engine.begin() as conn:
-        return stage_checklist.record_tick(
-            conn,
-            entity=entity.id,
-            record_id=record_id,
-            pipeline=pipeline.id,
-            stage=stage_id,
-            item=item_id,
-            checked=checked,
-            user_id=_principal().actor_id,
-        )
+    return stage_checklist.tick(
+        _services().db,
+        entity=entity.id,
+        record_id=record_id,
+        pipeline=pipeline.id,
+        stage=stage_id,
+        item=item_id,
+        checked=checked,
+        user_id=_principal().actor_id,
+    )
 
 
 def checklist(entity_id: str, record_id: int):

@@ -75,10 +75,9 @@ def read_stage_rows(fmt: Formatter, entity: Entity, record: Mapping[str, Any]) -
     db = getattr(fmt.titles.repo, "db", None)
     if db is None or record.get("id") is None:
         return []
-    from runtime.features.pipelines.stage_history import read_stage_history
+    from runtime.features.pipelines.stage_history import stage_history_of
 
-    with db.engine.connect() as conn:
-        return read_stage_history(conn, entity.id, int(record["id"]))
+    return stage_history_of(db, entity.id, int(record["id"]))
 
 
 def checklist_entries(fmt: Formatter, entity: Entity, record: Mapping[str, Any]) -> list:
@@ -88,10 +87,9 @@ def checklist_entries(fmt: Formatter, entity: Entity, record: Mapping[str, Any])
     if db is None or record.get("id") is None:
         return []
     from runtime.features.pipelines.flow import checklist_item_label
-    from runtime.features.pipelines.stage_checklist import read_ticks
+    from runtime.features.pipelines.stage_checklist import ticks_of
 
-    with db.engine.connect() as conn:
-        rows = read_ticks(conn, entity.id, int(record["id"]))
+    rows = ticks_of(db, entity.id, int(record["id"]))
     entries = []
     for row in rows:
         pipeline = pipelines_of(model).get(row["pipeline"])

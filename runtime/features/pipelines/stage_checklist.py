@@ -72,6 +72,24 @@ def read_ticks(conn: Connection, entity: str, record_id: int) -> list[dict[str, 
     return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
+def ticks_of(db: Any, entity: str, record_id: int) -> list[dict[str, Any]]:
+    """``read_ticks`` on a connection of its own (for screens, which run no SQL)."""
+    with db.engine.connect() as conn:
+        return read_ticks(conn, entity, record_id)
+
+
+def ticked_items_of(db: Any, entity: str, record_id: int) -> frozenset[tuple[str, str]]:
+    """``ticked_items`` on a connection of its own."""
+    with db.engine.connect() as conn:
+        return ticked_items(conn, entity, record_id)
+
+
+def tick(db: Any, **values: Any) -> dict[str, Any]:
+    """``record_tick`` in a transaction of its own."""
+    with db.engine.begin() as conn:
+        return record_tick(conn, **values)
+
+
 def current_state(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Mapping[str, Any]]:
     """(stage, item) -> the latest row about it (``rows`` oldest first)."""
     state: dict[tuple[str, str], Mapping[str, Any]] = {}

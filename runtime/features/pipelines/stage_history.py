@@ -146,6 +146,12 @@ def read_stage_history(conn: Connection, entity: str, record_id: int) -> list[di
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
+def stage_history_of(db: Any, entity: str, record_id: int) -> list[dict[str, Any]]:
+    """``read_stage_history`` on a connection of its own (for screens, which run no SQL)."""
+    with db.engine.connect() as conn:
+        return read_stage_history(conn, entity, record_id)
+
+
 def entries_of(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str | None, datetime]]:
     """(stage entered, when) pairs for ``flow.time_in_stages``."""
     return [(row["to_stage"], row["changed_at"]) for row in rows]
