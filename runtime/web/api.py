@@ -54,9 +54,10 @@ from runtime.store.keyset import StaleCursor
 from runtime.web.auth import public
 from runtime.web.cursors import codec_for
 from runtime.web.i18n import get_timezone
-from runtime.web.list_request import ON_WORDS, ListEnv, list_hooks
+from runtime.web.list_context import read_list
+from runtime.web.list_request import ListEnv
 from runtime.web.openapi import build_openapi, exposed_entities
-from runtime.web.query import CURSOR_PARAMS, QueryError, parse_list_query, system_fields
+from runtime.web.query import CURSOR_PARAMS, QueryError, system_fields
 
 log = logging.getLogger("trellis.api")
 
@@ -344,46 +345,19 @@ def openapi_document():
 def list_records(entity_id: str):
     principal = _principal()
     entity = _entity(entity_id)
-    locale = _locale(principal)
-    # The features' named terms and ?<param>=1 switches (pipelines: stage_kind, idle),
-    # read as the list screen reads them.
-    hooks = list_hooks(_services(), entity)
-    cursors = codec_for(current_app)
-    query = parse_list_query(
-        entity,
-        request.args,
-        ctx=_coerce_context(locale),
-        readable=_readable_fields(principal, entity),
-        ignore=tuple(s.param for s in hooks.switches),
-        cursors=cursors,
-        terms=hooks.terms,
+    # The list screen's context, read the API's way: the features' named terms and
+    # ?<param>=1 switches (pipelines: stage_kind, idle), cursors, relative dates.
+    env = ListEnv(
+        _services(), principal, _locale(principal), get_timezone(), codec_for(current_app)
     )
-    filters = list(query.filters)
-    env = ListEnv(_services(), principal, locale, get_timezone())
-    for switch in hooks.switches:
-        if (request.args.get(switch.param) or "").strip().lower() in ON_WORDS:
-            filters += switch.where(env, entity)
-    # Archived records are left out unless a filter on archived_at asks for them.
-    asks_archived = any(name == "archived_at" for name, _op, _value in query.filters)
-    page = _services().repo.list(
-        principal,
-        entity.id,
-        archived=None if asks_archived else False,
-        filters=filters,
-        sort=list(query.sort),
-        search=query.search,
-        page=query.page,
-        page_size=query.page_size,
-        after=query.after,
-        before=query.before,
-    )
-    by_cursor = query.after is not None or query.before is not None
-    next_cursor = cursors.encode(entity.id, "after", page.next_key) if page.next_key else None
-    prev_cursor = cursors.encode(entity.id, "before", page.prev_key) if page.prev_key else None
+    data = read_list(env, entity.id, request.args, api=True)
+    query, page = data.request, data.page
+    next_cursor = data.cursor(env, "after")
+    prev_cursor = data.cursor(env, "before")
     return json_response(
         {
-            "data": list(page.rows),
-            "page": None if by_cursor else query.page,
+            "data": data.rows,
+            "page": None if data.by_cursor else query.page,
             "page_size": query.page_size,
             "has_next": bool(page.has_next),
             "has_prev": bool(page.has_prev),

@@ -210,6 +210,7 @@ class ListRequest:
     switches: tuple[str, ...] = ()  # the features' ``?<param>=1`` switches that are on
     after: Any = None  # keyset paging: a runtime.store.Position (then page is a label)
     before: Any = None
+    every_field: bool = False  # read every readable field (the API), not only the columns
 
     def state_pairs(self, **changes: Any) -> list[tuple[str, str]]:
         """The query string that reproduces this list (page excluded), with changes.
@@ -484,7 +485,8 @@ def fetch_page(
     ``page`` or ``after`` (exports walking every page) replaces it.
 
     Archived records are left out unless the toggle is on; only the shown fields (and
-    the title) are read, so child tables and wide text stay in the database.
+    the title) are read, so child tables and wide text stay in the database (the API's
+    requests read ``every_field``).
     """
     wanted = {c.id for c in req.columns} | {req.entity.title_field}
     shown = list_hooks(env.services, req.entity).columns
@@ -506,7 +508,9 @@ def fetch_page(
         search=req.search,
         page=1 if after is not None or (page is None and by_cursor) else page or req.page,
         page_size=page_size or req.page_size,
-        fields=sorted(f.id for f in req.entity.fields if f.id in wanted),
+        fields=None
+        if req.every_field
+        else sorted(f.id for f in req.entity.fields if f.id in wanted),
         archived=None if req.show_archived else False,
         **keys,
     )

@@ -1,11 +1,12 @@
-"""The one list context: a view of an entity resolved against a request, its rows presented.
+"""The list screen's context: a view of an entity resolved against a request, its rows
+presented.
 
-The HTML page, its htmx partial, the ``.json`` variant and the CSV/XLSX exports all
-start here, so they cannot disagree about which rows and which fields a user sees::
+The HTML page, its htmx partial and the ``.json`` variant render it; it starts from
+``runtime.web.list_context.read_list``, as the REST API and the exports do, so they
+cannot disagree about which rows and which fields a user sees::
 
-    request = resolve_list_request(env, "deal", request.args)   # view, filters, sort, columns
-    page = fetch_page(env, request)                              # one repo.list call, no COUNT
-    rows = present_rows(env, request, page.rows)                 # formatted cells, link titles
+    data = read_list(env, "deal", request.args)                  # the request + one repo.list
+    rows = present_rows(env, data.request, data.rows)            # formatted cells, link titles
     context = build_list_context(env, "deal", request.args)      # all of the above + controls
 
 Everything goes through ``repo.list`` with the signed-in user, so row scope and field
@@ -39,6 +40,7 @@ from runtime.web.list_cells import (
     row_data,
     user_names,
 )
+from runtime.web.list_context import read_list
 from runtime.web.list_controls import (
     Chip,
     Choice,
@@ -208,8 +210,8 @@ def build_list_context(
     saved_views: Any = None,
 ) -> ListContext:
     """Resolve, fetch one page and present it, with every control the page needs."""
-    req = resolve_list_request(env, entity_id, args, saved_views=saved_views)
-    page = fetch_page(env, req)
+    data = read_list(env, entity_id, args, saved_views=saved_views)
+    req, page = data.request, data.page
     rows = mark_rows(env, req.entity, present_rows(env, req, list(page.rows)), gettext)
     hooks = list_hooks(env.services, req.entity)
     entity = req.entity
