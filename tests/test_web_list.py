@@ -282,6 +282,34 @@ def test_relative_dates_filter_the_list_and_the_api_and_read_as_words(app, monke
     assert bad.status_code == 400 and "close_date" in bad.get_json()["error"]["message"]
 
 
+def _date_presets(html: str, field: str) -> list[tuple[str, bool]]:
+    """The quick ranges a date filter offers: (token, checked), in order."""
+    found = re.findall(rf'<input type="radio" name="{field}" value="([a-z0-9_]+)"( checked)?', html)
+    return [(value, bool(checked)) for value, checked in found]
+
+
+def test_date_filters_offer_quick_ranges_that_are_relative_dates(app):
+    admin = login(app, "admin@example.com")
+    offered = _date_presets(
+        html_of(admin, "/e/deal?view=all&close_date=this_quarter"), "close_date"
+    )
+    assert [token for token, _ in offered] == [
+        "today", "yesterday", "this_week", "last_week", "this_month", "last_month",
+        "this_quarter", "last_quarter", "this_year",
+        "last_7_days", "last_30_days", "last_90_days", "next_7_days", "next_30_days",
+    ]  # fmt: skip
+    assert [token for token, checked in offered if checked] == ["this_quarter"]
+    # A custom range checks none of them.
+    html = html_of(admin, "/e/deal?view=all&close_date__gte=2024-01-01")
+    assert not any(checked for _, checked in _date_presets(html, "close_date"))
+    assert 'name="close_date__gte" value="2024-01-01"' in html
+    # A token the presets do not list (from a link) is offered, so applying keeps it.
+    odd = _date_presets(html_of(admin, "/e/deal?view=all&close_date=next_quarter"), "close_date")
+    assert odd[-1] == ("next_quarter", True)
+    zh = html_of(login(app, "zh@example.com"), "/e/deal?view=all")
+    assert "自定义范围" in zh and "本季度" in zh and "最近 90 天" in zh
+
+
 def test_left_out_parameters_are_explained_in_the_readers_language(app):
     query = "/e/deal?after=garbage&sort=nosuch&amount__gt=lots"
     zh = html_of(login(app, "zh@example.com"), query)

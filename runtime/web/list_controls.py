@@ -50,6 +50,8 @@ class FilterControl:
     input_type: str = "text"
     kind_choices: list[Choice] = field(default_factory=list)  # a first group of choices
     quick_choices: list[Choice] = field(default_factory=list)  # user: me / my team
+    presets: list[Choice] = field(default_factory=list)  # dates: this_quarter, last_30_days...
+    rolling: list[Choice] = field(default_factory=list)  # dates: last / next N days
     template: str = ""  # a feature's own widget (included in place of the kind's)
 
 
@@ -150,14 +152,14 @@ def _control(
     shown = shown_type(f)
     kind = shown.display_kind
     label = f.label.get(env.locale)
-    if shown.numeric or shown.temporal:
+    if shown.temporal:
+        return _date_control(f, label, current, gettext)
+    if shown.numeric:
         low, high = f"{f.id}__gte", f"{f.id}__lte"
         values = {"low": current.get(low, ""), "high": current.get(high, "")}
-        input_type = "date" if shown.temporal else "number"
         return FilterControl(
-            f.id, label, "date_range" if shown.temporal else "range",
-            {"low": low, "high": high}, values=values,
-            active=bool(values["low"] or values["high"]), input_type=input_type,
+            f.id, label, "range", {"low": low, "high": high}, values=values,
+            active=bool(values["low"] or values["high"]), input_type="number",
         )  # fmt: skip
     if kind == "badge":
         param = f"{f.id}__in"
@@ -203,6 +205,35 @@ def _control(
         return FilterControl(f.id, label, "text", {"value": param}, values={"value": value},
                              active=bool(value))  # fmt: skip
     return None
+
+
+# The presets a date filter offers, as the relative dates the repository reads
+# (``runtime.relative_dates``): calendar periods, then rolling day counts.
+DATE_PRESETS = (
+    "today", "yesterday", "this_week", "last_week", "this_month", "last_month",
+    "this_quarter", "last_quarter", "this_year",
+)  # fmt: skip
+ROLLING_PRESETS = ("last_7_days", "last_30_days", "last_90_days", "next_7_days", "next_30_days")
+
+
+def _date_control(f: FieldDef, label: str, current: Mapping[str, str], gettext) -> FilterControl:
+    """A date or date-time filter: a preset (``<field>=this_quarter``) or a custom range
+    (``<field>__gte`` / ``<field>__lte``). A relative date the presets do not offer (from
+    a link or a saved view) is offered too, so applying the bar keeps it."""
+    low, high = f"{f.id}__gte", f"{f.id}__lte"
+    raw = current.get(f.id, "").strip().lower()
+    preset = raw if is_relative(raw) else ""
+    values = {"low": current.get(low, ""), "high": current.get(high, ""), "preset": preset}
+
+    def choices(tokens) -> list[Choice]:
+        return [Choice(t, relative_date_label(t, gettext), None, t == preset) for t in tokens]
+
+    extra = (preset,) if preset and preset not in DATE_PRESETS + ROLLING_PRESETS else ()
+    return FilterControl(
+        f.id, label, "date_range", {"low": low, "high": high, "preset": f.id}, values=values,
+        active=bool(values["low"] or values["high"] or preset), input_type="date",
+        presets=choices(DATE_PRESETS), rolling=choices(ROLLING_PRESETS + extra),
+    )  # fmt: skip
 
 
 OP_TEXT = {

@@ -22,7 +22,7 @@
   function refreshFilter(details) {
     var active = false;
     details.querySelectorAll("input[name], select[name]").forEach(function (input) {
-      if (input.type === "checkbox") { if (input.checked) active = true; }
+      if (input.type === "checkbox" || input.type === "radio") { if (input.checked) active = true; }
       else if (input.value) active = true;
     });
     details.classList.toggle("is-active", active);
@@ -38,7 +38,7 @@
     if (!clear) return;
     var details = clear.closest("[data-filter]");
     details.querySelectorAll("input[name], select[name]").forEach(function (input) {
-      if (input.type === "checkbox") input.checked = false;
+      if (input.type === "checkbox" || input.type === "radio") input.checked = false;
       else input.value = "";
     });
     var current = details.querySelector("[data-lookup-current]");
@@ -51,6 +51,18 @@
     var form = details.closest("form");
     if (form) fire(form);
   });
+
+  /* Date filters: a quick range and a custom range exclude each other. Capturing, so
+     the other is cleared before htmx reads the form for this change. */
+  document.addEventListener("change", function (event) {
+    var details = event.target.closest("[data-filter]");
+    if (!details || !details.querySelector("[data-date-presets]")) return;
+    if (event.target.closest("[data-date-presets]")) {
+      details.querySelectorAll("[data-date-custom] input").forEach(function (input) { input.value = ""; });
+    } else if (event.target.closest("[data-date-custom]")) {
+      details.querySelectorAll("[data-date-presets] input").forEach(function (input) { input.checked = false; });
+    }
+  }, true);
 
   /* Confirm destructive forms (deleting a saved view). */
   document.addEventListener("submit", function (event) {
