@@ -124,6 +124,14 @@ INDEX_TOO_WIDE = Code("TRL-E071", "an index has more keys than the ceiling")
 INDEX_NAME_TAKEN = Code(
     "TRL-E072", "an index's name is used by another entity's index or names a table"
 )
+# Row scopes through links and user fields (roles.yaml)
+VIA_CYCLE = Code("TRL-E090", "row scopes through links lead back to where they started")
+VIA_NOT_A_LINK = Code("TRL-E091", "a via scope names a field that is not a link field")
+NOT_A_USER_FIELD = Code("TRL-E092", "an assigned scope names a field that is not a user field")
+VIA_WHERE_NOT_SQL = Code(
+    "TRL-E093", "a via scope's where cannot be translated to SQL", names_field=True
+)
+VIA_TOO_DEEP = Code("TRL-E094", "a row scope follows more links than allowed")
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 
 # Warnings: the app still runs, but something in its folder is not what it seems

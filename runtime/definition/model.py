@@ -258,12 +258,26 @@ class ListView:
 ROW_SCOPES = ("own", "team", "all")
 
 
+# How many links a row scope may follow (activity -> opportunity -> account is two).
+MAX_VIA_DEPTH = 3
+
+
 @dataclass(frozen=True)
 class Scope:
-    """Which rows an action applies to: own, team, all, or an expression."""
+    """Which rows an action applies to: own, team, all, an expression, the rows a user
+    field assigns to the viewer, the rows whose linked record the viewer may read, or
+    the union of several of these."""
 
-    kind: str  # "none" | "own" | "team" | "all" | "expression"
-    expression: Any = None  # CompiledExpression when kind == "expression"
+    # "none" | "own" | "team" | "all" | "expression" | "assigned" | "via" | "any"
+    kind: str
+    expression: Any = None  # CompiledExpression: kind "expression", or a via's where
+    field: str | None = None  # "assigned": the user field; "via": the link field
+    target: str | None = None  # "via": the linked entity
+    parts: tuple[Scope, ...] = ()  # "any": the scopes united (none of them "any")
+
+    def flat(self) -> tuple[Scope, ...]:
+        """The scopes this one unites (itself unless it is a list)."""
+        return self.parts if self.kind == "any" else (self,)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, false, or_, select
+from sqlalchemy import ColumnElement, Select, Table, false, or_, select, union
 
-from runtime.definition.model import AppModel, EntityPermission, Scope
+from runtime.definition.model import MAX_VIA_DEPTH, AppModel, EntityPermission, Scope
 from runtime.definition.paths import USERS
 from runtime.errors import ExpressionError
 
@@ -66,7 +66,7 @@ def _entity_permission(role_permissions: Mapping[str, EntityPermission], entity_
 
 def _union_scopes(scopes: Iterable[Scope]) -> tuple[Scope, ...]:
     found: list[Scope] = []
-    for scope in scopes:
+    for scope in (part for listed in scopes for part in listed.flat()):
         if scope.kind == "none":
             continue
         if scope.kind == "all":
@@ -186,11 +186,23 @@ def field_sources(fdef: Any, entity_id: str, model: AppModel) -> tuple[tuple[str
 
 # --------------------------------------------------------------------------- row scopes
 
+# ``linked(entity_id)``: the table of a linked entity and the viewer's read scopes on it
+# (None: every row), for the ``via`` scopes; the repository supplies it.
+Linked = Callable[[str], tuple[Table, "tuple[Scope, ...] | None"]]
+
 
 def scope_clause(
-    scopes: tuple[Scope, ...], table: Table, principal: Principal
+    scopes: tuple[Scope, ...],
+    table: Table,
+    principal: Principal,
+    linked: Linked | None = None,
+    depth: int = 0,
 ) -> ColumnElement | None:
-    """A WHERE clause selecting the rows in any of ``scopes``; None means every row."""
+    """A WHERE clause selecting the rows in any of ``scopes``; None means every row.
+
+    A ``via`` scope becomes ``link IN (SELECT id FROM target WHERE <target's read scope>
+    [AND <where>])``: one statement, however many links it follows. Archived linked
+    records count like the others (archiving is not deleting)."""
     parts: list[ColumnElement] = []
     for scope in scopes:
         if scope.kind == "all":
@@ -201,9 +213,42 @@ def scope_clause(
             parts.append(_team_clause(table, principal))
         elif scope.kind == "expression":
             parts.append(scope.expression.to_sql(lambda name: table.c[name], principal))
+        elif scope.kind == "assigned":
+            parts.append(table.c[scope.field] == principal.id)
+        elif scope.kind == "via":
+            targets = via_targets(scope, principal, linked, depth)
+            if targets is not None:
+                parts.append(table.c[scope.field].in_(targets.scalar_subquery()))
     if not parts:
         return false()
-    return parts[0] if len(parts) == 1 else or_(*parts)
+    if len(parts) == 1:
+        return parts[0]
+    if any(scope.kind == "via" for scope in scopes):
+        # ``id IN (SELECT id ... UNION SELECT id ...)``: each branch reads its own index
+        # (owner_id, the link column); an OR of subqueries would scan the whole table.
+        branches = [select(table.c.id).where(part).correlate(None) for part in parts]
+        return table.c.id.in_(union(*branches).scalar_subquery())
+    return or_(*parts)
+
+
+def via_targets(
+    scope: Scope, principal: Principal, linked: Linked | None, depth: int = 0
+) -> Select | None:
+    """``SELECT id FROM target WHERE ...``: the linked records a via scope lets through;
+    None when there is nothing to ask (no resolver, or deeper than the compiler allows)."""
+    if linked is None or depth >= MAX_VIA_DEPTH:
+        return None
+    target_table, target_scopes = linked(scope.target)
+    # An alias of its own, never correlated: the outer query may join the same table.
+    target = target_table.alias(f"scope_{depth}_{scope.target}"[:63])
+    conditions: list[ColumnElement] = []
+    if target_scopes is not None:
+        inner = scope_clause(target_scopes, target, principal, linked, depth + 1)
+        if inner is not None:
+            conditions.append(inner)
+    if scope.expression is not None:
+        conditions.append(scope.expression.to_sql(lambda name: target.c[name], principal))
+    return select(target.c.id).where(*conditions).correlate(None)
 
 
 def _team_clause(table: Table, principal: Principal) -> ColumnElement:
@@ -220,10 +265,13 @@ def record_in_scope(
     record: Mapping[str, Any],
     principal: Principal,
     owner_team: Callable[[int], int | None],
+    linked_in_scope: Callable[[Scope, int], bool] | None = None,
 ) -> bool:
     """The same answer as ``scope_clause`` for one record already in memory.
 
     ``owner_team(user_id)`` looks up a user's team; it is called only for ``team``.
+    ``linked_in_scope(scope, linked_id)`` asks the database whether a ``via`` scope lets
+    the linked record through (without it, a via scope lets nothing through).
     """
     owner = record.get("owner_id")
     for scope in scopes:
@@ -240,4 +288,20 @@ def record_in_scope(
                     return True
             except ExpressionError:
                 continue
+        if scope.kind == "assigned" and _id_of(record.get(scope.field)) == principal.id:
+            return True
+        if scope.kind == "via" and linked_in_scope is not None:
+            linked_id = _id_of(record.get(scope.field))
+            if linked_id is not None and linked_in_scope(scope, linked_id):
+                return True
     return False
+
+
+def _id_of(value: Any) -> int | None:
+    """A link or user value as an id (records in memory may carry ``{"id": ...}``)."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    try:
+        return int(value) if value is not None and value != "" else None
+    except (TypeError, ValueError):
+        return None

@@ -4,21 +4,21 @@ steps, events), the prepared record and small helpers."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from runtime.definition.model import FieldDef
+from runtime.definition.model import FieldDef, Scope
 from runtime.errors import ExpressionError, FieldMessage, NotFound
 from runtime.events import Event, EventBus
 from runtime.fieldtypes import CoerceContext, FieldInvalid, type_of
 from runtime.timezones import zone_named
 
 from .database import Database
-from .permissions import SYSTEM_GRANT, Grant, Permissions, scope_clause
+from .permissions import SYSTEM_GRANT, Grant, Linked, Permissions, scope_clause, via_targets
 from .plan import EntityPlan, entity_plan
 from .principal import Principal
 from .write_hooks import WriteHook
@@ -156,7 +156,34 @@ class RepositoryBase:
     def _scope(self, plan: EntityPlan, grant: Grant, action: str, user: Principal):
         if grant.unrestricted:
             return None
-        return scope_clause(grant.scopes(action), plan.table, user)
+        return scope_clause(grant.scopes(action), plan.table, user, self._linked(user))
+
+    def _linked(self, user: Principal) -> Linked:
+        """How a via scope reaches its target: the table and ``user``'s read scopes."""
+
+        def linked(entity_id: str) -> tuple[Any, tuple[Scope, ...] | None]:
+            grant = self.grant(user, entity_id)
+            return self.plan(entity_id).table, None if grant.unrestricted else grant.read
+
+        return linked
+
+    def linked_in_scope(
+        self, user: Principal, conn: Connection | None = None
+    ) -> Callable[[Scope, int], bool]:
+        """For ``record_in_scope``: whether a via scope lets the linked record with this id
+        through, asked of the database (in ``conn``'s transaction when given)."""
+
+        def check(scope: Scope, linked_id: int) -> bool:
+            targets = via_targets(scope, user, self._linked(user))
+            if targets is None:
+                return False
+            query = targets.where(targets.selected_columns[0] == linked_id).limit(1)
+            if conn is not None:
+                return conn.execute(query).first() is not None
+            with self.db.engine.connect() as own:
+                return own.execute(query).first() is not None
+
+        return check
 
     def _compute_formulas(
         self, formulas: Iterable[FieldDef], values: dict[str, Any], user: Principal | None

@@ -134,7 +134,9 @@ def may(action: str, entity: Entity, record: Mapping[str, Any]) -> bool:
     grant = _grant(entity.id)
     if grant.unrestricted:
         return True
-    return record_in_scope(grant.scopes(action), record, _principal(), _owner_team)
+    user = _principal()
+    linked = _services().repo.linked_in_scope(user)  # via scopes: asked of the database
+    return record_in_scope(grant.scopes(action), record, user, _owner_team, linked)
 
 
 def _access(entity: Entity) -> dict[str, str]:

@@ -4,6 +4,7 @@ and row scopes (which must translate to SQL), or the admin role of an app withou
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -11,7 +12,7 @@ from runtime.errors import ExpressionError, Problem
 
 from .. import codes
 from ..loader import Document, JsonPath
-from ..model import Entity, EntityPermission, Label, Role, Scope
+from ..model import MAX_VIA_DEPTH, Entity, EntityPermission, Label, Role, Scope
 from ..reserved import BASE_SYSTEM_COLUMNS
 from .base import CheckContext, Checker, did_you_mean, entity_names, prettify
 
@@ -26,6 +27,8 @@ def check_roles(
 
 class _RoleChecker(Checker):
     def compile(self, entities: Mapping[str, Entity]) -> dict[str, Role]:
+        self._entities = entities
+        self._via_edges: list[_ViaEdge] = []
         docs = self.ctx.loaded.of_kind("roles")
         if not docs:
             return {"admin": default_admin_role()}
@@ -52,6 +55,7 @@ class _RoleChecker(Checker):
                 MappingProxyType(permissions),
                 self.place(doc, path),
             )
+        self._check_via_graph()
         return roles
 
     def _permission(
@@ -92,7 +96,9 @@ class _RoleChecker(Checker):
                     did_you_mean(fid, known),
                 )
         scopes = {
-            action: self._scope_of(doc, path + (action,), grant.get(action, False), names, obj)
+            action: self._scope_of(
+                doc, path + (action,), grant.get(action, False), entity, names, obj
+            )
             for action in ("read", "update", "archive")
         }
         return EntityPermission(
@@ -102,27 +108,172 @@ class _RoleChecker(Checker):
         )
 
     def _scope_of(
-        self, doc: Document, path: JsonPath, value: Any, names: frozenset[str], obj: str
+        self,
+        doc: Document,
+        path: JsonPath,
+        value: Any,
+        entity: Entity | None,
+        names: frozenset[str],
+        obj: str,
     ) -> Scope:
+        if isinstance(value, list):
+            parts = [
+                self._scope_of(doc, path + (n,), v, entity, names, obj) for n, v in enumerate(value)
+            ]
+            return _union(parts)
         if value is False or value is None:
             return Scope("none")
         if isinstance(value, str):
             return Scope(value)
-        compiled = self.expression(doc, path + ("expression",), value["expression"], names, obj)
+        if "assigned" in value:
+            return self._assigned(doc, path, value["assigned"], entity, obj)
+        if "via" in value:
+            return self._via(doc, path, value, entity, obj)
+        compiled = self._sql_expression(doc, path + ("expression",), value["expression"], names,
+                                        obj, codes.SCOPE_NOT_SQL)  # fmt: skip
+        return Scope("expression", compiled)
+
+    def _sql_expression(
+        self, doc: Document, path: JsonPath, source: str, names: frozenset[str], obj: str, code
+    ) -> Any:
+        """An expression compiled for ``names`` that SQL can say (else reported as ``code``)."""
+        action = next(p for p in reversed(path) if p in ("read", "update", "archive"))
+        compiled = self.expression(doc, path, source, names, obj)
         if compiled is not None:
             try:
                 compiled.check_row_scope()
             except ExpressionError as exc:
                 message = exc.message.removeprefix(f"{compiled.where}: ")
-                self.report(
-                    codes.SCOPE_NOT_SQL,
-                    doc,
-                    path + ("expression",),
-                    f"{obj} {path[-1]}",
-                    message,
-                    exc.hint,
-                )
-        return Scope("expression", compiled)
+                self.report(code, doc, path, f"{obj} {action}", message, exc.hint)
+        return compiled
+
+    def _assigned(
+        self, doc: Document, path: JsonPath, field_id: str, entity: Entity | None, obj: str
+    ) -> Scope:
+        users = [f.id for f in entity.fields if f.type == "user"] if entity is not None else []
+        if field_id not in users:
+            what = (
+                "is not a user field"
+                if entity is None or entity.has_field(field_id)
+                else "does not exist"
+            )
+            hint = (
+                "name a user field of a named entity (not '*')"
+                if entity is None
+                else did_you_mean(field_id, users) or f"user fields: {', '.join(users) or 'none'}"
+            )
+            self.report(codes.NOT_A_USER_FIELD, doc, path + ("assigned",), obj,
+                        f"assigned: field '{field_id}' {what}", hint)  # fmt: skip
+        return Scope("assigned", field=field_id)
+
+    def _via(
+        self, doc: Document, path: JsonPath, value: dict, entity: Entity | None, obj: str
+    ) -> Scope:
+        field_id = value["via"]
+        links = (
+            {f.id: f.target for f in entity.fields if f.type == "link" and f.target}
+            if entity is not None
+            else {}
+        )
+        target = links.get(field_id)
+        if target is not None and target not in self._entities:
+            return Scope("none")  # the link's own check reports its unknown target
+        if target is None:
+            what = (
+                "is not a link field"
+                if entity is None or entity.has_field(field_id)
+                else "does not exist"
+            )
+            hint = (
+                "name a link field of a named entity (not '*')"
+                if entity is None
+                else did_you_mean(field_id, links) or f"link fields: {', '.join(links) or 'none'}"
+            )
+            self.report(codes.VIA_NOT_A_LINK, doc, path + ("via",), obj,
+                        f"via: field '{field_id}' {what}", hint)  # fmt: skip
+            return Scope("none")
+        where = None
+        if value.get("where") is not None:
+            names = entity_names(self._entities[target])
+            where = self._sql_expression(doc, path + ("where",), value["where"], names, obj,
+                                         codes.VIA_WHERE_NOT_SQL)  # fmt: skip
+            if where is None:
+                return Scope("none")
+        action = str(path[4])  # ("roles", n, "permissions", entity, action, ...)
+        self._via_edges.append(_ViaEdge(entity.id, action, target, doc, path, obj))
+        return Scope("via", where, field=field_id, target=target)
+
+    def _check_via_graph(self) -> None:
+        """Refuse via scopes that come back to where they started, or follow too many
+        links: a target is reached through its read scope, that of every role (a user may
+        hold several), so the graph is the union of all roles' read scopes."""
+        reads: dict[str, set[str]] = {}
+        for edge in self._via_edges:
+            if edge.action == "read":
+                reads.setdefault(edge.source, set()).add(edge.target)
+        reported: set[str] = set()
+        for edge in self._via_edges:
+            chain = _longest_chain(
+                edge.target, reads, (edge.source,) if edge.action == "read" else ()
+            )
+            if chain is _CYCLE:
+                if edge.source not in reported:
+                    reported.add(edge.source)
+                    self.report(codes.VIA_CYCLE, doc=edge.doc, path=edge.path, obj=edge.obj,
+                                message=f"via: following '{edge.target}' leads back to "
+                                f"'{edge.source}'",
+                                hint="end the chain with own, team, all or an expression")  # fmt: skip
+            elif len(chain) > MAX_VIA_DEPTH:
+                hops = " -> ".join((edge.source, *chain))
+                self.report(codes.VIA_TOO_DEEP, edge.doc, edge.path, edge.obj,
+                            f"via: the chain {hops} follows {len(chain)} links",
+                            f"a row scope follows at most {MAX_VIA_DEPTH} links")  # fmt: skip
+
+
+_CYCLE: tuple[str, ...] = ("<cycle>",)
+
+
+def _longest_chain(
+    start: str, reads: Mapping[str, set[str]], seen: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The longest list of entities reached from ``start`` through read via scopes
+    (``start`` first), or ``_CYCLE`` when one of them leads back into ``seen``."""
+    if start in seen:
+        return _CYCLE
+    best: tuple[str, ...] = ()
+    for target in sorted(reads.get(start, ())):
+        chain = _longest_chain(target, reads, (*seen, start))
+        if chain is _CYCLE:
+            return _CYCLE
+        if len(chain) > len(best):
+            best = chain
+    return (start, *best)
+
+
+@dataclass(frozen=True)
+class _ViaEdge:
+    """One via scope, as the cycle and depth checks see it."""
+
+    source: str
+    action: str
+    target: str
+    doc: Document
+    path: JsonPath
+    obj: str
+
+
+def _union(parts: list[Scope]) -> Scope:
+    """A list of scopes: their union (flattened, without the empty ones)."""
+    flat: list[Scope] = []
+    for part in parts:
+        for scope in part.flat():
+            if scope.kind == "all":
+                return scope
+            if scope.kind != "none" and scope not in flat:
+                flat.append(scope)
+    if not flat:
+        return Scope("none")
+    return flat[0] if len(flat) == 1 else Scope("any", parts=tuple(flat))
 
 
 def default_admin_role() -> Role:

@@ -90,6 +90,12 @@ def _owner_team(user_id: int) -> int | None:
     return other.team_id if other is not None else None
 
 
+def _in_update_scope(grant: Any, record: Mapping[str, Any]) -> bool:
+    user = _principal()
+    linked = _services().repo.linked_in_scope(user)  # via scopes: asked of the database
+    return record_in_scope(grant.update, record, user, _owner_team, linked)
+
+
 def may_update_record(entity: Entity, record: Mapping[str, Any]) -> bool:
     """Update rights on this record (its row scope); an archived record is read-only."""
     if record.get("archived_at"):
@@ -97,7 +103,7 @@ def may_update_record(entity: Entity, record: Mapping[str, Any]) -> bool:
     grant = _services().repo.grant(_principal(), entity.id)
     if grant.unrestricted:
         return True
-    return record_in_scope(grant.update, record, _principal(), _owner_team)
+    return _in_update_scope(grant, record)
 
 
 def ticked_items(entity_id: str, record_id: int) -> frozenset[tuple[str, str]]:
@@ -114,7 +120,7 @@ def may_move_record(entity: Entity, record: Mapping[str, Any]) -> bool:
         return True
     if not grant.may_write_field("stage"):
         return False
-    return record_in_scope(grant.update, record, _principal(), _owner_team)
+    return _in_update_scope(grant, record)
 
 
 def board_texts() -> dict[str, str]:
