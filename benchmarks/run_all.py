@@ -1,7 +1,8 @@
 """Run every benchmark in sequence with the same Python: bench_repository.py, bench_web.py,
-bench_board.py, bench_keyset.py. --rows (and --db) go to the two that use the big
-opportunity database; bench_board.py builds its own board data, bench_keyset.py its own
-200,000-opportunity database (benchmarks/data/bench_keyset.db).
+bench_board.py, bench_keyset.py, bench_relations.py. --rows (and --db) go to the two that
+use the big opportunity database (--rows to bench_relations.py too, which keeps its own
+database in /tmp); bench_board.py builds its own board data, bench_keyset.py its own
+200,000-opportunity database (benchmarks/data/bench_keyset.db). See benchmarks/README.md.
 
     .venv/bin/python benchmarks/run_all.py [--rows 1000000] [--db benchmarks/data/bench.db]
 """
@@ -32,6 +33,7 @@ def main() -> int:
         ("bench_web.py", shared),
         ("bench_board.py", []),
         ("bench_keyset.py", []),
+        ("bench_relations.py", ["--rows", str(args.rows)] if args.rows is not None else []),
     ]
     failed = []
     for script, extra in runs:
