@@ -64,6 +64,35 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "您无权修改此字段。",
     },
     "unknown_field": {"en": "Unknown field.", "zh": "未知字段。"},
+    "filter_too_deep": {
+        "en": "Filter groups nest at most {max} levels deep.",
+        "zh": "筛选条件组最多嵌套 {max} 层。",
+    },
+    "empty_filter_group": {
+        "en": "A filter group needs at least one condition.",
+        "zh": "筛选条件组至少需要一个条件。",
+    },
+    "invalid_filter_group": {
+        "en": "Expected a condition (field, op, value) or a group (any, all or not) "
+        "holding a list of conditions.",
+        "zh": "应为条件（field、op、value）或包含条件列表的条件组（any、all 或 not）。",
+    },
+    "unknown_measure": {
+        "en": "Unknown measure: use count, sum, avg, min, max or count_distinct.",
+        "zh": "未知的度量：请使用 count、sum、avg、min、max 或 count_distinct。",
+    },
+    "not_measurable": {
+        "en": "This field cannot be measured that way.",
+        "zh": "此字段不能这样计算。",
+    },
+    "unknown_bucket": {
+        "en": "Unknown date bucket: use day, week, month, quarter or year.",
+        "zh": "未知的日期分组：请使用 day、week、month、quarter 或 year。",
+    },
+    "not_groupable": {
+        "en": "Records cannot be grouped by this field.",
+        "zh": "不能按此字段分组。",
+    },
     "invalid_rows": {"en": "Expected a list of rows.", "zh": "应为行的列表。"},
     "too_many_rows": {
         "en": "At most {max} rows are allowed ({count} given).",

@@ -132,6 +132,9 @@ VIA_WHERE_NOT_SQL = Code(
     "TRL-E093", "a via scope's where cannot be translated to SQL", names_field=True
 )
 VIA_TOO_DEEP = Code("TRL-E094", "a row scope follows more links than allowed")
+# List views: nested filter groups (any / all / not)
+FILTER_GROUP_TOO_DEEP = Code("TRL-E095", "a view's filter groups nest too deeply")
+EMPTY_FILTER_GROUP = Code("TRL-E096", "a view's filter group holds no condition")
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
 
 # Warnings: the app still runs, but something in its folder is not what it seems

@@ -242,6 +242,21 @@ class ViewFilter:
     value: Any = None
 
 
+# How deep filter groups may nest (``{any: [{all: [...]}]}`` is two levels).
+MAX_FILTER_DEPTH = 5
+FILTER_GROUP_KINDS = ("all", "any", "not")
+
+
+@dataclass(frozen=True)
+class FilterGroup:
+    """Conditions joined by ``kind``: ``all`` (AND), ``any`` (OR) or ``not`` (none of
+    them holds: NOT of their AND). Items are ``ViewFilter``s or groups, nested up to
+    ``MAX_FILTER_DEPTH`` levels."""
+
+    kind: str
+    items: tuple[ViewFilter | FilterGroup, ...] = ()
+
+
 @dataclass(frozen=True)
 class ListView:
     id: str
@@ -249,7 +264,7 @@ class ListView:
     label: Label
     columns: tuple[str, ...]
     sort: tuple[str, ...] = ("-updated_at",)  # "-field" = descending
-    filters: tuple[ViewFilter, ...] = ()  # always applied
+    filters: tuple[ViewFilter | FilterGroup, ...] = ()  # always applied (ANDed)
     filter_fields: tuple[str, ...] = ()  # offered in the filter bar
     page_size: int = 50
     place: Place | None = None

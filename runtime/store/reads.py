@@ -3,7 +3,7 @@ and history, always inside the reader's row scope and field access."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,13 +13,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
-from runtime.definition.model import FieldDef, ViewFilter
+from runtime.definition.model import FieldDef
 from runtime.definition.paths import is_path
 from runtime.errors import FieldMessage, NotFound, PermissionDenied, ValidationError
 from runtime.fieldtypes import CoerceContext, FieldInvalid, LookupType, type_of
 from runtime.relative_dates import RELATIVE_OPERATORS, as_instants, range_clause, relative_range
 
 from . import history
+from .filter_groups import compile_condition, group_of
 from .indexes import list_index
 from .keyset import Position, SortKey, StaleCursor, normalise_sort, order_by, phases
 from .list_terms import has_user_token, user_token_clause
@@ -116,7 +117,8 @@ class RecordReads(RepositoryBase):
         filters = list(filters or ())
         where = self._where(plan, grant, user, filters, search, archived)
         if where and archived is False and not search:
-            where = self._toward_index(plan, filters, spec, where)
+            leaves = [f for f in filters if group_of(f) is None]  # groups name no index
+            where = self._toward_index(plan, leaves, spec, where)
         if where:
             base = base.where(*where)
         base = base.order_by(*order_by(keys, nulls_clause=self.db.is_sqlite))
@@ -377,19 +379,25 @@ class RecordReads(RepositoryBase):
             where.append(table.c.archived_at.is_not(None))
         errors: Errors = {}
         ctx = self._context(user)
-        for item in filters or ():
-            if isinstance(item, ViewFilter):
-                name, op, value = item.field, item.op, item.value
-            elif isinstance(item, Mapping):
-                name, op, value = item["field"], item.get("op", "eq"), item.get("value")
-            else:
-                name, op, value = item
+
+        def report(name: str, message: FieldMessage) -> None:
+            if message not in errors.get(name, []):
+                errors.setdefault(name, []).append(message)
+
+        def leaf(name: str, op: str, value: Any) -> Any:
             try:
-                where.append(self._filter(plan, grant, name, op, value, ctx, user))
+                return self._filter(plan, grant, name, op, value, ctx, user)
             except FieldInvalid as exc:
-                errors.setdefault(name, []).append(exc.message)
+                report(name, exc.message)
             except TermInvalid:
-                errors.setdefault(name, []).append(FieldMessage("invalid"))
+                report(name, FieldMessage("invalid"))
+            return None
+
+        # A leaf or a nested any/all/not group (filter_groups); errors name the field.
+        for item in filters or ():
+            clause = compile_condition(item, leaf, report)
+            if clause is not None:
+                where.append(clause)
         if errors:
             raise ValidationError(errors)
         if search and search.strip() and plan.search_fields:

@@ -96,7 +96,7 @@ def resolve_api_request(env: ListEnv, entity_id: str, args: Any) -> ListRequest:
         cursors=env.cursors,
         terms=hooks.terms,
     )
-    filters = list(query.filters)
+    filters = query.conditions()  # match=any and where= groups included
     for switch in switches:
         filters += switch.where(env, entity)
     views = env.model.views.get(entity_id) or ()

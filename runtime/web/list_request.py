@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from runtime.definition.model import Entity, FieldDef, ListView
+from runtime.definition.model import Entity, FieldDef, FilterGroup, ListView
 from runtime.features.screens import ListBadges, ListColumn, ListFilter, ListSwitch, QueryTerm
 from runtime.fieldtypes import CoerceContext, FieldType, type_of
 from runtime.web.query import (
@@ -307,6 +307,9 @@ def _int_or_none(raw: str | None) -> int | None:
 def _view_filters(view: ListView, show_archived: bool, readable: set[str]):
     found = []
     for vf in view.filters:
+        if isinstance(vf, FilterGroup):
+            found.append(vf)  # a nested any/all/not group, applied as written
+            continue
         if vf.field == "archived_at" and show_archived:
             continue  # the toggle wins over a view that hides archived records
         value = tuple(vf.value) if vf.op == "between" and isinstance(vf.value, list) else vf.value
@@ -407,7 +410,7 @@ def resolve_list_request(
     sort = query.sort or default_sort
 
     filters = _view_filters(view, show_archived, readable)
-    filters += list(query.filters)
+    filters += query.conditions()  # match=any and where= groups included
     for switch in switches:
         filters += switch.where(env, entity)
     return ListRequest(

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from runtime.definition.filter_terms import USER_FILTER_TOKENS, USER_TOKEN_OPERATORS
-from runtime.definition.model import AppModel, Entity, FieldDef
+from runtime.definition.model import MAX_FILTER_DEPTH, AppModel, Entity, FieldDef
 from runtime.fieldtypes import BIGINT_MAX, max_rows_of, type_of
 from runtime.fieldtypes.base import non_null_schema
 from runtime.relative_dates import PATTERN as RELATIVE_PATTERN
@@ -30,6 +30,7 @@ from runtime.web.query import (
     MAX_SEARCH_LENGTH,
     MAX_SORT_KEYS,
     MAX_VALUE_LENGTH,
+    MAX_WHERE_CONDITIONS,
     SUFFIXES,
     filter_operators,
     filterable_fields,
@@ -439,6 +440,7 @@ def list_parameters(entity: Entity, terms: Mapping[str, Any] | None = None) -> l
             "description": "Full-text search over the entity's search fields.",
             "schema": {"type": "string", "maxLength": MAX_SEARCH_LENGTH},
         },
+        *GROUP_PARAMETERS,
     ]
     for field in filterable_fields(entity).values():
         params.extend(_filter_parameter(field, op) for op in filter_operators(field))
@@ -447,6 +449,60 @@ def list_parameters(entity: Entity, terms: Mapping[str, Any] | None = None) -> l
         if name not in fields:
             params.extend(term.parameters())
     return params
+
+
+# A filter condition or group of ``where=`` (runtime.web.query), as JSON Schema.
+FILTER_GROUP_SCHEMA: dict[str, Any] = {
+    "$defs": {
+        "condition": {
+            "type": "object",
+            "required": ["field"],
+            "additionalProperties": False,
+            "properties": {
+                "field": {"type": "string"},
+                "op": {"enum": ["eq", *SUFFIXES.values()], "default": "eq"},
+                "value": {},
+            },
+        },
+        "item": {"anyOf": [{"$ref": "#/$defs/condition"}, {"$ref": "#/$defs/group"}]},
+        "items": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/item"}},
+        "group": {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": False,
+            "properties": {
+                "any": {"$ref": "#/$defs/items"},
+                "all": {"$ref": "#/$defs/items"},
+                "not": {"anyOf": [{"$ref": "#/$defs/item"}, {"$ref": "#/$defs/items"}]},
+            },
+        },
+    },
+    "anyOf": [{"$ref": "#/$defs/item"}, {"$ref": "#/$defs/items"}],
+}
+GROUP_PARAMETERS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "where",
+        "in": "query",
+        "required": False,
+        "description": (
+            "Nested and/or filter groups as JSON, ANDed with the other filters: a condition"
+            ' {"field": "amount", "op": "gte", "value": 1000}, or a group {"any": [...]},'
+            ' {"all": [...]}, {"not": ...} (a list is an "all" group). Values as in the'
+            f" filter parameters (relative dates, me, my_team); at most {MAX_FILTER_DEPTH}"
+            f" levels of groups and {MAX_WHERE_CONDITIONS} conditions. A field the caller"
+            " may not read is a 400 error, as in a parameter."
+        ),
+        "content": {JSON: {"schema": FILTER_GROUP_SCHEMA}},
+    },
+    {
+        "name": "match",
+        "in": "query",
+        "required": False,
+        "description": "all: every filter parameter must hold (the default); any: one of them.",
+        "schema": {"enum": ["all", "any"], "default": "all"},
+    },
+)
 
 
 ID_PARAMETER = {

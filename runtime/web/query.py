@@ -23,6 +23,13 @@ Syntax (one parameter per condition, all conditions ANDed)::
                            e.g. pipelines' stage_kind=open (also __in=won,lost; __ne)
     owner_id=me            the signed-in user; owner_id=my_team: the members of their
                            teams (any user field; also in __in lists and with __ne)
+    match=any              the conditions above hold if ANY of them does (default: all)
+    where=<JSON>           nested and/or groups, ANDed with the rest: a condition
+                           {"field": "amount", "op": "gte", "value": 1000} or a group
+                           {"any": [...]}, {"all": [...]}, {"not": ...}; a list is
+                           {"all": list}. At most MAX_FILTER_DEPTH levels of groups and
+                           MAX_WHERE_CONDITIONS conditions; values as in the parameters
+                           (relative dates, me / my_team, terms such as stage_kind)
 
 Which operators a field accepts comes from its type (``FieldType.operators``); values
 are coerced by the type too, so ``amount__gte=1,000`` and ``close_date=2024/5/1`` work.
@@ -30,12 +37,21 @@ are coerced by the type too, so ``amount__gte=1,000`` and ``close_date=2024/5/1`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from runtime.definition.model import BASE_SYSTEM_FIELDS, Entity, FieldDef
+from runtime.definition.model import (
+    BASE_SYSTEM_FIELDS,
+    FILTER_GROUP_KINDS,
+    MAX_FILTER_DEPTH,
+    Entity,
+    FieldDef,
+    FilterGroup,
+    ViewFilter,
+)
 from runtime.errors import FieldMessage
 from runtime.fieldtypes import BIGINT_MAX, CoerceContext, FieldInvalid, type_of
 from runtime.relative_dates import RELATIVE_OPERATORS, is_relative
@@ -49,8 +65,11 @@ MAX_SORT_KEYS = 5
 MAX_IN_VALUES = 100
 MAX_VALUE_LENGTH = 1000
 MAX_SEARCH_LENGTH = 200
+MAX_WHERE_LENGTH = 20_000
+MAX_WHERE_CONDITIONS = 50
+MATCH_WORDS = ("all", "any")
 
-RESERVED_PARAMS = ("sort", "page", "page_size", "q", "after", "before")
+RESERVED_PARAMS = ("sort", "page", "page_size", "q", "after", "before", "where", "match")
 CURSOR_PARAMS = ("after", "before")
 
 # Query suffix -> repository operator. "eq" has no suffix (``field=value``).
@@ -119,6 +138,18 @@ class ListQuery:
     page_size: int = DEFAULT_PAGE_SIZE
     after: Position | None = None  # keyset paging (a decoded, checked cursor)
     before: Position | None = None
+    match: str = "all"  # how ``filters`` join: "all" (AND) or "any" (OR)
+    where: FilterGroup | None = None  # ``where=``: nested groups, ANDed with the rest
+
+    def conditions(self) -> list[Any]:
+        """The repository's ``filters``: the parameters' conditions (one ``any`` group
+        when ``match=any``) and the ``where`` group."""
+        found: list[Any] = list(self.filters)
+        if self.match == "any" and len(found) > 1:
+            found = [FilterGroup("any", tuple(ViewFilter(*f) for f in self.filters))]
+        if self.where is not None:
+            found.append(self.where)
+        return found
 
 
 class QueryError(Exception):
@@ -138,6 +169,21 @@ class QueryError(Exception):
     def text(self, gettext: Any) -> str:
         """The message translated by ``gettext(message, **variables)``."""
         return gettext(self.template, **self.variables)
+
+
+class WhereError(QueryError):
+    """A mistake inside ``where=``: the message names the condition's field."""
+
+    def __init__(self, field: str, inner: QueryError):
+        self.field = field
+        self.inner = inner
+        super().__init__(inner.param, inner.template, **inner.variables)
+        self.param = "where"
+        self.message = f"{field}: {inner.message}"
+        Exception.__init__(self, f"where: {self.message}")
+
+    def text(self, gettext: Any) -> str:
+        return f"{self.field}: {self.inner.text(gettext)}"
 
 
 def _text_of(message: FieldMessage, locale: str) -> str:
@@ -165,6 +211,7 @@ class _Parser:
             fid for fid in sortable_fields(entity) if readable is None or fid in readable
         }
         self.max_page_size = max_page_size
+        self.where_count = 0  # conditions read from ``where=`` so far
 
     # -- conditions
 
@@ -257,6 +304,89 @@ class _Parser:
         if len(raw) > MAX_VALUE_LENGTH:
             raise QueryError(param, "longer than %(n)s characters", n=MAX_VALUE_LENGTH)
 
+    # -- where=: nested groups
+
+    def where(self, raw: str) -> FilterGroup:
+        if "\x00" in raw:
+            raise QueryError("where", "contains a null character")
+        if len(raw) > MAX_WHERE_LENGTH:
+            raise QueryError("where", "longer than %(n)s characters", n=MAX_WHERE_LENGTH)
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise QueryError("where", "expected JSON: a condition or a group") from None
+        self.where_count = 0
+        if isinstance(data, list):
+            data = {"all": data}
+        found = self.where_item(data, 1)
+        return found if isinstance(found, FilterGroup) else FilterGroup("all", (found,))
+
+    def where_item(self, data: Any, depth: int) -> ViewFilter | FilterGroup:
+        if not isinstance(data, dict):
+            raise QueryError("where", "expected a condition or a group, not %(what)s",
+                             what=type(data).__name__)  # fmt: skip
+        if "field" in data:
+            return self.where_leaf(data)
+        kinds = [k for k in data if k in FILTER_GROUP_KINDS]
+        if len(kinds) != 1 or len(data) != 1:
+            raise QueryError(
+                "where", "a group has exactly one key: any, all or not (a condition: field)"
+            )
+        if depth > MAX_FILTER_DEPTH:
+            raise QueryError("where", "groups nest at most %(n)s levels deep", n=MAX_FILTER_DEPTH)
+        kind = kinds[0]
+        items = data[kind]
+        if kind == "not" and isinstance(items, dict):
+            items = [items]
+        if not isinstance(items, list):
+            raise QueryError("where", "%(kind)s takes a list of conditions", kind=kind)
+        if not items:
+            raise QueryError("where", "a group needs at least one condition")
+        return FilterGroup(kind, tuple(self.where_item(item, depth + 1) for item in items))
+
+    def where_leaf(self, data: dict) -> ViewFilter:
+        self.where_count += 1
+        if self.where_count > MAX_WHERE_CONDITIONS:
+            raise QueryError("where", "at most %(n)s conditions", n=MAX_WHERE_CONDITIONS)
+        name, op = data.get("field"), data.get("op", "eq")
+        extra = set(data) - {"field", "op", "value"}
+        if not isinstance(name, str) or not isinstance(op, str) or extra:
+            raise QueryError("where", "a condition is {field, op, value}")
+        value = data.get("value")
+        try:
+            if op not in ("eq", *SUFFIXES.values()):
+                raise QueryError("where", "unknown operator '%(suffix)s'", suffix=op)
+            param = name if op == "eq" else f"{name}__{op}"
+            if name in self.terms and name not in self.fields:
+                return ViewFilter(*self.term(param, _raw_of(value, joined=True)))
+            if name not in self.fields:
+                raise QueryError("where", "unknown field or query parameter")
+            field, op = self.split(param)
+            return ViewFilter(*self.where_value(param, field, op, value))
+        except WhereError:
+            raise
+        except QueryError as exc:
+            raise WhereError(name, exc) from None
+
+    def where_value(self, param: str, field: FieldDef, op: str, value: Any) -> tuple:
+        if op == "isnull":
+            return self.condition(param, _raw_of(value))
+        if op in ("in", "between"):
+            if not isinstance(value, list):
+                raise QueryError(param, "expected a list of values")
+            if op == "between" and len(value) != 2:
+                raise QueryError(param, "expected two values: low,high")
+            if len(value) > MAX_IN_VALUES:
+                raise QueryError(param, "at most %(n)s values", n=MAX_IN_VALUES)
+            values = [
+                None if op == "between" and v is None else self.value(param, field, op, _raw_of(v))
+                for v in value
+            ]
+            return field.id, op, tuple(values) if op == "between" else values
+        raw = _raw_of(value)
+        self.check_text(param, raw)
+        return field.id, op, self.value(param, field, op, raw)
+
     # -- the rest
 
     def sort(self, raw: str) -> tuple[str, ...]:
@@ -338,7 +468,13 @@ def parse_list_query(
         page_size = parser.integer("page_size", single["page_size"], 1, max_page_size)
     sort = parser.sort(single["sort"]) if single.get("sort") else ()
     positions = _cursors(entity, single, cursors, sort or tuple(default_sort))
+    match = (single.get("match") or "all").strip().lower()
+    if match not in MATCH_WORDS:
+        raise QueryError("match", "expected all or any")
+    where = parser.where(single["where"]) if (single.get("where") or "").strip() else None
     return ListQuery(
+        match=match,
+        where=where,
         filters=tuple(filters),
         sort=sort,
         search=parser.search(single["q"]) if "q" in single else None,
@@ -346,6 +482,19 @@ def parse_list_query(
         page_size=page_size,
         **positions,
     )
+
+
+def _raw_of(value: Any, *, joined: bool = False) -> str:
+    """A JSON value of ``where=`` as the text a query parameter would carry."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, list) and joined:
+        return ",".join(_raw_of(v) for v in value)
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise QueryError("where", "expected a single value")
 
 
 def _cursors(
@@ -387,7 +536,9 @@ __all__ = [
     "MAX_PAGE",
     "MAX_PAGE_SIZE",
     "ListQuery",
+    "MAX_WHERE_CONDITIONS",
     "QueryError",
+    "WhereError",
     "SUFFIXES",
     "filter_operators",
     "filterable_fields",

@@ -12,7 +12,7 @@ from runtime.errors import Problem
 from .. import codes
 from ..filter_terms import USER_FILTER_TOKENS
 from ..loader import Document, JsonPath
-from ..model import Entity, Label, ListView, ViewFilter
+from ..model import MAX_FILTER_DEPTH, Entity, FilterGroup, Label, ListView, ViewFilter
 from .base import CheckContext, Checker, FilterCheck, did_you_mean, prettify
 
 
@@ -65,17 +65,10 @@ class _ViewChecker(Checker):
             self._view_field(
                 doc, path + ("filter_fields", m), fid, entity, obj, "filter field", sortable=True
             )
-        filters: list[ViewFilter] = []
-        for m, f in enumerate(raw.get("filters") or []):
-            fpath = path + ("filters", m)
-            term = self.ctx.filter_terms.get(f["field"])
-            if term is not None and not entity.has_field(f["field"]):
-                self.problems.extend(term(self._filter_check(doc, fpath, f, entity, obj)))
-            elif self._view_field(
-                doc, fpath + ("field",), f["field"], entity, obj, "filter", sortable=True
-            ):
-                self._check_filter(doc, fpath, f, entity, obj)
-            filters.append(ViewFilter(f["field"], f["op"], f.get("value")))
+        filters = [
+            self._filter_item(doc, path + ("filters", m), f, entity, obj, 0)
+            for m, f in enumerate(raw.get("filters") or [])
+        ]
         return ListView(
             id=raw["id"],
             entity=entity.id,
@@ -86,6 +79,58 @@ class _ViewChecker(Checker):
             filter_fields=tuple(raw.get("filter_fields") or ()),
             page_size=raw.get("page_size", 50),
             place=self.place(doc, path),
+        )
+
+    def _filter_item(
+        self, doc: Document, fpath: JsonPath, f: dict, entity: Entity, obj: str, depth: int
+    ) -> ViewFilter | FilterGroup:
+        """One filter or group of a view, each condition inside checked like a top one."""
+        if "field" not in f:
+            return self._filter_group(doc, fpath, f, entity, obj, depth)
+        term = self.ctx.filter_terms.get(f["field"])
+        if term is not None and not entity.has_field(f["field"]):
+            self.problems.extend(term(self._filter_check(doc, fpath, f, entity, obj)))
+        elif self._view_field(
+            doc, fpath + ("field",), f["field"], entity, obj, "filter", sortable=True
+        ):
+            self._check_filter(doc, fpath, f, entity, obj)
+        return ViewFilter(f["field"], f["op"], f.get("value"))
+
+    def _filter_group(
+        self, doc: Document, fpath: JsonPath, f: dict, entity: Entity, obj: str, depth: int
+    ) -> FilterGroup:
+        kind = next(iter(f))
+        items = f[kind]
+        gpath = fpath + (kind,)
+        if depth >= MAX_FILTER_DEPTH:
+            self.report(
+                codes.FILTER_GROUP_TOO_DEEP,
+                doc,
+                fpath,
+                obj,
+                f"filter groups nest more than {MAX_FILTER_DEPTH} levels deep",
+                "flatten the conditions: any inside any (or all inside all) is one group",
+            )
+            return FilterGroup(kind, ())
+        if isinstance(items, dict):  # not: one condition
+            return FilterGroup(
+                kind, (self._filter_item(doc, gpath, items, entity, obj, depth + 1),)
+            )
+        if not items:
+            self.report(
+                codes.EMPTY_FILTER_GROUP,
+                doc,
+                gpath,
+                obj,
+                f"the '{kind}' group holds no condition",
+                "add a condition {field, op, value} or remove the group",
+            )
+        return FilterGroup(
+            kind,
+            tuple(
+                self._filter_item(doc, gpath + (k,), item, entity, obj, depth + 1)
+                for k, item in enumerate(items)
+            ),
         )
 
     def _view_field(
