@@ -433,3 +433,28 @@ def test_the_sql_check_sees_each_way_of_running_sql(tmp_path):
         "8: conn.execute",
         "8: db.sys.users.select",
     ]
+
+
+def id_lists_in(path: Path) -> list[int]:
+    """Lines of ``path`` that build an ``("id", "in", ...)`` filter: a list of record ids
+    collected in a screen, where a named clause compiles to SQL instead."""
+    return sorted(
+        node.lineno
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Tuple)
+        and len(node.elts) == 3
+        and all(isinstance(e, ast.Constant) for e in node.elts[:2])
+        and [e.value for e in node.elts[:2]] == ["id", "in"]
+    )
+
+
+def test_no_screen_collects_record_ids_into_an_in_list(tmp_path):
+    offending = {
+        str(path.relative_to(ROOT)): id_lists_in(path)
+        for path in SCREEN_MODULES
+        if id_lists_in(path)
+    }
+    assert offending == {}
+    planted = tmp_path / "screen.py"
+    planted.write_text("ids = [1, 2]\nfilters = [('id', 'in', ids)]\n", encoding="utf-8")
+    assert id_lists_in(planted) == [2]

@@ -16,7 +16,6 @@ from runtime.errors import PermissionDenied
 from runtime.fieldtypes import currency_key, type_of
 from runtime.timezones import as_utc
 from runtime.web.list_request import ListEnv, ListRequest, list_hooks, shown_type
-from runtime.web.query import MAX_PAGE_SIZE
 
 CARD_FIELDS = 4  # fields besides the title on a record's card at phone width
 EMPTY = "—"
@@ -58,33 +57,14 @@ def record_title_text(entity: Entity, record: Mapping[str, Any], locale: str) ->
 
 
 def link_titles(env: ListEnv, target_id: str, ids: set[Any]) -> dict[Any, str]:
-    """Titles of the linked records the user may read: one ``repo.list`` per target."""
+    """Titles of the linked records the user may read (``repo.titles``: one query)."""
     ids = {i for i in ids if isinstance(i, int) and not isinstance(i, bool)}
     if not ids or target_id not in env.model.entities:
         return {}
-    target = env.model.entities[target_id]
-    titles = getattr(env.repo, "titles", None)
-    if callable(titles):
-        try:
-            return dict(titles(env.principal, target_id, ids))
-        except PermissionDenied:
-            return {}
     try:
-        page = env.repo.list(
-            env.principal,
-            target_id,
-            filters=[("id", "in", sorted(ids))],
-            page=1,
-            page_size=max(1, min(len(ids), MAX_PAGE_SIZE)),
-        )
+        return dict(env.repo.titles(env.principal, target_id, ids))
     except PermissionDenied:
         return {}
-    rows = list(page.rows)
-    found = {row["id"]: record_title_text(target, row, env.locale) for row in rows}
-    remaining = sorted(ids - set(found))
-    if remaining and len(ids) > MAX_PAGE_SIZE:  # pragma: no cover - pages are <= 200 rows
-        found.update(link_titles(env, target_id, set(remaining)))
-    return found
 
 
 def user_names(env: ListEnv, ids: set[Any]) -> dict[Any, str]:
