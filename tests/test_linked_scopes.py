@@ -13,7 +13,14 @@ from sqlalchemy import text
 from runtime.definition import check_app
 from runtime.errors import NotFound, PermissionDenied
 from runtime.store.permissions import record_in_scope
-from tests.conftest import HIRING_APP, PASSWORD, REFERENCE_APP, make_runtime, make_web_app
+from tests.conftest import (
+    HIRING_APP,
+    PASSWORD,
+    REFERENCE_APP,
+    make_runtime,
+    make_web_app,
+    signed_in_client,
+)
 
 
 def ids(rows) -> set[int]:
@@ -387,3 +394,41 @@ def test_a_via_scope_is_one_statement_that_uses_the_link_columns_index(hiring):
     plan_text = "\n".join(lines)
     assert "ix_ent_application_position" in plan_text, plan_text  # the link column
     assert "ix_ent_application_owner_id" in plan_text, plan_text  # the own branch
+
+
+# --------------------------------------------------------------------------- the screens
+
+
+def test_the_record_page_offers_edit_exactly_where_the_via_scope_allows_it(db_url, tmp_path):
+    app = make_web_app(db_url, tmp_path, HIRING_APP)
+    services = app.extensions["trellis"]
+    users, repo = services.users, services.repo
+    rosa = users.principal(
+        users.create_user("rec@example.com", "Rosa", PASSWORD, roles=["recruiter"])
+    )
+    mia = users.create_user("mia@example.com", "Mia", PASSWORD, roles=["hiring_manager"])
+    oto = users.create_user("oto@example.com", "Oto", PASSWORD, roles=["hiring_manager"])
+    mine = repo.create(rosa, "position", {"title": "Mine", "hiring_manager": mia})
+    theirs = repo.create(rosa, "position", {"title": "Theirs", "hiring_manager": oto})
+    ada = repo.create(rosa, "application", {"candidate": "Ada", "position": mine["id"]})
+    bob = repo.create(rosa, "application", {"candidate": "Bob", "position": theirs["id"]})
+    held_by_rosa = repo.create(rosa, "interview", {"round": "R1", "application": ada["id"]})
+    held_by_mia = repo.create(
+        rosa, "interview", {"round": "R2", "application": bob["id"], "interviewer": mia}
+    )
+    client = signed_in_client(app, "mia@example.com")
+    try:
+        page = client.get(f"/e/application/{ada['id']}").get_data(True)
+        assert f"/e/application/{ada['id']}/edit" in page
+        assert client.get(f"/e/application/{ada['id']}/edit").status_code == 200
+        assert client.get(f"/e/application/{bob['id']}").status_code == 404
+        # Readable through the application, not hers to edit: no Edit, and a 403.
+        page = client.get(f"/e/interview/{held_by_rosa['id']}").get_data(True)
+        assert f"/e/interview/{held_by_rosa['id']}/edit" not in page
+        assert client.get(f"/e/interview/{held_by_rosa['id']}/edit").status_code == 403
+        page = client.get(f"/e/interview/{held_by_mia['id']}").get_data(True)
+        assert f"/e/interview/{held_by_mia['id']}/edit" in page
+        listed = client.get("/e/application").get_data(True)
+        assert "Ada" in listed and "Bob" not in listed
+    finally:
+        services.db.engine.dispose()
