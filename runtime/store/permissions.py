@@ -186,9 +186,10 @@ def field_sources(fdef: Any, entity_id: str, model: AppModel) -> tuple[tuple[str
 
 # --------------------------------------------------------------------------- row scopes
 
-# ``linked(entity_id)``: the table of a linked entity and the viewer's read scopes on it
+# ``linked(entity_id, alias)``: an alias of a linked entity's table by that name (made
+# once: a wide table's alias costs to build) and the viewer's read scopes on the entity
 # (None: every row), for the ``via`` scopes; the repository supplies it.
-Linked = Callable[[str], tuple[Table, "tuple[Scope, ...] | None"]]
+Linked = Callable[[str, str], tuple[Any, "tuple[Scope, ...] | None"]]
 
 
 def scope_clause(
@@ -238,9 +239,8 @@ def via_targets(
     None when there is nothing to ask (no resolver, or deeper than the compiler allows)."""
     if linked is None or depth >= MAX_VIA_DEPTH:
         return None
-    target_table, target_scopes = linked(scope.target)
     # An alias of its own, never correlated: the outer query may join the same table.
-    target = target_table.alias(f"scope_{depth}_{scope.target}"[:63])
+    target, target_scopes = linked(scope.target, f"scope_{depth}_{scope.target}"[:63])
     conditions: list[ColumnElement] = []
     if target_scopes is not None:
         inner = scope_clause(target_scopes, target, principal, linked, depth + 1)

@@ -161,9 +161,13 @@ class RepositoryBase:
     def _linked(self, user: Principal) -> Linked:
         """How a via scope reaches its target: the table and ``user``'s read scopes."""
 
-        def linked(entity_id: str) -> tuple[Any, tuple[Scope, ...] | None]:
+        def linked(entity_id: str, alias: str) -> tuple[Any, tuple[Scope, ...] | None]:
             grant = self.grant(user, entity_id)
-            return self.plan(entity_id).table, None if grant.unrestricted else grant.read
+            table = self.db.memo(
+                ("scope_alias", entity_id, alias),
+                lambda: self.plan(entity_id).table.alias(alias),
+            )
+            return table, None if grant.unrestricted else grant.read
 
         return linked
 
