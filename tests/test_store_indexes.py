@@ -37,6 +37,9 @@ def test_init_creates_the_declared_and_derived_indexes_once(db_url):
     assert plans["ix_ent_opportunity__owner_id__close_date__amount_desc_nulls"].reasons == (
         "view mine",
     )
+    # A row scope through a link reads the link column's own index; it is listed so.
+    contact = {p.name: p for p in runtime.db.indexes["contact"]}["ix_ent_contact_account"]
+    assert contact.by_column and "scope via account (sales_rep)" in contact.reasons
     with runtime.db.engine.connect() as conn:
         have = existing_index_names(conn, "ent_opportunity")
     assert set(plans) <= have
@@ -79,9 +82,11 @@ def test_a_link_path_filter_derives_an_index_at_the_path_end(tmp_path):
     plans = {p.name: p for p in db.indexes["customer"]}
     assert plans["ix_ent_customer__city"].reasons == ("link path order_item.customer.city",)
     assert not plans["ix_ent_customer__city"].partial
-    # The link column itself is indexed by its type: nothing derived twice.
-    assert not any(p.keys[0].column == "customer" for p in db.indexes["order_item"])
-    assert any(i.name == "ix_ent_order_item_customer" for i in db.tables["order_item"].indexes)
+    # The link column itself is indexed by its type: listed with its reason, made once.
+    link = {p.name: p for p in db.indexes["order_item"]}["ix_ent_order_item_customer"]
+    assert link.by_column and link.reasons == ("link customer",)
+    made = [i.name for i in db.tables["order_item"].indexes]
+    assert made.count("ix_ent_order_item_customer") == 1
 
 
 # ------------------------------------------------------------------ the list walks it

@@ -63,6 +63,7 @@ class IndexPlan:
     name: str
     keys: tuple[IndexKey, ...]
     reasons: tuple[str, ...]
+    by_column: bool = False  # the column's own index (its field's type or index: true)
 
     @property
     def partial(self) -> bool:
@@ -126,10 +127,33 @@ def plan_indexes(
         for field in entity.fields:
             if type_of(field).references == "record" and field.id in table.c:
                 found[entity.id].append(((IndexKey(field.id),), None, f"link {field.id}"))
+    for entity_id, column, reason in _scope_columns(model, tables):
+        found[entity_id].append(((IndexKey(column),), None, reason))
     return {
         entity_id: _merge(model.entities[entity_id], tables[entity_id], items)
         for entity_id, items in found.items()
     }
+
+
+def _scope_columns(model: AppModel, tables: Mapping[str, Table]) -> list[tuple[str, str, str]]:
+    """(entity, column, reason) for each column a role's row scope compares: the link a
+    ``via`` scope follows, the user field of an ``assigned`` one."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for role in model.roles.values():
+        for entity_id, permission in role.permissions.items():
+            if entity_id not in tables:
+                continue  # "*": no via or assigned scope names a field of every entity
+            for action in ("read", "update", "archive"):
+                scope = getattr(permission, action, None)
+                for part in scope.flat() if hasattr(scope, "flat") else ():
+                    if part.kind in ("via", "assigned") and part.field in tables[entity_id].c:
+                        roles = found.setdefault((entity_id, f"{part.kind}:{part.field}"), [])
+                        if role.id not in roles:
+                            roles.append(role.id)
+    return [
+        (entity_id, key.split(":", 1)[1], f"scope {key.replace(':', ' ')} ({', '.join(roles)})")
+        for (entity_id, key), roles in found.items()
+    ]
 
 
 def _path_end(model: AppModel, entity_id: str, name: str) -> tuple[str, str] | None:
@@ -210,12 +234,14 @@ def _merge(
     table: Table,
     found: list[tuple[tuple[IndexKey, ...], str | None, str]],
 ) -> list[IndexPlan]:
-    single = {
-        next(iter(i.columns)).name for i in table.indexes if len(i.columns) == 1
-    }  # the columns' own indexes (index: true, links, dates, choices ...)
+    # The columns' own indexes (index: true, links, dates, choices ...): listed with the
+    # reasons found for them, never made twice.
+    single = {next(iter(i.columns)).name: str(i.name) for i in table.indexes if len(i.columns) == 1}
+    own: dict[str, list[str]] = {}
     kept: list[list[Any]] = []  # [keys, name, reasons]
     for keys, name, reason in found:
         if len(keys) == 1 and not keys[0].desc and keys[0].column in single:
+            own.setdefault(keys[0].column, []).append(reason)
             continue
         for other in kept:
             if other[0][: len(keys)] == keys:
@@ -227,9 +253,13 @@ def _merge(
                 break
         else:
             kept.append([keys, name, [reason]])
-    return [
+    plans = [
         IndexPlan(entity.id, name or index_name(table.name, keys), keys, tuple(reasons))
         for keys, name, reasons in kept
+    ]
+    return plans + [
+        IndexPlan(entity.id, single[column], (IndexKey(column),), tuple(reasons), by_column=True)
+        for column, reasons in own.items()
     ]
 
 

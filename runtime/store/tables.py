@@ -145,5 +145,6 @@ def build_entity_tables(
     plans = plan_indexes(model, tables, ordered_by_features)
     for entity_id, entity_plans in plans.items():
         for plan in entity_plans:
-            build_index(tables[entity_id], plan)  # bound to the table's columns: joins it
+            if not plan.by_column:  # that one the column's index flag made already
+                build_index(tables[entity_id], plan)  # bound to the table's columns: joins it
     return EntityTables(tables, children, plans)
