@@ -115,3 +115,19 @@ def test_a_user_hop_reaches_the_owners_name_and_team(hiring_runtime):
     no_team = [("owner.team", "isnull", True)]  # Mia belongs to no team
     assert sorted(titles(repo.list(rosa, "offer", filters=no_team))) == ["A", "B", "C"]
     assert repo.list(rosa, "offer", filters=[("owner.team", "eq", 1)]).rows == []
+
+
+def test_a_list_returns_path_fields_formatted_as_their_field(hiring_runtime):
+    _world(hiring_runtime)
+    repo = hiring_runtime.repo
+    rosa, ivan = hiring_runtime.people["recruiter"], hiring_runtime.people["interviewer"]
+    page = repo.list(
+        rosa, "offer", sort=["title"], fields=["title", "application.position.department"]
+    )
+    assert [(r["title"], r["application.position.department"]) for r in page.rows] == [
+        ("A", "engineering"),
+        ("B", "sales"),
+        ("C", "engineering"),
+    ]
+    with pytest.raises(ValidationError):
+        repo.list(ivan, "application", fields=["candidate", "position.salary_min"])

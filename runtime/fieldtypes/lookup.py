@@ -17,7 +17,7 @@ from typing import Any
 from runtime.definition import codes
 from runtime.fieldtypes.base import COMMON_PROPS, DefinitionProblem, FieldType
 
-PATH_PATTERN = r"^[a-z][a-z0-9_]{0,62}(\.[a-z][a-z0-9_]{0,62}){1,3}$"
+PATH_PATTERN = r"^[a-z][a-z0-9_]{0,62}(\.[a-z][a-z0-9_]{0,62}){1,7}$"
 # Settings of the source copied onto the lookup field: what formatting and the API read.
 COPIED_SETTINGS = (
     "options",

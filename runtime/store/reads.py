@@ -110,8 +110,13 @@ class RecordReads(RepositoryBase):
             raise StaleCursor("before" if backwards else "after")
         if backwards:
             keys = [k.flipped() for k in keys]
-        view = plan.read_view(grant, frozenset(fields) if fields is not None else None)
+        wanted = list(fields) if fields is not None else None
+        paths = self._path_columns(plan, grant, user, [f for f in wanted or () if is_path(f)])
+        if wanted is not None:
+            wanted = [f for f in wanted if not is_path(f)]
+        view = plan.read_view(grant, frozenset(wanted) if wanted is not None else None)
         columns = self._view_columns(plan, grant, user, view)
+        columns += [value.label(name) for name, (value, _field) in paths.items()]
         width = len(columns)
         base = select(*columns, *[k.expr.label(f"_sort{i}") for i, k in enumerate(keys)])
         filters = list(filters or ())
@@ -143,6 +148,10 @@ class RecordReads(RepositoryBase):
             if backwards:
                 raw.reverse()
             rows = self._records(conn, plan, view, names, [r[:width] for r in raw], user)
+        for name, (_value, field) in paths.items():
+            for row in rows:
+                if row.get(name) is not None:
+                    row[name] = type_of(field).value_from_db(field, row[name])
         first = Position(spec, tuple(raw[0][width:])) if raw else None
         last = Position(spec, tuple(raw[-1][width:])) if raw else None
         if backwards:
@@ -328,6 +337,24 @@ class RecordReads(RepositoryBase):
                 for key in type_of(field).keys(field):
                     out.pop(key, None)
         return out
+
+    def _path_columns(
+        self, plan: EntityPlan, grant: Grant, user: Principal | None, names: Sequence[str]
+    ) -> dict[str, tuple[Any, FieldDef]]:
+        """Link paths asked for as list fields (``account.industry``): their values by
+        name; a path the reader may not follow is refused like an unknown field."""
+        found: dict[str, tuple[Any, FieldDef]] = {}
+        errors: Errors = {}
+        for name in dict.fromkeys(names):
+            try:
+                resolved = resolve_path(self, plan, grant, user, name)
+            except FieldInvalid as exc:
+                errors.setdefault(name, []).append(exc.message)
+                continue
+            found[name] = (resolved.value(), resolved.field)
+        if errors:
+            raise ValidationError(errors)
+        return found
 
     def _view_columns(
         self, plan: EntityPlan, grant: Grant, user: Principal | None, view: Any

@@ -350,7 +350,14 @@ def list_records(entity_id: str):
     env = ListEnv(
         _services(), principal, _locale(principal), get_timezone(), codec_for(current_app)
     )
-    data = read_list(env, entity.id, request.args, api=True)
+    try:
+        data = read_list(env, entity.id, request.args, api=True)
+    except ValidationError as exc:
+        # A filter or sort key the repository refused (a link path with an unknown or
+        # unreadable hop, a value its end field does not take): a bad query, as the
+        # parser answers for a field of the entity itself.
+        param, messages = next(iter(exc.errors.items()))
+        raise QueryError(param, messages[0].text(env.locale) if messages else "invalid") from None
     query, page = data.request, data.page
     next_cursor = data.cursor(env, "after")
     prev_cursor = data.cursor(env, "before")

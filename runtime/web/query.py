@@ -38,6 +38,7 @@ are coerced by the type too, so ``amount__gte=1,000`` and ``close_date=2024/5/1`
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -69,6 +70,8 @@ MAX_WHERE_LENGTH = 20_000
 MAX_WHERE_CONDITIONS = 50
 MATCH_WORDS = ("all", "any")
 
+# A link path (account.industry, account.owner.team): ids joined by dots.
+PATH_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}(\.[a-z][a-z0-9_]{0,62}){1,7}$")
 RESERVED_PARAMS = ("sort", "page", "page_size", "q", "after", "before", "where", "match")
 CURSOR_PARAMS = ("after", "before")
 
@@ -109,9 +112,9 @@ def system_fields(entity: Entity) -> tuple[FieldDef, ...]:
 def filter_operators(field: FieldDef) -> tuple[str, ...]:
     """Operators usable on ``field`` in a list query (empty: not filterable)."""
     ftype = type_of(field)
-    if not ftype.is_stored(field):
-        return ()
-    return tuple(op for op in ftype.operators if op == "eq" or op in SUFFIXES.values())
+    # A lookup has no column but filters as the field it shows (through its link).
+    operators = ftype.operators if ftype.is_stored(field) else ftype.filter_operators(field)
+    return tuple(op for op in operators if op == "eq" or op in SUFFIXES.values())
 
 
 def filterable_fields(entity: Entity) -> dict[str, FieldDef]:
@@ -242,8 +245,39 @@ class _Parser:
         except ValueError as exc:
             raise QueryError(param, str(exc)) from None
 
+    def path_condition(self, param: str, raw: str) -> tuple[str, str, Any]:
+        """A filter through a link path (``account.industry=manufacturing``): the
+        repository walks it for the reader, checks every hop and coerces the value by
+        the field at the end (an unreadable hop is refused there as an unknown field)."""
+        name, sep, suffix = param.rpartition("__")
+        if not sep:
+            name, suffix = param, ""
+        if not PATH_RE.match(name):
+            raise QueryError(param, "unknown field or query parameter")
+        if suffix and suffix not in SUFFIXES:
+            raise QueryError(param, "unknown operator '%(suffix)s'", suffix=suffix)
+        op = SUFFIXES[suffix] if suffix else "eq"
+        self.check_text(param, raw)
+        if op == "isnull":
+            word = raw.strip().lower()
+            if word not in TRUE_WORDS | FALSE_WORDS:
+                raise QueryError(param, "expected true or false")
+            return name, op, word in TRUE_WORDS
+        if op in ("in", "between"):
+            parts = [part.strip() for part in raw.split(",")]
+            if op == "between" and len(parts) != 2:
+                raise QueryError(param, "expected two values: low,high")
+            if len(parts) > MAX_IN_VALUES:
+                raise QueryError(param, "at most %(n)s values", n=MAX_IN_VALUES)
+            return name, op, tuple(parts) if op == "between" else parts
+        if not raw.strip():
+            raise QueryError(param, "expected a value (or use %(field)s__isnull=true)", field=name)
+        return name, op, raw.strip()
+
     def condition(self, param: str, raw: str) -> tuple[str, str, Any]:
         name = param.partition("__")[0]
+        if "." in name:
+            return self.path_condition(param, raw)
         if name in self.terms and name not in self.fields:
             return self.term(param, raw)
         field, op = self.split(param)
@@ -396,7 +430,8 @@ class _Parser:
         for part in raw.split(","):
             name = part.strip()
             bare = name[1:] if name.startswith("-") else name
-            if bare not in self.sortable:
+            # A link path is checked hop by hop by the repository, for the reader.
+            if bare not in self.sortable and not PATH_RE.match(bare):
                 raise QueryError("sort", "cannot sort by '%(field)s'", field=bare)
             if bare in seen:
                 raise QueryError("sort", "'%(field)s' is named twice", field=bare)

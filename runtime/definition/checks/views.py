@@ -13,7 +13,9 @@ from .. import codes
 from ..filter_terms import USER_FILTER_TOKENS
 from ..loader import Document, JsonPath
 from ..model import MAX_FILTER_DEPTH, Entity, FilterGroup, Label, ListView, ViewFilter
+from ..paths import PathError, is_path, walk_path
 from .base import CheckContext, Checker, FilterCheck, did_you_mean, prettify
+from .paths import path_problem_code, shown_through_path
 
 
 def check_views(
@@ -26,6 +28,7 @@ def check_views(
 
 class _ViewChecker(Checker):
     def compile(self, entities: Mapping[str, Entity]) -> dict[str, tuple[ListView, ...]]:
+        self.entities = entities
         views: dict[str, list[ListView]] = {}
         ids: dict[str, dict[str, str]] = {}
         for doc in self.ctx.loaded.of_kind("view"):
@@ -147,6 +150,8 @@ class _ViewChecker(Checker):
         system = entity.system_column_ids
         if fid in system:
             return True
+        if is_path(fid):
+            return self._view_path(doc, path, fid, entity, obj, role)
         if not entity.has_field(fid):
             self.report(
                 codes.UNKNOWN_VIEW_FIELD,
@@ -159,13 +164,35 @@ class _ViewChecker(Checker):
             return False
         fdef = entity.field(fid)
         ftype = fieldtypes.type_of(fdef)
-        if ftype.holds_rows or (sortable and not ftype.is_stored(fdef)):
+        if ftype.holds_rows or (sortable and not ftype.filter_operators(fdef)):
             self.report(
                 codes.UNKNOWN_VIEW_FIELD,
                 doc,
                 path,
                 obj,
                 f"{role} '{fid}' cannot be used: a {fdef.type} field has no column",
+            )
+            return False
+        return True
+
+    def _view_path(
+        self, doc: Document, path: JsonPath, fid: str, entity: Entity, obj: str, role: str
+    ) -> bool:
+        """A link path (``account.industry``): every hop a link, the end a field with a
+        value to show, sort and filter on."""
+        try:
+            walked = walk_path(self.entities, entity.id, fid)
+        except PathError as exc:
+            self.report(path_problem_code(exc), doc, path, obj, f"{role} {exc.message}", exc.hint)
+            return False
+        why = shown_through_path(walked.field)
+        if why:
+            self.report(
+                codes.UNKNOWN_PATH_FIELD,
+                doc,
+                path,
+                obj,
+                f"{role} '{fid}' cannot be used: {why}",
             )
             return False
         return True
