@@ -119,7 +119,8 @@ def resolve_path(
         target = here_plan.table.alias()
         scope = None
         if not here_grant.unrestricted:
-            scope = scope_clause(here_grant.scopes("read"), target, user)
+            linked = repo._linked(user) if hasattr(repo, "_linked") else None
+            scope = scope_clause(here_grant.scopes("read"), target, user, linked)
         steps.append(Step(link, target, scope))
         table = target
     end = walked.field
