@@ -79,6 +79,9 @@ from runtime.web.list_request import (
 )
 from runtime.web.query import sortable_fields
 
+MATCH_PARAM = "match"  # match=any: the user's filters combine with OR (runtime.web.query)
+WHERE_PARAM = "where"
+
 
 @dataclass
 class ColumnHead:
@@ -99,6 +102,29 @@ class ViewLink:
     url: str
     active: bool
     saved_id: int | None = None
+
+
+@dataclass
+class MatchSwitch:
+    """How the user's filters combine: all of them (AND, the default) or any (``match=any``,
+    OR). The view's own filters and the features' switches always apply."""
+
+    any: bool
+    all_url: str
+    any_url: str
+
+
+def _match_switch(req: ListRequest, base_url: str) -> MatchSwitch | None:
+    """Offered once two filters are on (or ``match=any`` is), as links to both states."""
+    any_ = any(k == MATCH_PARAM and v.lower() == "any" for k, v in req.filter_pairs)
+    if len(req.user_filters) < 2 and not any_:
+        return None
+    others = [(k, v) for k, v in req.filter_pairs if k != MATCH_PARAM]
+    return MatchSwitch(
+        any=any_,
+        all_url=url_of(base_url, req.state_pairs(filter_pairs=others)),
+        any_url=url_of(base_url, req.state_pairs(filter_pairs=[*others, (MATCH_PARAM, "any")])),
+    )
 
 
 @dataclass
@@ -137,6 +163,7 @@ class ListContext:
     badge_sources: tuple[Any, ...] = ()  # the features' ListBadges (their JSON keys)
     more_columns: int = 0  # columns the picker offers beyond the shown ones
     sort_choices: list[Choice] = field(default_factory=list)  # phones; value: the sorted URL
+    match: MatchSwitch | None = None  # "Match all / Match any" (two or more filters)
 
     def as_json(self) -> dict[str, Any]:
         req = self.request
@@ -166,6 +193,7 @@ class ListContext:
             "sort": list(req.sort),
             "page": self.page,
             "page_size": self.page_size,
+            "match": "any" if self.match is not None and self.match.any else "all",
             "has_next": self.has_next,
             "next_url": self.next_url,
             "prev_url": self.prev_url,
@@ -267,7 +295,9 @@ def build_list_context(
             saved.append(ViewLink(f"saved-{sv.id}", sv.name, url_of(base_url, [("saved", str(sv.id))]),
                                   sv.id == req.saved_id, saved_id=sv.id))  # fmt: skip
     controls, chips = build_filters(env, req, base_url, gettext)
-    hidden = [(k, v) for k, v in state if k in ("view", "saved", "sort", "columns", "page_size")]
+    # match= and where= ride along as hidden inputs: the bar has no input of its own for them.
+    kept = ("view", "saved", "sort", "columns", "page_size", MATCH_PARAM, WHERE_PARAM)
+    hidden = [(k, v) for k, v in state if k in kept]
     return ListContext(
         entity=entity,
         request=req,
@@ -301,6 +331,7 @@ def build_list_context(
         badge_sources=hooks.badges,
         more_columns=sum(1 for c in column_choices if not c.selected),
         sort_choices=sort_choices,
+        match=_match_switch(req, base_url),
     )
 
 
