@@ -138,3 +138,37 @@ def test_a_custom_range_replaces_the_quick_range(chromium, quarter_server, sign_
         assert not close.get_by_label("This quarter", exact=True).is_checked()
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_match_any_ors_this_quarter_with_another_filter(
+    chromium, quarter_server, screenshot_dir, sign_in, lang
+):
+    base, names = quarter_server
+    words = {"en": ("Match all", "Match any"), "zh": ("全部满足", "任一满足")}[lang]
+    context = chromium.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
+    page = context.new_page()
+    try:
+        sign_in(page, base, REP)
+        _switch_language(page, lang)
+        # This quarter AND closing before it: none; with Match any: all but next quarter's.
+        before = (_quarter_start(date.today()) - timedelta(days=1)).isoformat()
+        page.goto(f"{base}/e/opportunity?close_date=this_quarter&close_date__lte={before}")
+        assert page.locator("#list-results tbody tr").count() == 0
+        switch = page.locator(".match-switch")
+        assert switch.get_by_text(words[0]).get_attribute("aria-current") == "true"
+        switch.get_by_text(words[1]).focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            "() => document.querySelectorAll('#list-results tbody tr').length == 3"
+        )
+        assert "match=any" in page.url
+        text = page.locator("#list-results").inner_text()
+        assert names["others"][1] not in text and names["others"][0] in text
+        page.screenshot(path=str(screenshot_dir / f"match-any-{lang}.png"))
+        # A later change in the bar keeps match=any (the bar carries it).
+        page.locator("#list-q").fill("Haier")
+        page.wait_for_function("() => location.search.includes('q=Haier')")
+        assert "match=any" in page.url
+    finally:
+        context.close()
