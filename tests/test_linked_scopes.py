@@ -430,5 +430,39 @@ def test_the_record_page_offers_edit_exactly_where_the_via_scope_allows_it(db_ur
         assert f"/e/interview/{held_by_mia['id']}/edit" in page
         listed = client.get("/e/application").get_data(True)
         assert "Ada" in listed and "Bob" not in listed
+        # The board counts and moves within the same scope.
+        board = client.get("/p/hiring/records.json").get_json()
+        assert board["totals"]["applied"]["count"] == 1
+        board_html = client.get("/p/hiring").get_data(True)
+        assert "Ada" in board_html and "Bob" not in board_html
     finally:
         services.db.engine.dispose()
+
+
+def test_a_via_scope_lets_nothing_through_when_the_linked_entity_is_not_readable(db_url, tmp_path):
+    roles = (
+        "roles:\n"
+        "  - id: recruiter\n    permissions:\n"
+        '      "*": {create: true, read: all, update: all, archive: all}\n'
+        "  - id: hiring_manager\n    permissions:\n"
+        "      application: {read: [own, {via: position}]}\n"  # no grant on position
+    )
+    rt = make_runtime(db_url, _hiring_with_roles(tmp_path, roles))
+    try:
+        users, repo = rt.users, rt.repo
+        rosa = users.principal(
+            users.create_user("r@example.com", "R", PASSWORD, roles=["recruiter"])
+        )
+        mia = users.principal(
+            users.create_user("m@example.com", "M", PASSWORD, roles=["hiring_manager"])
+        )
+        position = repo.create(rosa, "position", {"title": "P", "hiring_manager": mia.id})
+        repo.create(rosa, "application", {"candidate": "Ada", "position": position["id"]})
+        mine = repo.create(
+            rosa,
+            "application",
+            {"candidate": "Own", "position": position["id"], "owner_id": mia.id},
+        )
+        assert ids(repo.list(mia, "application").rows) == {mine["id"]}
+    finally:
+        rt.db.engine.dispose()
