@@ -61,3 +61,20 @@ def test_record_in_scope_matches_the_sql_rules():
     audit_read = perms.grant(auditor, "deal").read
     assert record_in_scope(audit_read, {"owner_id": 1, "amount": 20000}, auditor, teams.get)
     assert not record_in_scope(audit_read, {"owner_id": 1, "amount": None}, auditor, teams.get)
+
+
+def test_a_list_scope_is_flattened_into_the_union_and_assigned_reads_the_user_field():
+    assigned = Scope("assigned", field="assignee")
+    listed = Scope("any", parts=(Scope("team"), assigned))
+    rep = EntityPermission(True, listed, Scope("any", parts=(Scope("own"), assigned)))
+    other = EntityPermission(False, Scope("own"))
+    grant = combine([rep, other])
+    assert grant.read == (Scope("team"), assigned, Scope("own"))
+    assert combine([rep, EntityPermission(False, Scope("all"))]).read == (Scope("all"),)
+    me = Principal(10, roles=frozenset({"rep"}), team_id=1)
+    teams = {10: 1, 12: 3}
+    theirs = {"owner_id": 12, "assignee": 10}
+    assert record_in_scope(grant.update, theirs, me, teams.get)
+    assert record_in_scope(grant.update, {"owner_id": 12, "assignee": {"id": 10}}, me, teams.get)
+    assert not record_in_scope(grant.update, {"owner_id": 12, "assignee": 11}, me, teams.get)
+    assert not record_in_scope(grant.update, {"owner_id": 12, "assignee": None}, me, teams.get)
