@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from runtime import fieldtypes
 from runtime.errors import ExpressionError, Problem
 
 from .. import codes
 from ..loader import Document, JsonPath
-from ..model import MAX_VIA_DEPTH, Entity, EntityPermission, Label, Role, Scope
+from ..model import MAX_VIA_DEPTH, Entity, EntityPermission, FieldDef, Label, Role, Scope
 from ..reserved import BASE_SYSTEM_COLUMNS
 from .base import CheckContext, Checker, did_you_mean, entity_names, prettify
 
@@ -150,7 +151,7 @@ class _RoleChecker(Checker):
     def _assigned(
         self, doc: Document, path: JsonPath, field_id: str, entity: Entity | None, obj: str
     ) -> Scope:
-        users = [f.id for f in entity.fields if f.type == "user"] if entity is not None else []
+        users = [f.id for f in entity.fields if _column_of(f, "user")] if entity else []
         if field_id not in users:
             what = (
                 "is not a user field"
@@ -171,7 +172,7 @@ class _RoleChecker(Checker):
     ) -> Scope:
         field_id = value["via"]
         links = (
-            {f.id: f.target for f in entity.fields if f.type == "link" and f.target}
+            {f.id: f.target for f in entity.fields if _column_of(f, "record") and f.target}
             if entity is not None
             else {}
         )
@@ -228,6 +229,12 @@ class _RoleChecker(Checker):
                 self.report(codes.VIA_TOO_DEEP, edge.doc, edge.path, edge.obj,
                             f"via: the chain {hops} follows {len(chain)} links",
                             f"a row scope follows at most {MAX_VIA_DEPTH} links")  # fmt: skip
+
+
+def _column_of(field: FieldDef, references: str) -> bool:
+    """A stored column holding a record id (``"record"``: a link) or a user id."""
+    ftype = fieldtypes.type_of(field)
+    return ftype.references == references and ftype.is_stored(field)
 
 
 _CYCLE: tuple[str, ...] = ("<cycle>",)
