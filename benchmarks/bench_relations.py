@@ -209,7 +209,8 @@ def load(runtime, rows: int) -> None:
                     "name": f"Account {i:06d}",
                     "customer_status": rng.choice(options["customer_status"]),
                     "tier": rng.choice(options["tier"]),
-                    "industry": options["industry"][i % len(options["industry"])],
+                    # Not tied to the team (i % TEAMS): each team has every industry.
+                    "industry": options["industry"][(i // TEAMS) % len(options["industry"])],
                     "region": rng.choice(options["region"]),
                     "owner_id": owner,
                     "created_at": made,
