@@ -136,7 +136,7 @@ def test_openapi_document_is_valid_openapi_31(model):
     schema = schemathesis.openapi.from_dict(json.loads(json.dumps(document)))
     schema.validate()
     operations = [r.ok() for r in schema.get_all_operations()]
-    assert len(operations) == 12  # two entities x list/create/get/patch/delete/restore
+    assert len(operations) == 14  # two entities x list/aggregate/create/get/patch/delete/restore
 
 
 def test_openapi_has_read_input_patch_and_list_schemas_per_entity(model):

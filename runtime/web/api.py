@@ -54,10 +54,16 @@ from runtime.store.keyset import StaleCursor
 from runtime.web.auth import public
 from runtime.web.cursors import codec_for
 from runtime.web.i18n import get_timezone
-from runtime.web.list_context import read_list
+from runtime.web.list_context import read_list, resolve_api_request
 from runtime.web.list_request import ListEnv
 from runtime.web.openapi import build_openapi, exposed_entities
-from runtime.web.query import CURSOR_PARAMS, QueryError, system_fields
+from runtime.web.query import (
+    AGGREGATE_PARAMS,
+    CURSOR_PARAMS,
+    QueryError,
+    parse_aggregate_query,
+    system_fields,
+)
 
 log = logging.getLogger("trellis.api")
 
@@ -374,6 +380,47 @@ def list_records(entity_id: str):
                 "next": _page_link("after", next_cursor),
                 "prev": _page_link("before", prev_cursor),
             },
+        }
+    )
+
+
+@bp.get("/<entity_id>/aggregate")
+def aggregate_records(entity_id: str):
+    """Grouped measures over the records the caller may read (``Repository.aggregate``),
+    filtered as ``GET /<entity>`` filters; a hidden or unusable field is a 400."""
+    principal = _principal()
+    entity = _entity(entity_id)
+    env = ListEnv(_services(), principal, _locale(principal), get_timezone())
+    asked = parse_aggregate_query(request.args)
+    pairs = [(k, v) for k, v in request.args.items(multi=True) if k not in AGGREGATE_PARAMS]
+    req = resolve_api_request(env, entity.id, pairs)
+    try:
+        result = _services().repo.aggregate(
+            principal,
+            entity.id,
+            filters=list(req.filters),
+            search=req.search,
+            archived=None if req.show_archived else False,
+            group_by=list(asked.group_by),
+            measures=list(asked.measures),
+            sort=list(asked.sort),
+            limit=asked.limit,
+        )
+    except ValidationError as exc:
+        # Like a filter on a hidden field: the same 400, naming what was refused.
+        key, messages = next(iter(exc.errors.items()))
+        param = "sort" if key == "sort" else "where" if key == "where" else "group/measure"
+        text = messages[0].text(_locale(principal))
+        raise QueryError(param, "%(key)s: %(problem)s", key=key, problem=text) from None
+    return json_response(
+        {
+            "data": result.rows,
+            "dimensions": [
+                {"key": d.key, "field": d.field, "bucket": d.bucket} for d in result.dimensions
+            ],
+            "measures": [{"key": m.key, "fn": m.fn, "field": m.field} for m in result.measures],
+            "currency_keys": list(result.currency_keys),
+            "has_more": result.has_more,
         }
     )
 

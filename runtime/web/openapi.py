@@ -618,7 +618,103 @@ def entity_paths(
         },
     }
     base = f"/{entity.id}"
-    return {base: collection, f"{base}/{{id}}": item, f"{base}/{{id}}/restore": restore}
+    return {
+        base: collection,
+        f"{base}/aggregate": aggregate_path(entity, label, tags, terms),
+        f"{base}/{{id}}": item,
+        f"{base}/{{id}}/restore": restore,
+    }
+
+
+AGGREGATE_RESPONSE: dict[str, Any] = {
+    "type": "object",
+    "required": ["data", "dimensions", "measures", "currency_keys", "has_more"],
+    "properties": {
+        "data": {
+            "type": "array",
+            "description": (
+                "One object per group: each dimension key, each currency key and each"
+                " measure key with its value, and labels (dimension key -> the option"
+                " label, user name or record title)."
+            ),
+            "items": {"type": "object"},
+        },
+        "dimensions": {"type": "array", "items": {"type": "object"}},
+        "measures": {"type": "array", "items": {"type": "object"}},
+        "currency_keys": {"type": "array", "items": {"type": "string"}},
+        "has_more": {"type": "boolean"},
+    },
+}
+
+
+def aggregate_path(
+    entity: Entity, label: str, tags: list[str], terms: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``GET /<entity>/aggregate``: grouped measures, filtered as the list is."""
+    paging = {"sort", "after", "before", "page", "page_size"}
+    filters = [p for p in list_parameters(entity, terms) if p["name"] not in paging]
+    own = [
+        {
+            "name": "group",
+            "in": "query",
+            "required": False,
+            "explode": True,
+            "description": (
+                "A dimension, repeated for several: a field (select, user, link, boolean,"
+                " text...), a link path (account.region), or a date / date-time field with"
+                " a bucket: close_date:day, :week (its Monday), :month (2026-04),"
+                " :quarter (2026-Q2) or :year, in the app's time zone."
+            ),
+            "schema": {"type": "array", "items": {"type": "string"}, "maxItems": 4},
+        },
+        {
+            "name": "measure",
+            "in": "query",
+            "required": False,
+            "explode": True,
+            "description": (
+                "count (the default), count:<field> (where set), sum:, avg:, min:, max:"
+                " or count_distinct:<field>, repeated for several. Money is summed per"
+                " currency (the rows carry <field>_currency)."
+            ),
+            "schema": {"type": "array", "items": {"type": "string"}, "maxItems": 10},
+        },
+        {
+            "name": "sort",
+            "in": "query",
+            "required": False,
+            "style": "form",
+            "explode": False,
+            "description": 'Group or measure keys, comma-separated; "-" first: descending.',
+            "schema": {"type": "array", "items": {"type": "string"}},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": "At most this many groups (has_more says whether more exist).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000},
+        },
+    ]
+    return {
+        "get": {
+            "operationId": f"aggregate_{entity.id}",
+            "summary": f"Grouped counts, sums and averages of {label}",
+            "description": (
+                "Over the records the caller may read; grouping or measuring a field"
+                " the caller may not read is a 400 error."
+            ),
+            "tags": tags,
+            "parameters": own + filters,
+            "responses": {
+                "200": {
+                    "description": STATUS_TEXT[200],
+                    "content": {JSON: {"schema": AGGREGATE_RESPONSE}},
+                },
+                **{k: v for k, v in _responses(None, None, COMMON_ERRORS).items()},
+            },
+        }
+    }
 
 
 def build_openapi(

@@ -519,6 +519,45 @@ def parse_list_query(
     )
 
 
+AGGREGATE_PARAMS = ("group", "measure", "sort", "limit")
+MAX_AGGREGATE_LIMIT = 10_000
+MAX_GROUPS = 4
+MAX_MEASURES = 10
+
+
+@dataclass(frozen=True)
+class AggregateQuery:
+    """``GET /api/v1/<entity>/aggregate``'s own parameters (the filters are a list's):
+    ``group=close_date:month`` (repeated), ``measure=sum:amount`` (repeated; default
+    ``count``), ``sort=-count,region`` (keys of groups and measures), ``limit=``."""
+
+    group_by: tuple[str, ...] = ()
+    measures: tuple[str, ...] = ("count",)
+    sort: tuple[str, ...] = ()
+    limit: int = 1000
+
+
+def parse_aggregate_query(args: Any) -> AggregateQuery:
+    """The aggregate parameters of ``args``; their fields are checked by the repository."""
+    pairs = _pairs(args)
+    groups = [v.strip() for k, v in pairs if k == "group" and v.strip()]
+    measures = [v.strip() for k, v in pairs if k == "measure" and v.strip()] or ["count"]
+    for param, values, most in (("group", groups, MAX_GROUPS), ("measure", measures, MAX_MEASURES)):
+        if len(values) > most:
+            raise QueryError(param, "at most %(n)s values", n=most)
+        for value in values:
+            _Parser.check_text(param, value)
+    single = {k: v for k, v in pairs if k in ("sort", "limit")}
+    for key in ("sort", "limit"):
+        if sum(1 for k, _ in pairs if k == key) > 1:
+            raise QueryError(key, "given more than once")
+    sort = tuple(p.strip() for p in (single.get("sort") or "").split(",") if p.strip())
+    limit = 1000
+    if "limit" in single:
+        limit = _Parser.integer("limit", single["limit"], 1, MAX_AGGREGATE_LIMIT)
+    return AggregateQuery(tuple(groups), tuple(measures), sort, limit)
+
+
 def _raw_of(value: Any, *, joined: bool = False) -> str:
     """A JSON value of ``where=`` as the text a query parameter would carry."""
     if isinstance(value, bool):
@@ -565,6 +604,8 @@ def _pairs(args: Any) -> list[tuple[str, str]]:
 
 
 __all__ = [
+    "AGGREGATE_PARAMS",
+    "AggregateQuery",
     "BASE_SYSTEM_FIELDS",
     "CURSOR_PARAMS",
     "DEFAULT_PAGE_SIZE",
@@ -577,6 +618,7 @@ __all__ = [
     "SUFFIXES",
     "filter_operators",
     "filterable_fields",
+    "parse_aggregate_query",
     "parse_list_query",
     "sortable_fields",
     "system_fields",
