@@ -1,4 +1,4 @@
-"""The `trellis` command: validate, init, demo, users, API keys, serve, worker."""
+"""The `trellis` command: validate, init, demo, rollups, users, API keys, serve, worker."""
 
 from __future__ import annotations
 
@@ -140,12 +140,27 @@ def validate(path: str) -> None:
 @db_option
 def init(app: str | None, database: str | None) -> None:
     """Create or upgrade the database for an app, keeping every existing value."""
-    model, db, _repo, _users = _services(app, database)
+    model, db, repo, _users = _services(app, database)
     report = db.create_or_upgrade()
     for action, names in report.items():
         for name in names:
             click.echo(f"  {action.replace('_', ' ')}: {name}")
+    _fill_new_rollups(model, db, repo, report["added_columns"])
     click.echo(f"database ready for app '{model.id}' version {model.version}")
+
+
+def _fill_new_rollups(model, db, repo, added: list[str]) -> None:
+    """A rollup column just added to a table with records: computed from its records."""
+    from runtime.store.rollups import rollup_fields
+
+    new = {(entity, field.id) for entity, field in rollup_fields(model)}
+    tables = {db.tables[entity].name: entity for entity, _field in new}
+    for name in added:
+        table, _, column = name.partition(".")
+        entity = tables.get(table)
+        if entity is not None and (entity, column) in new:
+            for _entity, field_id, count in repo.rollups.rebuild(entity, [column]):
+                click.echo(f"  filled rollup: {entity}.{field_id} ({count} records)")
 
 
 @main.command()
@@ -246,6 +261,38 @@ def demo(app: str | None, database: str | None, if_empty: bool, scale: float) ->
     click.echo("demo data loaded. Logins (password: trellis-demo):")
     for login in result["logins"]:
         click.echo(f"  {login['email']:<28} {login['role']:<14} {login.get('team') or ''}")
+
+
+@main.group()
+def rollups() -> None:
+    """Rollup fields: aggregates over the records that link to a record."""
+
+
+@rollups.command("rebuild")
+@click.argument("entity", required=False)
+@click.option("--field", "field_ids", multiple=True, help="Only this rollup field (repeatable).")
+@click.option("--batch", default=1000, show_default=True, type=int, help="Records per statement.")
+@app_option
+@db_option
+def rollups_rebuild(entity, field_ids, batch, app, database) -> None:
+    """Recompute every rollup (of ENTITY, or only --field) from the records, in batches.
+
+    The repository keeps rollups current on every write; this repairs values changed
+    behind its back (SQL run by hand, a restored backup) and prints what it did."""
+    from runtime.store.rollups import rollup_fields
+
+    model, _db, repo, _users = _services(app, database)
+    known = rollup_fields(model)
+    if entity is not None and entity not in model.entities:
+        _fail(f"no entity {entity!r} (entities: {', '.join(sorted(model.entities))})")
+    mine = sorted(f.id for e, f in known if entity is None or e == entity)
+    unknown = [f for f in field_ids if f not in mine]
+    if unknown:
+        _fail(f"no rollup field {unknown[0]!r} (rollups: {', '.join(mine) or 'none'})")
+    done = repo.rollups.rebuild(entity, field_ids or None, batch=max(batch, 1))
+    for parent, field_id, count in done:
+        click.echo(f"  {parent}.{field_id}: {count} records recomputed")
+    click.echo(f"{len(done)} rollup(s) rebuilt")
 
 
 @main.group()

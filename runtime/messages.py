@@ -59,6 +59,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "记录必须有负责人：请选择一位（或保留为您自己）。",
     },
     "readonly": {"en": "This field is read-only.", "zh": "此字段为只读。"},
+    "rollup_readonly": {
+        "en": "This field is computed from related records and cannot be written.",
+        "zh": "此字段由关联记录汇总计算，不能写入。",
+    },
     "no_write_permission": {
         "en": "You may not change this field.",
         "zh": "您无权修改此字段。",

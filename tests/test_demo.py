@@ -194,3 +194,52 @@ def test_a_demo_loaded_today_has_nothing_in_the_future(tmp_path):
     for moment in (entered, changed):
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         assert moment <= after, (moment, before)
+
+
+def test_the_account_rollups_match_the_demo_deals_and_activities(demo):
+    """The demo moves stages and dates with SQL, then rebuilds the rollups: each
+    account's open pipeline, won amount and last activity are what its records say."""
+    from runtime.features.pipelines.clauses import stage_ids_by_kind
+
+    db, _repo, _users, model, _result = demo
+    kinds = stage_ids_by_kind(model, "opportunity")
+    deals, acts, accounts = db.tables["opportunity"], db.tables["activity"], db.tables["account"]
+    expected: dict[int, list] = {}
+    with db.engine.connect() as conn:
+        for account, stage, amount, currency in conn.execute(
+            select(deals.c.account, deals.c.stage, deals.c.amount, deals.c.amount_currency).where(
+                deals.c.archived_at.is_(None)
+            )
+        ):
+            sums = expected.setdefault(account, [0, 0, None])
+            if amount is not None and currency in (None, "CNY"):
+                if stage in kinds["open"]:
+                    sums[0] += amount
+                elif stage in kinds["won"]:
+                    sums[1] += amount
+        for account, day in conn.execute(
+            select(acts.c.account, func.max(acts.c.activity_date))
+            .where(acts.c.completed.is_(True), acts.c.archived_at.is_(None))
+            .where(acts.c.account.is_not(None))
+            .group_by(acts.c.account)
+        ):
+            expected.setdefault(account, [0, 0, None])[2] = _as_date(day)
+        rows = conn.execute(
+            select(
+                accounts.c.id,
+                accounts.c.open_pipeline,
+                accounts.c.won_amount,
+                accounts.c.last_activity_at,
+            )
+        ).all()
+    assert any(r.open_pipeline for r in rows) and any(r.won_amount for r in rows)
+    assert any(r.last_activity_at for r in rows)
+    for row in rows:
+        want = expected.get(row.id, [0, 0, None])
+        got = [row.open_pipeline, row.won_amount, row.last_activity_at]
+        got[2] = _as_date(got[2]) if got[2] is not None else None
+        assert [round(float(got[0]), 2), round(float(got[1]), 2), got[2]] == [
+            round(float(want[0]), 2),
+            round(float(want[1]), 2),
+            want[2],
+        ], row.id

@@ -138,6 +138,16 @@ def test_the_field_type_examples_compile_without_problems(tmp_path):
         """),
         encoding="utf-8",
     )
+    (app / "entities" / "deal.yaml").write_text(  # what the rollup example adds up
+        textwrap.dedent("""\
+            id: deal
+            fields:
+              - {id: account, type: link, target: example}
+              - {id: amount, type: money, currency: CNY}
+              - {id: open, type: boolean}
+        """),
+        encoding="utf-8",
+    )
     assert [str(p) for p in check_app(app)] == []
 
 

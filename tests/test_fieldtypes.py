@@ -36,7 +36,7 @@ CTX = CoerceContext()
 BUILTIN = {
     "text", "long_text", "rich_text", "integer", "decimal", "money", "percent", "boolean",
     "date", "datetime", "select", "multi_select", "link", "user", "email", "phone", "url",
-    "autonumber", "formula", "child_table", "lookup",
+    "autonumber", "formula", "child_table", "lookup", "rollup",
 }  # fmt: skip
 
 STAGES = (
@@ -806,7 +806,7 @@ def test_an_extension_types_own_setting_is_kept_and_checked_against_its_schema()
 
 def test_reads_skip_from_db_only_where_the_driver_value_is_canonical():
     skipped = {name for name, t in TYPES.items() if t.db_value_is_canonical}
-    assert skipped == BUILTIN - {"datetime", "formula", "child_table", "lookup"}
+    assert skipped == BUILTIN - {"datetime", "formula", "child_table", "lookup", "rollup"}
 
     class Upper(get_type("text").__class__):
         name = "test_upper"

@@ -210,6 +210,13 @@ def featureless_reference_app(tmp_path: Path) -> Path:
             view["filters"] = [f for f in view.get("filters", []) if f["field"] not in STAGE_WORDS]
             view["sort"] = [s for s in view.get("sort", []) if s.lstrip("-") not in STAGE_WORDS]
         path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    for path in (target / "entities").glob("*.yaml"):  # rollups filtered by stage kind
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for field in document["fields"]:
+            if "rollup" in field:
+                where = field["rollup"].get("where", [])
+                field["rollup"]["where"] = [f for f in where if f["field"] not in STAGE_WORDS]
+        path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
     return target
 
 

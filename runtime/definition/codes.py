@@ -124,6 +124,15 @@ INDEX_TOO_WIDE = Code("TRL-E071", "an index has more keys than the ceiling")
 INDEX_NAME_TAKEN = Code(
     "TRL-E072", "an index's name is used by another entity's index or names a table"
 )
+# Rollup fields (an aggregate over the records linking here)
+UNKNOWN_ROLLUP_ENTITY = Code("TRL-E085", "a rollup names no entity, or one that does not exist")
+INVALID_ROLLUP_LINK = Code(
+    "TRL-E086", "a rollup's link is not a link field of its entity targeting this entity"
+)
+INVALID_ROLLUP_FIELD = Code(
+    "TRL-E087", "a rollup's field does not exist or does not suit its function"
+)
+INVALID_ROLLUP_FILTER = Code("TRL-E088", "a rollup's filter does not compile")
 # Row scopes through links and user fields (roles.yaml)
 VIA_CYCLE = Code("TRL-E090", "row scopes through links lead back to where they started")
 VIA_NOT_A_LINK = Code("TRL-E091", "a via scope names a field that is not a link field")

@@ -28,6 +28,7 @@ from .checks.forms import check_forms, default_form
 from .checks.navigation import check_navigation
 from .checks.paths import resolve_lookups
 from .checks.roles import check_roles, default_admin_role
+from .checks.rollups import check_rollups
 from .checks.views import check_views, default_view
 from .codes import Code, all_codes
 from .loader import Document, JsonPath, LoadedApp, SourceFile, load_documents
@@ -114,6 +115,8 @@ def _compile(loaded: LoadedApp, features: FeatureSet) -> tuple[AppModel | None, 
     ctx = check_context(loaded, features)
     problems: list[Problem] = []
     entities, failed_fields, found = check_entities(ctx)
+    problems += found
+    entities, found = check_rollups(ctx, entities)  # across entities: all are compiled now
     problems += found
     entities, found = resolve_lookups(ctx, entities)
     problems += found

@@ -65,6 +65,30 @@ class Option:
 
 
 @dataclass(frozen=True)
+class ViewFilter:
+    field: str
+    op: str  # eq ne lt lte gt gte in contains isnull between
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A rollup field's aggregate: ``function`` of ``field`` over the records of
+    ``entity`` whose link ``link`` names this record, not archived, matching ``where``.
+
+    ``field`` is None for a count of records. ``currency``: a money rollup adds only the
+    amounts in this currency (the source field's default one); None otherwise.
+    """
+
+    entity: str
+    link: str
+    function: str  # count | sum | avg | min | max
+    field: str | None = None
+    where: tuple[ViewFilter, ...] = ()
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
 class FieldDef:
     """One field of an entity (or of a child table).
 
@@ -105,6 +129,7 @@ class FieldDef:
     index: bool = False
     fields: tuple[FieldDef, ...] = ()  # child_table: the row's fields
     max_rows: int | None = None  # child_table: row limit (None: DEFAULT_MAX_ROWS)
+    rollup: Rollup | None = None  # rollup: what it aggregates (compiled across entities)
     place: Place | None = None
     # Every setting the type declares (runtime.fieldtypes FieldType.settings), as written:
     # the built-in ones are mirrored in the named attributes above; an extension type
@@ -233,13 +258,6 @@ class FormLayout:
     entity: str
     sections: tuple[Section, ...]
     place: Place | None = None
-
-
-@dataclass(frozen=True)
-class ViewFilter:
-    field: str
-    op: str  # eq ne lt lte gt gte in contains isnull between
-    value: Any = None
 
 
 # How deep filter groups may nest (``{any: [{all: [...]}]}`` is two levels).

@@ -71,6 +71,7 @@ from runtime.fieldtypes.numbers import (
     PercentType,
 )
 from runtime.fieldtypes.registry import FieldTypeRegistry
+from runtime.fieldtypes.rollups import ROLLUP_FUNCTIONS, RollupType
 from runtime.fieldtypes.structured import (
     DEFAULT_AUTONUMBER_PATTERN,
     DEFAULT_MAX_ROWS,
@@ -140,6 +141,8 @@ __all__ = [
     "PercentType",
     "PhoneType",
     "RichTextType",
+    "ROLLUP_FUNCTIONS",
+    "RollupType",
     "SelectType",
     "TextType",
     "UnknownFieldType",
@@ -182,6 +185,7 @@ BUILTIN_TYPES: tuple[type[FieldType], ...] = (
     FormulaType,
     ChildTableType,
     LookupType,
+    RollupType,
 )
 
 

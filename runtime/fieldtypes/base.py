@@ -281,6 +281,9 @@ class FieldType:
     references: ClassVar[str | None] = None  # "record" (link) or "user": holds an id
     has_currency: ClassVar[bool] = False  # an amount with its currency (money)
     assigned_on_create: ClassVar[bool] = False  # the repository fills it in (autonumber)
+    # An aggregate over the records linking here (rollup): compiled across entities,
+    # kept by the store in the child's write, refused as input.
+    aggregates_links: ClassVar[bool] = False
     # How the record page draws a value (the ``_display`` macro of record.html): text
     # longtext richtext email phone url bool badge badges link user table.
     display_kind: ClassVar[str] = "text"

@@ -47,12 +47,17 @@ def _everywhere(_model: Any, _entity: Any) -> bool:
 class QueryClause:
     """A named filter term: ``build(context)`` returns the SQL expression, or raises
     ``TermInvalid`` for an operator or value it does not take. ``applies(model, entity)``
-    says on which entities the name is offered (default: every entity)."""
+    says on which entities the name is offered (default: every entity); ``reads``, the
+    columns its answer depends on."""
 
     name: str
     build: Callable[[ClauseContext], Any]
     applies: Callable[[Any, Any], bool] = _everywhere
     description: str = ""
+    # The record keys the clause's answer depends on (``("stage",)``), or None when it
+    # does not say (or depends on the time or on other tables): a stored value filtered
+    # by the clause (a rollup) is then recomputed on every write of the record.
+    reads: tuple[str, ...] | None = None
 
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})

@@ -21,6 +21,7 @@ from .database import Database
 from .permissions import SYSTEM_GRANT, Grant, Linked, Permissions, scope_clause, via_targets
 from .plan import EntityPlan, entity_plan
 from .principal import Principal
+from .rollups import RollupKeeper, rollup_steps
 from .write_hooks import WriteHook
 from .write_steps import WriteStep, as_steps, order_steps
 
@@ -92,7 +93,10 @@ class RepositoryBase:
         if hooks is None:
             hooks = db.features.gather("write_steps", db.model)
         self.hooks: tuple[WriteHook | WriteStep, ...] = tuple(hooks)
-        self.write_steps = order_steps(as_steps(self.hooks))
+        # Rollups are kept by every repository of a model that has them, whatever the
+        # hooks: a child's write that left its parents' rollups stale would be a bug.
+        self.write_steps = order_steps([*as_steps(self.hooks), *rollup_steps(db.model)])
+        self._rollups: Any = None
         # The durable event outbox (runtime.jobs.outbox.Outbox), set by the wiring: events
         # are saved in the write's transaction and handed to the job queue after commit.
         self.outbox: Any = None
@@ -115,6 +119,13 @@ class RepositoryBase:
                 self.model.entity(entity_id), self.db.tables[entity_id], self.db.child_tables
             ),
         )
+
+    @property
+    def rollups(self) -> RollupKeeper:
+        """What keeps and rebuilds the model's rollup fields (``runtime.store.rollups``)."""
+        if self._rollups is None:
+            self._rollups = RollupKeeper(self)
+        return self._rollups
 
     def grant(self, user: Principal, entity_id: str) -> Grant:
         return self.permissions.grant(user, entity_id)

@@ -619,6 +619,9 @@ class RecordWrites(RepositoryBase):
                 _add(errors, key, "unknown_field")
                 continue
             kind = type_of(field)
+            if kind.aggregates_links:  # a rollup: the store keeps it, nobody writes it
+                _add(errors, field.id, "rollup_readonly")
+                continue
             if kind.refuses_input:  # derived from other records (a lookup): never written
                 _add(errors, field.id, "readonly")
                 continue

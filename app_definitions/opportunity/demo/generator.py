@@ -1698,6 +1698,9 @@ class _Demo:
             ("quote", "number", quotes),
         ):
             self.renumber(entity, field_id, plans)
+        # The SQL fixes above set stages, amounts and dates behind the write path's back:
+        # the account rollups (open pipeline, won amount, last activity) are recomputed.
+        self.repo.rollups.rebuild()
 
         counts = {
             "account": len(accounts),

@@ -183,6 +183,7 @@ def query_clauses(_model: Any) -> dict[str, QueryClause]:
             STAGE_KIND_FILTER,
             _stage_kind,
             description="the stage's kind: open, won or lost (eq, ne, in)",
+            reads=("stage",),
         ),
         IDLE: QueryClause(
             IDLE,
