@@ -4,7 +4,8 @@ Each view parses the request, makes one repository call and renders the result a
 JSON; permissions, validation, formulas, locking and audit are the repository's. What
 the API adds is the HTTP contract, documented in ``runtime.web.openapi``:
 
-* ``GET /<entity>`` lists (filters, sort and paging from ``runtime.web.query``), with
+* ``GET /<entity>`` lists through the list screen's context (``runtime.web.list_context``,
+  read strictly: filters, sort and paging from ``runtime.web.query``), with
   ``has_next`` from fetching one row more than the page: no COUNT. ``page_size`` over
   200 is a 400 error, not silently clamped, so a client never misses rows. Paging is
   by keyset: ``next_cursor`` / ``prev_cursor`` (signed, ``runtime.web.cursors``) go
@@ -62,7 +63,6 @@ from runtime.web.query import (
     CURSOR_PARAMS,
     QueryError,
     parse_aggregate_query,
-    system_fields,
 )
 
 log = logging.getLogger("trellis.api")
@@ -212,14 +212,6 @@ def _record_id(raw: str) -> int:
         if 0 < number <= BIGINT_MAX:
             return number
     raise ApiError(404, "not_found", "No such record.")
-
-
-def _readable_fields(principal: Any, entity: Entity) -> frozenset[str] | None:
-    """Field ids the user may read (None: every field), so hidden ones cannot be filtered."""
-    hidden = _services().repo.grant(principal, entity.id).hidden
-    if not hidden:
-        return None
-    return frozenset(f.id for f in system_fields(entity) + entity.fields if f.id not in hidden)
 
 
 def _json_object() -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 Each column's field type writes its values (``FieldType.export_values``: numbers stay
 numbers, dates dates, options their labels, links the titles the list shows) and reads
-them back on import (``runtime.imports``). Rows come from the same
-``resolve_list_request`` and ``present_rows`` as the page, in
+them back on import (``runtime.imports``). Rows come from the list context the page
+and the API share (``runtime.web.list_context``: ``resolve_list_request``, ``fetch_page``)
+and the page's ``present_rows``, in
 batches of ``CHUNK`` through ``repo.list`` (so scope and field permissions apply), each
 batch continuing by keyset after the last row of the one before (no OFFSET: row
 100,000 costs what row 1 costs), and stop at ``MAX_ROWS``. Only one batch is held at a
