@@ -16,6 +16,9 @@ def served(db_url, tmp_path):
     ids = {
         "rosa": users.create_user("rec@example.com", "Rosa", PASSWORD, roles=["recruiter"]),
         "ivan": users.create_user("ivan@example.com", "Ivan", PASSWORD, roles=["interviewer"]),
+        "zhao": users.create_user(
+            "zhao@example.com", "Zhao", PASSWORD, roles=["recruiter"], locale="zh"
+        ),
     }
     keys = {who: users.create_api_key(uid, name="tests") for who, uid in ids.items()}
     repo = services.repo
@@ -98,3 +101,27 @@ def test_the_list_screen_filters_through_a_path_and_shows_lookups(served):
     listing = client.get("/e/application?columns=candidate,salary_min,salary_max")
     assert listing.status_code == 200
     assert "30,000" in listing.get_data(True) or "30000" in listing.get_data(True)
+
+
+def test_a_path_column_shows_in_the_list_and_its_export_in_both_languages(served):
+    app, _keys = served
+    client = signed_in_client(app, "rec@example.com")
+    columns = "title,application.position.department"
+    html = client.get(f"/e/offer?columns={columns}&sort=title").get_data(True)
+    assert "Application · Position · Department" in html
+    assert html.count("Engineering") >= 2 and "Sales" in html
+    csv = client.get(f"/e/offer/export.csv?columns={columns}&sort=title").get_data(True)
+    lines = csv.splitlines()
+    assert lines[0].lstrip("\ufeff") == "Title,Application · Position · Department"
+    assert lines[1:] == ["Offer Ada,Engineering", "Offer Bob,Sales", "Offer Cy,Engineering"]
+    zh = signed_in_client(app, "zhao@example.com").get(f"/e/offer?columns={columns}")
+    assert "应聘 · 职位 · 部门" in zh.get_data(True) and "研发" in zh.get_data(True)
+
+
+def test_a_path_column_the_viewer_may_not_follow_is_left_out(served):
+    app, _keys = served
+    client = signed_in_client(app, "ivan@example.com")
+    page = client.get("/e/application?columns=candidate,position.salary_min,position.title")
+    assert page.status_code == 200
+    html = page.get_data(True)
+    assert "Position · Title" in html and "Salary from" not in html and "30,000" not in html

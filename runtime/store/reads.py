@@ -3,9 +3,11 @@ and history, always inside the reader's row scope and field access."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Boolean, String, and_, case, cast, false, func, not_, null, or_, select, true
@@ -13,8 +15,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
-from runtime.definition.model import FieldDef
-from runtime.definition.paths import is_path
+from runtime.definition.model import FieldDef, Label
+from runtime.definition.paths import PathError, is_path, walk_path
 from runtime.errors import FieldMessage, NotFound, PermissionDenied, ValidationError
 from runtime.fieldtypes import CoerceContext, FieldInvalid, LookupType, type_of
 from runtime.relative_dates import RELATIVE_OPERATORS, as_instants, range_clause, relative_range
@@ -337,6 +339,25 @@ class RecordReads(RepositoryBase):
                 for key in type_of(field).keys(field):
                     out.pop(key, None)
         return out
+
+    def path_field(self, user: Principal, entity_id: str, path: str) -> FieldDef | None:
+        """The field at the end of link path ``path`` as a column of ``entity_id``'s
+        lists, for ``user``: the end field under the path's id with a label naming each
+        hop ("Account · Industry", in every locale); None when the path does not walk
+        or a hop is not readable (the list leaves the column out)."""
+        plan = self.plan(entity_id)
+        grant = self.grant(user, entity_id)
+        try:
+            resolved = resolve_path(self, plan, grant, user, path)
+            walked = walk_path(self.model.entities, entity_id, path)
+        except (FieldInvalid, PathError):
+            return None
+        labels = [hop.link.label for hop in walked.hops] + [walked.field.label]
+        locales = dict.fromkeys(["en", *self.model.locales])
+        texts = {loc: " · ".join(label.get(loc) for label in labels) for loc in locales}
+        return dataclasses.replace(
+            resolved.field, id=path, label=Label(MappingProxyType(texts)), readonly=True
+        )
 
     def _path_columns(
         self, plan: EntityPlan, grant: Grant, user: Principal | None, names: Sequence[str]

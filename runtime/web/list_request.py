@@ -404,7 +404,9 @@ def resolve_list_request(
     if query.after is not None or query.before is not None:
         page_number = min(max(_int_or_none(_first(pairs, "page")) or 2, 1), MAX_PAGE)
 
-    columns = _choose_columns(pairs, view, fields, readable, entity, hooks)
+    columns = _choose_columns(
+        pairs, view, fields, readable, entity, hooks, _path_fields(env, entity, pairs, view)
+    )
     custom_columns = bool(_first(pairs, "columns"))
 
     sort = query.sort or default_sort
@@ -449,7 +451,24 @@ def column_candidates(
     return found
 
 
-def _choose_columns(pairs, view, fields, readable, entity, hooks) -> tuple[FieldDef, ...]:
+def _path_fields(env: ListEnv, entity: Entity, pairs, view) -> dict[str, FieldDef]:
+    """The link-path columns (``account.industry``) asked for that the user may follow,
+    as fields labelled hop by hop ("Account · Industry")."""
+    asked = [p.strip() for raw in _all(pairs, "columns") for p in raw.split(",")]
+    asked += list(view.columns)
+    found: dict[str, FieldDef] = {}
+    for name in dict.fromkeys(n for n in asked if "." in n):
+        field = env.repo.path_field(env.principal, entity.id, name)
+        if field is not None:
+            found[name] = field
+    return found
+
+
+def _choose_columns(
+    pairs, view, fields, readable, entity, hooks, paths=None
+) -> tuple[FieldDef, ...]:
+    fields = {**fields, **(paths or {})}
+    readable = set(readable) | set(paths or ())
     wanted: list[str] = []
     for raw in _all(pairs, "columns"):
         wanted += [part.strip() for part in raw.split(",") if part.strip()]
@@ -458,6 +477,7 @@ def _choose_columns(pairs, view, fields, readable, entity, hooks) -> tuple[Field
     allowed = {f.id for f in column_candidates(entity, readable, hooks)} | (
         set(view.columns) & set(readable)
     )
+    allowed |= set(paths or ())
     chosen: list[FieldDef] = []
     for fid in wanted:
         f = fields.get(fid)
@@ -513,7 +533,8 @@ def fetch_page(
         page_size=page_size or req.page_size,
         fields=None
         if req.every_field
-        else sorted(f.id for f in req.entity.fields if f.id in wanted),
+        else sorted(f.id for f in req.entity.fields if f.id in wanted)
+        + [c.id for c in req.columns if "." in c.id],  # link paths the viewer may follow
         archived=None if req.show_archived else False,
         **keys,
     )
