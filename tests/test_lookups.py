@@ -93,3 +93,46 @@ def test_an_interviewer_never_sees_a_band_through_a_lookup(hiring_runtime):
         with pytest.raises(ValidationError) as refused:
             bad()
         assert "unknown_field" in str(refused.value.errors)
+
+
+# --------------------------------------------------------------------------- in writes
+
+DEAL_APP = {
+    "app.yaml": "id: shop\nlabel: Shop\n",
+    "entities/company.yaml": (
+        "id: company\nfields:\n  - {id: name, type: text}\n"
+        "  - {id: tier, type: select, options: [{id: gold}, {id: blocked}]}\n"
+    ),
+    "entities/deal.yaml": (
+        "id: deal\nfields:\n  - {id: name, type: text}\n"
+        "  - {id: company, type: link, target: company}\n"
+        "  - {id: company_tier, type: lookup, from: company.tier}\n"
+        "  - {id: tier_note, type: formula, result_type: text,"
+        " expression: \"'tier ' + (company_tier or 'none')\"}\n"
+        "rules:\n  - id: not_blocked\n    expression: \"company_tier != 'blocked'\"\n"
+        "    message: {en: The company is blocked.}\n"
+    ),
+}
+
+
+def test_rules_and_formulas_of_a_write_see_the_lookup_as_the_link_now_stands(db_url, tmp_path):
+    import pytest
+
+    from runtime.errors import ValidationError
+    from runtime.store.principal import SYSTEM
+    from tests.conftest import make_runtime
+
+    for rel, text in DEAL_APP.items():
+        (tmp_path / "shop" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "shop" / rel).write_text(text, encoding="utf-8")
+    runtime = make_runtime(db_url, tmp_path / "shop")
+    repo = runtime.repo
+    gold = repo.create(SYSTEM, "company", {"name": "Gold", "tier": "gold"})
+    blocked = repo.create(SYSTEM, "company", {"name": "Stop", "tier": "blocked"})
+    deal = repo.create(SYSTEM, "deal", {"name": "D", "company": gold["id"]})
+    assert deal["company_tier"] == "gold" and deal["tier_note"] == "tier gold"
+    with pytest.raises(ValidationError, match="blocked"):
+        repo.update(SYSTEM, "deal", deal["id"], {"company": blocked["id"]})
+    with pytest.raises(ValidationError, match="blocked"):
+        repo.create(SYSTEM, "deal", {"name": "E", "company": blocked["id"]})
+    runtime.db.engine.dispose()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import not_, or_, select
+from sqlalchemy import BigInteger, literal, not_, null, or_, select
 
 from runtime.definition.model import FieldDef
 from runtime.definition.paths import USERS, PathError, walk_path
@@ -92,6 +92,7 @@ def resolve_path(
     name: str,
     base: Any = None,
     depth: int = 0,
+    first_link: Any = None,
 ) -> ResolvedPath:
     """``name`` (``account.industry``) from ``plan``'s entity for ``user``, or
     FieldInvalid ``unknown_field`` when it does not walk or a hop is not readable.
@@ -106,7 +107,7 @@ def resolve_path(
     for hop in walked.hops:
         if not readable(here_grant, hop.link.id) or hop.link.id not in table.c:
             raise unknown()
-        link = table.c[hop.link.id]
+        link = table.c[hop.link.id] if first_link is None or steps else first_link
         if hop.target == USERS:
             target = st.users.alias()
             steps.append(Step(link, target, None))
@@ -169,6 +170,52 @@ def lookup_value(repo: Any, plan: Any, grant: Grant, user: Principal | None, fie
     """The SQL value of lookup ``field`` of ``plan``'s entity, for ``user``."""
     path = LookupType.path(field)
     return resolve_path(repo, plan, grant, user, path).value()
+
+
+def lookups_of_values(repo: Any, conn: Any, plan: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Every lookup of ``plan``'s entity for a record still in memory (a write's values,
+    links as just written), read in ``conn`` (the write's transaction) with one
+    statement: what gates, rules and formulas of the write see."""
+    from .permissions import SYSTEM_GRANT
+
+    columns = []
+    for field in plan.rows.fields:
+        if not is_lookup(field):
+            continue
+        first = LookupType.path(field).split(".")[0]
+        link = plan.rows.by_id.get(first) or plan.system_fields.get(first)
+        key = link.id if link is not None else first
+        raw = values.get(key)
+        given = literal(raw, BigInteger()) if isinstance(raw, int) else null()
+        try:
+            resolved = resolve_path(
+                repo, plan, SYSTEM_GRANT, None, LookupType.path(field), first_link=given
+            )
+        except FieldInvalid:
+            continue
+        columns.append((field, resolved.value().label(field.id)))
+    if not columns:
+        return {}
+    row = conn.execute(select(*(c for _f, c in columns))).first()
+    found = {}
+    for field, _column in columns:
+        value = row._mapping[field.id] if row is not None else None
+        found[field.id] = None if value is None else type_of(field).value_from_db(field, value)
+    return found
+
+
+def lookups_moved(plan: Any, written: set[str]) -> set[str]:
+    """The lookups of ``plan``'s entity whose first link is among ``written`` keys (an
+    update re-pointing a link changes them: the rules reading them are checked)."""
+    from runtime.definition.paths import SYSTEM_ALIASES
+
+    found = set()
+    for field in plan.rows.fields:
+        if is_lookup(field):
+            first = LookupType.path(field).split(".")[0]
+            if first in written or SYSTEM_ALIASES.get(first) in written:
+                found.add(field.id)
+    return found
 
 
 def _system(repo: Any) -> Grant:

@@ -14,6 +14,7 @@ from runtime.errors import ExpressionError, FieldMessage
 from runtime.fieldtypes import type_of
 
 from . import system_tables as st
+from .paths import lookups_moved
 from .plan import EntityPlan
 from .principal import Principal
 from .repository_base import Errors, RepositoryBase, _add, _condition, _empty, _Prepared
@@ -267,6 +268,7 @@ class RecordValidation(RepositoryBase):
         written: set[str],
         errors: Errors,
     ) -> None:
+        written = written | lookups_moved(plan, written)
         for rule in plan.entity.rules:
             if current is not None and not (rule.expression.names & written):
                 continue  # an update is checked for what it touches

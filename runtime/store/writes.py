@@ -30,6 +30,7 @@ from runtime.fieldtypes import CoerceContext, FieldInvalid, format_autonumber, p
 from . import history
 from . import system_tables as st
 from .child_rows import _row_values, _rows_change
+from .paths import lookups_of_values
 from .permissions import Grant
 from .plan import OWNER_FIELD, EntityPlan, RowsPlan
 from .principal import Principal
@@ -218,6 +219,8 @@ class RecordWrites(RepositoryBase):
     def _step_formulas(self, w: Write) -> None:
         item = w.item
         item.set_by_hooks = frozenset(item.written.difference(item.coerced))
+        # Lookups as the links now stand, for the formulas, rules and gates of this write.
+        item.values.update(lookups_of_values(self, w.conn, w.plan, item.values))
         # Every formula, stored or not: stored ones may read computed-on-read ones, rules too.
         self._compute_formulas(w.plan.rows.formulas, item.values, w.user)
 
