@@ -131,3 +131,16 @@ def test_a_list_returns_path_fields_formatted_as_their_field(hiring_runtime):
     ]
     with pytest.raises(ValidationError):
         repo.list(ivan, "application", fields=["candidate", "position.salary_min"])
+
+
+def test_aggregates_group_by_a_path_and_refuse_a_hidden_one(hiring_runtime):
+    _world(hiring_runtime)
+    repo = hiring_runtime.repo
+    rosa, ivan = hiring_runtime.people["recruiter"], hiring_runtime.people["interviewer"]
+    result = repo.aggregate(rosa, "offer", group_by=["application.position.department"])
+    counts = {r["application.position.department"]: r["count"] for r in result.rows}
+    assert counts == {"engineering": 2, "sales": 1}
+    with pytest.raises(ValidationError):
+        repo.aggregate(ivan, "application", group_by=["position.salary_min"])
+    with pytest.raises(ValidationError):
+        repo.aggregate(ivan, "application", group_by=["salary_min"])  # the lookup

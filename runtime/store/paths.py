@@ -114,6 +114,8 @@ def resolve_path(
             here_plan, here_grant, table = None, None, target
             continue
         here_plan = repo.plan(hop.target)
+        if user is None and not grant.unrestricted:
+            raise unknown()  # whose scopes would the hop apply? never assume the system's
         here_grant = repo.grant(user, hop.target) if user is not None else _system(repo)
         if not here_grant.unrestricted and not here_grant.read:
             raise unknown()
