@@ -339,3 +339,27 @@ def test_the_docs_view_example_compiles(tmp_path):
     filters = yaml.safe_load(block)["views"][0]["filters"]
     view = load_app(_app_with_view(tmp_path, filters)).views["opportunity"][0]
     assert [getattr(f, "kind", None) for f in view.filters] == [None, "any", "not"]
+
+
+def test_the_list_screen_reads_where_and_match(hiring_app):
+    client = signed_in_client(hiring_app, "rec@example.com")
+    where = {"any": [{"field": "candidate", "op": "eq", "value": "Ann"},
+                     {"field": "expected_salary", "op": "gte", "value": 30000}]}  # fmt: skip
+    html = client.get("/e/application", query_string={"where": json.dumps(where)}).get_data(True)
+    assert "Ann" in html and "Di" in html
+    assert ">Bo<" not in html and "Bo</a>" not in html
+    either = client.get(
+        "/e/application",
+        query_string={"candidate": "Bo", "expected_salary__gte": "30000", "match": "any"},
+    ).get_data(True)
+    assert "Bo</a>" in either and "Di</a>" in either and "Ann</a>" not in either
+
+
+def test_the_list_screen_drops_a_bad_where_with_a_notice(hiring_app):
+    client = signed_in_client(hiring_app, "ivan@example.com")
+    where = {"any": [{"field": "expected_salary", "op": "gt", "value": 1}]}
+    response = client.get("/e/application", query_string={"where": json.dumps(where)})
+    assert response.status_code == 200
+    html = response.get_data(True)
+    assert "expected_salary" in html  # the notice names the field it left out
+    assert "Ann</a>" in html and "Cy</a>" in html  # and the list is unfiltered
