@@ -326,3 +326,19 @@ def test_the_hiring_interviewer_may_not_sum_expected_salary_in_code(hiring_runti
         rt.people["recruiter"], "application", measures=["sum:expected_salary"]
     )
     assert found.rows[0]["sum:expected_salary"] == 9
+
+
+def test_grouping_by_stage_under_a_stage_kind_filter(hiring_runtime):
+    rt = hiring_runtime
+    pos = rt.repo.create(SYSTEM, "position", {"title": "Engineer"})["id"]
+    for name in ("Ann", "Bo", "Cy"):
+        rt.repo.create(SYSTEM, "application", {"candidate": name, "position": pos})
+    recruiter = rt.people["recruiter"]
+    everything = rt.repo.aggregate(recruiter, "application", group_by=["stage"])
+    assert _table(everything, "stage", "count") == [("applied", 3)]
+    open_ones = rt.repo.aggregate(
+        recruiter, "application", filters=[("stage_kind", "eq", "open")], group_by=["stage"]
+    )
+    assert _table(open_ones, "stage", "count") == [("applied", 3)]
+    won = rt.repo.aggregate(recruiter, "application", filters=[("stage_kind", "eq", "won")])
+    assert _table(won, "count") == [(0,)]
