@@ -1,6 +1,6 @@
 """Run every benchmark in sequence with the same Python: bench_repository.py, bench_web.py,
-bench_board.py, bench_keyset.py, bench_rollups.py, bench_relations.py. --rows (and --db) go to the two that
-use the big opportunity database (--rows to bench_relations.py too, which keeps its own
+bench_board.py, bench_keyset.py, bench_rollups.py, bench_relations.py. --rows (and --db)
+go to the two that use the big opportunity database (--rows to bench_relations.py too, which keeps its own
 database in /tmp); bench_board.py builds its own board data, bench_keyset.py its own
 200,000-opportunity database (benchmarks/data/bench_keyset.db). See benchmarks/README.md.
 
