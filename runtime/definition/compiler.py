@@ -116,7 +116,9 @@ def _compile(loaded: LoadedApp, features: FeatureSet) -> tuple[AppModel | None, 
     problems: list[Problem] = []
     entities, failed_fields, found = check_entities(ctx)
     problems += found
-    entities, found = check_rollups(ctx, entities)  # across entities: all are compiled now
+    entities, found = check_rollups(
+        ctx, entities, failed_fields
+    )  # across entities: all are compiled now
     problems += found
     entities, found = resolve_lookups(ctx, entities)
     problems += found

@@ -25,18 +25,21 @@ ORDERED_FUNCTIONS = ("min", "max")
 
 
 def check_rollups(
-    ctx: CheckContext, entities: dict[str, Entity]
+    ctx: CheckContext, entities: dict[str, Entity], failed: Mapping[str, Mapping] | None = None
 ) -> tuple[dict[str, Entity], list[Problem]]:
     """``entities`` with every rollup field compiled (``FieldDef.rollup`` and its value
-    type set), and the problems found; a rollup with a problem keeps no ``rollup``."""
-    checker = _RollupChecker(ctx)
+    type set), and the problems found; a rollup with a problem keeps no ``rollup``.
+    ``failed``: entity id -> the fields whose own definition failed (a rollup naming
+    one is left uncompiled without a problem of its own: it would only echo that one)."""
+    checker = _RollupChecker(ctx, failed or {})
     compiled = {eid: checker.entity(entity, entities) for eid, entity in entities.items()}
     return compiled, checker.problems
 
 
 class _RollupChecker(Checker):
-    def __init__(self, ctx: CheckContext):
+    def __init__(self, ctx: CheckContext, failed: Mapping[str, Mapping]):
         super().__init__(ctx)
+        self.failed = failed
         self.docs = {
             d.data["id"]: d for d in ctx.loaded.of_kind("entity") if isinstance(d.data, dict)
         }
@@ -71,6 +74,9 @@ class _RollupChecker(Checker):
         child = self._child(doc, here, raw, obj, entities)
         if child is None:
             return fdef
+        broken = self.failed.get(child.id, {})
+        if raw.get("link") in broken or raw.get("field") in broken:
+            return fdef  # that field's own problem is reported; this would only echo it
         self._link(doc, here, raw, obj, parent, child)
         source = self._source(doc, here, raw, obj, child)
         where = self._where(doc, here, raw, obj, child)
