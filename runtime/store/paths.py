@@ -84,6 +84,17 @@ class ResolvedPath:
         return or_(first.is_(None), not_(inner))
 
 
+def _alias(repo: Any, table: Any, entity_id: str, depth: int, hop: int) -> Any:
+    """The alias of ``table`` for hop ``hop`` of a path at lookup depth ``depth``, made
+    once per Database: building a wide table's alias costs more than the query, and
+    the name is stable, so two hops of one statement never share one."""
+    name = f"lp{depth}_{hop}_{entity_id}"
+    db = getattr(repo, "db", None)
+    if db is None:
+        return table.alias(name)
+    return db.memo(("path_alias", name), lambda: table.alias(name))
+
+
 def resolve_path(
     repo: Any,
     plan: Any,
@@ -109,7 +120,7 @@ def resolve_path(
             raise unknown()
         link = table.c[hop.link.id] if first_link is None or steps else first_link
         if hop.target == USERS:
-            target = st.users.alias()
+            target = _alias(repo, st.users, "sys_users", depth, len(steps))
             steps.append(Step(link, target, None))
             here_plan, here_grant, table = None, None, target
             continue
@@ -119,7 +130,7 @@ def resolve_path(
         here_grant = repo.grant(user, hop.target) if user is not None else _system(repo)
         if not here_grant.unrestricted and not here_grant.read:
             raise unknown()
-        target = here_plan.table.alias()
+        target = _alias(repo, here_plan.table, hop.target, depth, len(steps))
         scope = None
         if not here_grant.unrestricted:
             linked = repo._linked(user) if hasattr(repo, "_linked") else None
