@@ -466,3 +466,23 @@ def test_a_via_scope_lets_nothing_through_when_the_linked_entity_is_not_readable
         assert ids(repo.list(mia, "application").rows) == {mine["id"]}
     finally:
         rt.db.engine.dispose()
+
+
+def test_an_interviewer_sees_and_scores_the_interviews_assigned_to_them(hiring_runtime):
+    rt = hiring_runtime
+    repo, rosa, ivan = rt.repo, rt.people["recruiter"], rt.people["interviewer"]
+    mia = rt.people["manager"]
+    position = repo.create(rosa, "position", {"title": "Engineer", "hiring_manager": mia.id})
+    ada = repo.create(rosa, "application", {"candidate": "Ada", "position": position["id"]})
+    his = repo.create(
+        rosa, "interview", {"round": "Onsite", "application": ada["id"], "interviewer": ivan.id}
+    )
+    other = repo.create(
+        rosa, "interview", {"round": "Panel", "application": ada["id"], "interviewer": mia.id}
+    )
+    seen = [row["id"] for row in repo.list(ivan, "interview").rows]
+    assert seen == [his["id"]]
+    repo.update(ivan, "interview", his["id"], {"score": 4})
+    assert repo.get(rosa, "application", ada["id"])["best_score"] == 4
+    with pytest.raises(NotFound):
+        repo.update(ivan, "interview", other["id"], {"score": 1})
