@@ -18,7 +18,14 @@ from builder.cli import main
 from runtime.definition import check_app
 from runtime.errors import ValidationError
 from runtime.store import SYSTEM
-from tests.conftest import HIRING_APP, PASSWORD, make_runtime, make_web_app
+from tests.conftest import (
+    HIRING_APP,
+    PASSWORD,
+    csrf_token,
+    make_runtime,
+    make_web_app,
+    signed_in_client,
+)
 
 CUSTOMER = """\
 id: customer
@@ -520,3 +527,33 @@ def test_the_shop_app_copies_cleanly(tmp_path):
     assert check_app(shop_app(tmp_path, rollups=True, name="a")) == []
     assert check_app(shop_app(tmp_path, rollups=False, name="b")) == []
     shutil.rmtree(tmp_path / "a")
+
+
+def test_a_gate_on_a_rollup_says_to_change_the_linked_records_not_to_fill_it_in(db_url, tmp_path):
+    app = make_web_app(db_url, tmp_path, HIRING_APP)
+    services = app.extensions["trellis"]
+    users = services.users
+    rosa = users.principal(
+        users.create_user("rec@example.com", "Rosa", PASSWORD, roles=["recruiter"])
+    )
+    try:
+        position = services.repo.create(rosa, "position", {"title": "Dev"})
+        ada = services.repo.create(
+            rosa, "application", {"candidate": "Ada", "position": position["id"]}
+        )
+        services.repo.create(
+            rosa, "interview", {"round": "Onsite", "application": ada["id"], "score": 2}
+        )
+        client = signed_in_client(app, "rec@example.com")
+        token = csrf_token(client.get(f"/e/application/{ada['id']}").get_data(True))
+        blocked = client.post(
+            "/p/hiring/move",
+            data={"record_id": ada["id"], "to_stage": "offer"},
+            headers={"Accept": "application/json", "X-CSRFToken": token},
+        )
+        assert blocked.status_code == 422
+        form = blocked.get_json()["form"]
+        assert "worked out from linked records" in form
+        assert "Save and move" not in form and "fill these in" not in form
+    finally:
+        services.db.engine.dispose()

@@ -228,6 +228,9 @@ def render_gate_form(
         checklist=checklist,
         message=message,
         can_edit=all(v.kind != "readonly" for v in views),
+        # Only values worked out from other records (a rollup, a lookup): no owner can
+        # type them; what moves them is a change to the records they come from.
+        automatic=bool(views) and all(v.ftype.always_readonly for v in views),
     )
 
 
