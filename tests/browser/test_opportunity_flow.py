@@ -79,7 +79,7 @@ def test_create_find_and_read_an_opportunity_in_english_and_chinese(
     page.get_by_label("Amount").fill("320000")
     page.get_by_label("Next step").fill("Workshop with the plant manager")
     open_section(page, "classification")
-    page.get_by_label("Region").select_option("east_china")
+    page.get_by_role("combobox", name="Region", exact=True).select_option("east_china")
 
     # ---- a conditional field appears after the server round-trip ---------------------
     open_section(page, "loss")
