@@ -153,16 +153,7 @@ class _RoleChecker(Checker):
     ) -> Scope:
         users = [f.id for f in entity.fields if _column_of(f, "user")] if entity else []
         if field_id not in users:
-            what = (
-                "is not a user field"
-                if entity is None or entity.has_field(field_id)
-                else "does not exist"
-            )
-            hint = (
-                "name a user field of a named entity (not '*')"
-                if entity is None
-                else did_you_mean(field_id, users) or f"user fields: {', '.join(users) or 'none'}"
-            )
+            what, hint = _not_a(entity, field_id, "user field", users)
             self.report(codes.NOT_A_USER_FIELD, doc, path + ("assigned",), obj,
                         f"assigned: field '{field_id}' {what}", hint)  # fmt: skip
         return Scope("assigned", field=field_id)
@@ -180,16 +171,7 @@ class _RoleChecker(Checker):
         if target is not None and target not in self._entities:
             return Scope("none")  # the link's own check reports its unknown target
         if target is None:
-            what = (
-                "is not a link field"
-                if entity is None or entity.has_field(field_id)
-                else "does not exist"
-            )
-            hint = (
-                "name a link field of a named entity (not '*')"
-                if entity is None
-                else did_you_mean(field_id, links) or f"link fields: {', '.join(links) or 'none'}"
-            )
+            what, hint = _not_a(entity, field_id, "link field", list(links))
             self.report(codes.VIA_NOT_A_LINK, doc, path + ("via",), obj,
                         f"via: field '{field_id}' {what}", hint)  # fmt: skip
             return Scope("none")
@@ -291,3 +273,12 @@ def default_admin_role() -> Role:
     return Role(
         "admin", Label.of({"en": "Administrator", "zh": "管理员"}), MappingProxyType({"*": grant})
     )
+
+
+def _not_a(entity: Entity | None, field_id: str, kind: str, fields: list[str]) -> tuple[str, str]:
+    """What is wrong with ``field_id`` as a ``kind`` ("user field", "link field") of
+    ``entity`` (None: a ``*`` entry), and the hint naming the fields that would do."""
+    what = f"is not a {kind}" if entity is None or entity.has_field(field_id) else "does not exist"
+    if entity is None:
+        return what, f"name a {kind} of a named entity (not '*')"
+    return what, did_you_mean(field_id, fields) or f"{kind}s: {', '.join(fields) or 'none'}"
