@@ -181,13 +181,7 @@ class _RollupChecker(Checker):
         filters = []
         for m, f in enumerate(raw.get("where") or []):
             fpath = path + ("where", m)
-            term = self.ctx.filter_terms.get(f["field"])
-            if term is not None and not child.has_field(f["field"]):
-                views.problems.extend(term(views._filter_check(doc, fpath, f, child, obj)))
-            elif views._view_field(
-                doc, fpath + ("field",), f["field"], child, obj, "rollup filter", sortable=True
-            ):
-                views._check_filter(doc, fpath, f, child, obj)
+            if views.check_condition(doc, fpath, f, child, obj, "rollup filter"):
                 self._no_user_tokens(doc, fpath, f, obj)
             filters.append(ViewFilter(f["field"], f["op"], f.get("value")))
         self.problems += [

@@ -90,14 +90,29 @@ class _ViewChecker(Checker):
         """One filter or group of a view, each condition inside checked like a top one."""
         if "field" not in f:
             return self._filter_group(doc, fpath, f, entity, obj, depth)
+        self.check_condition(doc, fpath, f, entity, obj)
+        return ViewFilter(f["field"], f["op"], f.get("value"))
+
+    def check_condition(
+        self,
+        doc: Document,
+        fpath: JsonPath,
+        f: dict,
+        entity: Entity,
+        obj: str,
+        what: str = "filter",
+    ) -> bool:
+        """One condition (field, op, value) checked: a feature's named term by the term's
+        own check, else the field, its operator and value. True when it named a field of
+        ``entity`` that was checked (a term, or an unknown field, gives False)."""
         term = self.ctx.filter_terms.get(f["field"])
         if term is not None and not entity.has_field(f["field"]):
             self.problems.extend(term(self._filter_check(doc, fpath, f, entity, obj)))
-        elif self._view_field(
-            doc, fpath + ("field",), f["field"], entity, obj, "filter", sortable=True
-        ):
+            return False
+        if self._view_field(doc, fpath + ("field",), f["field"], entity, obj, what, sortable=True):
             self._check_filter(doc, fpath, f, entity, obj)
-        return ViewFilter(f["field"], f["op"], f.get("value"))
+            return True
+        return False
 
     def _filter_group(
         self, doc: Document, fpath: JsonPath, f: dict, entity: Entity, obj: str, depth: int
