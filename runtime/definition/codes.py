@@ -111,6 +111,24 @@ LOOKUP_WITHOUT_PATH = Code(
     "TRL-E083", "a lookup field has no 'from', or its path ends at a field it cannot show"
 )
 LOOKUP_CYCLE = Code("TRL-E084", "lookup fields show each other in a cycle")
+# Link paths inside expressions (account.industry == 'manufacturing')
+EXPRESSION_PATH_UNKNOWN_FIELD = Code(
+    "TRL-E056", "an expression's link path names a field that does not exist"
+)
+EXPRESSION_PATH_NOT_A_LINK = Code(
+    "TRL-E057", "an expression's link path goes on from a field that is not a link"
+)
+EXPRESSION_PATH_TOO_LONG = Code(
+    "TRL-E058", "an expression's link path follows more links than allowed (3)"
+)
+EXPRESSION_PATH_UNREADABLE = Code(
+    "TRL-E059",
+    "an expression's link path ends at a field it cannot read (a child table, a "
+    "formula computed on read)",
+)
+EXPRESSION_PATH_NOT_HERE = Code(
+    "TRL-E089", "a link path is used where there is no record to start from (a child table row)"
+)
 # Indexes (entities' ``indexes:``)
 UNKNOWN_INDEX_FIELD = Code(
     "TRL-E064", "an index names a field that does not exist", names_field=True

@@ -24,6 +24,7 @@ from runtime.features import FeatureError, FeatureSet
 from .checks.app import check_app_settings
 from .checks.base import CheckContext, FilterCheck, pluralize, prettify, problem_at
 from .checks.entities import check_entities
+from .checks.expression_paths import check_expression_paths
 from .checks.forms import check_forms, default_form
 from .checks.navigation import check_navigation
 from .checks.paths import resolve_lookups
@@ -128,6 +129,7 @@ def _compile(loaded: LoadedApp, features: FeatureSet) -> tuple[AppModel | None, 
     problems += found
     roles, found = check_roles(ctx, entities)
     problems += found
+    problems += check_expression_paths(ctx, entities)
     locales = tuple(raw_app.get("locales") or ("en",))
     label = Label.of(raw_app.get("label"), prettify(raw_app["id"]))
     navigation, found = check_navigation(ctx, app_doc, entities, label)

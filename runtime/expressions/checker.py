@@ -63,13 +63,27 @@ class _Analysis:
     old_names: set[str] = field(default_factory=set)
     user_attrs: set[str] = field(default_factory=set)
     functions: set[str] = field(default_factory=set)
+    paths: set[str] = field(default_factory=set)  # link paths: "account.industry"
+
+
+def dotted(node: ast.AST) -> str | None:
+    """``account.owner.team`` as text when ``node`` is a chain of names, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
 
 
 class _Checker:
     """Walks a parsed expression and refuses anything outside the documented language."""
 
-    def __init__(self, allowed: frozenset[str]):
+    def __init__(self, allowed: frozenset[str], paths: bool = False):
         self.allowed = allowed
+        self.paths = paths  # may a field name start a link path (account.industry)?
         self.found = _Analysis()
 
     def check(self, node: ast.AST, depth: int = 0) -> None:
@@ -118,11 +132,32 @@ class _Checker:
             self._old_attribute(node)
         elif base == "user":
             self._user_attribute(node)
+        elif self.paths and self._link_path(node):
+            return
         else:
             hint = f"write {node.attr}(...)" if node.attr in FUNCTIONS else ""
-            raise Refusal(
-                node, "attribute access is only allowed as old.<field> or user.<attribute>", hint
+            allowed = (
+                "old.<field>, user.<attribute> or <link>.<field>"
+                if self.paths
+                else ("old.<field> or user.<attribute>")
             )
+            raise Refusal(node, f"attribute access is only allowed as {allowed}", hint)
+
+    def _link_path(self, node: ast.Attribute) -> bool:
+        """Record ``account.industry`` (a chain from a field of the record); the compiler
+        walks it over the model afterwards (unknown field, not a link, too many hops)."""
+        path = dotted(node)
+        if path is None:
+            return False
+        names = path.split(".")
+        if names[0] not in self.allowed:
+            return False
+        hidden = next((n for n in names if n.startswith("_")), None)
+        if hidden is not None:
+            raise Refusal(node, f"access to '{hidden}' is not allowed")
+        self.found.names.add(names[0])  # the link itself: an update re-pointing it re-checks
+        self.found.paths.add(path)
+        return True
 
     def _old_attribute(self, node: ast.Attribute) -> None:
         if node.attr not in self.allowed:
@@ -289,9 +324,11 @@ def _parse(source: str) -> ast.expr:
 
 
 @functools.lru_cache(maxsize=4096)
-def analyse(source: str, allowed: frozenset[str]) -> tuple[ast.expr, _Analysis]:
+def analyse(
+    source: str, allowed: frozenset[str], paths: bool = False
+) -> tuple[ast.expr, _Analysis]:
     tree = _parse(source)
-    checker = _Checker(allowed - RESERVED)
+    checker = _Checker(allowed - RESERVED, paths)
     try:
         checker.check(tree)
     except Refusal as refusal:

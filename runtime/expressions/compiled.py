@@ -27,6 +27,9 @@ class CompiledExpression:
     user_attrs: frozenset[str]
     functions: frozenset[str]
     where: str = ""
+    # Link paths it reads (``account.industry``): walked by the compiler, their values
+    # given under the dotted name with the record's (runtime.store.paths.path_values).
+    paths: frozenset[str] = frozenset()
     tree: ast.expr = field(repr=False, compare=False, default=None)
     allowed: frozenset[str] = field(repr=False, compare=False, default=frozenset())
 
@@ -44,7 +47,7 @@ class CompiledExpression:
         try:
             return evaluate_tree(
                 self.tree,
-                self.names,
+                self.names | self.paths if self.paths else self.names,
                 values,
                 old=old,
                 user=user,
@@ -73,15 +76,19 @@ class CompiledExpression:
         self.to_sql(sa.column, {"id": 0, "team_id": 0, "email": "x@example.com"})
 
 
-def compile_expression(source: str, names: Iterable[str], *, where: str = "") -> CompiledExpression:
-    """Parse and check ``source`` once; ``names`` are the fields it may read."""
+def compile_expression(
+    source: str, names: Iterable[str], *, where: str = "", paths: bool = False
+) -> CompiledExpression:
+    """Parse and check ``source`` once; ``names`` are the fields it may read. With
+    ``paths`` a field may start a link path (``account.industry``): recorded in
+    ``.paths`` for the caller to walk over the model (the compiler does)."""
     if not isinstance(source, str):
         raise ExpressionError(f"{where + ': ' if where else ''}an expression must be text")
     if isinstance(names, str):
         raise TypeError("names must be a collection of field ids, not one string")
     allowed = frozenset(names)
     try:
-        tree, found = analyse(source, allowed)
+        tree, found = analyse(source, allowed, paths)
     except ExpressionError as exc:
         if where:
             raise type(exc)(f"{where}: {exc.message}", exc.hint, source) from None
@@ -93,6 +100,7 @@ def compile_expression(source: str, names: Iterable[str], *, where: str = "") ->
         user_attrs=frozenset(found.user_attrs),
         functions=frozenset(found.functions),
         where=where,
+        paths=frozenset(found.paths),
         tree=tree,
         allowed=allowed - RESERVED,
     )

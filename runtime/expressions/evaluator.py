@@ -15,7 +15,7 @@ from simpleeval import InvalidExpression, SimpleEval
 
 from runtime.errors import ExpressionError
 
-from .checker import CONSTANTS
+from .checker import CONSTANTS, dotted
 from .clock import CLOCK
 from .functions import FUNCTIONS
 from .values import OPERATORS, ORDERING, SYMBOL
@@ -80,8 +80,12 @@ class _Evaluator(SimpleEval):
         return self.names[node.id]
 
     def _eval_attribute(self, node: ast.Attribute) -> Any:
-        holder = self._old if node.value.id == "old" else self._user
-        return read_attribute(holder, node.attr)
+        base = node.value.id if isinstance(node.value, ast.Name) else None
+        if base == "old" or base == "user":
+            return read_attribute(self._old if base == "old" else self._user, node.attr)
+        # A link path: its value was loaded under the dotted name (never an attribute
+        # of the link's id).
+        return self.names.get(dotted(node))
 
     def _eval_call(self, node: ast.Call) -> Any:
         return self.functions[node.func.id](*(self._eval(a) for a in node.args))

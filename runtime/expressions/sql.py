@@ -11,7 +11,7 @@ from typing import Any
 
 from runtime.errors import ExpressionError
 
-from .checker import CONSTANTS, Refusal, place_of, short_source
+from .checker import CONSTANTS, Refusal, dotted, place_of, short_source
 from .evaluator import read_attribute
 from .values import OPERATORS, ORDERING, is_member
 
@@ -41,7 +41,9 @@ def row_scope_clause(expression: Any, column_for: Callable[[str], Any], user: An
     """The SQLAlchemy Core clause of a row scope (a ``CompiledExpression``); raises
     ExpressionError naming the expression when it uses more than SQL can say."""
     try:
-        return _SqlTranslator(expression.allowed, column_for, user).clause(expression.tree)
+        translator = _SqlTranslator(expression.allowed, column_for, user)
+        translator.paths = expression.paths
+        return translator.clause(expression.tree)
     except Refusal as refusal:
         prefix = f"{expression.where}: " if expression.where else ""
         message = (
@@ -58,6 +60,7 @@ class _SqlTranslator:
         import sqlalchemy as sa
 
         self.sa, self.allowed, self.column_for, self.user = sa, allowed, column_for, user
+        self.paths: frozenset[str] = frozenset()
 
     def clause(self, node: ast.AST, negate: bool = False) -> Any:
         sa = self.sa
@@ -84,6 +87,10 @@ class _SqlTranslator:
         raise Refusal(node, f"{kind} cannot be translated to SQL")
 
     def _attribute(self, node: ast.Attribute) -> Any:
+        path = dotted(node)
+        if path in self.paths:
+            # ``column_for`` gives a link path's SQL value (a correlated subquery).
+            return _Column(self.column_for(path))
         if node.value.id == "old":
             raise Refusal(node, "old.<field> has no meaning in a row scope")
         if node.attr not in SQL_USER_ATTRS:

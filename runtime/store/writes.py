@@ -30,6 +30,7 @@ from runtime.fieldtypes import CoerceContext, FieldInvalid, format_autonumber, p
 from . import history
 from . import system_tables as st
 from .child_rows import _row_values, _rows_change
+from .expression_paths import entity_expression_paths, path_values
 from .paths import lookups_of_values
 from .permissions import Grant
 from .plan import OWNER_FIELD, EntityPlan, RowsPlan
@@ -215,12 +216,21 @@ class RecordWrites(RepositoryBase):
             and not w.grant.unrestricted
         ):
             _add(item.errors, "owner_id", "owner_required")  # a record never loses its owner
+        self._load_paths(w)
+
+    def _load_paths(self, w: Write) -> None:
+        """The link paths the entity's expressions name, as the links now stand, under
+        their dotted names (``account.industry``); never written, never returned."""
+        paths = entity_expression_paths(w.plan.entity)
+        if paths:
+            w.item.values.update(path_values(self, w.conn, w.plan, w.item.values, paths))
 
     def _step_formulas(self, w: Write) -> None:
         item = w.item
         item.set_by_hooks = frozenset(item.written.difference(item.coerced))
         # Lookups as the links now stand, for the formulas, rules and gates of this write.
         item.values.update(lookups_of_values(self, w.conn, w.plan, item.values))
+        self._load_paths(w)  # again: a gate's stage values may have re-pointed a link
         # Every formula, stored or not: stored ones may read computed-on-read ones, rules too.
         self._compute_formulas(w.plan.rows.formulas, item.values, w.user)
 

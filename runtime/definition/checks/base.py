@@ -41,6 +41,18 @@ FilterValueCheck = Callable[[FilterCheck], "list[Problem] | None"]
 
 
 @dataclass(frozen=True)
+class PendingPaths:
+    """An expression with link paths, to walk from ``entity_id`` (None: a place where
+    paths cannot be used, such as a child table's row)."""
+
+    doc: Document | None
+    path: JsonPath
+    obj: str
+    entity_id: str | None
+    expression: CompiledExpression
+
+
+@dataclass(frozen=True)
 class CheckContext:
     """The app being compiled and what the features add to it; read by every check."""
 
@@ -59,6 +71,9 @@ class CheckContext:
     field_types: Mapping[str, fieldtypes.FieldType] = field(
         default_factory=lambda: fieldtypes.TYPES
     )
+    # Expressions naming link paths, walked once every entity is compiled
+    # (checks/expression_paths.py): filled while checking, read after.
+    pending_paths: list[PendingPaths] = field(default_factory=list, compare=False)
 
     def system_ids(self, entity_id: str) -> tuple[str, ...]:
         """The system columns of ``entity_id``'s records, before the entity is compiled."""
@@ -97,12 +112,25 @@ class Checker:
         return ModelPlace(doc.file, doc.line(*path))
 
     def expression(
-        self, doc: Document, path: JsonPath, source: str, names: Iterable[str], obj: str
+        self,
+        doc: Document,
+        path: JsonPath,
+        source: str,
+        names: Iterable[str],
+        obj: str,
+        entity_id: str | None = None,
     ) -> CompiledExpression | None:
+        """``source`` compiled for ``names``; link paths it names (``account.industry``)
+        are walked from ``entity_id`` once every entity is compiled."""
         what = str(path[-1]) if path else "expression"
         where = f"{obj} {what}"
         try:
-            return compile_expression(source, names, where=where)
+            compiled = compile_expression(source, names, where=where, paths=True)
+            if compiled.paths:
+                self.ctx.pending_paths.append(
+                    PendingPaths(doc, path, f"{obj} {what}", entity_id, compiled)
+                )
+            return compiled
         except ExpressionError as exc:
             message = exc.message.removeprefix(f"{where}: ")
             code = (

@@ -41,6 +41,7 @@ class _Scope:
     field_ids: tuple[str, ...]
     names: frozenset[str]  # what expressions may read
     in_row: bool = False
+    entity_id: str | None = None  # where link paths start (None in a child table's row)
     formulas: dict[str, CompiledExpression] = field(default_factory=dict)
     formula_paths: dict[str, JsonPath] = field(default_factory=dict)
 
@@ -78,6 +79,7 @@ class _EntityChecker(Checker):
             )
         system = self.ctx.system_ids(entity_id)
         scope = self._scope(doc, ("fields",), raw["fields"], obj, system, in_row=False)
+        scope = dataclasses.replace(scope, entity_id=entity_id)
         fields = self._fields(doc, ("fields",), raw["fields"], scope)
         self._check_formula_cycles(doc, scope)
         by_id = {f.id: f for f in fields}
@@ -199,10 +201,12 @@ class _EntityChecker(Checker):
         values["options"] = self._options(doc, path, raw, obj)
         for key in ("visible_if", "required_if", "readonly_if"):
             if key in raw:
-                values[key] = self.expression(doc, path + (key,), raw[key], scope.names, obj)
+                values[key] = self.expression(
+                    doc, path + (key,), raw[key], scope.names, obj, scope.entity_id
+                )
         if ftype.computed and "expression" in raw:
             values["expression"] = compiled = self.expression(
-                doc, path + ("expression",), raw["expression"], scope.names, obj
+                doc, path + ("expression",), raw["expression"], scope.names, obj, scope.entity_id
             )
             if compiled is not None:
                 scope.formulas[field_id] = compiled
@@ -287,7 +291,9 @@ class _EntityChecker(Checker):
         obj: str,
     ) -> Any:
         if isinstance(value, str) and value.startswith("="):
-            return self.expression(doc, path + ("default",), value[1:], scope.names, obj)
+            return self.expression(
+                doc, path + ("default",), value[1:], scope.names, obj, scope.entity_id
+            )
         try:
             coerced = ftype.coerce(fdef, value, fieldtypes.CoerceContext())
             messages = ftype.check_bounds(fdef, coerced) if coerced is not None else []
@@ -404,8 +410,9 @@ class _EntityChecker(Checker):
             path: JsonPath = ("rules", n)
             rule_obj = f"{obj} rule '{raw['id']}'"
             compiled = self.expression(
-                doc, path + ("expression",), raw["expression"], scope.names, rule_obj
-            )
+                doc, path + ("expression",), raw["expression"], scope.names, rule_obj,
+                scope.entity_id,
+            )  # fmt: skip
             for m, fid in enumerate(raw.get("fields") or []):
                 if fid not in scope.field_ids:
                     self.report(

@@ -88,7 +88,7 @@ class _FormChecker(Checker):
             visible_if = None
             if "visible_if" in raw:
                 visible_if = self.expression(
-                    doc, path + ("visible_if",), raw["visible_if"], names, section_obj
+                    doc, path + ("visible_if",), raw["visible_if"], names, section_obj, entity.id
                 )
             sections.append(
                 Section(

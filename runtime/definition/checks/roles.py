@@ -131,15 +131,23 @@ class _RoleChecker(Checker):
         if "via" in value:
             return self._via(doc, path, value, entity, obj)
         compiled = self._sql_expression(doc, path + ("expression",), value["expression"], names,
-                                        obj, codes.SCOPE_NOT_SQL)  # fmt: skip
+                                        obj, codes.SCOPE_NOT_SQL,
+                                        entity.id if entity else None)  # fmt: skip
         return Scope("expression", compiled)
 
     def _sql_expression(
-        self, doc: Document, path: JsonPath, source: str, names: frozenset[str], obj: str, code
+        self,
+        doc: Document,
+        path: JsonPath,
+        source: str,
+        names: frozenset[str],
+        obj: str,
+        code,
+        entity_id: str | None = None,
     ) -> Any:
         """An expression compiled for ``names`` that SQL can say (else reported as ``code``)."""
         action = next(p for p in reversed(path) if p in ("read", "update", "archive"))
-        compiled = self.expression(doc, path, source, names, obj)
+        compiled = self.expression(doc, path, source, names, obj, entity_id)
         if compiled is not None:
             try:
                 compiled.check_row_scope()
@@ -179,7 +187,7 @@ class _RoleChecker(Checker):
         if value.get("where") is not None:
             names = entity_names(self._entities[target])
             where = self._sql_expression(doc, path + ("where",), value["where"], names, obj,
-                                         codes.VIA_WHERE_NOT_SQL)  # fmt: skip
+                                         codes.VIA_WHERE_NOT_SQL, target)  # fmt: skip
             if where is None:
                 return Scope("none")
         action = str(path[4])  # ("roles", n, "permissions", entity, action, ...)
