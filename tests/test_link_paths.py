@@ -144,3 +144,26 @@ def test_aggregates_group_by_a_path_and_refuse_a_hidden_one(hiring_runtime):
         repo.aggregate(ivan, "application", group_by=["position.salary_min"])
     with pytest.raises(ValidationError):
         repo.aggregate(ivan, "application", group_by=["salary_min"])  # the lookup
+
+
+def test_a_path_sort_joined_with_a_filter_on_the_same_path_pages_inside_the_scope(hiring_runtime):
+    _world(hiring_runtime)
+    repo, mia = hiring_runtime.repo, hiring_runtime.people["manager"]
+    sort = ["application.position.department", "title"]
+    seen, after = [], None
+    while True:  # one row a page: every cursor crosses the NULLs of the out-of-scope hops
+        page = repo.list(mia, "offer", sort=sort, page_size=1, after=after)
+        seen += titles(page)
+        if not page.has_next:
+            break
+        after = page.next_key
+    assert seen == ["C", "A", "B"]
+    eng = [("application.position.department", "eq", "engineering")]
+    ranked = repo.list(mia, "offer", filters=eng, sort=["-application.position.department"])
+    assert titles(ranked) == ["C"]  # Ada's application is out of Mia's scope: no match
+    rosa = hiring_runtime.people["recruiter"]
+    both = repo.list(rosa, "offer", filters=eng, sort=["-application.candidate"], page_size=1)
+    assert titles(both) == ["C"] and both.has_next
+    rest = repo.list(rosa, "offer", filters=eng, sort=["-application.candidate"],
+                     page_size=1, after=both.next_key)  # fmt: skip
+    assert titles(rest) == ["A"] and not rest.has_next

@@ -49,9 +49,10 @@ class SortKey:
     expr: Any
     desc: bool
     nullable: bool
+    path: Any = None  # a ResolvedPath the statement joins for ``expr`` (a sort by a path)
 
     def flipped(self) -> SortKey:
-        return SortKey(self.name, self.expr, not self.desc, self.nullable)
+        return SortKey(self.name, self.expr, not self.desc, self.nullable, self.path)
 
 
 def normalise_sort(sort: Sequence[str]) -> tuple[str, ...]:

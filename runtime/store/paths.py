@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, literal, not_, null, or_, select
+from sqlalchemy import BigInteger, and_, literal, not_, null, or_, select
 
 from runtime.definition.model import FieldDef
 from runtime.definition.paths import USERS, PathError, walk_path
@@ -65,6 +65,19 @@ class ResolvedPath:
             value = query.scalar_subquery()
         return value
 
+    def outer_joined(self, source: Any) -> Any:
+        """``source`` LEFT JOIN each hop's table on its link and the reader's scope of
+        it, so ``column`` is the value (NULL where a link is empty or out of scope): what
+        a sort by a path reads, as a join the planner can drive from either side instead
+        of one subquery per row. The aliases must be this path's own (``resolve_path``'s
+        ``prefix``): a semi-join of the same alias would correlate to the join."""
+        for step in self.steps:
+            on = step.table.c.id == step.link
+            if step.scope is not None:
+                on = and_(on, step.scope)
+            source = source.outerjoin(step.table, on)
+        return source
+
     def matching(self, condition: Any, matches_null: bool) -> Any:
         """Rows whose value at the end meets ``condition`` (an SQL clause over
         ``column``), as semi-joins hop by hop (indexed by each link column).
@@ -84,11 +97,11 @@ class ResolvedPath:
         return or_(first.is_(None), not_(inner))
 
 
-def _alias(repo: Any, table: Any, entity_id: str, depth: int, hop: int) -> Any:
+def _alias(repo: Any, table: Any, entity_id: str, depth: int, hop: int, prefix: str = "lp") -> Any:
     """The alias of ``table`` for hop ``hop`` of a path at lookup depth ``depth``, made
     once per Database: building a wide table's alias costs more than the query, and
     the name is stable, so two hops of one statement never share one."""
-    name = f"lp{depth}_{hop}_{entity_id}"
+    name = f"{prefix}{depth}_{hop}_{entity_id}"
     db = getattr(repo, "db", None)
     if db is None:
         return table.alias(name)
@@ -104,10 +117,12 @@ def resolve_path(
     base: Any = None,
     depth: int = 0,
     first_link: Any = None,
+    prefix: str = "lp",
 ) -> ResolvedPath:
     """``name`` (``account.industry``) from ``plan``'s entity for ``user``, or
     FieldInvalid ``unknown_field`` when it does not walk or a hop is not readable.
-    ``base`` is the table (or alias) the first link is a column of."""
+    ``base`` is the table (or alias) the first link is a column of; ``prefix`` names
+    the aliases (a path joined to the statement needs its own)."""
     try:
         walked = walk_path(repo.model.entities, plan.entity.id, name)
     except (PathError, KeyError):
@@ -120,7 +135,7 @@ def resolve_path(
             raise unknown()
         link = table.c[hop.link.id] if first_link is None or steps else first_link
         if hop.target == USERS:
-            target = _alias(repo, st.users, "sys_users", depth, len(steps))
+            target = _alias(repo, st.users, "sys_users", depth, len(steps), prefix)
             steps.append(Step(link, target, None))
             here_plan, here_grant, table = None, None, target
             continue
@@ -130,7 +145,7 @@ def resolve_path(
         here_grant = repo.grant(user, hop.target) if user is not None else _system(repo)
         if not here_grant.unrestricted and not here_grant.read:
             raise unknown()
-        target = _alias(repo, here_plan.table, hop.target, depth, len(steps))
+        target = _alias(repo, here_plan.table, hop.target, depth, len(steps), prefix)
         scope = None
         if not here_grant.unrestricted:
             linked = repo._linked(user) if hasattr(repo, "_linked") else None
@@ -140,7 +155,7 @@ def resolve_path(
     end = walked.field
     if here_plan is None:  # a user's name or team
         return ResolvedPath(tuple(steps), table.c[USER_COLUMNS[end.id]], end)
-    column, field = end_column(repo, here_plan, here_grant, user, end.id, table, depth)
+    column, field = end_column(repo, here_plan, here_grant, user, end.id, table, depth, prefix)
     return ResolvedPath(tuple(steps), column, field)
 
 
@@ -152,6 +167,7 @@ def end_column(
     name: str,
     table: Any,
     depth: int = 0,
+    prefix: str = "lp",
 ) -> tuple[Any, FieldDef]:
     """The SQL of field ``name`` of ``plan``'s entity over ``table`` (the entity's
     table or an alias): its column, a system column, or a lookup's own path."""
@@ -166,7 +182,9 @@ def end_column(
         if depth >= MAX_NESTED_LOOKUPS:
             raise unknown()
         path = LookupType.path(field)
-        inner = resolve_path(repo, plan, grant, user, path, base=table, depth=depth + 1)
+        inner = resolve_path(
+            repo, plan, grant, user, path, base=table, depth=depth + 1, prefix=prefix
+        )
         return inner.value(), field
     if name not in table.c:
         raise unknown()

@@ -121,6 +121,7 @@ class RecordReads(RepositoryBase):
         columns += [value.label(name) for name, (value, _field) in paths.items()]
         width = len(columns)
         base = select(*columns, *[k.expr.label(f"_sort{i}") for i, k in enumerate(keys)])
+        base = base.select_from(_joined_for_sort(plan.table, keys))
         filters = list(filters or ())
         where = self._where(plan, grant, user, filters, search, archived)
         if where and archived is False and not search:
@@ -528,16 +529,21 @@ class RecordReads(RepositoryBase):
         return end_column(self, plan, grant, user, name, plan.table)
 
     def _resolved_path(
-        self, plan: EntityPlan, grant: Grant, name: str, user: Principal | None
+        self,
+        plan: EntityPlan,
+        grant: Grant,
+        name: str,
+        user: Principal | None,
+        prefix: str = "lp",
     ) -> ResolvedPath | None:
         """The path ``name`` follows (a link path, or a lookup field's), else None."""
         if is_path(name):
-            return resolve_path(self, plan, grant, user, name)
+            return resolve_path(self, plan, grant, user, name, prefix=prefix)
         field = plan.field_of_key(name)
         if field is not None and is_lookup(field):
             if not grant.may_read_field(field.id):
                 raise FieldInvalid(FieldMessage("unknown_field"))
-            return resolve_path(self, plan, grant, user, LookupType.path(field))
+            return resolve_path(self, plan, grant, user, LookupType.path(field), prefix=prefix)
         return None
 
     def _filter(
@@ -640,7 +646,7 @@ class RecordReads(RepositoryBase):
         the user may read; a hidden or unsortable field is refused like an unknown one."""
         table = plan.table
         keys = []
-        for item in normalise_sort(sort):
+        for n, item in enumerate(normalise_sort(sort)):
             desc = item.startswith("-")
             name = item.lstrip("-+")
             ranked = self._sort_orders(plan).get(name)
@@ -650,14 +656,15 @@ class RecordReads(RepositoryBase):
                 continue
             resolved = None
             try:
-                resolved = self._resolved_path(plan, grant, name, user)
+                resolved = self._resolved_path(plan, grant, name, user, prefix=f"ls{n}_")
             except FieldInvalid:
                 raise ValidationError({name: [FieldMessage("unknown_field")]}) from None
             if resolved is not None:
                 if not type_of(resolved.field).sortable or type_of(resolved.field).holds_rows:
                     raise ValidationError({name: [FieldMessage("unknown_field")]})
-                # A path or a lookup: its correlated value, NULL where nothing is linked.
-                keys.append(SortKey(item, resolved.value(), desc, True))
+                # A path or a lookup: the column of its outer-joined hops, NULL where
+                # nothing (readable) is linked.
+                keys.append(SortKey(item, resolved.column, desc, True, resolved))
                 continue
             if name in plan.system_keys:
                 column = table.c[name]
@@ -671,6 +678,14 @@ class RecordReads(RepositoryBase):
                 column = table.c[sort_column]
             keys.append(SortKey(item, column, desc, bool(column.nullable)))
         return keys
+
+
+def _joined_for_sort(table: Any, keys: Sequence[SortKey]) -> Any:
+    """``table`` with the hops of every path the keys sort by, outer-joined."""
+    for key in keys:
+        if key.path is not None:
+            table = key.path.outer_joined(table)
+    return table
 
 
 def _revive_lookups(lookups: Sequence[FieldDef], record: dict[str, Any]) -> None:
