@@ -108,3 +108,103 @@ def test_attribute_access_without_paths_is_still_refused():
         compile_expression("account.industry", ["account"])
     with pytest.raises(ExpressionError, match="not allowed"):
         compile_expression("account.__class__", ["account"], paths=True)
+
+
+def _lead(rt):
+    from tests.conftest import PASSWORD
+
+    users = rt.users
+    return users.principal(
+        users.create_user("lea@example.com", "Lea Lead", PASSWORD, roles=["engineering_lead"])
+    )
+
+
+def test_row_scope_follows_a_link_path_in_sql(hiring_runtime):
+    repo, rosa, position, application = _offer_setup(hiring_runtime)
+    sales = repo.create(rosa, "position", {"title": "Account executive", "department": "sales"})
+    other = repo.create(rosa, "application", {"candidate": "Bo", "position": sales["id"]})
+    offer = repo.create(rosa, "offer", {"title": "Ada", "application": application["id"],
+                                        "salary": 40000})  # fmt: skip
+    repo.create(rosa, "offer", {"title": "Bo", "application": other["id"], "salary": 1})
+    lea = _lead(hiring_runtime)
+    seen = [r["candidate"] for r in repo.list(lea, "application").rows]
+    assert seen == ["Ada"]
+    assert [r["title"] for r in repo.list(lea, "offer").rows] == ["Ada"]
+    assert repo.get(lea, "offer", offer["id"])["title"] == "Ada"
+    # The position moves to sales: the scope follows at once (SQL, not a copy).
+    repo.update(
+        rosa,
+        "position",
+        position["id"],
+        {"department": "sales"},
+        row_version=repo.get(rosa, "position", position["id"])["row_version"],
+    )
+    assert repo.list(lea, "application").rows == []
+
+
+def test_row_scope_path_through_an_archived_record_matches_nothing(hiring_runtime):
+    repo, rosa, position, _application = _offer_setup(hiring_runtime)
+    lea = _lead(hiring_runtime)
+    assert len(repo.list(lea, "application").rows) == 1
+    repo.archive(
+        rosa,
+        "position",
+        position["id"],
+        row_version=repo.get(rosa, "position", position["id"])["row_version"],
+    )
+    assert repo.list(lea, "application").rows == []
+
+
+# --------------------------------------------------------------------------- screens, API
+
+
+@pytest.fixture
+def hiring_web(db_url, tmp_path):
+    from tests.conftest import HIRING_APP, PASSWORD, make_web_app, signed_in_client
+
+    app = make_web_app(db_url, tmp_path, HIRING_APP)
+    services = app.extensions["trellis"]
+    rosa_id = services.users.create_user("rec@example.com", "Rosa", PASSWORD, roles=["recruiter"])
+    rosa = services.users.principal(rosa_id)
+    position = services.repo.create(rosa, "position", {"title": "Backend", "salary_max": 45000})
+    application = services.repo.create(
+        rosa, "application", {"candidate": "Ada", "position": position["id"]}
+    )
+    yield app, signed_in_client(app, "rec@example.com"), application["id"], rosa_id
+    services.db.engine.dispose()
+
+
+def test_form_shows_the_exception_reason_when_the_salary_is_above_the_band(hiring_web):
+    import re
+
+    from tests.conftest import csrf_token
+
+    _app, client, application_id, _rosa = hiring_web
+    page = client.get("/e/offer/new").get_data(True)
+    assert re.search(r'id="fs-exception_reason"[^>]*data-visible="0"', page)
+    token = csrf_token(page)
+
+    def state(salary):
+        data = {"csrf_token": token, "title": "Ada", "application": str(application_id),
+                "salary": str(salary)}  # fmt: skip
+        response = client.post("/e/offer/form-state", data=data)
+        assert response.status_code == 200
+        return response.get_data(True)
+
+    assert re.search(r'id="fs-exception_reason"[^>]*data-visible="1"', state(50000))
+    assert re.search(r'id="fs-exception_reason"[^>]*data-visible="0"', state(40000))
+    assert "45000" not in state(50000) and "45,000" not in state(50000)
+
+
+def test_a_failed_rule_never_prints_the_value_it_read_across_the_link(hiring_web):
+    app, _client, application_id, rosa_id = hiring_web
+    key = app.extensions["trellis"].users.create_api_key(rosa_id)
+    response = app.test_client().post(
+        "/api/v1/offer",
+        json={"title": "Ada", "application": application_id, "salary": 50000},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code in (400, 422), response.get_json()
+    body = response.get_data(True)
+    assert "above the position's band" in body
+    assert "45000" not in body and "45,000" not in body

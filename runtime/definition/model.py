@@ -7,6 +7,7 @@ requests without copying.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -307,6 +308,8 @@ class Scope:
     field: str | None = None  # "assigned": the user field; "via": the link field
     target: str | None = None  # "via": the linked entity
     parts: tuple[Scope, ...] = ()  # "any": the scopes united (none of them "any")
+    # The link paths ``expression`` names, walked (path -> WalkedPath): SQL follows them.
+    paths: tuple[tuple[str, Any], ...] = dataclasses.field(default=(), compare=False)
 
     def flat(self) -> tuple[Scope, ...]:
         """The scopes this one unites (itself unless it is a list)."""

@@ -21,6 +21,7 @@ from runtime.errors import ExpressionError
 
 from . import system_tables as st
 from .principal import Principal
+from .scope_paths import scope_columns
 
 ACCESS_RANK = {"none": 0, "read": 1, "write": 2}
 ALL = Scope("all")
@@ -213,7 +214,8 @@ def scope_clause(
         elif scope.kind == "team":
             parts.append(_team_clause(table, principal))
         elif scope.kind == "expression":
-            parts.append(scope.expression.to_sql(lambda name: table.c[name], principal))
+            columns = scope_columns(scope, table, linked, depth)
+            parts.append(scope.expression.to_sql(columns, principal))
         elif scope.kind == "assigned":
             parts.append(table.c[scope.field] == principal.id)
         elif scope.kind == "via":
@@ -247,7 +249,8 @@ def via_targets(
         if inner is not None:
             conditions.append(inner)
     if scope.expression is not None:
-        conditions.append(scope.expression.to_sql(lambda name: target.c[name], principal))
+        columns = scope_columns(scope, target, linked, depth + 1)
+        conditions.append(scope.expression.to_sql(columns, principal))
     return select(target.c.id).where(*conditions).correlate(None)
 
 

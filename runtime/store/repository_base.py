@@ -50,6 +50,15 @@ def _condition(expression: Any, values: Mapping, old: Mapping | None, user: Prin
         return False
 
 
+def _section_paths(model: Any, entity_id: str) -> frozenset[str]:
+    """The link paths the entity's form sections' ``visible_if`` name."""
+    layout = model.forms.get(entity_id)
+    found: set[str] = set()
+    for section in getattr(layout, "sections", ()):
+        found.update(getattr(section.visible_if, "paths", ()))
+    return frozenset(found)
+
+
 @dataclass
 class _Prepared:
     """A record after coercion, defaults and formulas, ready to validate and write."""
@@ -181,6 +190,19 @@ class RepositoryBase:
             return table, None if grant.unrestricted else grant.read
 
         return linked
+
+    def expression_path_values(self, entity_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` (a record being edited, links as typed) with the link paths the
+        entity's expressions name under their dotted names, for a form's conditions.
+        Read with full access: callers evaluate expressions with them, never show them."""
+        from .expression_paths import entity_expression_paths, path_values
+
+        plan = self.plan(entity_id)
+        paths = entity_expression_paths(plan.entity) | _section_paths(self.model, entity_id)
+        if not paths:
+            return dict(values)
+        with self.db.engine.connect() as conn:
+            return {**values, **path_values(self, conn, plan, values, paths)}
 
     def linked_in_scope(
         self, user: Principal, conn: Connection | None = None

@@ -212,6 +212,7 @@ def _render_form(
     model = _services().model
     access = _access(entity)
     canonical = F.lenient_values(entity, values, _ctx(), base=page.record)
+    canonical = _services().repo.expression_path_values(entity.id, canonical)
     titles = _titles()
     inputs = _form_inputs(
         entity, values, canonical, page.record, access, errors, titles, duplicates
@@ -425,6 +426,7 @@ def form_state(entity: str):
         old = _get(ent, int(raw_id))
     values = F.read_form(ent, _all_fields(ent), request.form)
     canonical = F.lenient_values(ent, values, _ctx(), base=old)
+    canonical = _services().repo.expression_path_values(ent.id, canonical)
     access = _access(ent)
     user = F.user_mapping(_principal())
     layout = _services().model.forms[ent.id]

@@ -14,6 +14,7 @@ from runtime.errors import ExpressionError, Problem
 from .. import codes
 from ..loader import Document, JsonPath
 from ..model import MAX_VIA_DEPTH, Entity, EntityPermission, FieldDef, Label, Role, Scope
+from ..paths import PathError, walk_path
 from ..reserved import BASE_SYSTEM_COLUMNS
 from .base import CheckContext, Checker, did_you_mean, entity_names, prettify
 
@@ -133,7 +134,19 @@ class _RoleChecker(Checker):
         compiled = self._sql_expression(doc, path + ("expression",), value["expression"], names,
                                         obj, codes.SCOPE_NOT_SQL,
                                         entity.id if entity else None)  # fmt: skip
-        return Scope("expression", compiled)
+        return Scope("expression", compiled, paths=self._walked(entity, compiled))
+
+    def _walked(self, entity: Entity | None, compiled: Any) -> tuple[tuple[str, Any], ...]:
+        """The link paths of a row scope's expression, walked for SQL (those that do not
+        walk are reported once every check ran: checks/expression_paths.py)."""
+        found = []
+        for path in sorted(getattr(compiled, "paths", ()) or ()):
+            try:
+                walked = walk_path(self._entities, entity.id, path)
+            except (PathError, KeyError, AttributeError):
+                continue
+            found.append((path, walked))
+        return tuple(found)
 
     def _sql_expression(
         self,
@@ -192,7 +205,8 @@ class _RoleChecker(Checker):
                 return Scope("none")
         action = str(path[4])  # ("roles", n, "permissions", entity, action, ...)
         self._via_edges.append(_ViaEdge(entity.id, action, target, doc, path, obj))
-        return Scope("via", where, field=field_id, target=target)
+        walked = self._walked(self._entities[target], where)
+        return Scope("via", where, field=field_id, target=target, paths=walked)
 
     def _check_via_graph(self) -> None:
         """Refuse via scopes that come back to where they started, or follow too many
