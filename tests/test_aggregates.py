@@ -288,6 +288,15 @@ def test_api_bad_aggregate_parameters_are_400(hiring_app, params):
     assert response.status_code == 400, response.get_json()
 
 
+@pytest.mark.parametrize("param", ["page", "page_size", "after", "before"])
+def test_api_aggregate_refuses_a_lists_paging_naming_the_parameter(hiring_app, param):
+    client = signed_in_client(hiring_app, "rec@example.com")
+    response = client.get("/api/v1/application/aggregate", query_string={param: "2"})
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert param in error["message"] and "limit" in error["message"]
+
+
 def test_an_entity_record_route_still_answers_beside_aggregate(hiring_app):
     client = signed_in_client(hiring_app, "rec@example.com")
     assert client.get("/api/v1/application/1").status_code == 200

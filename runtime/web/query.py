@@ -520,6 +520,7 @@ def parse_list_query(
 
 
 AGGREGATE_PARAMS = ("group", "measure", "sort", "limit")
+AGGREGATE_REFUSED = ("page", "page_size", "after", "before")  # a list's paging: no meaning here
 MAX_AGGREGATE_LIMIT = 10_000
 MAX_GROUPS = 4
 MAX_MEASURES = 10
@@ -540,6 +541,9 @@ class AggregateQuery:
 def parse_aggregate_query(args: Any) -> AggregateQuery:
     """The aggregate parameters of ``args``; their fields are checked by the repository."""
     pairs = _pairs(args)
+    for key, _value in pairs:
+        if key in AGGREGATE_REFUSED:
+            raise QueryError(key, "an aggregate returns all its groups at once: use limit")
     groups = [v.strip() for k, v in pairs if k == "group" and v.strip()]
     measures = [v.strip() for k, v in pairs if k == "measure" and v.strip()] or ["count"]
     for param, values, most in (("group", groups, MAX_GROUPS), ("measure", measures, MAX_MEASURES)):
