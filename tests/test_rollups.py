@@ -189,6 +189,26 @@ def test_bulk_creates_keep_every_parent_current(shop):
     assert rollups_of(shop, beta)["paid_total"] == Decimal("50.00")
 
 
+def test_a_bulk_create_recomputes_each_parent_group_once(db_url, tmp_path):
+    costs = {}
+    for with_rollups in (False, True):
+        runtime = make_runtime(db_url, shop_app(tmp_path / str(with_rollups), rollups=with_rollups))
+        try:
+            repo = runtime.repo
+            ids = [repo.create(SYSTEM, "customer", {"name": n})["id"] for n in ("Acme", "Beta")]
+            rows = [{"customer": ids[n % 2], "amount": 10, "paid": True} for n in range(9)]
+            costs[with_rollups] = count_statements(
+                runtime, lambda repo=repo, rows=rows: repo.bulk_create(SYSTEM, "purchase", rows)
+            )
+            if with_rollups:
+                totals = [rollups_of(runtime, i)["paid_total"] for i in ids]
+                assert totals == [Decimal("50.00"), Decimal("40.00")]
+        finally:
+            runtime.db.engine.dispose()
+    # nine purchases of two customers: one UPDATE for both, not one per purchase
+    assert costs[True] - costs[False] == 1
+
+
 def test_a_rollup_filters_and_sorts_like_any_field(shop):
     ids = {}
     for name, amount in (("Small", 5), ("Large", 500), ("Medium", 50)):

@@ -170,9 +170,13 @@ class RollupKeeper:
 
     def keep(self, _repo: Any, w: Write) -> None:
         """After the child's row is written: recompute the rollups of the parents it
-        was and is linked to (both, when it moved), in the same transaction."""
+        was and is linked to (both, when it moved), in the same transaction. A bulk
+        create recomputes once, after its last row, for the parents of all its rows."""
+        batch = w.batch if w.op == "create" and w.batch else [w]
+        if w is not batch[-1]:
+            return
         for group in self.groups.get(w.entity.id, ()):
-            ids = self._parents(group, w)
+            ids = set().union(*(self._parents(group, each) for each in batch))
             if ids:
                 w.conn.execute(self.statement(group), {"ids": sorted(ids)})
 

@@ -54,6 +54,9 @@ class Write:
     record_id: int | None = None
     row_version: int | None = None  # the version the caller saw (update, archive)
     index: int = 0  # the row's position in a bulk create
+    # Every write of that bulk create (shared; empty for a single write): a step may
+    # act once for all of them, on the last (the rollups recompute each parent once).
+    batch: list[Any] = field(default_factory=list)
     current: dict[str, Any] | None = None  # the stored record (None on create)
     may: bool = True  # the row scope allows the operation
     item: Any = None  # the prepared record (create, update)

@@ -84,6 +84,8 @@ class RecordWrites(RepositoryBase):
                 Write("create", user, plan, grant, conn, ctx, values=values, index=index, now=now)
                 for index, values in enumerate(rows)
             ]
+            for w in writes if not single else ():
+                w.batch = writes
             errors: Errors = {}
             for w in writes:
                 self._run_steps(steps[:split], w)
