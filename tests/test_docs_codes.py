@@ -78,7 +78,11 @@ def test_every_code_the_checker_uses_is_a_constant():
     assert own  # the features' checks name their own codes...
     constants = {
         name
-        for module in ("runtime.features.pipelines.codes", "runtime.features.follow_ups.codes")
+        for module in (
+            "runtime.features.pipelines.codes",
+            "runtime.features.follow_ups.codes",
+            "runtime.features.reports.codes",
+        )
         for name, value in vars(__import__(module, fromlist=["CODES"])).items()
         if isinstance(value, codes.Code)
     }

@@ -64,13 +64,13 @@ def test_validate_names_every_file_it_does_not_read(tmp_path):
 
 def test_validate_names_files_of_kinds_not_compiled_yet(tmp_path):
     app = reference_copy(tmp_path)
-    (app / "dashboards").mkdir()
-    (app / "dashboards" / "sales.yaml").write_text("id: sales\n", encoding="utf-8")
+    (app / "approvals").mkdir()
+    (app / "approvals" / "sales.yaml").write_text("id: sales\n", encoding="utf-8")
     result = validate(app)
     assert result.exit_code == 0, result.output
-    line = next(ln for ln in result.output.splitlines() if "dashboards/sales.yaml" in ln)
-    assert line.startswith("TRL-W003 crm/dashboards/sales.yaml")
-    assert "does not compile 'dashboards/' yet" in line
+    line = next(ln for ln in result.output.splitlines() if "approvals/sales.yaml" in ln)
+    assert line.startswith("TRL-W003 crm/approvals/sales.yaml")
+    assert "does not compile 'approvals/' yet" in line
 
 
 def test_warnings_are_shown_with_errors_and_the_reference_app_has_none(tmp_path):

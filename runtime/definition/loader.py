@@ -68,8 +68,6 @@ KINDS: tuple[Kind, ...] = (
     Kind("view", "views", "view.schema.json"),
     Kind("approval", "approvals", "approval.schema.json"),
     Kind("automation", "automations", "automation.schema.json"),
-    Kind("report", "reports", "report.schema.json"),
-    Kind("dashboard", "dashboards", "dashboard.schema.json"),
 )
 
 

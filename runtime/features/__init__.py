@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
 DEFAULT_FEATURES: tuple[str, ...] = (
     "runtime.features.pipelines",
     "runtime.features.follow_ups",
+    "runtime.features.reports",
 )
 
 
