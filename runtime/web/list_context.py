@@ -26,6 +26,7 @@ from datetime import UTC
 from typing import Any
 
 from runtime.definition.model import ListView
+from runtime.web.list_groups import summarise
 from runtime.web.list_request import (
     ON_WORDS,
     ListEnv,
@@ -46,6 +47,7 @@ class ListData:
 
     request: ListRequest
     page: Any  # runtime.store.Page
+    summary: Any = None  # runtime.web.list_groups.ListSummary: group subtotals, totals
 
     @property
     def rows(self) -> list[Any]:
@@ -71,7 +73,7 @@ def read_list(
         req = resolve_api_request(env, entity_id, args)
     else:
         req = resolve_list_request(env, entity_id, args, saved_views=saved_views)
-    return ListData(req, fetch_page(env, req))
+    return ListData(req, fetch_page(env, req), summarise(env, req))
 
 
 def resolve_api_request(env: ListEnv, entity_id: str, args: Any) -> ListRequest:

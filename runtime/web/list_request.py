@@ -31,7 +31,9 @@ from runtime.web.query import (
 )
 
 # Query parameters the list screen reads itself; the rest are filters for the parser.
-CONTROL_PARAMS = ("view", "columns", "archived", "saved", "page", "page_size", "after", "before")
+CONTROL_PARAMS = (
+    "view", "columns", "archived", "saved", "page", "page_size", "after", "before", "group", "totals",
+)  # fmt: skip
 # The order of the controls in a list's URL; the features' switches follow "archived".
 STATE_ORDER = ("view", "saved", "q", "sort", "columns", "archived", "page_size")
 ON_WORDS = ("1", "true", "yes", "on")
@@ -211,6 +213,8 @@ class ListRequest:
     after: Any = None  # keyset paging: a runtime.store.Position (then page is a label)
     before: Any = None
     every_field: bool = False  # read every readable field (the API), not only the columns
+    group: str | None = None  # group=<field>: rows sorted by it, each group subtotalled
+    totals: bool = False  # totals=1: a totals row (always on with a group)
 
     def state_pairs(self, **changes: Any) -> list[tuple[str, str]]:
         """The query string that reproduces this list (page excluded), with changes.
@@ -226,6 +230,8 @@ class ListRequest:
             "columns": ",".join(c.id for c in self.columns) if self.custom_columns else None,
             "archived": "1" if self.show_archived else None,
             **{param: "1" for param in self.switches},
+            "group": self.group,
+            "totals": "1" if self.totals and not self.group else None,
             "page_size": str(self.page_size) if self.page_size != self.default_page_size else None,
         }
         filters = changes.pop("filter_pairs", self.filter_pairs)
@@ -408,6 +414,11 @@ def resolve_list_request(
         pairs, view, fields, readable, entity, hooks, _path_fields(env, entity, pairs, view)
     )
     custom_columns = bool(_first(pairs, "columns"))
+    from runtime.web.list_groups import read_group, wants_totals  # it builds on this module
+
+    group, group_error = read_group(entity, pairs, readable)
+    if group_error is not None:
+        errors.append(group_error)
 
     sort = query.sort or default_sort
 
@@ -434,6 +445,8 @@ def resolve_list_request(
         switches=tuple(s.param for s in switches),
         after=query.after,
         before=query.before,
+        group=group,
+        totals=group is not None or wants_totals(pairs),
     )
 
 
@@ -523,11 +536,14 @@ def fetch_page(
         keys = {"after": req.after} if req.after is not None else {"before": req.before}
     else:
         keys = {}
+    sort = list(req.sort)
+    if req.group:  # the groups' rows together, in the list's order within each group
+        sort = [req.group, *(s for s in sort if s.lstrip("-") != req.group)]
     return env.repo.list(
         env.principal,
         req.entity.id,
         filters=list(req.filters),
-        sort=list(req.sort),
+        sort=sort,
         search=req.search,
         page=1 if after is not None or (page is None and by_cursor) else page or req.page,
         page_size=page_size or req.page_size,

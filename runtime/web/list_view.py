@@ -20,6 +20,7 @@ feature adds - its columns' cells, badges, filters, switches - comes through its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -32,6 +33,7 @@ from runtime.web.list_cells import (
     EMPTY,
     Cell,
     Row,
+    _cell,
     link_titles,
     mark_rows,
     present_rows,
@@ -50,6 +52,7 @@ from runtime.web.list_controls import (
     build_switches,
     user_quick_choices,
 )
+from runtime.web.list_groups import groupable_fields
 from runtime.web.list_request import (
     CHOOSABLE_SYSTEM,
     CONTROL_PARAMS,
@@ -127,6 +130,26 @@ def _match_switch(req: ListRequest, base_url: str) -> MatchSwitch | None:
     )
 
 
+@dataclass(frozen=True)
+class SummaryRow:
+    """A group's header (or the totals row): its label, record count and one text per
+    column (the sum under a numeric column, else "")."""
+
+    label: str
+    count: int
+    cells: tuple[str, ...]
+    key: Any = None
+    filter_url: str | None = None  # the list filtered to this group
+
+    def as_json(self, columns: Sequence[Any]) -> dict[str, Any]:
+        return {
+            "key": _jsonable(self.key),
+            "label": self.label,
+            "count": self.count,
+            "sums": {c.id: text for c, text in zip(columns, self.cells, strict=True) if text},
+        }
+
+
 @dataclass
 class ListContext:
     """Everything the list page, its partial and its JSON show."""
@@ -164,6 +187,11 @@ class ListContext:
     more_columns: int = 0  # columns the picker offers beyond the shown ones
     sort_choices: list[Choice] = field(default_factory=list)  # phones; value: the sorted URL
     match: MatchSwitch | None = None  # "Match all / Match any" (two or more filters)
+    group_choices: list[Choice] = field(default_factory=list)  # the "Group by" menu
+    group_label: str = ""  # the grouped field's label ("" when not grouped)
+    group_heads: list[SummaryRow | None] = field(default_factory=list)  # before each row
+    totals: SummaryRow | None = None  # the table's footer
+    groups_cut: bool = False  # more groups than were subtotalled
 
     def as_json(self) -> dict[str, Any]:
         req = self.request
@@ -201,6 +229,11 @@ class ListContext:
         }
         for switch in self.switches:
             data[switch.param] = switch.on
+        if req.group or self.totals is not None:
+            data["group"] = req.group
+            heads = [h for h in self.group_heads if h is not None]
+            data["groups"] = [h.as_json(self.columns) for h in heads]
+            data["totals"] = self.totals.as_json(self.columns) if self.totals else None
         return data
 
 
@@ -296,7 +329,17 @@ def build_list_context(
                                   sv.id == req.saved_id, saved_id=sv.id))  # fmt: skip
     controls, chips = build_filters(env, req, base_url, gettext)
     # match= and where= ride along as hidden inputs: the bar has no input of its own for them.
-    kept = ("view", "saved", "sort", "columns", "page_size", MATCH_PARAM, WHERE_PARAM)
+    kept = (
+        "view",
+        "saved",
+        "sort",
+        "columns",
+        "group",
+        "totals",
+        "page_size",
+        MATCH_PARAM,
+        WHERE_PARAM,
+    )
     hidden = [(k, v) for k, v in state if k in kept]
     return ListContext(
         entity=entity,
@@ -332,7 +375,75 @@ def build_list_context(
         more_columns=sum(1 for c in column_choices if not c.selected),
         sort_choices=sort_choices,
         match=_match_switch(req, base_url),
+        **_group_parts(env, data, base_url, gettext),
     )
+
+
+def _group_parts(env: ListEnv, data: Any, base_url: str, gettext) -> dict[str, Any]:
+    """The "Group by" menu, each page group's header row and the totals row."""
+    req, summary = data.request, data.summary
+    locale = env.locale
+    parts: dict[str, Any] = {
+        "group_choices": [
+            Choice(f.id, f.label.get(locale), None, f.id == req.group)
+            for f in groupable_fields(req.entity, req.readable)
+        ]
+    }
+    if summary is None:
+        return parts
+    empty = gettext("(empty)")
+    if summary.field is not None:
+        parts["group_label"] = summary.field.label.get(locale)
+        heads: list[SummaryRow | None] = []
+        previous = object()
+        for record in data.rows:
+            key = record.get(req.group)
+            if key == previous:
+                heads.append(None)
+                continue
+            previous = key
+            found = summary.groups.get(key)
+            if found is None:  # beyond the subtotalled groups: a header without numbers
+                heads.append(SummaryRow(empty if key is None else str(key), -1, ()))
+                continue
+            heads.append(_summary_row(env, req, found, empty, _group_url(req, base_url, key)))
+        parts["group_heads"] = heads
+        parts["groups_cut"] = summary.has_more
+    parts["totals"] = _summary_row(env, req, summary.totals, gettext("Total"), None)
+    return parts
+
+
+def _summary_row(env: ListEnv, req: ListRequest, sub: Any, empty: str, url: str | None):
+    cells = []
+    for col in req.columns:
+        amounts = sub.sums.get(col.id) or ()
+        texts = [_amount_text(env, col, amount, currency) for amount, currency in amounts]
+        cells.append(" · ".join(t for t in texts if t))
+    return SummaryRow(sub.label or empty, sub.count, tuple(cells), sub.key, url)
+
+
+def _amount_text(env: ListEnv, col: FieldDef, amount: Any, currency: str | None) -> str:
+    from runtime.fieldtypes import currency_key
+
+    record = {col.id: amount}
+    if currency:
+        record[currency_key(col)] = currency
+    cell = _cell(env, col, record, {}, {})
+    return "" if cell.kind == "empty" else cell.text
+
+
+def _group_url(req: ListRequest, base_url: str, key: Any) -> str | None:
+    """The list filtered to one group (an empty group: ``<field>__isnull=1``)."""
+    if req.group is None:
+        return None
+    others = [
+        (k, v) for k, v in req.filter_pairs if not k.startswith(req.group + "__") and k != req.group
+    ]
+    if key is None or key == "":
+        extra = (f"{req.group}__isnull", "1")
+    else:
+        extra = (req.group, "true" if key is True else "false" if key is False else str(key))
+    return url_of(base_url, req.state_pairs(filter_pairs=[*others, extra], group=None))
 
 
 def _pager_urls(env: ListEnv, req: ListRequest, page: Any, page_url: Any):

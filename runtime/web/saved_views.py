@@ -49,6 +49,10 @@ def save_view(env: ListEnv, entity_id: str, base_url: str):
         filters.append(("q", req.search))
     if req.show_archived:
         filters.append(("archived", "1"))
+    if req.group:
+        filters.append(("group", req.group))
+    elif req.totals:
+        filters.append(("totals", "1"))
     try:
         view = saved_view_store().create(
             env.principal.id,
