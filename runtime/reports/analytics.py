@@ -34,6 +34,13 @@ def pipeline_of(model: Any, entity_id: str) -> Any:
     return found[0] if found else None
 
 
+def stage_kinds(model: Any, entity_id: str) -> dict[str, str]:
+    """Stage id -> open / won / lost across every pipeline of the entity."""
+    from runtime.features.pipelines.definition import pipelines_for_entity
+
+    return {s.id: s.kind for p in pipelines_for_entity(model, entity_id) for s in p.stages}
+
+
 class PipelineKind(WidgetKind):
     """An analytic of an entity a pipeline runs on (no dimensions or measures)."""
 
@@ -57,7 +64,7 @@ class PipelineKind(WidgetKind):
         pipeline = pipeline_of(ctx.model, widget["entity"])
         amount = pipeline.fields.amount
         measures = [{"fn": "count"}] + ([{"fn": "sum", "field": amount}] if amount else [])
-        kinds = {s.id: s.kind for s in pipeline.stages}
+        kinds = stage_kinds(ctx.model, widget["entity"])
         result = ctx.aggregate(
             widget["entity"],
             [*filters, {"field": "stage_kind", "op": "in", "value": ["won", "lost"]}],
