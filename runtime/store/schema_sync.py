@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from runtime.definition.model import AppModel, Label
 
 from . import system_tables as st
+from .versions import record_version
 
 if TYPE_CHECKING:
     from .database import Database
@@ -135,15 +136,7 @@ def record_app_version(conn: Connection, model: AppModel) -> bool:
     ).scalar()
     if last == digest:
         return False
-    conn.execute(
-        st.app_versions.insert().values(
-            app_id=model.id,
-            version=model.version,
-            digest=digest,
-            model=document,
-            applied_at=st.utcnow(),
-        )
-    )
+    record_version(conn, model, digest, document)  # with the folder's files: see versions
     return True
 
 

@@ -190,6 +190,13 @@ app_versions = Table(
     Column("digest", String(64), nullable=False),
     Column("model", JSON, nullable=True),
     Column("applied_at", UtcDateTime, nullable=False, default=utcnow),
+    # What a rollback and a reload need (runtime.store.versions): the app folder's files
+    # (path -> text), the version's number, who applied it and why, and the applied plan.
+    Column("number", Integer, nullable=True),
+    Column("files", JSON, nullable=True),
+    Column("author", String(255), nullable=True),
+    Column("message", String(2000), nullable=True),
+    Column("plan", JSON, nullable=True),
     Index("ix_sys_app_versions_app", "app_id", "id"),
 )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import logging
 import secrets
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from runtime.features import FeatureSet
 from runtime.resources import shipped_dir
 from runtime.store import Database, Repository
 from runtime.store.users import UserService
+from runtime.store.versions import VersionError, current_digest, materialise, stored_version
 from runtime.timezones import is_zone
 from runtime.web.auth import install_auth
 from runtime.web.config import flask_config, load_settings
@@ -72,6 +74,7 @@ class Services:
     features: FeatureSet
     jobs: Any = None  # runtime.jobs.JobQueue
     ready: bool = False  # the tables exist (checked at start, then until true)
+    applied: str | None = None  # hash of the stored version these services follow
 
     def check_ready(self) -> bool:
         if not self.ready:
@@ -110,11 +113,20 @@ def build_services(
 ) -> Services:
     """The services of ``settings``' app; ``features`` (names or ``Feature`` objects)
     replaces the default ones plus ``TRELLIS_FEATURES`` when given (``[]``: none)."""
+    return _services_of(_resolve_app_dir(settings["TRELLIS_APP"]), settings, model_cache, features)
+
+
+def _services_of(
+    app_dir: Path | AppModel,
+    settings: Mapping[str, Any],
+    model_cache: ModelCache | None,
+    features: Iterable[Any] | None,
+) -> Services:
     url = _resolve_database_url(settings["TRELLIS_DATABASE_URL"], settings["TRELLIS_INSTANCE_PATH"])
     if features is None:
         features = features_from_env(settings.get("TRELLIS_FEATURES"))
     runtime = build_runtime(
-        _resolve_app_dir(settings["TRELLIS_APP"]),
+        app_dir,
         url,
         features,
         model_cache=model_cache,
@@ -179,11 +191,15 @@ def create_app(
 
     services = build_services(settings, model_cache=model_cache, features=features)
     app.extensions["trellis"] = services
+    app.extensions["trellis_reload"] = VersionReloader(settings, features)
     if not services.check_ready():
         log.error(
             "database %s has no Trellis tables: run `trellis init` (pages answer 503 until then)",
             services.db.engine.url.render_as_string(hide_password=True),
         )
+    else:
+        services.applied = current_digest(services.db.engine, services.model.id)
+        _warn_if_folder_differs(services)
 
     I18n(app, settings["TRELLIS_LOCALE"] or services.model.default_locale)
     install_templating(app, services.model.source_dir or _resolve_app_dir(settings["TRELLIS_APP"]))
@@ -221,6 +237,62 @@ def _require_database() -> None:
 
     if not current_app.extensions["trellis"].check_ready():
         raise DatabaseNotInitialised()
+    current_app.extensions["trellis_reload"].follow(current_app)
+
+
+def _warn_if_folder_differs(services: Services) -> None:
+    if services.applied and services.model.digest and services.applied != services.model.digest:
+        log.warning(
+            "app folder %s differs from the applied version of app '%s': it is served as it "
+            "is; run `trellis plan` to see the changes and `trellis migrate` to apply them",
+            services.model.source_dir,
+            services.model.id,
+        )
+
+
+class VersionReloader:
+    """Swaps ``app.extensions["trellis"]`` for services built from the stored files
+    when another process applies a new version (``trellis migrate``, ``rollback``).
+
+    Each request costs one indexed query (the newest version's hash); the rebuild runs
+    once per new version, under a lock, and the swap is one assignment, so a request
+    sees either the old services or the new ones, never a mix."""
+
+    def __init__(self, settings: Mapping[str, Any], features: Iterable[Any] | None):
+        self.settings = settings
+        self.features = features
+        self.lock = threading.Lock()
+
+    def follow(self, app: Flask) -> None:
+        services: Services = app.extensions["trellis"]
+        stored = current_digest(services.db.engine, services.model.id)
+        if stored is None or stored == services.applied:
+            return
+        with self.lock:
+            services = app.extensions["trellis"]
+            if stored == services.applied:
+                return  # another thread has just swapped them
+            app.extensions["trellis"] = self._rebuilt(services, stored)
+
+    def _rebuilt(self, services: Services, stored: str) -> Services:
+        if stored == services.model.digest:
+            services.applied = stored  # the stored version is the one being served
+            return services
+        version = stored_version(services.db.engine, services.model.id)
+        if version is None or version.digest != stored or not version.files:
+            services.applied = stored  # recorded without its files: nothing to rebuild
+            return services
+        try:
+            folder = materialise(version.files, self.settings["TRELLIS_INSTANCE_PATH"], stored)
+            fresh = _services_of(folder, self.settings, None, self.features)
+        except (VersionError, OSError, Exception) as exc:  # noqa: BLE001 keep the old version
+            log.error("could not load applied version %s: %s", version.number, exc)
+            services.applied = stored
+            return services
+        fresh.ready = True
+        fresh.applied = stored
+        log.info("now serving version %s of app '%s'", version.number, fresh.model.id)
+        return fresh
 
 
 def _viewer_clock() -> None:
