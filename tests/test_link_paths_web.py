@@ -125,3 +125,17 @@ def test_a_path_column_the_viewer_may_not_follow_is_left_out(served):
     assert page.status_code == 200
     html = page.get_data(True)
     assert "Position · Title" in html and "Salary from" not in html and "30,000" not in html
+
+
+def test_openapi_documents_one_hop_path_filters_and_sorts(served):
+    app, keys = served
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    params = {p["name"]: p for p in doc["paths"]["/offer"]["get"]["parameters"]}
+    assert params["application.candidate__in"]["schema"]["type"] == "array"
+    assert "through the link application" in params["application.candidate"]["description"]
+    sorts = params["sort"]["schema"]["items"]["enum"]
+    assert {"application.candidate", "-application.candidate"} <= set(sorts)
+    aggregate = doc["paths"]["/offer/aggregate"]["get"]["parameters"]
+    assert "application.candidate__in" in {p["name"] for p in aggregate}
+    documented = "/offer?application.candidate__in=Ada,Cy&sort=-application.candidate"
+    assert names(api(app, keys, "rosa", documented)) == ["Offer Cy", "Offer Ada"]

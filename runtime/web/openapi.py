@@ -10,12 +10,14 @@ the components ``<Entity>`` (a record as read), ``<Entity>Input`` (create),
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from runtime.definition.filter_terms import USER_FILTER_TOKENS, USER_TOKEN_OPERATORS
 from runtime.definition.model import MAX_FILTER_DEPTH, AppModel, Entity, FieldDef
+from runtime.definition.paths import USERS, link_target
 from runtime.fieldtypes import BIGINT_MAX, max_rows_of, type_of
 from runtime.fieldtypes.base import non_null_schema
 from runtime.relative_dates import PATTERN as RELATIVE_PATTERN
@@ -375,8 +377,41 @@ def _filter_parameter(field: FieldDef, op: str) -> dict[str, Any]:
     return param
 
 
-def list_parameters(entity: Entity, terms: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def _linked_entities(entity: Entity, entities: Mapping[str, Entity]) -> list[tuple[str, Entity]]:
+    """(link field id, entity it reaches) of ``entity``'s record links: the first hop of
+    the link paths a list may filter and sort by (``account.industry__in=``)."""
+    found = []
+    for f in entity.fields:
+        target = link_target(f)
+        if target is not None and target != USERS and target in entities:
+            found.append((f.id, entities[target]))
+    return found
+
+
+def _path_filter_parameters(entity: Entity, entities: Mapping[str, Entity]) -> list[dict[str, Any]]:
+    """One hop of link paths: a filter per operator of each field of a linked entity.
+    Deeper paths (account.owner.team) are accepted too, but not enumerated here."""
+    params = []
+    for link, target in _linked_entities(entity, entities):
+        for field in filterable_fields(target).values():
+            hop = dataclasses.replace(field, id=f"{link}.{field.id}")
+            for op in filter_operators(field):
+                param = _filter_parameter(hop, op)
+                param["description"] += f" (through the link {link}; the reader's scope applies)"
+                params.append(param)
+    return params
+
+
+def list_parameters(
+    entity: Entity,
+    terms: Mapping[str, Any] | None = None,
+    entities: Mapping[str, Entity] | None = None,
+) -> list[dict[str, Any]]:
+    """A list's query parameters; with ``entities`` (the app's), the one-hop link paths
+    too (``account.industry__in``, ``sort=-account.open_pipeline``)."""
     sort_keys = [k for f in sortable_fields(entity) for k in (f, f"-{f}")]
+    for link, target in _linked_entities(entity, entities or {}):
+        sort_keys += [k for f in sortable_fields(target) for k in (f"{link}.{f}", f"-{link}.{f}")]
     params: list[dict[str, Any]] = [
         {
             "name": "sort",
@@ -444,6 +479,7 @@ def list_parameters(entity: Entity, terms: Mapping[str, Any] | None = None) -> l
     ]
     for field in filterable_fields(entity).values():
         params.extend(_filter_parameter(field, op) for op in filter_operators(field))
+    params += _path_filter_parameters(entity, entities or {})
     fields = filterable_fields(entity)
     for name, term in (terms or {}).items():  # the features' named terms (QueryTerm)
         if name not in fields:
@@ -563,7 +599,11 @@ def _json_body(ref: str) -> dict[str, Any]:
 
 
 def entity_paths(
-    entity: Entity, name: str, locale: str, terms: Mapping[str, Any] | None = None
+    entity: Entity,
+    name: str,
+    locale: str,
+    terms: Mapping[str, Any] | None = None,
+    entities: Mapping[str, Entity] | None = None,
 ) -> dict[str, Any]:
     ref = f"#/components/schemas/{name}"
     label = entity.plural.get(locale)
@@ -574,7 +614,7 @@ def entity_paths(
             "summary": f"List {label}",
             "description": "Archived records are left out unless a filter on archived_at asks for them.",
             "tags": tags,
-            "parameters": list_parameters(entity, terms),
+            "parameters": list_parameters(entity, terms, entities),
             "responses": _responses(200, f"{ref}List", COMMON_ERRORS),
         },
         "post": {
@@ -620,7 +660,7 @@ def entity_paths(
     base = f"/{entity.id}"
     return {
         base: collection,
-        f"{base}/aggregate": aggregate_path(entity, label, tags, terms),
+        f"{base}/aggregate": aggregate_path(entity, label, tags, terms, entities),
         f"{base}/{{id}}": item,
         f"{base}/{{id}}/restore": restore,
     }
@@ -648,11 +688,15 @@ AGGREGATE_RESPONSE: dict[str, Any] = {
 
 
 def aggregate_path(
-    entity: Entity, label: str, tags: list[str], terms: Mapping[str, Any] | None = None
+    entity: Entity,
+    label: str,
+    tags: list[str],
+    terms: Mapping[str, Any] | None = None,
+    entities: Mapping[str, Entity] | None = None,
 ) -> dict[str, Any]:
     """``GET /<entity>/aggregate``: grouped measures, filtered as the list is."""
     paging = {"sort", "after", "before", "page", "page_size"}
-    filters = [p for p in list_parameters(entity, terms) if p["name"] not in paging]
+    filters = [p for p in list_parameters(entity, terms, entities) if p["name"] not in paging]
     own = [
         {
             "name": "group",
@@ -736,7 +780,7 @@ def build_openapi(
         schemas[f"{name}Patch"] = input_schema(entity, locale, partial=True)
         schemas[f"{name}List"] = list_schema(f"#/components/schemas/{name}")
         terms = list_hooks_of(features, model, entity).terms
-        paths.update(entity_paths(entity, name, locale, terms))
+        paths.update(entity_paths(entity, name, locale, terms, model.entities))
     if features:
         for path, item in features.merge("openapi_paths", model).items():
             if path in paths:
