@@ -53,9 +53,14 @@ class ReportsFeature(Feature):
         return version_steps()
 
     def blueprints(self) -> Sequence[Any]:
-        from runtime.features.reports import api
+        from runtime.features.reports import api, screens
 
-        return (api,)
+        return (api, screens)
+
+    def nav_items(self, model) -> Sequence[Any]:
+        from runtime.features.reports.screens import nav_items
+
+        return nav_items(model)
 
 
 FEATURE = ReportsFeature()
