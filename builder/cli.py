@@ -1,4 +1,4 @@
-"""The `trellis` command: validate, init, demo, rollups, users, API keys, serve, worker."""
+"""The `trellis` command: validate, init, versions, demo, rollups, users, API keys, serve, worker."""
 
 from __future__ import annotations
 
@@ -147,6 +147,28 @@ def init(app: str | None, database: str | None) -> None:
             click.echo(f"  {action.replace('_', ' ')}: {name}")
     _fill_new_rollups(model, db, repo, report["added_columns"])
     click.echo(f"database ready for app '{model.id}' version {model.version}")
+
+
+@main.command()
+@app_option
+@db_option
+def versions(app: str | None, database: str | None) -> None:
+    """List the applied versions of the app: version, hash, author, time, message."""
+    from runtime.store.versions import list_versions
+
+    model, db, _repo, _users = _services(app, database)
+    if not db.has_table("sys_app_versions"):
+        _fail("the database has no Trellis tables: run `trellis init` first")
+    rows = list_versions(db.engine, model.id)
+    if not rows:
+        click.echo(f"no versions of app '{model.id}' recorded yet: run `trellis init`")
+        return
+    click.echo(f"{'version':>7}  {'hash':<12} {'author':<24} {'time':<16} message")
+    for row in rows:
+        click.echo(
+            f"{row.number:>7}  {row.digest[:12]:<12} {row.author or '-':<24} "
+            f"{_when(row.applied_at):<16} {row.message}"
+        )
 
 
 def _fill_new_rollups(model, db, repo, added: list[str]) -> None:

@@ -244,7 +244,7 @@ def _warn_if_folder_differs(services: Services) -> None:
     if services.applied and services.model.digest and services.applied != services.model.digest:
         log.warning(
             "app folder %s differs from the applied version of app '%s': it is served as it "
-            "is; run `trellis plan` to see the changes and `trellis migrate` to apply them",
+            "is; run `trellis init` to apply additive changes and record them as a version",
             services.model.source_dir,
             services.model.id,
         )
@@ -252,7 +252,7 @@ def _warn_if_folder_differs(services: Services) -> None:
 
 class VersionReloader:
     """Swaps ``app.extensions["trellis"]`` for services built from the stored files
-    when another process applies a new version (``trellis migrate``, ``rollback``).
+    when another process applies a new version (``trellis init`` today).
 
     Each request costs one indexed query (the newest version's hash); the rebuild runs
     once per new version, under a lock, and the swap is one assignment, so a request
