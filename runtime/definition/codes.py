@@ -163,6 +163,13 @@ VIA_TOO_DEEP = Code("TRL-E094", "a row scope follows more links than allowed")
 FILTER_GROUP_TOO_DEEP = Code("TRL-E095", "a view's filter groups nest too deeply")
 EMPTY_FILTER_GROUP = Code("TRL-E096", "a view's filter group holds no condition")
 INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Trellis)")
+# Migration plans (runtime.store.migrations): what refuses a plan until the user chooses.
+MIGRATION_UNCONVERTIBLE = Code("TRL-E101", "values do not convert to the field's new type")
+MIGRATION_DANGLING_LINK = Code("TRL-E102", "links name ids that are no record of the new target")
+MIGRATION_VALUE_IN_USE = Code("TRL-E103", "a removed option or stage is still used by records")
+MIGRATION_BAD_MAP = Code("TRL-E104", "a removed option or stage is mapped to an unknown value")
+MIGRATION_STALE_PLAN = Code("TRL-E105", "the database changed since the plan was made")
+MIGRATION_BAD_DEFAULT = Code("TRL-E106", "a conversion's default is no value of the new type")
 
 # Warnings: the app still runs, but something in its folder is not what it seems
 UNREAD_FILE = Code("TRL-W001", "a file in the app folder is not read (unknown folder or name)")

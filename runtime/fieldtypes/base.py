@@ -77,6 +77,19 @@ def currency_key(field: FieldDef) -> str:
     return f"{field.id}_currency"
 
 
+def plain_text(value: Any) -> str:
+    """A canonical value as the text a person would type for it (a type change reads it)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ", ".join(plain_text(v) for v in value)
+    return str(value)
+
+
 BIGINT_MAX = 2**63 - 1  # the largest value of a BigInteger column
 FILTER_NUMBER_LIMIT = 1e15  # a filter value of a decimal is within plus or minus this
 
@@ -484,6 +497,19 @@ class FieldType:
 
     def value_from_db(self, field: FieldDef, value: Any) -> Any:
         return value
+
+    # -- migrations (a type change: runtime.store.migrations)
+
+    def convert_from(
+        self, field: FieldDef, old_field: FieldDef, value: Any, ctx: CoerceContext
+    ) -> Any:
+        """One stored value of ``old_field`` (another type) as a value of ``field``, or
+        FieldInvalid when it has none (the migration plan lists it as blocking). The
+        default reads the old value's plain text the way a form would send it; a type
+        overrides this for pairs that mean more than their text."""
+        if value is None:
+            return None
+        return self.coerce(field, plain_text(value), ctx)
 
     # -- output
 

@@ -34,26 +34,31 @@ ADVISORY_LOCK_KEY = 0x7472656C6C6973  # "trellis"
 
 def create_or_upgrade(db: Database) -> dict[str, list[str]]:
     """Create what is missing; returns what was done: created_tables, added_columns, created_indexes."""
+    with db.engine.begin() as conn:
+        if db.is_postgres:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        return upgrade_on(conn, db)
+
+
+def upgrade_on(conn: Connection, db: Database) -> dict[str, list[str]]:
+    """``create_or_upgrade`` inside the caller's transaction (a migration's apply)."""
     report: dict[str, list[str]] = {
         "created_tables": [],
         "added_columns": [],
         "created_indexes": [],
     }
-    with db.engine.begin() as conn:
-        if db.is_postgres:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
-        inspector = inspect(conn)
-        existing = set(inspector.get_table_names())
-        operations = Operations(MigrationContext.configure(conn))
-        for table in db.metadata.sorted_tables:
-            if table.name not in existing:
-                table.create(conn)
-                report["created_tables"].append(table.name)
-                report["created_indexes"] += sorted(str(i.name) for i in table.indexes)
-            else:
-                _upgrade_table(conn, operations, table, report)
-        _sync_roles(conn, db.model)
-        record_app_version(conn, db.model)
+    inspector = inspect(conn)
+    existing = set(inspector.get_table_names())
+    operations = Operations(MigrationContext.configure(conn))
+    for table in db.metadata.sorted_tables:
+        if table.name not in existing:
+            table.create(conn)
+            report["created_tables"].append(table.name)
+            report["created_indexes"] += sorted(str(i.name) for i in table.indexes)
+        else:
+            _upgrade_table(conn, operations, table, report)
+    _sync_roles(conn, db.model)
+    record_app_version(conn, db.model)
     return report
 
 
