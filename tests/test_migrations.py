@@ -321,7 +321,7 @@ def test_a_removed_option_in_use_is_refused_then_mapped(desk):
 def test_a_removed_stage_in_use_is_refused_then_mapped_as_a_migration(desk):
     no_triage = PIPELINE.replace("  - {id: triage, label: Triage}\n", "")
     new, plan = migrate(desk, pipeline=no_triage)
-    assert [op.kind for op in plan.operations] == ["remove_stage"]
+    assert [op.kind for op in plan.operations] == ["remove_value"]
     assert plan.operations[0].impact["in_use"] == 2
     assert "TRL-E103" in plan.blockers[0]
     choices = {"maps": {"ticket.stage": {"triage": "new"}}}

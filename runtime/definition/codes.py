@@ -166,8 +166,8 @@ INTERNAL_ERROR = Code("TRL-E099", "the checker failed unexpectedly (a bug in Tre
 # Migration plans (runtime.store.migrations): what refuses a plan until the user chooses.
 MIGRATION_UNCONVERTIBLE = Code("TRL-E101", "values do not convert to the field's new type")
 MIGRATION_DANGLING_LINK = Code("TRL-E102", "links name ids that are no record of the new target")
-MIGRATION_VALUE_IN_USE = Code("TRL-E103", "a removed option or stage is still used by records")
-MIGRATION_BAD_MAP = Code("TRL-E104", "a removed option or stage is mapped to an unknown value")
+MIGRATION_VALUE_IN_USE = Code("TRL-E103", "a removed option or value is still used by records")
+MIGRATION_BAD_MAP = Code("TRL-E104", "a removed option or value is mapped to an unknown value")
 MIGRATION_STALE_PLAN = Code("TRL-E105", "the database changed since the plan was made")
 MIGRATION_BAD_DEFAULT = Code("TRL-E106", "a conversion's default is no value of the new type")
 

@@ -109,6 +109,20 @@ class Feature:
         (objects with ``before_write``/``after_write`` are accepted too)."""
         return ()
 
+    def value_sets(self, model: AppModel) -> Mapping[str, frozenset[str]]:
+        """Closed sets of values this feature defines for its system fields
+        (``"entity.field"`` -> the values a record may hold), so the migration planner
+        treats a value that disappears like a removed option: refused while records
+        hold it, unless the change maps it to another."""
+        return {}
+
+    def record_value_moves(
+        self, conn: Any, entity_id: str, field_id: str, moves: Sequence[Any]
+    ) -> None:
+        """Write this feature's own history of a migration's moves of ``field_id``
+        (``moves``: ``(record_id, old, new, at)`` tuples, done by the system, no user),
+        in the migration's transaction."""
+
     def query_clauses(self, model: AppModel) -> Mapping[str, Any]:
         """Named filter terms of ``repo.list`` / ``repo.count`` (pipelines: ``idle``,
         ``stage_kind``): name -> ``runtime.store.query_clauses.QueryClause``, whose

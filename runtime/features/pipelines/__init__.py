@@ -52,6 +52,40 @@ class PipelinesFeature(Feature):
 
         return (check_stage_filter_values,)
 
+    def value_sets(self, model) -> Mapping[str, frozenset[str]]:
+        from runtime.features.pipelines.definition import EXTENSION_KEY
+        from runtime.features.pipelines.system_fields import STAGE
+
+        sets: dict[str, set[str]] = {}
+        for pipeline in (model.extensions.get(EXTENSION_KEY) or {}).values():
+            sets.setdefault(f"{pipeline.entity}.{STAGE}", set()).update(
+                s.id for s in pipeline.stages
+            )
+        return {key: frozenset(ids) for key, ids in sets.items()}
+
+    def record_value_moves(self, conn, entity_id: str, field_id: str, moves) -> None:
+        from runtime.features.pipelines.stage_history import history_row, write_stage_history
+        from runtime.features.pipelines.system_fields import STAGE
+
+        if field_id != STAGE:
+            return
+        write_stage_history(
+            conn,
+            (
+                history_row(
+                    entity=entity_id,
+                    record_id=record_id,
+                    pipeline=None,
+                    from_stage=old,
+                    to_stage=new,
+                    changed_by=None,
+                    changed_at=at,
+                    seconds_in_previous=None,
+                )
+                for record_id, old, new, at in moves
+            ),
+        )
+
     def define_tables(self, metadata) -> None:
         from runtime.features.pipelines import stage_checklist, stage_history
 

@@ -97,7 +97,7 @@ def apply_plan(db: Any, plan: MigrationPlan, new_model: AppModel) -> dict[str, A
         operations = Operations(MigrationContext.configure(conn))
         performed = []
         for op in plan.operations:
-            _perform(conn, operations, op, plan, new_model)
+            _perform(conn, operations, op, new_model, db.features)
             performed.append(f"{op.kind} {op.entity}{'.' + op.field if op.field else ''}")
         upgrade_on(conn, Database(db.url, new_model, engine=db.engine, features=db.features))
         conn.execute(
@@ -145,7 +145,10 @@ def _batch(operations: Operations, table_name: str, conn: Connection):
     return operations.batch_alter_table(table_name, recreate="never")
 
 
-def _perform(conn, operations, op, plan, model) -> None:
+def _perform(conn, operations, op, model, features) -> None:
+    if op.kind in ("remove_option", "remove_value"):
+        _map_value(conn, op, model, features)
+        return
     handler = _HANDLERS.get(op.kind)
     if handler is not None:
         handler(conn, operations, op, model)
@@ -288,26 +291,26 @@ def _dangling_all(conn, table_name, col, target_table):
     return [{"id": r[0]} for r in rows]
 
 
-def _map_value(conn, operations, op, model) -> None:
+def _map_value(conn, op, model, features) -> None:
     target = op.detail.get("map_to")
     if not target:
         return
-    value = op.detail.get("option") or op.detail.get("stage")
+    value = op.detail.get("option") or op.detail.get("value")
     t = table(op.detail["table"], column("id"), column(op.field))
     field_def = None
     if op.kind == "remove_option":
         field_def = _new_field_def(model, op)
     if field_def is not None and type_of(field_def).json_list:
-        _map_list(conn, t, op, value, target)
+        _map_list(conn, t, op, value, target, features)
         return
     ids = [r[0] for r in conn.execute(select(t.c.id).where(t.c[op.field] == value))]
     if not ids:
         return
     conn.execute(t.update().where(t.c.id.in_(ids)).values({op.field: target}))
-    _record_moves(conn, op, ids, value, target)
+    _record_moves(conn, op, ids, value, target, features)
 
 
-def _map_list(conn, t, op, value, target) -> None:
+def _map_list(conn, t, op, value, target, features) -> None:
     moved = []
     for row_id, stored in conn.execute(
         select(t.c.id, t.c[op.field]).where(t.c[op.field].isnot(None))
@@ -322,11 +325,12 @@ def _map_list(conn, t, op, value, target) -> None:
                 new_items.append(item)
         conn.execute(t.update().where(t.c.id == row_id).values({op.field: json.dumps(new_items)}))
         moved.append(row_id)
-    _record_moves(conn, op, moved, value, target)
+    _record_moves(conn, op, moved, value, target, features)
 
 
-def _record_moves(conn, op, ids, value, target) -> None:
-    """The system's move, written as a migration (no user): audit, and stage history."""
+def _record_moves(conn, op, ids, value, target, features) -> None:
+    """The system's move, written as a migration (no user): the audit trail, and each
+    feature's own history of the field (``Feature.record_value_moves``)."""
     entity = op.entity.split(".")[0]
     at = utcnow()
     data = {"reason": "migration", "field": op.field, "from": value, "to": target}
@@ -344,30 +348,10 @@ def _record_moves(conn, op, ids, value, target) -> None:
             for rid in ids
         ],
     )
-    if op.kind == "remove_stage" and "sys_stage_history" in inspect(conn).get_table_names():
-        history = table(
-            "sys_stage_history",
-            column("entity"),
-            column("record_id"),
-            column("from_stage"),
-            column("to_stage"),
-            column("changed_by"),
-            column("changed_at"),
-        )
-        conn.execute(
-            history.insert(),
-            [
-                {
-                    "entity": entity,
-                    "record_id": rid,
-                    "from_stage": value,
-                    "to_stage": target,
-                    "changed_by": None,
-                    "changed_at": at,
-                }
-                for rid in ids
-            ],
-        )
+    if op.kind == "remove_value":
+        moves = [(rid, value, target, at) for rid in ids]
+        for feature in features:
+            feature.record_value_moves(conn, entity, op.field, moves)
 
 
 def _drop_indexes_on(conn, table_name: str, col: str) -> None:
@@ -389,6 +373,4 @@ _HANDLERS = {
     "restore_field": _restore,
     "restore_entity": _restore,
     "restore_child": _restore,
-    "remove_option": _map_value,
-    "remove_stage": _map_value,
 }

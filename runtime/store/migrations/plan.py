@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import column, func, inspect, select, table
 
 from runtime.definition.model import AppModel, Entity, FieldDef
+from runtime.features import load_features
 from runtime.fieldtypes import type_of
 from runtime.fieldtypes.base import CoerceContext, FieldInvalid
 
@@ -62,8 +63,8 @@ DESCRIPTIONS = {
         "retire_child": "retire child table (rows kept)",
         "add_option": "add option",
         "remove_option": "remove option",
-        "add_stage": "add stage",
-        "remove_stage": "remove stage",
+        "add_value": "add value",
+        "remove_value": "remove value",
         "retarget_link": "change the target of link",
     },
     "zh": {
@@ -80,8 +81,8 @@ DESCRIPTIONS = {
         "retire_child": "停用子表（保留数据）",
         "add_option": "新增选项",
         "remove_option": "删除选项",
-        "add_stage": "新增阶段",
-        "remove_stage": "删除阶段",
+        "add_value": "新增取值",
+        "remove_value": "删除取值",
         "retarget_link": "修改关联目标",
     },
 }
@@ -251,12 +252,18 @@ def plan_migration(
     *,
     db: Any = None,
     choices: Mapping[str, Any] | None = None,
+    features: Any = None,
 ) -> MigrationPlan:
-    """Every operation that takes the database from ``old_model`` to ``new_model``."""
+    """Every operation that takes the database from ``old_model`` to ``new_model``;
+    ``features`` (default: ``db``'s, else the default ones) name the closed value sets
+    of their system fields (``Feature.value_sets``)."""
     renames = merged_renames(new_model, renames)
     choices = dict(choices or {})
     facts = _Facts(db)
-    planner = _Planner(old_model, new_model, renames, facts, choices)
+    if features is None:
+        features = db.features if db is not None else load_features()
+    value_sets = (features.merge("value_sets", old_model), features.merge("value_sets", new_model))
+    planner = _Planner(old_model, new_model, renames, facts, choices, value_sets)
     planner.run()
     tables = sorted({op.detail.get("table") for op in planner.ops if op.detail.get("table")})
     return MigrationPlan(
@@ -279,7 +286,7 @@ def _column_sql(f: FieldDef) -> str:
 
 
 class _Planner:
-    def __init__(self, old, new, renames, facts: _Facts, choices):
+    def __init__(self, old, new, renames, facts: _Facts, choices, value_sets):
         self.old, self.new, self.renames, self.facts, self.choices = (
             old,
             new,
@@ -287,6 +294,7 @@ class _Planner:
             facts,
             choices,
         )
+        self.old_sets, self.new_sets = value_sets
         self.ops: list[Operation] = []
         self.blockers: list[str] = []
 
@@ -310,7 +318,7 @@ class _Planner:
                     },
                 )
             self._fields(old, entity)
-            self._stages(old, entity)
+            self._value_sets(old, entity)
         for old_id, old in self.old.entities.items():
             if old_id not in seen_old:
                 table_name = entity_table_name(old)
@@ -423,7 +431,7 @@ class _Planner:
         pseudo_old = Entity(old_f.id, old.label, old.plural, old_f.fields)
         pseudo_new = Entity(f.id, new.label, new.plural, f.fields)
         before = len(self.ops)
-        sub = _Planner(self.old, self.new, {}, self.facts, self.choices)
+        sub = _Planner(self.old, self.new, {}, self.facts, self.choices, ({}, {}))
         sub._fields_in(pseudo_old, pseudo_new, old_name, f"{new.id}.{f.id}")
         self.ops[before:before] = sub.ops
         self.blockers += sub.blockers
@@ -497,7 +505,7 @@ class _Planner:
                 "choose a default (empty) or keep them in an archived column"
             )
 
-    # -- options and stages
+    # -- options and closed value sets
 
     def _options(self, entity: Entity, old_f: FieldDef, f: FieldDef, table_name: str) -> None:
         if not (type_of(f).has_options and type_of(old_f).has_options):
@@ -520,24 +528,23 @@ class _Planner:
                 "remove_option", entity, f, oid, target, new_ids, table_name, type_of(f).json_list
             )
 
-    def _stages(self, old: Entity, new: Entity) -> None:
-        old_ids = _stage_ids(self.old, old.id)
-        new_ids = _stage_ids(self.new, new.id)
-        if not new_ids and not old_ids:
-            return
-        stage = new.system_field("stage")
-        if stage is None:
-            return
+    def _value_sets(self, old: Entity, new: Entity) -> None:
+        """A feature's closed sets of system-field values (``Feature.value_sets``)."""
         table_name = entity_table_name(old)
-        for sid in sorted(new_ids - old_ids):
-            self._add("add_stage", new.id, "stage", {"stage": sid, "table": table_name})
-        for sid in sorted(old_ids - new_ids):
-            target = (self.choices.get("maps") or {}).get(f"{new.id}.stage", {}).get(sid)
-            self._removed_value("remove_stage", new, stage, sid, target, new_ids, table_name, False)
+        for f in new.system_fields:
+            old_ids = set(self.old_sets.get(f"{old.id}.{f.id}", ()))
+            new_ids = set(self.new_sets.get(f"{new.id}.{f.id}", ()))
+            for value in sorted(new_ids - old_ids):
+                self._add("add_value", new.id, f.id, {"value": value, "table": table_name})
+            for value in sorted(old_ids - new_ids):
+                target = (self.choices.get("maps") or {}).get(f"{new.id}.{f.id}", {}).get(value)
+                self._removed_value(
+                    "remove_value", new, f, value, target, new_ids, table_name, False
+                )
 
     def _removed_value(self, kind, entity, f, value, target, allowed, table_name, is_list):
         key = f"{entity.id}.{f.id}"
-        detail = {"option" if kind == "remove_option" else "stage": value, "table": table_name}
+        detail = {"option" if kind == "remove_option" else "value": value, "table": table_name}
         if target:
             detail["map_to"] = target
         op = self._add(kind, entity.id, f.id, detail)
@@ -556,17 +563,6 @@ class _Planner:
                 f"{code} {key}: '{value}' is removed but {count} record(s) still use it "
                 f"(records {ids}); map it to another in choices['maps']['{key}']"
             )
-
-
-def _stage_ids(model: AppModel, entity_id: str) -> set[str]:
-    """The live stage ids of the pipelines of ``entity_id`` (read duck-typed from the
-    compiled pipelines extension: the store does not import the feature)."""
-    ids: set[str] = set()
-    for pipeline in (model.extensions.get("pipelines") or {}).values():
-        if getattr(pipeline, "entity", None) != entity_id:
-            continue
-        ids |= {s.id for s in pipeline.stages if not getattr(s, "retired", False)}
-    return ids
 
 
 def _records_using(facts: _Facts, table_name: str, col: str, value: str, is_list: bool):
