@@ -208,3 +208,33 @@ def test_a_failed_rule_never_prints_the_value_it_read_across_the_link(hiring_web
     body = response.get_data(True)
     assert "above the position's band" in body
     assert "45000" not in body and "45,000" not in body
+
+
+def test_reference_app_shows_the_tender_number_for_a_government_account(db_url, tmp_path):
+    import re
+
+    from tests.conftest import PASSWORD, REFERENCE_APP, csrf_token, make_web_app, signed_in_client
+
+    app = make_web_app(db_url, tmp_path, REFERENCE_APP)
+    services = app.extensions["trellis"]
+    uid = services.users.create_user("admin@example.com", "Ada Admin", PASSWORD, roles=["admin"])
+    admin = services.users.principal(uid)
+    ministry = services.repo.create(
+        admin, "account", {"name": "City bureau", "industry": "government"}
+    )
+    factory = services.repo.create(
+        admin, "account", {"name": "Gear works", "industry": "manufacturing"}
+    )
+    client = signed_in_client(app, "admin@example.com")
+    token = csrf_token(client.get("/e/opportunity/new").get_data(True))
+
+    def tender_visible(account_id):
+        data = {"csrf_token": token, "name": "Deal", "account": str(account_id)}
+        html = client.post("/e/opportunity/form-state", data=data).get_data(True)
+        found = re.search(r'id="fs-tender_number"[^>]*data-visible="(\d)"', html)
+        assert found, html[:500]
+        return found[1] == "1"
+
+    assert tender_visible(ministry["id"]) is True
+    assert tender_visible(factory["id"]) is False
+    services.db.engine.dispose()

@@ -210,6 +210,7 @@ class RecordWrites(RepositoryBase):
         if w.current is None:
             if item.values.get("owner_id") is None:  # not given, or blank: the creator owns it
                 item.values["owner_id"] = user.actor_id
+            self._load_paths(w)  # computed defaults may read across links
             self._apply_defaults(w.plan.rows, item.values, set(item.coerced), user, w.ctx,
                                  item.errors)  # fmt: skip
         elif (
@@ -218,7 +219,8 @@ class RecordWrites(RepositoryBase):
             and not w.grant.unrestricted
         ):
             _add(item.errors, "owner_id", "owner_required")  # a record never loses its owner
-        self._load_paths(w)
+        if w.current is not None:
+            self._load_paths(w)
 
     def _load_paths(self, w: Write) -> None:
         """The link paths the entity's expressions name, as the links now stand, under
