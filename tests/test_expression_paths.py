@@ -238,3 +238,34 @@ def test_reference_app_shows_the_tender_number_for_a_government_account(db_url, 
     assert tender_visible(ministry["id"]) is True
     assert tender_visible(factory["id"]) is False
     services.db.engine.dispose()
+
+
+def test_computed_default_and_user_hop_read_across_links(db_url, tmp_path):
+    from tests.conftest import PASSWORD, make_runtime
+    from tests.test_path_checks import app_with
+
+    deal = _deal_entity_with_default()
+    rt = make_runtime(db_url, app_with(tmp_path, entities__deal=deal))
+    users = rt.users
+    team = users.create_team("East")
+    boss = users.principal(users.create_user("b@example.com", "Bo", PASSWORD, roles=["admin"],
+                                             team_id=team))  # fmt: skip
+    company = rt.repo.create(boss, "company", {"name": "Acme", "industry": "energy"})
+    made = rt.repo.create(boss, "deal", {"name": "D", "company": company["id"]})
+    assert made["company_team"] == team
+    assert made["energy"] is True
+    rt.db.engine.dispose()
+
+
+def _deal_entity_with_default() -> str:
+    import textwrap
+
+    from tests.test_path_checks import FILES
+
+    return textwrap.dedent(FILES["entities/deal.yaml"]) + (
+        "  - {id: company_team, type: integer, default: '=company.owner.team'}\n"
+        "  - id: energy\n"
+        "    type: formula\n"
+        "    result_type: boolean\n"
+        "    expression: \"company.industry == 'energy'\"\n"
+    )
