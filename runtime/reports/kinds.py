@@ -236,24 +236,23 @@ class FunnelKind(PieKind):
         return {"rows": rows, "drill": drill, "has_more": result.has_more, "echarts": option}
 
 
-def stage_labels(model, entity_id: str) -> dict[str, Any]:
+def _stages_once(model, entity_id: str) -> dict[str, Any]:
+    """Each stage id of the entity's pipelines once (the first pipeline's wins), in order."""
     from runtime.features.pipelines.definition import pipelines_for_entity
 
-    labels: dict[str, Any] = {}
+    stages: dict[str, Any] = {}
     for pipeline in pipelines_for_entity(model, entity_id):
         for stage in pipeline.stages:
-            labels.setdefault(stage.id, stage.label)
-    return labels
+            stages.setdefault(stage.id, stage)
+    return stages
+
+
+def stage_labels(model, entity_id: str) -> dict[str, Any]:
+    return {sid: stage.label for sid, stage in _stages_once(model, entity_id).items()}
 
 
 def stage_order(model, entity_id: str) -> dict[str, int]:
-    from runtime.features.pipelines.definition import pipelines_for_entity
-
-    order: dict[str, int] = {}
-    for pipeline in pipelines_for_entity(model, entity_id):
-        for stage in pipeline.stages:
-            order.setdefault(stage.id, len(order))
-    return order
+    return {sid: i for i, sid in enumerate(_stages_once(model, entity_id))}
 
 
 class PivotKind(WidgetKind):
